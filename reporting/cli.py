@@ -1,0 +1,209 @@
+"""Command line: parse → pipeline → print → exit code. The only module that prints.
+
+Exit codes everywhere: 0 success; 1 what was checked failed; 2 usage, input or
+configuration error (the message names the file and line); 3 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+import orjson
+
+from reporting import __version__
+from reporting.errors import EvidenceError
+from reporting.pipeline import VerificationRun, VerifyRequest, run_verification
+from reporting.receipts.results import ChainResult, Problem, VerificationResult
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+VERIFY_JSON_SCHEMA = "agent-evidence/verify/v1"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors say which command and exit 2 like every input error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _add_verify(commands: argparse._SubParsersAction[_Parser]) -> None:
+    verify = commands.add_parser(
+        "verify",
+        help="verify receipt chains",
+        description="Verify every Agent Receipts chain in the sources, independently.",
+    )
+    verify.add_argument(
+        "sources", nargs="+", metavar="SOURCE", help="store, .json, .jsonl, dir or -"
+    )
+    verify.add_argument(
+        "--keys",
+        required=True,
+        type=Path,
+        metavar="K",
+        help="PEM public key, daemon key directory, or YAML trust store",
+    )
+    verify.add_argument(
+        "--chain", action="append", metavar="ID", help="only this chain (repeatable)"
+    )
+    verify.add_argument(
+        "--witness", type=Path, metavar="F", help="expected length/final hash per chain"
+    )
+    verify.add_argument(
+        "--require-terminal",
+        action="store_true",
+        help="every chain must end with a terminal receipt",
+    )
+    verify.add_argument(
+        "--grants", type=Path, metavar="F", help="grants file (grounded principal, §7.9)"
+    )
+    verify.add_argument(
+        "--bodies", type=Path, metavar="DIR", help="response bodies to check response_hash"
+    )
+    verify.add_argument(
+        "--tsa-root",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="CERT",
+        help="PEM certificate(s) of trusted timestamp authorities",
+    )
+    verify.add_argument(
+        "--workers", type=_positive_int, metavar="N", help="processes (default: by input size)"
+    )
+    verify.add_argument("--json", action="store_true", help="machine-readable result on stdout")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def build_parser() -> _Parser:
+    parser = _Parser(prog="agent-evidence", description="Agent Receipts → compliance evidence.")
+    parser.add_argument("--version", action="version", version=f"agent-evidence {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_verify(commands)
+    return parser
+
+
+# -- verify output ------------------------------------------------------------------------
+
+
+def _problem_line(problem: Problem) -> str:
+    where = f" ({problem.origin})" if problem.origin else ""
+    seq = f"seq {problem.sequence} " if problem.sequence is not None else ""
+    rid = f"{problem.receipt_id} " if problem.receipt_id else ""
+    return f"    {problem.code.value}: {seq}{rid}{problem.message}{where}"
+
+
+def _chain_headline(chain: ChainResult) -> str:
+    figures = f"{chain.length} receipts, {chain.termination.value}, issuer {chain.issuer}"
+    if chain.valid:
+        return f"VALID   {chain.chain_id} ({figures})"
+    first = chain.failures[0]
+    return f"BROKEN  {chain.chain_id} at index {chain.broken_at}: {first.code.value} ({figures})"
+
+
+def _print_human(run: VerificationRun, out: TextIO) -> None:
+    result = run.result
+    for problem in result.input_problems:
+        out.write(f"INPUT   {problem.code.value}: {problem.message} ({problem.origin})\n")
+    for chain in result.chains:
+        out.write(_chain_headline(chain) + "\n")
+        for problem in chain.failures:
+            out.write(_problem_line(problem) + "\n")
+        for problem in chain.warnings:
+            out.write(_problem_line(problem).replace("    ", "    warning ", 1) + "\n")
+    out.write(_total_line(result) + "\n")
+
+
+def _total_line(result: VerificationResult) -> str:
+    broken = sum(1 for c in result.chains if not c.valid)
+    warnings = sum(len(c.warnings) for c in result.chains)
+    verdict = "ALL VALID" if result.valid else "FAILED"
+    return (
+        f"{verdict}: {len(result.chains)} chains ({broken} broken), "
+        f"{result.receipt_count} receipts, "
+        f"{len(result.input_problems)} input problems, {warnings} warnings"
+    )
+
+
+def verification_json(run: VerificationRun) -> dict[str, object]:
+    """The documented `--json` schema of `verify` (README: "verify --json")."""
+    result = run.result
+    failures = sum(len(c.failures) for c in result.chains)
+    return {
+        "schema": VERIFY_JSON_SCHEMA,
+        "tool_version": __version__,
+        "valid": result.valid,
+        "summary": {
+            "chains": len(result.chains),
+            "valid_chains": sum(1 for c in result.chains if c.valid),
+            "broken_chains": sum(1 for c in result.chains if not c.valid),
+            "receipts": result.receipt_count,
+            "failures": failures,
+            "warnings": sum(len(c.warnings) for c in result.chains),
+            "input_problems": len(result.input_problems),
+        },
+        "sources": [{"path": s.path, "kind": s.kind, "records": s.records} for s in run.sources],
+        "trust_anchors": run.trust.fingerprints(),
+        "input_problems": [p.to_json() for p in result.input_problems],
+        "chains": [c.to_json() for c in result.chains],
+    }
+
+
+def _run_verify(args: argparse.Namespace, out: TextIO) -> int:
+    request = VerifyRequest(
+        sources=tuple(args.sources),
+        keys=args.keys,
+        witness=args.witness,
+        grants=args.grants,
+        bodies=args.bodies,
+        tsa_roots=tuple(args.tsa_root),
+        require_terminal=args.require_terminal,
+        chains=frozenset(args.chain) if args.chain else None,
+        workers=args.workers,
+    )
+    run = run_verification(request)
+    if args.json:
+        out.write(orjson.dumps(verification_json(run), option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        _print_human(run, out)
+    return EXIT_OK if run.result.valid else EXIT_FAILED
+
+
+def _report_error(error: EvidenceError) -> None:
+    for diagnostic in error.diagnostics():
+        sys.stderr.write(f"agent-evidence: error: {diagnostic}\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "verify":
+            return _run_verify(args, sys.stdout)
+        raise AssertionError(f"unhandled command {args.command}")
+    except EvidenceError as error:
+        _report_error(error)
+        return error.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("agent-evidence: interrupted\n")
+        return 130
+    except Exception as error:  # noqa: BLE001 - last resort: never a bare traceback
+        sys.stderr.write(f"agent-evidence: internal error: {type(error).__name__}: {error}\n")
+        if os.environ.get("AGENT_EVIDENCE_DEBUG"):
+            traceback.print_exc()
+        else:
+            sys.stderr.write("set AGENT_EVIDENCE_DEBUG=1 for the traceback, and please report it\n")
+        return EXIT_INTERNAL

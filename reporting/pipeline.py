@@ -1,0 +1,92 @@
+"""Compose the stages. No printing here: the CLI is the only place that writes to a terminal."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from cryptography import x509
+
+from reporting.errors import Diagnostic, InputError
+from reporting.receipts.external import BodiesDirectory, load_grants, load_witnesses
+from reporting.receipts.keys import TrustStore, load_trust
+from reporting.receipts.results import VerificationResult
+from reporting.receipts.sources import SourceSummary, spool_sources
+from reporting.receipts.verify import VerifyOptions, verify_spool
+
+__all__ = [
+    "VerificationRun",
+    "VerifyRequest",
+    "default_workers",
+    "load_tsa_roots",
+    "run_verification",
+]
+
+_RECORDS_PER_WORKER = 2000
+
+
+@dataclass(frozen=True)
+class VerifyRequest:
+    """What the user asked to verify, as paths and flags (before anything is loaded)."""
+
+    sources: tuple[str, ...]
+    keys: Path
+    witness: Path | None = None
+    grants: Path | None = None
+    bodies: Path | None = None
+    tsa_roots: tuple[Path, ...] = ()
+    require_terminal: bool = False
+    chains: frozenset[str] | None = None
+    workers: int | None = None
+
+
+@dataclass(frozen=True)
+class VerificationRun:
+    result: VerificationResult
+    sources: tuple[SourceSummary, ...]
+    trust: TrustStore
+
+
+def default_workers(records: int) -> int:
+    """All cores for large inputs; one process when a pool would cost more than it saves."""
+    cores = os.cpu_count() or 1
+    return max(1, min(cores, records // _RECORDS_PER_WORKER))
+
+
+def load_tsa_roots(paths: Sequence[Path]) -> tuple[x509.Certificate, ...]:
+    roots: list[x509.Certificate] = []
+    for path in paths:
+        try:
+            roots.extend(x509.load_pem_x509_certificates(path.read_bytes()))
+        except (OSError, ValueError) as exc:
+            raise InputError(Diagnostic("INVALID_CERTIFICATE", str(exc), str(path))) from exc
+    return tuple(roots)
+
+
+def build_options(request: VerifyRequest) -> VerifyOptions:
+    return VerifyOptions(
+        trust=load_trust(request.keys),
+        require_terminal=request.require_terminal,
+        witnesses=load_witnesses(request.witness) if request.witness else {},
+        grants=load_grants(request.grants) if request.grants else None,
+        bodies=BodiesDirectory(request.bodies) if request.bodies else None,
+        tsa_roots=load_tsa_roots(request.tsa_roots),
+    )
+
+
+def run_verification(
+    request: VerifyRequest,
+    *,
+    stdin: BinaryIO | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> VerificationRun:
+    options = build_options(request)
+    with spool_sources(request.sources, stdin=stdin) as spool:
+        workers = request.workers or default_workers(spool.record_count())
+        result, _ = verify_spool(
+            spool, options=options, workers=workers, chain_filter=request.chains, progress=progress
+        )
+        return VerificationRun(result=result, sources=tuple(spool.sources), trust=options.trust)

@@ -1,0 +1,1 @@
+"""Agent Receipts: reading sources, trusting keys, and verifying chains independently."""

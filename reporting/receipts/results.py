@@ -1,0 +1,251 @@
+"""Typed, frozen results of chain verification, with stable machine codes.
+
+Tests and reports assert codes, never message text (DESIGN.md, principle 2). Every
+problem names the receipt it concerns and says what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+__all__ = [
+    "ChainResult",
+    "Code",
+    "Origin",
+    "Outcome",
+    "Problem",
+    "ReceiptResult",
+    "Rotation",
+    "Severity",
+    "Termination",
+    "VerificationResult",
+]
+
+
+class Severity(StrEnum):
+    FAILURE = "failure"
+    WARNING = "warning"
+
+
+class Code(StrEnum):
+    """Machine codes. Failures break the chain; warnings are advisories."""
+
+    # Failures
+    MALFORMED_RECEIPT = "MALFORMED_RECEIPT"
+    RECEIPT_TOO_LARGE = "RECEIPT_TOO_LARGE"
+    SCHEMA_VIOLATION = "SCHEMA_VIOLATION"
+    UNKNOWN_ISSUER_KEY = "UNKNOWN_ISSUER_KEY"
+    INVALID_SIGNATURE = "INVALID_SIGNATURE"
+    INVALID_PROOF = "INVALID_PROOF"
+    HASH_LINK_BROKEN = "HASH_LINK_BROKEN"
+    GENESIS_NOT_NULL = "GENESIS_NOT_NULL"
+    SEQUENCE_GAP = "SEQUENCE_GAP"
+    SEQUENCE_DUPLICATE = "SEQUENCE_DUPLICATE"
+    CHAIN_ID_MISMATCH = "CHAIN_ID_MISMATCH"
+    ISSUER_MISMATCH = "ISSUER_MISMATCH"
+    RECEIPT_AFTER_TERMINAL = "RECEIPT_AFTER_TERMINAL"
+    TERMINAL_REQUIRED = "TERMINAL_REQUIRED"
+    LENGTH_MISMATCH = "LENGTH_MISMATCH"
+    FINAL_HASH_MISMATCH = "FINAL_HASH_MISMATCH"
+    WITNESS_CHAIN_MISSING = "WITNESS_CHAIN_MISSING"
+    ROTATION_INVALID = "ROTATION_INVALID"
+    RESPONSE_HASH_MISMATCH = "RESPONSE_HASH_MISMATCH"
+    INVALID_TRUSTED_TIMESTAMP = "INVALID_TRUSTED_TIMESTAMP"
+    DELEGATION_UNVERIFIABLE = "DELEGATION_UNVERIFIABLE"
+    UNGROUNDED_PRINCIPAL = "UNGROUNDED_PRINCIPAL"
+    PRINCIPAL_GRANT_MISMATCH = "PRINCIPAL_GRANT_MISMATCH"
+    DUPLICATE_RECEIPT_ID = "DUPLICATE_RECEIPT_ID"
+    INDEX_MISMATCH = "INDEX_MISMATCH"
+    # Warnings
+    DUPLICATE_IDEMPOTENCY_KEY = "DUPLICATE_IDEMPOTENCY_KEY"
+    INCOMPLETE_TOOL_ROUNDTRIP = "INCOMPLETE_TOOL_ROUNDTRIP"
+    EVENTS_DROPPED = "EVENTS_DROPPED"
+    RESPONSE_BODY_NOT_SUPPLIED = "RESPONSE_BODY_NOT_SUPPLIED"
+    KNOWN_SCHEMA_DEVIATION = "KNOWN_SCHEMA_DEVIATION"
+    RISK_BELOW_TAXONOMY_DEFAULT = "RISK_BELOW_TAXONOMY_DEFAULT"
+    DUPLICATE_RECORD = "DUPLICATE_RECORD"
+    TRUSTED_TIMESTAMP_UNANCHORED = "TRUSTED_TIMESTAMP_UNANCHORED"
+
+    @property
+    def severity(self) -> Severity:
+        return Severity.WARNING if self in _WARNINGS else Severity.FAILURE
+
+
+_WARNINGS = frozenset(
+    {
+        Code.DUPLICATE_IDEMPOTENCY_KEY,
+        Code.INCOMPLETE_TOOL_ROUNDTRIP,
+        Code.EVENTS_DROPPED,
+        Code.RESPONSE_BODY_NOT_SUPPLIED,
+        Code.KNOWN_SCHEMA_DEVIATION,
+        Code.RISK_BELOW_TAXONOMY_DEFAULT,
+        Code.DUPLICATE_RECORD,
+        Code.TRUSTED_TIMESTAMP_UNANCHORED,
+    }
+)
+
+
+class Outcome(StrEnum):
+    """Per-check outcome vocabulary (after pyHanko's and AdES' indications)."""
+
+    PASSED = "PASSED"
+    FAILED = "FAILED"
+    INDETERMINATE = "INDETERMINATE"
+
+
+class Termination(StrEnum):
+    """How a chain ended (§7.3.3). `unknown` is derived, never valid on the wire."""
+
+    COMPLETE = "complete"
+    INTERRUPTED = "interrupted"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a record came from: a file and line (or array index), or a store and rowid."""
+
+    source: str
+    line: int | None = None
+    rowid: int | None = None
+    index: int | None = None
+
+    def __str__(self) -> str:
+        if self.rowid is not None:
+            return f"{self.source}#rowid={self.rowid}"
+        element = f" (element {self.index})" if self.index is not None else ""
+        if self.line is not None:
+            return f"{self.source}:{self.line}{element}"
+        return self.source + element
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A failure or warning, tied to a receipt where there is one."""
+
+    code: Code
+    message: str
+    receipt_id: str | None = None
+    sequence: int | None = None
+    index: int | None = None
+    origin: Origin | None = None
+
+    @property
+    def severity(self) -> Severity:
+        return self.code.severity
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "code": self.code.value,
+            "severity": self.severity.value,
+            "message": self.message,
+            "receipt_id": self.receipt_id,
+            "sequence": self.sequence,
+            "index": self.index,
+            "origin": str(self.origin) if self.origin else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptResult:
+    """Every receipt's own verdict, reported even when its chain broke elsewhere."""
+
+    receipt_id: str | None
+    origin: Origin
+    sequence: int | None
+    receipt_hash: str | None
+    outcome: Outcome
+    failures: tuple[Code, ...] = ()
+    warnings: tuple[Code, ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "receipt_id": self.receipt_id,
+            "origin": str(self.origin),
+            "sequence": self.sequence,
+            "receipt_hash": self.receipt_hash,
+            "outcome": self.outcome.value,
+            "failures": [c.value for c in self.failures],
+            "warnings": [c.value for c in self.warnings],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """A key rotation traversed inside a chain (§7.3.7)."""
+
+    receipt_id: str | None
+    sequence: int | None
+    old_key_fingerprint: str
+    new_key_fingerprint: str
+    valid: bool
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "receipt_id": self.receipt_id,
+            "sequence": self.sequence,
+            "old_key_fingerprint": self.old_key_fingerprint,
+            "new_key_fingerprint": self.new_key_fingerprint,
+            "valid": self.valid,
+        }
+
+
+@dataclass(frozen=True)
+class ChainResult:
+    """The verdict on one chain, with every receipt's status and every problem found."""
+
+    chain_id: str
+    issuer: str | None
+    length: int
+    first_timestamp: str | None
+    last_timestamp: str | None
+    head_hash: str | None
+    genesis_key_fingerprint: str | None
+    termination: Termination
+    rotations: tuple[Rotation, ...] = ()
+    failures: tuple[Problem, ...] = ()
+    warnings: tuple[Problem, ...] = ()
+    receipts: tuple[ReceiptResult, ...] = field(default=(), repr=False)
+    broken_at: int | None = None
+
+    @property
+    def valid(self) -> bool:
+        return not self.failures
+
+    def to_json(self, *, include_receipts: bool = True) -> dict[str, object]:
+        data: dict[str, object] = {
+            "chain_id": self.chain_id,
+            "valid": self.valid,
+            "issuer": self.issuer,
+            "length": self.length,
+            "first_timestamp": self.first_timestamp,
+            "last_timestamp": self.last_timestamp,
+            "head_hash": self.head_hash,
+            "genesis_key_fingerprint": self.genesis_key_fingerprint,
+            "termination": self.termination.value,
+            "broken_at": self.broken_at,
+            "rotations": [r.to_json() for r in self.rotations],
+            "failures": [p.to_json() for p in self.failures],
+            "warnings": [p.to_json() for p in self.warnings],
+        }
+        if include_receipts:
+            data["receipts"] = [r.to_json() for r in self.receipts]
+        return data
+
+
+@dataclass(frozen=True)
+class VerificationResult:
+    """All chains found in the inputs, plus problems that belong to no chain."""
+
+    chains: tuple[ChainResult, ...]
+    input_problems: tuple[Problem, ...] = ()
+
+    @property
+    def valid(self) -> bool:
+        no_input_failures = all(p.severity is Severity.WARNING for p in self.input_problems)
+        return no_input_failures and all(c.valid for c in self.chains)
+
+    @property
+    def receipt_count(self) -> int:
+        return sum(c.length for c in self.chains)

@@ -1,0 +1,360 @@
+"""Read receipts from stores, files and stdin as raw bytes that remember their origin.
+
+Every source is first spooled into one temporary SQLite file, then read back one chain
+at a time, so memory stays bounded by the largest chain however large the input, and
+a chain split across sources (a store plus a JSON Lines export) is verified whole.
+
+* Agent Receipts SQLite stores (SDK, daemon, collector) are attached read-only
+  (``mode=ro``; works beside WAL files; nothing is ever written to them). Rows are
+  copied as bytes from ``receipt_json``. The index columns are kept beside the bytes
+  only to be compared with the signed JSON later: they are not evidence.
+* ``.json`` (one receipt or an array), ``.jsonl``/``.ndjson``, directories of those
+  and of stores, and ``-`` (JSON Lines on stdin).
+
+Records are grouped by the chain id SQLite reads from the JSON; the verifier parses
+each record strictly and treats the group key as a hint only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from reporting.errors import Diagnostic, InputError
+from reporting.receipts.results import Code, Origin, Problem
+
+__all__ = ["INDEX_COLUMNS", "RawRecord", "ReceiptSpool", "spool_sources"]
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+JSON_SUFFIXES = (".json",)
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+STORE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+INDEX_COLUMNS = (
+    "id",
+    "chain_id",
+    "sequence",
+    "action_type",
+    "tool_name",
+    "risk_level",
+    "status",
+    "timestamp",
+    "issuer_id",
+    "principal_id",
+    "receipt_hash",
+    "previous_receipt_hash",
+)
+_COL_NAMES = ", ".join(f"col_{c}" for c in INDEX_COLUMNS)
+_KEYS_FROM = (
+    "CASE WHEN json_valid({0}) THEN json_extract({0}, '$.credentialSubject.chain.chain_id') END, "
+    "CASE WHEN json_valid({0}) THEN json_extract({0}, '$.id') END"
+)
+_INSERT_RECORD = (
+    "INSERT INTO records(raw, source, line, idx, chain_key, receipt_key) "
+    "VALUES (?1, ?2, ?3, ?4, " + _KEYS_FROM.format("?1") + ")"
+)
+_COPY_STORE = (
+    "INSERT INTO records(raw, source, src_rowid, has_index, chain_key, receipt_key, "
+    + _COL_NAMES
+    + ") SELECT CAST(receipt_json AS BLOB), ?, rowid, 1, "
+    + _KEYS_FROM.format("receipt_json")
+    + ", {columns} FROM src.receipts"
+)
+_READ_CHAINS = (
+    "SELECT chain_key, raw, source, line, idx, src_rowid, has_index, "
+    + _COL_NAMES
+    + " FROM records ORDER BY chain_key IS NULL, chain_key, rowid"
+)
+_SPOOL_SCHEMA = f"""
+CREATE TABLE records (
+  chain_key TEXT, receipt_key TEXT, source TEXT NOT NULL, line INTEGER, idx INTEGER,
+  src_rowid INTEGER, raw BLOB NOT NULL, has_index INTEGER NOT NULL DEFAULT 0,
+  {", ".join(f"col_{c}" for c in INDEX_COLUMNS)}
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """One receipt's stored bytes, where they came from, and the store's index columns."""
+
+    raw: bytes
+    origin: Origin
+    index_columns: dict[str, object] | None = None
+
+
+@dataclass(frozen=True)
+class SourceSummary:
+    """What one source contributed (for the manifest and scope section)."""
+
+    path: str
+    kind: str
+    records: int
+
+
+def _input_error(code: str, message: str, source: str, line: int | None = None) -> InputError:
+    return InputError(Diagnostic(code, message, source, line))
+
+
+class ReceiptSpool:
+    """A temporary SQLite file holding every record; chains are read back one at a time."""
+
+    def __init__(self) -> None:
+        handle, name = tempfile.mkstemp(prefix="agent-evidence-", suffix=".spool.db")
+        os.close(handle)
+        self.path = Path(name)
+        self._conn = sqlite3.connect(f"file:{name}", uri=True)
+        self._conn.text_factory = bytes
+        self._conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + _SPOOL_SCHEMA)
+        self.problems: list[Problem] = []
+        self.sources: list[SourceSummary] = []
+        self._indexed = False
+
+    def close(self) -> None:
+        self._conn.close()
+        self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> ReceiptSpool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _insert(self, rows: Iterable[tuple[bytes, str, int | None, int | None]]) -> int:
+        cursor = self._conn.executemany(_INSERT_RECORD, rows)
+        return cursor.rowcount
+
+    def add_store(self, path: Path) -> None:
+        uri = "file:" + _uri_path(path) + "?mode=ro"
+        try:
+            self._conn.execute("ATTACH DATABASE ? AS src", (uri,))
+        except sqlite3.Error as exc:
+            raise _input_error("UNREADABLE_STORE", f"cannot open store: {exc}", str(path)) from exc
+        try:
+            self._copy_store(path)
+        finally:
+            self._conn.execute("DETACH DATABASE src")
+
+    def _copy_store(self, path: Path) -> None:
+        try:
+            columns = {
+                row[1].decode() for row in self._conn.execute("PRAGMA src.table_info(receipts)")
+            }
+        except sqlite3.DatabaseError as exc:
+            self._not_a_store(path, f"not a readable SQLite database ({exc})")
+            return
+        if not {"receipt_json", "chain_id"} <= columns:
+            self._not_a_store(path, "no 'receipts' table with a receipt_json column")
+            return
+        selected = ", ".join(f"src.receipts.{c}" if c in columns else "NULL" for c in INDEX_COLUMNS)
+        try:
+            statement = _COPY_STORE.format(columns=selected)
+            cursor = self._conn.execute(statement, (str(path),))
+        except sqlite3.DatabaseError as exc:
+            self._not_a_store(path, f"cannot read receipts ({exc})")
+            return
+        self.sources.append(SourceSummary(str(path), "store", cursor.rowcount))
+
+    def _not_a_store(self, path: Path, why: str) -> None:
+        self.problems.append(Problem(Code.MALFORMED_RECEIPT, why, origin=Origin(str(path))))
+        self.sources.append(SourceSummary(str(path), "invalid", 0))
+
+    def add_json_lines(self, stream: BinaryIO, source: str) -> None:
+        rows = (
+            (line.rstrip(b"\r\n"), source, number, None)
+            for number, line in enumerate(stream, start=1)
+            if line.strip()
+        )
+        self.sources.append(SourceSummary(source, "jsonl", self._insert(rows)))
+
+    def add_json_file(self, path: Path) -> None:
+        data = path.read_bytes()
+        source = str(path)
+        stripped = data.lstrip()
+        if not stripped.startswith(b"["):
+            self.sources.append(
+                SourceSummary(source, "json", self._insert([(data, source, 1, None)]))
+            )
+            return
+        elements, problem = _split_json_array(data, source)
+        if problem is not None:
+            self.problems.append(problem)
+        count = self._insert(
+            (raw, source, line, index) for index, (raw, line) in enumerate(elements)
+        )
+        self.sources.append(SourceSummary(source, "json", count))
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _ensure_index(self) -> None:
+        if not self._indexed:
+            self._conn.execute("CREATE INDEX records_chain ON records(chain_key)")
+            self._indexed = True
+
+    def record_count(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM records").fetchone()[0])
+
+    def ids_in_several_chains(self) -> set[str]:
+        """Receipt ids that SQLite sees in more than one chain: ids must be unique."""
+        rows = self._conn.execute(
+            "SELECT receipt_key FROM records WHERE receipt_key IS NOT NULL "
+            "GROUP BY receipt_key HAVING COUNT(DISTINCT chain_key) > 1"
+        )
+        return {_text(row[0]) for row in rows}
+
+    def delegation_parents(self) -> set[str]:
+        """Receipt ids some receipt names as its delegation parent (§7.6)."""
+        rows = self._conn.execute(
+            "SELECT DISTINCT json_extract(raw, '$.credentialSubject.delegation.parent_receipt_id') "
+            "FROM records WHERE json_valid(raw) AND "
+            "json_type(raw, '$.credentialSubject.delegation.parent_receipt_id') = 'text'"
+        )
+        return {_text(row[0]) for row in rows}
+
+    def chains(self) -> Iterator[tuple[str | None, list[RawRecord]]]:
+        """Yield (chain key, records) one chain at a time; key None for ungroupable records."""
+        self._ensure_index()
+        cursor = self._conn.execute(_READ_CHAINS)
+        current: str | None = None
+        batch: list[RawRecord] = []
+        for row in cursor:
+            key = None if row[0] is None else _text(row[0])
+            if batch and (key != current or key is None):
+                yield current, batch
+                batch = []
+            current = key
+            batch.append(_record_from_row(row))
+        if batch:
+            yield current, batch
+
+
+def _text(value: object) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _record_from_row(row: tuple[object, ...]) -> RawRecord:
+    raw, source, line, idx, rowid, has_index = row[1:7]
+    assert isinstance(raw, bytes)
+    origin = Origin(
+        source=_text(source),
+        line=line if isinstance(line, int) else None,
+        index=idx if isinstance(idx, int) else None,
+        rowid=rowid if isinstance(rowid, int) else None,
+    )
+    columns = None
+    if has_index:
+        columns = {
+            name: (_text(value) if isinstance(value, bytes) else value)
+            for name, value in zip(INDEX_COLUMNS, row[7:], strict=True)
+        }
+    return RawRecord(raw=raw, origin=origin, index_columns=columns)
+
+
+def _uri_path(path: Path) -> str:
+    from urllib.parse import quote
+
+    return quote(str(path.resolve()))
+
+
+def _line_of(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
+def _split_json_array(data: bytes, source: str) -> tuple[list[tuple[bytes, int]], Problem | None]:
+    """Split a JSON array into each element's own bytes and starting line.
+
+    Elements are located with the standard decoder's ``raw_decode`` (only to find where
+    each ends); each element's bytes are then verified like any other record.
+    """
+    decoder = json.JSONDecoder()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = _line_of(data, exc.start)
+        return [], Problem(Code.MALFORMED_RECEIPT, "not valid UTF-8", origin=Origin(source, line))
+    position = text.index("[") + 1
+    elements: list[tuple[bytes, int]] = []
+    while True:
+        position = _skip_space(text, position)
+        if position < len(text) and text[position] == "]" and not elements:
+            return elements, None
+        try:
+            _, end = decoder.raw_decode(text, position)
+        except json.JSONDecodeError as exc:
+            line = text.count("\n", 0, exc.pos) + 1
+            message = (
+                f"invalid JSON in array element {len(elements)}: {exc.msg}; rest of file skipped"
+            )
+            return elements, Problem(Code.MALFORMED_RECEIPT, message, origin=Origin(source, line))
+        elements.append((text[position:end].encode("utf-8"), text.count("\n", 0, position) + 1))
+        position = _skip_space(text, end)
+        if position < len(text) and text[position] == ",":
+            position += 1
+            continue
+        if position < len(text) and text[position] == "]":
+            return elements, None
+        line = text.count("\n", 0, position) + 1
+        message = "expected ',' or ']' after an array element; rest of file skipped"
+        return elements, Problem(Code.MALFORMED_RECEIPT, message, origin=Origin(source, line))
+
+
+def _skip_space(text: str, position: int) -> int:
+    while position < len(text) and text[position] in " \t\r\n":
+        position += 1
+    return position
+
+
+def _is_sqlite(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
+
+
+def _files_in(directory: Path) -> list[Path]:
+    wanted = JSON_SUFFIXES + JSONL_SUFFIXES + STORE_SUFFIXES
+    return sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in wanted)
+
+
+def _add_file(spool: ReceiptSpool, path: Path) -> None:
+    suffix = path.suffix.lower()
+    if _is_sqlite(path):
+        spool.add_store(path)
+    elif suffix in STORE_SUFFIXES:
+        spool._not_a_store(path, "not an SQLite database")
+    elif suffix in JSONL_SUFFIXES:
+        with path.open("rb") as stream:
+            spool.add_json_lines(stream, str(path))
+    else:
+        spool.add_json_file(path)
+
+
+def spool_sources(sources: Iterable[str], *, stdin: BinaryIO | None = None) -> ReceiptSpool:
+    """Spool every SOURCE argument; unreadable paths raise InputError (exit 2)."""
+    spool = ReceiptSpool()
+    try:
+        for source in sources:
+            if source == "-":
+                spool.add_json_lines(stdin or sys.stdin.buffer, "<stdin>")
+                continue
+            path = Path(source)
+            if not path.exists():
+                raise _input_error("NO_SUCH_SOURCE", "no such file or directory", source)
+            files = _files_in(path) if path.is_dir() else [path]
+            if path.is_dir() and not files:
+                raise _input_error("EMPTY_SOURCE", "no .json, .jsonl or store files", source)
+            for file in files:
+                try:
+                    _add_file(spool, file)
+                except OSError as exc:
+                    raise _input_error("UNREADABLE", exc.strerror or str(exc), str(file)) from exc
+    except BaseException:
+        spool.close()
+        raise
+    return spool

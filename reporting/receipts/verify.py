@@ -1,0 +1,955 @@
+"""Independent verification of Agent Receipt chains (spec §7.1-§7.9).
+
+`verify_chain` walks one chain's receipts, ordered by ``chain.sequence``, and runs every
+check on every receipt, so an audit lists each broken record instead of stopping at the
+first (after pyHanko's validation status model). Checks, by spec section:
+
+* §7.1/§7.2  the signature over the null-normalised RFC 8785 bytes of the stored JSON,
+  under the chain's active key; the genesis key is found by trying every trusted key
+  for the issuer on the first receipt; strict ``proofValue`` encoding;
+* §7.3       hash links, genesis ``previous_receipt_hash: null``, sequence contiguity
+  and duplicates (§7.3.5), one ``chain_id`` (§7.3.4), nothing after a terminal
+  receipt (§7.3.2), termination status (§7.3.3), witnesses (§7.3.1), duplicate
+  idempotency keys (§7.3.6, warning), key rotation (§7.3.7);
+* §7.5       one issuer per chain;
+* §4.3.2     response hashes when bodies are supplied;
+* §7.7       RFC 3161 trusted timestamps;
+* §7.9       grounded principal when a grants file is supplied;
+* §7.6       delegation across chains (`verify_spool`, after every chain is known);
+* schema per version, and store index columns against the signed JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import nacl.bindings
+import nacl.exceptions
+from cryptography import x509
+
+from reporting.receipts.canonical import (
+    DEFAULT_MAX_DEPTH,
+    DEFAULT_MAX_RECEIPT_BYTES,
+    MalformedReceiptError,
+    ParsedReceipt,
+    canonical_json,
+    parse_receipt,
+    sha256_tag,
+)
+from reporting.receipts.external import BodiesDirectory, Grant, Witness
+from reporting.receipts.keys import PublicKey, TrustStore, decode_multibase_key, fingerprint
+from reporting.receipts.results import (
+    ChainResult,
+    Code,
+    Outcome,
+    Problem,
+    ReceiptResult,
+    Rotation,
+    Severity,
+    Termination,
+    VerificationResult,
+)
+from reporting.receipts.schema import check_receipt_schema
+from reporting.receipts.sources import RawRecord, ReceiptSpool
+from reporting.receipts.timestamps import verify_trusted_timestamp
+
+__all__ = ["ChainInput", "VerifiedReceipt", "VerifyOptions", "verify_chain", "verify_spool"]
+
+PROOF_TYPE = "Ed25519Signature2020"
+_PROOF_VALUE_LENGTH = 87
+_BASE64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+_HIGH_RISK = frozenset({"high", "critical"})
+EVENTS_DROPPED_TYPE = "agent_receipts.events_dropped"
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    """Everything a verification run is told out of band. Security-relevant, so keyword-only."""
+
+    trust: TrustStore
+    require_terminal: bool = False
+    witnesses: dict[str, Witness] = field(default_factory=dict)
+    grants: dict[str, Grant] | None = None
+    bodies: BodiesDirectory | None = None
+    tsa_roots: tuple[x509.Certificate, ...] = ()
+    timestamp_tolerance: timedelta = timedelta(minutes=5)
+    max_receipt_bytes: int = DEFAULT_MAX_RECEIPT_BYTES
+    max_depth: int = DEFAULT_MAX_DEPTH
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedReceipt:
+    """A parsed receipt and its verdict, handed to later stages while its chain is in memory."""
+
+    document: dict[str, Any]
+    result: ReceiptResult
+
+
+ChainInput = tuple[str | None, list[RawRecord]]
+ChainVisitor = Callable[[ChainResult, list[VerifiedReceipt]], Any]
+
+
+# -- small helpers ------------------------------------------------------------------------
+
+
+def _get(document: Any, *path: str) -> Any:
+    node = document
+    for part in path:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+def _sequence(document: dict[str, Any]) -> int | None:
+    value = _get(document, "credentialSubject", "chain", "sequence")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _decode_proof_value(proof: Any) -> bytes:
+    """Strict encoding: `u` + 86 unpadded base64url characters decoding to 64 bytes."""
+    if not isinstance(proof, dict):
+        raise ValueError("proof is missing or not an object")
+    if proof.get("type") != PROOF_TYPE:
+        raise ValueError(f"proof.type must be {PROOF_TYPE}, found {proof.get('type')!r}")
+    value = proof.get("proofValue")
+    if not isinstance(value, str) or not value.startswith("u"):
+        raise ValueError("proofValue must be multibase 'u' (base64url)")
+    body = value[1:]
+    if len(value) != _PROOF_VALUE_LENGTH or not set(body) <= _BASE64URL:
+        raise ValueError(f"proofValue must be 'u' + 86 base64url characters, found {len(value)}")
+    signature = base64.urlsafe_b64decode(body + "==")
+    if len(signature) != 64 or base64.urlsafe_b64encode(signature).rstrip(b"=") != body.encode():
+        raise ValueError("proofValue does not decode to exactly 64 bytes")
+    return signature
+
+
+def _signature_valid(signature: bytes, message: bytes, key: bytes) -> bool:
+    """Ed25519 via libsodium (strict RFC 8032 checks, no pre-hash)."""
+    try:
+        nacl.bindings.crypto_sign_open(signature + message, key)
+    except nacl.exceptions.BadSignatureError:
+        return False
+    return True
+
+
+# -- one receipt at a time ----------------------------------------------------------------
+
+
+@dataclass
+class _Entry:
+    """A record in a chain, parsed (or not), accumulating its problems."""
+
+    record: RawRecord
+    parsed: ParsedReceipt | None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def document(self) -> dict[str, Any]:
+        return self.parsed.document if self.parsed is not None else {}
+
+    @property
+    def receipt_id(self) -> str | None:
+        value = self.document.get("id")
+        return value if isinstance(value, str) else None
+
+    @property
+    def sequence(self) -> int | None:
+        return _sequence(self.document)
+
+    def add(self, code: Code, message: str, index: int | None) -> None:
+        self.problems.append(
+            Problem(code, message, self.receipt_id, self.sequence, index, self.record.origin)
+        )
+
+    def result(self) -> ReceiptResult:
+        failures = tuple(
+            dict.fromkeys(p.code for p in self.problems if p.severity is Severity.FAILURE)
+        )
+        warnings = tuple(
+            dict.fromkeys(p.code for p in self.problems if p.severity is Severity.WARNING)
+        )
+        return ReceiptResult(
+            receipt_id=self.receipt_id,
+            origin=self.record.origin,
+            sequence=self.sequence,
+            receipt_hash=self.parsed.receipt_hash if self.parsed else None,
+            outcome=Outcome.FAILED if failures else Outcome.PASSED,
+            failures=failures,
+            warnings=warnings,
+        )
+
+
+def _parse_entry(record: RawRecord, options: VerifyOptions) -> _Entry:
+    try:
+        parsed = parse_receipt(
+            record.raw, max_bytes=options.max_receipt_bytes, max_depth=options.max_depth
+        )
+    except MalformedReceiptError as exc:
+        entry = _Entry(record, None)
+        entry.add(
+            Code.RECEIPT_TOO_LARGE if exc.too_large else Code.MALFORMED_RECEIPT, str(exc), None
+        )
+        return entry
+    return _Entry(record, parsed)
+
+
+def _order_key(item: tuple[int, _Entry]) -> tuple[int, int]:
+    position, entry = item
+    sequence = entry.sequence
+    return (sequence if sequence is not None else 2**62, position)
+
+
+def _dedupe(entries: list[_Entry]) -> tuple[list[_Entry], list[Problem]]:
+    """The same receipt twice (same id, same hash) is kept once, with a warning."""
+    seen: set[tuple[str | None, str]] = set()
+    kept: list[_Entry] = []
+    warnings: list[Problem] = []
+    for entry in entries:
+        key = (entry.receipt_id, entry.parsed.receipt_hash) if entry.parsed else None
+        if key is not None and key in seen:
+            message = f"identical copy of {entry.receipt_id} also at another origin; counted once"
+            warnings.append(
+                Problem(
+                    Code.DUPLICATE_RECORD,
+                    message,
+                    entry.receipt_id,
+                    entry.sequence,
+                    None,
+                    entry.record.origin,
+                )
+            )
+            continue
+        if key is not None:
+            seen.add(key)
+        kept.append(entry)
+    return kept, warnings
+
+
+# -- the chain walk -----------------------------------------------------------------------
+
+
+@dataclass
+class _ChainWalk:
+    """State carried from receipt to receipt while walking one chain in sequence order."""
+
+    chain_id: str
+    options: VerifyOptions
+    entries: list[_Entry]
+    issuer: str | None = None
+    active_key: bytes | None = None
+    genesis_key: PublicKey | None = None
+    rotations: list[Rotation] = field(default_factory=list)
+    chain_problems: list[Problem] = field(default_factory=list)
+    terminal_index: int | None = None
+
+    def run(self) -> None:
+        first = next((e for e in self.entries if e.parsed), None)
+        self.issuer = _get(first.document, "issuer", "id") if first else None
+        previous: _Entry | None = None
+        for index, entry in enumerate(self.entries):
+            if entry.parsed is not None:
+                self._check_receipt(index, entry, previous)
+            previous = entry
+        self._check_chain_level()
+
+    def _check_receipt(self, index: int, entry: _Entry, previous: _Entry | None) -> None:
+        for finding in check_receipt_schema(entry.document):
+            entry.add(finding.code, finding.message, index)
+        self._check_signature(index, entry)
+        self._check_link(index, entry, previous)
+        self._check_binding(index, entry)
+        self._check_rotation(index, entry)
+        self._check_index_columns(index, entry)
+        self._check_trusted_timestamp(index, entry)
+        self._check_grounded_principal(index, entry)
+        self._check_events_dropped(index, entry)
+        if _get(entry.document, "credentialSubject", "chain", "terminal") is True:
+            self.terminal_index = index if self.terminal_index is None else self.terminal_index
+
+    # §7.1 / §7.2
+    def _check_signature(self, index: int, entry: _Entry) -> None:
+        assert entry.parsed is not None
+        try:
+            signature = _decode_proof_value(entry.document.get("proof"))
+        except (ValueError, binascii.Error) as exc:
+            entry.add(Code.INVALID_SIGNATURE, f"invalid proof: {exc}", index)
+            return
+        message = entry.parsed.canonical
+        if self.active_key is not None:
+            if not _signature_valid(signature, message, self.active_key):
+                fp = fingerprint(self.active_key)
+                entry.add(
+                    Code.INVALID_SIGNATURE,
+                    f"signature does not verify under the active key {fp}",
+                    index,
+                )
+            return
+        self._find_genesis_key(index, entry, signature, message)
+
+    def _find_genesis_key(
+        self, index: int, entry: _Entry, signature: bytes, message: bytes
+    ) -> None:
+        """Try every trusted key for the issuer; the one that verifies becomes active."""
+        candidates = self.options.trust.candidates(self.issuer, self.chain_id)
+        if not candidates:
+            entry.add(
+                Code.UNKNOWN_ISSUER_KEY,
+                f"no trusted key for issuer {self.issuer!r} on chain {self.chain_id!r}",
+                index,
+            )
+            return
+        for key in candidates:
+            if _signature_valid(signature, message, key.raw):
+                self.active_key, self.genesis_key = key.raw, key
+                return
+        tried = ", ".join(k.fingerprint for k in candidates)
+        entry.add(
+            Code.INVALID_SIGNATURE,
+            f"signature verifies under none of the trusted keys ({tried})",
+            index,
+        )
+
+    # §7.3, §7.3.5
+    def _check_link(self, index: int, entry: _Entry, previous: _Entry | None) -> None:
+        link = _get(entry.document, "credentialSubject", "chain", "previous_receipt_hash")
+        sequence = entry.sequence
+        if previous is None:
+            if sequence is not None and sequence != 1:
+                entry.add(
+                    Code.SEQUENCE_GAP, f"chain starts at sequence {sequence}, expected 1", index
+                )
+            elif link is not None:
+                entry.add(
+                    Code.GENESIS_NOT_NULL,
+                    f"genesis previous_receipt_hash must be null, found {link!r}",
+                    index,
+                )
+            return
+        if previous.parsed is None:
+            entry.add(
+                Code.HASH_LINK_BROKEN,
+                "previous record could not be parsed; link unverifiable",
+                index,
+            )
+        elif link != previous.parsed.receipt_hash:
+            entry.add(
+                Code.HASH_LINK_BROKEN,
+                f"previous_receipt_hash is {link!r}; previous receipt hashes to "
+                f"{previous.parsed.receipt_hash}",
+                index,
+            )
+        before = previous.sequence
+        if sequence is None or before is None:
+            return
+        if sequence == before:
+            entry.add(Code.SEQUENCE_DUPLICATE, f"sequence {sequence} occurs more than once", index)
+        elif sequence != before + 1:
+            entry.add(
+                Code.SEQUENCE_GAP,
+                f"sequence {sequence} follows {before}; expected {before + 1}",
+                index,
+            )
+
+    # §7.3.4, §7.5, §7.3.2
+    def _check_binding(self, index: int, entry: _Entry) -> None:
+        chain_id = _get(entry.document, "credentialSubject", "chain", "chain_id")
+        if chain_id != self.chain_id:
+            entry.add(
+                Code.CHAIN_ID_MISMATCH,
+                f"chain_id is {chain_id!r}, chain is {self.chain_id!r}",
+                index,
+            )
+        issuer = _get(entry.document, "issuer", "id")
+        if issuer != self.issuer:
+            entry.add(
+                Code.ISSUER_MISMATCH,
+                f"issuer is {issuer!r}, chain issuer is {self.issuer!r}",
+                index,
+            )
+        if self.terminal_index is not None:
+            message = f"receipt follows the terminal receipt at index {self.terminal_index}"
+            entry.add(Code.RECEIPT_AFTER_TERMINAL, message, index)
+
+    # §7.3.7
+    def _check_rotation(self, index: int, entry: _Entry) -> None:
+        rotation = _get(entry.document, "credentialSubject", "keyRotation")
+        if rotation is None:
+            return
+        signed_ok = not any(
+            p.code in (Code.INVALID_SIGNATURE, Code.UNKNOWN_ISSUER_KEY) for p in entry.problems
+        )
+        try:
+            new_key = _rotation_new_key(rotation, self.active_key)
+        except ValueError as exc:
+            entry.add(Code.ROTATION_INVALID, f"key rotation rejected: {exc}", index)
+            self._record_rotation(entry, rotation, valid=False)
+            return
+        if not signed_ok:
+            entry.add(
+                Code.ROTATION_INVALID, "rotation receipt is not signed by the outgoing key", index
+            )
+            self._record_rotation(entry, rotation, valid=False)
+            return
+        self.active_key = new_key
+        self._record_rotation(entry, rotation, valid=True)
+
+    def _record_rotation(self, entry: _Entry, rotation: Any, *, valid: bool) -> None:
+        old = rotation.get("old_key_fingerprint") if isinstance(rotation, dict) else None
+        new = rotation.get("new_key_fingerprint") if isinstance(rotation, dict) else None
+        self.rotations.append(Rotation(entry.receipt_id, entry.sequence, str(old), str(new), valid))
+
+    def _check_index_columns(self, index: int, entry: _Entry) -> None:
+        columns = entry.record.index_columns
+        if columns is None or entry.parsed is None:
+            return
+        for name, expected in _index_expectations(entry.document, entry.parsed.receipt_hash):
+            found = columns.get(name)
+            if name == "tool_name" and expected is None:
+                continue  # only compared when the signed JSON carries a tool_name
+            if found != expected and not (expected is None and found in (None, "")):
+                entry.add(
+                    Code.INDEX_MISMATCH,
+                    f"store column {name} is {found!r}, signed JSON says {expected!r}",
+                    index,
+                )
+
+    # §7.7
+    def _check_trusted_timestamp(self, index: int, entry: _Entry) -> None:
+        token = _get(entry.document, "credentialSubject", "action", "trusted_timestamp")
+        if token is None:
+            return
+        imprint_input = _canonical_without_timestamp(entry.document)
+        action_time = _parse_time(_get(entry.document, "credentialSubject", "action", "timestamp"))
+        verdict = verify_trusted_timestamp(
+            token if isinstance(token, str) else "",
+            imprint_input,
+            action_time=action_time,
+            tolerance=self.options.timestamp_tolerance,
+            tsa_roots=self.options.tsa_roots,
+        )
+        if not verdict.valid:
+            entry.add(Code.INVALID_TRUSTED_TIMESTAMP, verdict.detail, index)
+        elif not verdict.anchored:
+            entry.add(
+                Code.TRUSTED_TIMESTAMP_UNANCHORED,
+                "timestamp token is valid but its TSA is not in --tsa-roots",
+                index,
+            )
+
+    # §7.9
+    def _check_grounded_principal(self, index: int, entry: _Entry) -> None:
+        grants = self.options.grants
+        if grants is None:
+            return
+        if _get(entry.document, "credentialSubject", "action", "risk_level") not in _HIGH_RISK:
+            return
+        grant_ref = _get(entry.document, "credentialSubject", "authorization", "grant_ref")
+        principal = _get(entry.document, "credentialSubject", "principal", "id")
+        if not isinstance(grant_ref, str) or not grant_ref:
+            entry.add(
+                Code.UNGROUNDED_PRINCIPAL, "high-risk action without authorization.grant_ref", index
+            )
+        elif grant_ref not in grants:
+            entry.add(
+                Code.UNGROUNDED_PRINCIPAL,
+                f"grant_ref {grant_ref!r} is not in the grants file",
+                index,
+            )
+        elif grants[grant_ref].subject != principal:
+            subject = grants[grant_ref].subject
+            entry.add(
+                Code.PRINCIPAL_GRANT_MISMATCH,
+                f"grant subject {subject!r} is not principal {principal!r}",
+                index,
+            )
+
+    def _check_events_dropped(self, index: int, entry: _Entry) -> None:
+        if _get(entry.document, "credentialSubject", "action", "type") != EVENTS_DROPPED_TYPE:
+            return
+        count = _get(
+            entry.document, "credentialSubject", "action", "emitter_metadata", "drop_count"
+        )
+        entry.add(
+            Code.EVENTS_DROPPED,
+            f"the emitter dropped {count} audit events before this receipt",
+            index,
+        )
+
+    # chain-level checks
+    def _check_chain_level(self) -> None:
+        self._check_response_hashes()
+        self._check_idempotency()
+        self._check_termination_claims()
+        self._check_witness()
+
+    def _chain_problem(
+        self, code: Code, message: str, entry: _Entry | None = None, index: int | None = None
+    ) -> None:
+        if entry is not None:
+            entry.add(code, message, index)
+        else:
+            self.chain_problems.append(Problem(code, message))
+
+    def _check_response_hashes(self) -> None:
+        missing = 0
+        for index, entry in enumerate(self.entries):
+            expected = _get(entry.document, "credentialSubject", "outcome", "response_hash")
+            if not isinstance(expected, str) or entry.receipt_id is None:
+                continue
+            bodies = self.options.bodies
+            found, body = bodies.body_for(entry.receipt_id) if bodies else (False, None)
+            if not found:
+                missing += 1
+                continue
+            actual = sha256_tag(canonical_json(body))
+            if actual != expected:
+                entry.add(
+                    Code.RESPONSE_HASH_MISMATCH,
+                    f"response body hashes to {actual}, receipt says {expected}",
+                    index,
+                )
+        if missing:
+            message = f"{missing} receipt(s) carry response_hash; body not supplied, hash unchecked"
+            self.chain_problems.append(Problem(Code.RESPONSE_BODY_NOT_SUPPLIED, message))
+
+    def _check_idempotency(self) -> None:
+        keys = Counter(
+            key
+            for entry in self.entries
+            if isinstance(
+                key := _get(entry.document, "credentialSubject", "action", "idempotency_key"), str
+            )
+            and key
+        )
+        for key, count in sorted(keys.items()):
+            if count > 1:
+                message = (
+                    f"idempotency_key {key!r} appears on {count} receipts (retries are legitimate)"
+                )
+                self.chain_problems.append(Problem(Code.DUPLICATE_IDEMPOTENCY_KEY, message))
+
+    def _check_termination_claims(self) -> None:
+        if not self.entries:
+            return
+        last_index = len(self.entries) - 1
+        last = self.entries[last_index]
+        terminal = _get(last.document, "credentialSubject", "chain", "terminal") is True
+        if self.options.require_terminal and not terminal:
+            self._chain_problem(
+                Code.TERMINAL_REQUIRED,
+                "last receipt is not terminal and --require-terminal is set",
+                last,
+                last_index,
+            )
+        outcome = _get(last.document, "credentialSubject", "outcome", "status")
+        if not terminal and outcome == "pending":
+            message = "last receipt is a pending tool call whose result never arrived"
+            self._chain_problem(Code.INCOMPLETE_TOOL_ROUNDTRIP, message, last, last_index)
+
+    # §7.3.1
+    def _check_witness(self) -> None:
+        witness = self.options.witnesses.get(self.chain_id)
+        if witness is None:
+            return
+        length = len(self.entries)
+        last_index = length - 1
+        last = self.entries[last_index] if self.entries else None
+        if witness.length is not None and witness.length != length:
+            self._chain_problem(
+                Code.LENGTH_MISMATCH,
+                f"witness expects {witness.length} receipts, found {length}",
+                last,
+                last_index,
+            )
+        head = last.parsed.receipt_hash if last and last.parsed else None
+        if witness.final_hash is not None and witness.final_hash != head:
+            self._chain_problem(
+                Code.FINAL_HASH_MISMATCH,
+                f"witness expects final hash {witness.final_hash}, found {head}",
+                last,
+                last_index,
+            )
+
+    def termination(self) -> Termination:
+        last = self.entries[-1].document if self.entries else {}
+        if _get(last, "credentialSubject", "chain", "terminal") is not True:
+            return Termination.UNKNOWN
+        if _get(last, "credentialSubject", "chain", "status") == "interrupted":
+            return Termination.INTERRUPTED
+        return Termination.COMPLETE
+
+
+def _rotation_new_key(rotation: Any, active_key: bytes | None) -> bytes:
+    """§7.3.7 sub-checks; returns the incoming key only when every one holds."""
+    if not isinstance(rotation, dict):
+        raise ValueError("keyRotation must be an object")
+    if rotation.get("event_type") != "key_rotated":
+        raise ValueError(f"event_type must be 'key_rotated', found {rotation.get('event_type')!r}")
+    if rotation.get("signed_with") != "old":
+        raise ValueError(f"signed_with must be 'old', found {rotation.get('signed_with')!r}")
+    for side in ("old_algorithm", "new_algorithm"):
+        if rotation.get(side) != "ed25519":
+            raise ValueError(f"{side} must be 'ed25519', found {rotation.get(side)!r}")
+    if active_key is None:
+        raise ValueError("the outgoing key is unknown (the rotation receipt did not verify)")
+    if rotation.get("old_key_fingerprint") != fingerprint(active_key):
+        found = rotation.get("old_key_fingerprint")
+        raise ValueError(
+            f"old_key_fingerprint is {found!r}, outgoing key is {fingerprint(active_key)}"
+        )
+    encoded = rotation.get("new_public_key")
+    if not isinstance(encoded, str) or not encoded.startswith("u"):
+        raise ValueError("new_public_key must be multibase 'u' base64url")
+    try:
+        new_key = decode_multibase_key(encoded)
+    except (ValueError, binascii.Error) as exc:
+        raise ValueError(f"new_public_key: {exc}") from exc
+    if rotation.get("new_key_fingerprint") != fingerprint(new_key):
+        found = rotation.get("new_key_fingerprint")
+        raise ValueError(
+            f"new_key_fingerprint is {found!r}, new_public_key is {fingerprint(new_key)}"
+        )
+    return new_key
+
+
+def _canonical_without_timestamp(document: dict[str, Any]) -> bytes:
+    """The bytes a trusted timestamp imprints: the receipt minus proof and the token itself."""
+    subject = dict(document.get("credentialSubject", {}))
+    action = {k: v for k, v in subject.get("action", {}).items() if k != "trusted_timestamp"}
+    subject["action"] = action
+    unsigned = {k: v for k, v in document.items() if k != "proof"}
+    unsigned["credentialSubject"] = subject
+    return canonical_json(unsigned)
+
+
+def _index_expectations(document: dict[str, Any], receipt_hash: str) -> Iterator[tuple[str, Any]]:
+    """Store index columns and the signed values they must repeat."""
+    subject = document.get("credentialSubject", {})
+    yield "id", document.get("id")
+    yield "chain_id", _get(subject, "chain", "chain_id")
+    yield "sequence", _get(subject, "chain", "sequence")
+    yield "previous_receipt_hash", _get(subject, "chain", "previous_receipt_hash")
+    yield "receipt_hash", receipt_hash
+    yield "action_type", _get(subject, "action", "type")
+    yield "tool_name", _get(subject, "action", "tool_name")
+    yield "risk_level", _get(subject, "action", "risk_level")
+    yield "status", _get(subject, "outcome", "status")
+    yield "timestamp", _get(subject, "action", "timestamp")
+    yield "issuer_id", _get(document, "issuer", "id")
+    yield "principal_id", _get(subject, "principal", "id")
+
+
+def _chain_result(walk: _ChainWalk) -> ChainResult:
+    receipts = tuple(entry.result() for entry in walk.entries)
+    problems = [p for entry in walk.entries for p in entry.problems] + walk.chain_problems
+    failures = tuple(p for p in problems if p.severity is Severity.FAILURE)
+    warnings = tuple(p for p in problems if p.severity is Severity.WARNING)
+    broken_at = next((i for i, r in enumerate(receipts) if r.outcome is Outcome.FAILED), None)
+    if broken_at is None and failures:
+        broken_at = len(receipts) - 1
+    times = [
+        t
+        for e in walk.entries
+        if isinstance(t := _get(e.document, "credentialSubject", "action", "timestamp"), str)
+    ]
+    last = walk.entries[-1] if walk.entries else None
+    return ChainResult(
+        chain_id=walk.chain_id,
+        issuer=walk.issuer,
+        length=len(walk.entries),
+        first_timestamp=min(times) if times else None,
+        last_timestamp=max(times) if times else None,
+        head_hash=last.parsed.receipt_hash if last and last.parsed else None,
+        genesis_key_fingerprint=walk.genesis_key.fingerprint if walk.genesis_key else None,
+        termination=walk.termination(),
+        rotations=tuple(walk.rotations),
+        failures=failures,
+        warnings=warnings,
+        receipts=receipts,
+        broken_at=broken_at,
+    )
+
+
+def verify_chain(
+    chain_key: str | None,
+    records: Sequence[RawRecord],
+    *,
+    options: VerifyOptions,
+) -> tuple[ChainResult, list[VerifiedReceipt]]:
+    """Verify one chain's records; every receipt gets its own verdict."""
+    parsed = [_parse_entry(record, options) for record in records]
+    ordered = [entry for _, entry in sorted(enumerate(parsed), key=_order_key)]
+    entries, duplicates = _dedupe(ordered)
+    first_id = next(
+        (_get(e.document, "credentialSubject", "chain", "chain_id") for e in entries if e.parsed),
+        None,
+    )
+    chain_id = chain_key if chain_key is not None else str(first_id)
+    walk = _ChainWalk(chain_id=chain_id, options=options, entries=entries)
+    walk.run()
+    walk.chain_problems.extend(duplicates)
+    result = _chain_result(walk)
+    verified = [
+        VerifiedReceipt(entry.document, receipt)
+        for entry, receipt in zip(entries, result.receipts, strict=True)
+        if entry.parsed is not None
+    ]
+    return result, verified
+
+
+# -- many chains: parallel walk, then delegation across chains (§7.6) ----------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _DelegationClaim:
+    """A receipt's claim to act under delegation from a receipt in another chain."""
+
+    receipt_index: int
+    parent_chain_id: Any
+    parent_receipt_id: Any
+    delegator_id: Any
+    principal_id: Any
+
+
+@dataclass(frozen=True)
+class _ChainFacts:
+    """What delegation needs to know about a chain once it has left memory."""
+
+    claims: tuple[_DelegationClaim, ...]
+    principals: dict[str, Any]  # referenced parent receipt id -> its principal id
+
+
+@dataclass(frozen=True)
+class _JobContext:
+    options: VerifyOptions
+    parent_ids: frozenset[str]
+    extract: Callable[[ChainResult, list[VerifiedReceipt]], Any] | None
+
+
+_WORKER_CONTEXT: _JobContext | None = None
+
+
+def _init_worker(context: _JobContext) -> None:
+    global _WORKER_CONTEXT  # noqa: PLW0603 - one context per worker process, set once
+    _WORKER_CONTEXT = context
+
+
+def _facts(verified: list[VerifiedReceipt], parent_ids: frozenset[str]) -> _ChainFacts:
+    claims: list[_DelegationClaim] = []
+    principals: dict[str, Any] = {}
+    for index, item in enumerate(verified):
+        subject = item.document.get("credentialSubject", {})
+        principal = _get(subject, "principal", "id")
+        if item.result.receipt_id in parent_ids:
+            principals[item.result.receipt_id or ""] = principal
+        delegation = subject.get("delegation") if isinstance(subject, dict) else None
+        if isinstance(delegation, dict):
+            claims.append(
+                _DelegationClaim(
+                    index,
+                    delegation.get("parent_chain_id"),
+                    delegation.get("parent_receipt_id"),
+                    _get(delegation, "delegator", "id"),
+                    principal,
+                )
+            )
+    return _ChainFacts(tuple(claims), principals)
+
+
+def _run_job(context: _JobContext, chain: ChainInput) -> tuple[ChainResult, _ChainFacts, Any]:
+    result, verified = verify_chain(chain[0], chain[1], options=context.options)
+    extract = context.extract(result, verified) if context.extract else None
+    return result, _facts(verified, context.parent_ids), extract
+
+
+def _worker_job(chain: ChainInput) -> tuple[ChainResult, _ChainFacts, Any]:
+    assert _WORKER_CONTEXT is not None
+    return _run_job(_WORKER_CONTEXT, chain)
+
+
+def _orphan_problem(record: RawRecord, options: VerifyOptions) -> Problem | None:
+    """A record SQLite could not group: malformed, or missing its chain id."""
+    entry = _parse_entry(record, options)
+    if entry.problems:
+        return entry.problems[0]
+    chain_id = _get(entry.document, "credentialSubject", "chain", "chain_id")
+    if isinstance(chain_id, str):
+        return None
+    message = "receipt has no string credentialSubject.chain.chain_id; it belongs to no chain"
+    return Problem(Code.SCHEMA_VIOLATION, message, entry.receipt_id, None, None, record.origin)
+
+
+def _jobs(
+    spool: ReceiptSpool, options: VerifyOptions, orphans: list[Problem]
+) -> Iterator[ChainInput]:
+    for key, records in spool.chains():
+        if key is not None:
+            yield key, records
+            continue
+        for record in records:
+            problem = _orphan_problem(record, options)
+            if problem is None:
+                yield None, [record]
+            else:
+                orphans.append(problem)
+
+
+def _run_all(
+    jobs: Iterator[ChainInput],
+    context: _JobContext,
+    workers: int,
+    progress: Callable[[int], None] | None,
+) -> Iterator[tuple[ChainResult, _ChainFacts, Any]]:
+    """Verify chains in order, in this process or a pool, with a bounded number in flight."""
+    if workers <= 1:
+        for job in jobs:
+            outcome = _run_job(context, job)
+            if progress:
+                progress(outcome[0].length)
+            yield outcome
+        return
+    with ProcessPoolExecutor(
+        max_workers=workers, initializer=_init_worker, initargs=(context,)
+    ) as pool:
+        pending: list[Future[tuple[ChainResult, _ChainFacts, Any]]] = []
+        for job in jobs:
+            pending.append(pool.submit(_worker_job, job))
+            while len(pending) >= workers * 4:
+                outcome = pending.pop(0).result()
+                if progress:
+                    progress(outcome[0].length)
+                yield outcome
+        for future in pending:
+            outcome = future.result()
+            if progress:
+                progress(outcome[0].length)
+            yield outcome
+
+
+def _delegation_failures(
+    claim: _DelegationClaim, chains: dict[str, ChainResult], principals: dict[str, Any]
+) -> str | None:
+    """Why a delegation claim cannot be verified, or None when it holds (§7.6)."""
+    parent = chains.get(claim.parent_chain_id) if isinstance(claim.parent_chain_id, str) else None
+    if parent is None:
+        return f"parent chain {claim.parent_chain_id!r} is not in the input"
+    if not any(r.receipt_id == claim.parent_receipt_id for r in parent.receipts):
+        return f"parent receipt {claim.parent_receipt_id!r} is not in chain {parent.chain_id!r}"
+    if claim.delegator_id != parent.issuer:
+        return (
+            f"delegator {claim.delegator_id!r} is not the parent chain's issuer {parent.issuer!r}"
+        )
+    if principals.get(str(claim.parent_receipt_id)) != claim.principal_id:
+        parent_principal = principals.get(str(claim.parent_receipt_id))
+        return f"principal {claim.principal_id!r} differs from the parent's {parent_principal!r}"
+    if not parent.valid:
+        return f"parent chain {parent.chain_id!r} failed verification"
+    return None
+
+
+def _with_problem(chain: ChainResult, index: int, problem: Problem) -> ChainResult:
+    receipts = list(chain.receipts)
+    receipt = receipts[index]
+    receipts[index] = replace(
+        receipt,
+        outcome=Outcome.FAILED,
+        failures=tuple(dict.fromkeys((*receipt.failures, problem.code))),
+    )
+    broken_at = index if chain.broken_at is None else min(chain.broken_at, index)
+    return replace(
+        chain, receipts=tuple(receipts), failures=(*chain.failures, problem), broken_at=broken_at
+    )
+
+
+def _check_delegations(
+    chains: list[ChainResult], facts: list[_ChainFacts], principals: dict[str, Any]
+) -> list[ChainResult]:
+    by_id = {c.chain_id: c for c in chains}
+    checked: list[ChainResult] = []
+    for original, chain_facts in zip(chains, facts, strict=True):
+        chain = original
+        for claim in chain_facts.claims:
+            reason = _delegation_failures(claim, by_id, principals)
+            if reason is not None:
+                receipt = chain.receipts[claim.receipt_index]
+                problem = Problem(
+                    Code.DELEGATION_UNVERIFIABLE,
+                    reason,
+                    receipt.receipt_id,
+                    receipt.sequence,
+                    claim.receipt_index,
+                    receipt.origin,
+                )
+                chain = _with_problem(chain, claim.receipt_index, problem)
+        checked.append(chain)
+    return checked
+
+
+def _flag_shared_ids(chains: list[ChainResult], shared: set[str]) -> list[ChainResult]:
+    """Receipt ids are globally unique; one id in two chains is a failure in both."""
+    if not shared:
+        return chains
+    flagged: list[ChainResult] = []
+    for original in chains:
+        chain = original
+        for index, receipt in enumerate(original.receipts):
+            if receipt.receipt_id in shared:
+                message = f"receipt id {receipt.receipt_id} also appears in another chain"
+                problem = Problem(
+                    Code.DUPLICATE_RECEIPT_ID,
+                    message,
+                    receipt.receipt_id,
+                    receipt.sequence,
+                    index,
+                    receipt.origin,
+                )
+                chain = _with_problem(chain, index, problem)
+        flagged.append(chain)
+    return flagged
+
+
+def verify_spool(
+    spool: ReceiptSpool,
+    *,
+    options: VerifyOptions,
+    workers: int = 1,
+    chain_filter: frozenset[str] | None = None,
+    extract: Callable[[ChainResult, list[VerifiedReceipt]], Any] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[VerificationResult, list[Any]]:
+    """Verify every chain in the spool; returns the results and each chain's extract."""
+    context = _JobContext(options, frozenset(spool.delegation_parents()), extract)
+    orphans: list[Problem] = list(spool.problems)
+    jobs: Iterator[ChainInput] = _jobs(spool, options, orphans)
+    if chain_filter is not None:
+        jobs = (job for job in jobs if job[0] in chain_filter)
+    chains: list[ChainResult] = []
+    facts: list[_ChainFacts] = []
+    extracts: list[Any] = []
+    principals: dict[str, Any] = {}
+    for result, chain_facts, extracted in _run_all(jobs, context, workers, progress):
+        chains.append(result)
+        facts.append(chain_facts)
+        extracts.append(extracted)
+        principals.update(chain_facts.principals)
+    chains = _check_delegations(chains, facts, principals)
+    chains = _flag_shared_ids(chains, spool.ids_in_several_chains())
+    return VerificationResult(chains=tuple(chains), input_problems=tuple(orphans)), extracts

@@ -1,0 +1,91 @@
+"""Safe YAML with line numbers, duplicate keys rejected and aliases refused.
+
+PyYAML's SafeLoader silently keeps the last of two equal keys and expands aliases
+(the "billion laughs" bomb); both are refused here. Every mapping comes back as a
+`LocatedDict`, which remembers the line of each key so errors can point at it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from reporting.errors import Diagnostic, InputError
+
+__all__ = ["LocatedDict", "load_yaml", "load_yaml_text"]
+
+DEFAULT_MAX_YAML_BYTES = 8 << 20
+
+
+class LocatedDict(dict[str, Any]):
+    """A mapping that knows the 1-based line of itself and of each of its keys."""
+
+    line: int = 0
+    key_lines: dict[str, int]
+
+    def line_of(self, key: str) -> int:
+        return self.key_lines.get(key, self.line)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.constructor.ConstructorError(
+                None, None, "aliases are not allowed", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(  # type: ignore[override]
+        self, node: yaml.MappingNode, deep: bool = False
+    ) -> LocatedDict:
+        result = LocatedDict()
+        result.line = node.start_mark.line + 1
+        result.key_lines = {}
+        for key_node, value_node in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, str):
+                key = str(key)
+            if key in result:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            result[key] = self.construct_object(value_node, deep=True)
+            result.key_lines[key] = key_node.start_mark.line + 1
+        return result
+
+
+_StrictLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _StrictLoader.construct_mapping,
+)
+
+
+def load_yaml_text(text: str, *, source: str) -> Any:
+    """Parse YAML text; any syntax problem becomes an InputError naming source and line."""
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader is a SafeLoader
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        message = f"invalid YAML: {exc.problem or exc.context}"
+        raise InputError(Diagnostic("INVALID_YAML", message, source, line)) from exc
+    except yaml.YAMLError as exc:
+        raise InputError(Diagnostic("INVALID_YAML", f"invalid YAML: {exc}", source)) from exc
+
+
+def load_yaml(path: Path, *, max_bytes: int = DEFAULT_MAX_YAML_BYTES) -> Any:
+    """Read and parse a YAML (or JSON) file with the limits above."""
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            message = f"file is {size} bytes, limit {max_bytes}"
+            raise InputError(Diagnostic("FILE_TOO_LARGE", message, str(path)))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(Diagnostic("INVALID_YAML", "not valid UTF-8", str(path))) from exc
+    except OSError as exc:
+        raise InputError(Diagnostic("UNREADABLE", exc.strerror or str(exc), str(path))) from exc
+    return load_yaml_text(text, source=str(path))
