@@ -141,6 +141,7 @@ class ReceiptSpool:
         try:
             self._copy_store(path)
         finally:
+            self._conn.commit()  # the copy's transaction spans `src`; it must end first
             self._conn.execute("DETACH DATABASE src")
 
     def _copy_store(self, path: Path) -> None:

@@ -1,0 +1,32 @@
+"""Shared fixtures. Protocol artefacts are read from ../shared/ (never copied into the repo)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+PROTOCOL = SHARED / "agent-receipts"
+
+
+def require_shared() -> Path:
+    """The protocol folder, or a skip with the reason (a failure under CI=true)."""
+    if PROTOCOL.is_dir():
+        return PROTOCOL
+    reason = f"protocol artefacts not found at {PROTOCOL} (the project's shared/ folder)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}; CI must provide it", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def protocol_dir() -> Path:
+    return require_shared()
+
+
+@pytest.fixture(scope="session")
+def vectors_dir(protocol_dir: Path) -> Path:
+    return protocol_dir / "vectors"
