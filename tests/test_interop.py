@@ -56,7 +56,8 @@ def test_single_field_tampering_is_an_invalid_signature() -> None:
     # the next receipt's link to the tampered one breaks too
     assert Code.HASH_LINK_BROKEN in chain.receipts[3].failures
     assert chain.broken_at == 2
-    assert chain.receipts[0].failures == () and chain.receipts[1].failures == ()
+    assert chain.receipts[0].failures == ()
+    assert chain.receipts[1].failures == ()
 
 
 def test_injected_unknown_field_is_not_ignored() -> None:
@@ -128,7 +129,7 @@ def test_reordered_records_in_input_still_verify_in_sequence_order() -> None:
 def test_spliced_receipt_from_another_chain() -> None:
     receipts = _chain(4, chain_id="chain_main")
     foreign = ChainBuilder(KEY, chain_id="chain_other").extend(4).receipts
-    spliced = receipts[:2] + [foreign[2]] + receipts[3:]
+    spliced = [*receipts[:2], foreign[2], *receipts[3:]]
     chain = verify_docs(spliced, KEY.raw, chain_key="chain_main")
     assert Code.CHAIN_ID_MISMATCH in chain.receipts[2].failures
     assert Code.HASH_LINK_BROKEN in codes(chain)
@@ -266,7 +267,8 @@ def test_response_hash_checked_against_bodies(tmp_path: Path) -> None:
     chain = verify_docs(builder.receipts, KEY.raw, bodies=BodiesDirectory(bodies))
     assert Code.RESPONSE_HASH_MISMATCH in codes(chain)
     no_bodies = verify_docs(builder.receipts, KEY.raw)
-    assert no_bodies.valid and Code.RESPONSE_BODY_NOT_SUPPLIED in warning_codes(no_bodies)
+    assert no_bodies.valid
+    assert Code.RESPONSE_BODY_NOT_SUPPLIED in warning_codes(no_bodies)
 
 
 def test_warnings_do_not_fail_a_chain() -> None:
@@ -338,7 +340,8 @@ def test_delegation_across_chains(tmp_path: Path) -> None:
     )
     result = verify_paths([path], trust(KEY.raw))
     by_id = {c.chain_id: c for c in result.chains}
-    assert by_id["chain_parent"].valid and by_id["chain_child"].valid
+    assert by_id["chain_parent"].valid
+    assert by_id["chain_child"].valid
     for broken in ("chain_wrong", "chain_orphan", "chain_p"):
         assert codes(by_id[broken]) == {Code.DELEGATION_UNVERIFIABLE}, broken
         assert by_id[broken].receipts[0].failures == (Code.DELEGATION_UNVERIFIABLE,)

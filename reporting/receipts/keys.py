@@ -233,6 +233,6 @@ def load_trust(path: Path) -> TrustStore:
         head = path.read_bytes()[:4096]
     except OSError as exc:
         raise _fail(f"cannot read: {exc.strerror}", source) from exc
-    if b"-----BEGIN" in head:
+    if head.lstrip().startswith(b"-----BEGIN"):  # a YAML store may hold inline PEM too
         return _any_issuer([PublicKey(_raw_from_pem(path.read_bytes(), source), source)], source)
     return _load_trust_yaml(path)
