@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,49 +64,83 @@ def sha256_tag(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def _reject_constant(name: str) -> Any:
-    raise MalformedReceiptError(f"{name} is not a JSON number")
+# Every member name in JSON text ends with a quote, optional whitespace and a colon. The
+# pattern also matches a few things that are not names (a string value starting with a
+# colon, an escaped quote before a colon), never fewer: so when its count equals the
+# members parsed, no name was dropped as a duplicate.
+_NAME_END = re.compile(rb'"[ \t\r\n]*:')
 
 
-def _build_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """Object hook: reject duplicate names, apply the null rule (step 2)."""
+def _scan(value: Any) -> tuple[int, bool, bool]:
+    """(members, any float, any null) of a parsed JSON value, without recursion."""
+    members, floats, nulls = 0, False, False
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if type(node) is dict:
+            members += len(node)
+            values: Any = node.values()
+        elif type(node) is list:
+            values = node
+        else:
+            continue
+        for item in values:
+            kind = type(item)
+            if kind is dict or kind is list:
+                stack.append(item)
+            elif kind is float:
+                floats = True
+            elif item is None:
+                nulls = True
+    return members, floats, nulls
+
+
+class _DuplicateNameError(Exception):
+    pass
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj = dict(pairs)
     if len(obj) != len(pairs):
-        names = [name for name, _ in pairs]
-        duplicate = next(n for n in names if names.count(n) > 1)
-        message = f"duplicate member name {duplicate!r}: ambiguous signed content"
-        raise MalformedReceiptError(message)
-    if None in obj.values():
-        return {k: v for k, v in obj.items() if v is not None}
+        raise _DuplicateNameError
     return obj
 
 
-class _FloatSeen:
-    """parse_float hook that remembers a float was parsed (JCS number formatting)."""
-
-    __slots__ = ("seen",)
-
-    def __init__(self) -> None:
-        self.seen = False
-
-    def __call__(self, text: str) -> float:
-        self.seen = True
-        return float(text)
-
-
-def _strict_loads(text: str, floats: _FloatSeen) -> Any:
+def _has_duplicate_names(raw: bytes) -> bool:
+    """Exact (slow) check, only run when the quick count cannot rule duplicates out."""
     try:
-        return json.loads(
-            text,
-            object_pairs_hook=_build_object,
-            parse_float=floats,
-            parse_constant=_reject_constant,
-        )
-    except json.JSONDecodeError as exc:
-        where = f"line {exc.lineno} column {exc.colno}"
-        raise MalformedReceiptError(f"invalid JSON: {exc.msg} at {where}") from exc
-    except RecursionError as exc:
-        raise MalformedReceiptError("JSON nesting too deep") from exc
+        json.loads(raw, object_pairs_hook=_reject_duplicates)
+    except _DuplicateNameError:
+        return True
+    return False
+
+
+def _without_nulls(value: Any) -> Any:
+    """Null rule (step 2): members whose value is null are absent, recursively in objects."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
+def _strict_loads(raw: bytes, max_depth: int) -> tuple[Any, bool]:
+    """Parse strictly and apply the null rule; also says whether a float was seen.
+
+    orjson rejects invalid UTF-8, NaN/Infinity and lone surrogates, but keeps the last
+    of two equal member names silently: the name count above catches that.
+    """
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedReceiptError(f"invalid JSON: {exc}") from exc
+    # Depth before any recursive walk; counting brackets first spares the walk.
+    if raw.count(b"{") + raw.count(b"[") > max_depth and _depth_exceeds(value, max_depth):
+        raise MalformedReceiptError(f"JSON nesting deeper than {max_depth}")
+    members, floats, nulls = _scan(value)
+    if len(_NAME_END.findall(raw)) != members and _has_duplicate_names(raw):
+        raise MalformedReceiptError("duplicate member name: ambiguous signed content")
+    return (_without_nulls(value) if nulls else value), floats
 
 
 def _depth_exceeds(value: Any, limit: int) -> bool:
@@ -201,20 +236,13 @@ def parse_receipt(
     if len(raw) > max_bytes:
         message = f"receipt is {len(raw)} bytes, limit {max_bytes}"
         raise MalformedReceiptError(message, too_large=True)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise MalformedReceiptError(f"not valid UTF-8 at byte {exc.start}") from exc
-    floats = _FloatSeen()
-    document = _strict_loads(text, floats)
+    document, floats_seen = _strict_loads(raw, max_depth)
     if not isinstance(document, dict):
         found = type(document).__name__
         raise MalformedReceiptError(f"a receipt must be a JSON object, found {found}")
-    # Cheap guards first: a shallow, plain-ASCII receipt needs neither walk.
-    if text.count("{") + text.count("[") > max_depth and _depth_exceeds(document, max_depth):
-        raise MalformedReceiptError(f"JSON nesting deeper than {max_depth}")
-    exotic_text = not text.isascii() or "\\u" in text
-    needs_rfc8785 = floats.seen or (exotic_text and _has_high_member_name(document))
+    # Cheap guard first: a plain-ASCII receipt needs no walk over its member names.
+    exotic_text = not raw.isascii() or b"\\u" in raw
+    needs_rfc8785 = floats_seen or (exotic_text and _has_high_member_name(document))
     _restore_previous_hash(document)
     unsigned = {k: v for k, v in document.items() if k != "proof"}
     canonical = canonicalize(unsigned, force_rfc8785=needs_rfc8785)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -63,8 +64,7 @@ from reporting.receipts.timestamps import verify_trusted_timestamp
 __all__ = ["ChainInput", "VerifiedReceipt", "VerifyOptions", "verify_chain", "verify_spool"]
 
 PROOF_TYPE = "Ed25519Signature2020"
-_PROOF_VALUE_LENGTH = 87
-_BASE64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+_PROOF_BODY = re.compile(r"[A-Za-z0-9_-]{86}")
 _HIGH_RISK = frozenset({"high", "critical"})
 EVENTS_DROPPED_TYPE = "agent_receipts.events_dropped"
 
@@ -133,7 +133,7 @@ def _decode_proof_value(proof: Any) -> bytes:
     if not isinstance(value, str) or not value.startswith("u"):
         raise ValueError("proofValue must be multibase 'u' (base64url)")
     body = value[1:]
-    if len(value) != _PROOF_VALUE_LENGTH or not set(body) <= _BASE64URL:
+    if _PROOF_BODY.fullmatch(body) is None:
         raise ValueError(f"proofValue must be 'u' + 86 base64url characters, found {len(value)}")
     signature = base64.urlsafe_b64decode(body + "==")
     if len(signature) != 64 or base64.urlsafe_b64encode(signature).rstrip(b"=") != body.encode():
@@ -153,26 +153,42 @@ def _signature_valid(signature: bytes, message: bytes, key: bytes) -> bool:
 # -- one receipt at a time ----------------------------------------------------------------
 
 
-@dataclass
+def _section(parent: dict[str, Any], name: str) -> dict[str, Any]:
+    value = parent.get(name)
+    return value if isinstance(value, dict) else {}
+
+
 class _Entry:
-    """A record in a chain, parsed (or not), accumulating its problems."""
+    """A record in a chain, parsed (or not), accumulating its problems.
 
-    record: RawRecord
-    parsed: ParsedReceipt | None
-    problems: list[Problem] = field(default_factory=list)
+    The parts every check reads are looked up once here: this is the hot path.
+    """
 
-    @property
-    def document(self) -> dict[str, Any]:
-        return self.parsed.document if self.parsed is not None else {}
+    __slots__ = (
+        "action",
+        "chain",
+        "document",
+        "outcome",
+        "parsed",
+        "problems",
+        "receipt_id",
+        "record",
+        "sequence",
+        "subject",
+    )
 
-    @property
-    def receipt_id(self) -> str | None:
-        value = self.document.get("id")
-        return value if isinstance(value, str) else None
-
-    @property
-    def sequence(self) -> int | None:
-        return _sequence(self.document)
+    def __init__(self, record: RawRecord, parsed: ParsedReceipt | None) -> None:
+        self.record = record
+        self.parsed = parsed
+        self.problems: list[Problem] = []
+        self.document: dict[str, Any] = parsed.document if parsed is not None else {}
+        self.subject = _section(self.document, "credentialSubject")
+        self.action = _section(self.subject, "action")
+        self.chain = _section(self.subject, "chain")
+        self.outcome = _section(self.subject, "outcome")
+        receipt_id = self.document.get("id")
+        self.receipt_id: str | None = receipt_id if isinstance(receipt_id, str) else None
+        self.sequence: int | None = _sequence(self.document)
 
     def add(self, code: Code, message: str, index: int | None) -> None:
         self.problems.append(
@@ -281,7 +297,7 @@ class _ChainWalk:
         self._check_trusted_timestamp(index, entry)
         self._check_grounded_principal(index, entry)
         self._check_events_dropped(index, entry)
-        if _get(entry.document, "credentialSubject", "chain", "terminal") is True:
+        if entry.chain.get("terminal") is True:
             self.terminal_index = index if self.terminal_index is None else self.terminal_index
 
     # §7.1 / §7.2
@@ -329,7 +345,7 @@ class _ChainWalk:
 
     # §7.3, §7.3.5
     def _check_link(self, index: int, entry: _Entry, previous: _Entry | None) -> None:
-        link = _get(entry.document, "credentialSubject", "chain", "previous_receipt_hash")
+        link = entry.chain.get("previous_receipt_hash")
         sequence = entry.sequence
         if previous is None:
             if sequence is not None and sequence != 1:
@@ -370,7 +386,7 @@ class _ChainWalk:
 
     # §7.3.4, §7.5, §7.3.2
     def _check_binding(self, index: int, entry: _Entry) -> None:
-        chain_id = _get(entry.document, "credentialSubject", "chain", "chain_id")
+        chain_id = entry.chain.get("chain_id")
         if chain_id != self.chain_id:
             entry.add(
                 Code.CHAIN_ID_MISMATCH,
@@ -390,7 +406,7 @@ class _ChainWalk:
 
     # §7.3.7
     def _check_rotation(self, index: int, entry: _Entry) -> None:
-        rotation = _get(entry.document, "credentialSubject", "keyRotation")
+        rotation = entry.subject.get("keyRotation")
         if rotation is None:
             return
         signed_ok = not any(
@@ -433,11 +449,11 @@ class _ChainWalk:
 
     # §7.7
     def _check_trusted_timestamp(self, index: int, entry: _Entry) -> None:
-        token = _get(entry.document, "credentialSubject", "action", "trusted_timestamp")
+        token = entry.action.get("trusted_timestamp")
         if token is None:
             return
         imprint_input = _canonical_without_timestamp(entry.document)
-        action_time = _parse_time(_get(entry.document, "credentialSubject", "action", "timestamp"))
+        action_time = _parse_time(entry.action.get("timestamp"))
         verdict = verify_trusted_timestamp(
             token if isinstance(token, str) else "",
             imprint_input,
@@ -459,10 +475,10 @@ class _ChainWalk:
         grants = self.options.grants
         if grants is None:
             return
-        if _get(entry.document, "credentialSubject", "action", "risk_level") not in _HIGH_RISK:
+        if entry.action.get("risk_level") not in _HIGH_RISK:
             return
-        grant_ref = _get(entry.document, "credentialSubject", "authorization", "grant_ref")
-        principal = _get(entry.document, "credentialSubject", "principal", "id")
+        grant_ref = _get(entry.subject, "authorization", "grant_ref")
+        principal = _get(entry.subject, "principal", "id")
         if not isinstance(grant_ref, str) or not grant_ref:
             entry.add(
                 Code.UNGROUNDED_PRINCIPAL, "high-risk action without authorization.grant_ref", index
@@ -482,7 +498,7 @@ class _ChainWalk:
             )
 
     def _check_events_dropped(self, index: int, entry: _Entry) -> None:
-        if _get(entry.document, "credentialSubject", "action", "type") != EVENTS_DROPPED_TYPE:
+        if entry.action.get("type") != EVENTS_DROPPED_TYPE:
             return
         count = _get(
             entry.document, "credentialSubject", "action", "emitter_metadata", "drop_count"
@@ -511,7 +527,7 @@ class _ChainWalk:
     def _check_response_hashes(self) -> None:
         missing = 0
         for index, entry in enumerate(self.entries):
-            expected = _get(entry.document, "credentialSubject", "outcome", "response_hash")
+            expected = entry.outcome.get("response_hash")
             if not isinstance(expected, str) or entry.receipt_id is None:
                 continue
             bodies = self.options.bodies
@@ -534,10 +550,7 @@ class _ChainWalk:
         keys = Counter(
             key
             for entry in self.entries
-            if isinstance(
-                key := _get(entry.document, "credentialSubject", "action", "idempotency_key"), str
-            )
-            and key
+            if isinstance(key := entry.action.get("idempotency_key"), str) and key
         )
         for key, count in sorted(keys.items()):
             if count > 1:
@@ -551,7 +564,7 @@ class _ChainWalk:
             return
         last_index = len(self.entries) - 1
         last = self.entries[last_index]
-        terminal = _get(last.document, "credentialSubject", "chain", "terminal") is True
+        terminal = last.chain.get("terminal") is True
         if self.options.require_terminal and not terminal:
             self._chain_problem(
                 Code.TERMINAL_REQUIRED,
@@ -559,7 +572,7 @@ class _ChainWalk:
                 last,
                 last_index,
             )
-        outcome = _get(last.document, "credentialSubject", "outcome", "status")
+        outcome = last.outcome.get("status")
         if not terminal and outcome == "pending":
             message = "last receipt is a pending tool call whose result never arrived"
             self._chain_problem(Code.INCOMPLETE_TOOL_ROUNDTRIP, message, last, last_index)
@@ -665,11 +678,7 @@ def _chain_result(walk: _ChainWalk) -> ChainResult:
     broken_at = next((i for i, r in enumerate(receipts) if r.outcome is Outcome.FAILED), None)
     if broken_at is None and failures:
         broken_at = len(receipts) - 1
-    times = [
-        t
-        for e in walk.entries
-        if isinstance(t := _get(e.document, "credentialSubject", "action", "timestamp"), str)
-    ]
+    times = [t for e in walk.entries if isinstance(t := e.action.get("timestamp"), str)]
     last = walk.entries[-1] if walk.entries else None
     return ChainResult(
         chain_id=walk.chain_id,
@@ -699,7 +708,7 @@ def verify_chain(
     ordered = [entry for _, entry in sorted(enumerate(parsed), key=_order_key)]
     entries, duplicates = _dedupe(ordered)
     first_id = next(
-        (_get(e.document, "credentialSubject", "chain", "chain_id") for e in entries if e.parsed),
+        (e.chain.get("chain_id") for e in entries if e.parsed),
         None,
     )
     chain_id = chain_key if chain_key is not None else str(first_id)
@@ -790,7 +799,7 @@ def _orphan_problem(record: RawRecord, options: VerifyOptions) -> Problem | None
     entry = _parse_entry(record, options)
     if entry.problems:
         return entry.problems[0]
-    chain_id = _get(entry.document, "credentialSubject", "chain", "chain_id")
+    chain_id = entry.chain.get("chain_id")
     if isinstance(chain_id, str):
         return None
     message = "receipt has no string credentialSubject.chain.chain_id; it belongs to no chain"
