@@ -21,11 +21,12 @@ from typing import Any
 import nacl.signing
 import rfc8785
 
+from reporting.receipts.batch import verify_spool
 from reporting.receipts.canonical import sha256_tag
 from reporting.receipts.keys import PublicKey, TrustEntry, TrustStore
 from reporting.receipts.results import Origin
 from reporting.receipts.sources import RawRecord, spool_sources
-from reporting.receipts.verify import VerifyOptions, verify_chain, verify_spool
+from reporting.receipts.verify import VerifyOptions, verify_chain
 
 CACHE = Path(__file__).resolve().parents[1] / ".bench-cache"
 SEED = b"agent-evidence-bench-key-0000000"
@@ -116,9 +117,11 @@ def _cached_store(receipts: int, chains: int, key: nacl.signing.SigningKey) -> P
     CACHE.mkdir(exist_ok=True)
     db = sqlite3.connect(path)
     db.execute(
-        "CREATE TABLE receipts (id TEXT PRIMARY KEY, chain_id TEXT NOT NULL, sequence INTEGER NOT NULL,"
-        " action_type TEXT NOT NULL, tool_name TEXT NOT NULL DEFAULT '', risk_level TEXT NOT NULL,"
-        " status TEXT NOT NULL, timestamp TEXT NOT NULL, issuer_id TEXT NOT NULL, principal_id TEXT,"
+        "CREATE TABLE receipts (id TEXT PRIMARY KEY, chain_id TEXT NOT NULL,"
+        " sequence INTEGER NOT NULL, action_type TEXT NOT NULL,"
+        " tool_name TEXT NOT NULL DEFAULT '', risk_level TEXT NOT NULL,"
+        " status TEXT NOT NULL, timestamp TEXT NOT NULL, issuer_id TEXT NOT NULL,"
+        " principal_id TEXT,"
         " receipt_json TEXT NOT NULL, receipt_hash TEXT NOT NULL, previous_receipt_hash TEXT,"
         " created_at TEXT DEFAULT CURRENT_TIMESTAMP)"
     )
@@ -200,7 +203,8 @@ def bench_scaling(store: Path, receipts: int, key: nacl.signing.SigningKey) -> N
         def action() -> None:
             with spool_sources([str(store)]) as spool:
                 result, _ = verify_spool(spool, options=options, workers=workers)
-            assert result.valid and result.receipt_count == receipts
+            assert result.valid
+            assert result.receipt_count == receipts
 
         return action
 

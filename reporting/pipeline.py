@@ -11,11 +11,12 @@ from typing import BinaryIO
 from cryptography import x509
 
 from reporting.errors import Diagnostic, InputError
+from reporting.receipts.batch import verify_spool
 from reporting.receipts.external import BodiesDirectory, load_grants, load_witnesses
 from reporting.receipts.keys import TrustStore, load_trust
 from reporting.receipts.results import VerificationResult
 from reporting.receipts.sources import SourceSummary, spool_sources
-from reporting.receipts.verify import VerifyOptions, verify_spool
+from reporting.receipts.verify import VerifyOptions
 
 __all__ = [
     "VerificationRun",

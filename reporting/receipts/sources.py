@@ -66,10 +66,10 @@ _COPY_STORE = (
     + _KEYS_FROM.format("receipt_json")
     + ", {columns} FROM src.receipts"
 )
-_READ_CHAINS = (
+_SELECT_RECORDS = (
     "SELECT chain_key, raw, source, line, idx, src_rowid, has_index, "
     + _COL_NAMES
-    + " FROM records ORDER BY chain_key IS NULL, chain_key, rowid"
+    + " FROM records"
 )
 _SPOOL_SCHEMA = f"""
 CREATE TABLE records (
@@ -220,21 +220,59 @@ class ReceiptSpool:
         )
         return {_text(row[0]) for row in rows}
 
-    def chains(self) -> Iterator[tuple[str | None, list[RawRecord]]]:
-        """Yield (chain key, records) one chain at a time; key None for ungroupable records."""
+    def chain_keys(self) -> list[str]:
+        """Every chain key, sorted, so runs are reproducible."""
         self._ensure_index()
-        cursor = self._conn.execute(_READ_CHAINS)
-        current: str | None = None
-        batch: list[RawRecord] = []
-        for row in cursor:
-            key = None if row[0] is None else _text(row[0])
-            if batch and (key != current or key is None):
-                yield current, batch
-                batch = []
-            current = key
-            batch.append(_record_from_row(row))
-        if batch:
-            yield current, batch
+        rows = self._conn.execute(
+            "SELECT DISTINCT chain_key FROM records WHERE chain_key IS NOT NULL ORDER BY chain_key"
+        )
+        return [_text(row[0]) for row in rows]
+
+    def records_for(self, chain_key: str) -> list[RawRecord]:
+        """One chain's records in arrival order (the verifier orders them by sequence)."""
+        self._ensure_index()
+        rows = self._conn.execute(
+            _SELECT_RECORDS + " WHERE chain_key = ? ORDER BY rowid", (chain_key,)
+        )
+        return [_record_from_row(row) for row in rows]
+
+    def ungrouped_records(self) -> list[RawRecord]:
+        """Records SQLite could not read a chain id from (malformed, or no chain)."""
+        rows = self._conn.execute(_SELECT_RECORDS + " WHERE chain_key IS NULL ORDER BY rowid")
+        return [_record_from_row(row) for row in rows]
+
+    def chains(self) -> Iterator[tuple[str | None, list[RawRecord]]]:
+        """Yield (chain key, records) one chain at a time, then each ungrouped record alone."""
+        for key in self.chain_keys():
+            yield key, self.records_for(key)
+        for record in self.ungrouped_records():
+            yield None, [record]
+
+    def reader(self) -> SpoolReader:
+        """A read-only view for another process; the index must exist first."""
+        self._ensure_index()
+        self._conn.commit()
+        return SpoolReader(self.path)
+
+
+class SpoolReader:
+    """Reads one chain's records from a spool written by another process."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+
+    def __getstate__(self) -> dict[str, object]:
+        return {"path": self.path, "_conn": None}
+
+    def records_for(self, chain_key: str) -> list[RawRecord]:
+        if self._conn is None:
+            self._conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            self._conn.text_factory = bytes
+        rows = self._conn.execute(
+            _SELECT_RECORDS + " WHERE chain_key = ? ORDER BY rowid", (chain_key,)
+        )
+        return [_record_from_row(row) for row in rows]
 
 
 def _text(value: object) -> str:

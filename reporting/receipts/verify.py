@@ -26,8 +26,7 @@ import binascii
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -55,13 +54,12 @@ from reporting.receipts.results import (
     Rotation,
     Severity,
     Termination,
-    VerificationResult,
 )
 from reporting.receipts.schema import check_receipt_schema
-from reporting.receipts.sources import RawRecord, ReceiptSpool
+from reporting.receipts.sources import RawRecord
 from reporting.receipts.timestamps import verify_trusted_timestamp
 
-__all__ = ["ChainInput", "VerifiedReceipt", "VerifyOptions", "verify_chain", "verify_spool"]
+__all__ = ["ChainInput", "VerifiedReceipt", "VerifyOptions", "verify_chain"]
 
 PROOF_TYPE = "Ed25519Signature2020"
 _PROOF_BODY = re.compile(r"[A-Za-z0-9_-]{86}")
@@ -225,6 +223,12 @@ def _parse_entry(record: RawRecord, options: VerifyOptions) -> _Entry:
         )
         return entry
     return _Entry(record, parsed)
+
+
+def parse_entry_problem(record: RawRecord, options: VerifyOptions) -> Problem | None:
+    """The problem that stops a record from being parsed at all, or None."""
+    entry = _parse_entry(record, options)
+    return entry.problems[0] if entry.problems else None
 
 
 def _order_key(item: tuple[int, _Entry]) -> tuple[int, int]:
@@ -722,243 +726,3 @@ def verify_chain(
         if entry.parsed is not None
     ]
     return result, verified
-
-
-# -- many chains: parallel walk, then delegation across chains (§7.6) ----------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _DelegationClaim:
-    """A receipt's claim to act under delegation from a receipt in another chain."""
-
-    receipt_index: int
-    parent_chain_id: Any
-    parent_receipt_id: Any
-    delegator_id: Any
-    principal_id: Any
-
-
-@dataclass(frozen=True)
-class _ChainFacts:
-    """What delegation needs to know about a chain once it has left memory."""
-
-    claims: tuple[_DelegationClaim, ...]
-    principals: dict[str, Any]  # referenced parent receipt id -> its principal id
-
-
-@dataclass(frozen=True)
-class _JobContext:
-    options: VerifyOptions
-    parent_ids: frozenset[str]
-    extract: Callable[[ChainResult, list[VerifiedReceipt]], Any] | None
-
-
-_WORKER_CONTEXT: _JobContext | None = None
-
-
-def _init_worker(context: _JobContext) -> None:
-    global _WORKER_CONTEXT  # noqa: PLW0603 - one context per worker process, set once
-    _WORKER_CONTEXT = context
-
-
-def _facts(verified: list[VerifiedReceipt], parent_ids: frozenset[str]) -> _ChainFacts:
-    claims: list[_DelegationClaim] = []
-    principals: dict[str, Any] = {}
-    for index, item in enumerate(verified):
-        subject = item.document.get("credentialSubject", {})
-        principal = _get(subject, "principal", "id")
-        if item.result.receipt_id in parent_ids:
-            principals[item.result.receipt_id or ""] = principal
-        delegation = subject.get("delegation") if isinstance(subject, dict) else None
-        if isinstance(delegation, dict):
-            claims.append(
-                _DelegationClaim(
-                    index,
-                    delegation.get("parent_chain_id"),
-                    delegation.get("parent_receipt_id"),
-                    _get(delegation, "delegator", "id"),
-                    principal,
-                )
-            )
-    return _ChainFacts(tuple(claims), principals)
-
-
-def _run_job(context: _JobContext, chain: ChainInput) -> tuple[ChainResult, _ChainFacts, Any]:
-    result, verified = verify_chain(chain[0], chain[1], options=context.options)
-    extract = context.extract(result, verified) if context.extract else None
-    return result, _facts(verified, context.parent_ids), extract
-
-
-def _worker_job(chain: ChainInput) -> tuple[ChainResult, _ChainFacts, Any]:
-    assert _WORKER_CONTEXT is not None
-    return _run_job(_WORKER_CONTEXT, chain)
-
-
-def _orphan_problem(record: RawRecord, options: VerifyOptions) -> Problem | None:
-    """A record SQLite could not group: malformed, or missing its chain id."""
-    entry = _parse_entry(record, options)
-    if entry.problems:
-        return entry.problems[0]
-    chain_id = entry.chain.get("chain_id")
-    if isinstance(chain_id, str):
-        return None
-    message = "receipt has no string credentialSubject.chain.chain_id; it belongs to no chain"
-    return Problem(Code.SCHEMA_VIOLATION, message, entry.receipt_id, None, None, record.origin)
-
-
-def _jobs(
-    spool: ReceiptSpool, options: VerifyOptions, orphans: list[Problem]
-) -> Iterator[ChainInput]:
-    for key, records in spool.chains():
-        if key is not None:
-            yield key, records
-            continue
-        for record in records:
-            problem = _orphan_problem(record, options)
-            if problem is None:
-                yield None, [record]
-            else:
-                orphans.append(problem)
-
-
-def _run_all(
-    jobs: Iterator[ChainInput],
-    context: _JobContext,
-    workers: int,
-    progress: Callable[[int], None] | None,
-) -> Iterator[tuple[ChainResult, _ChainFacts, Any]]:
-    """Verify chains in order, in this process or a pool, with a bounded number in flight."""
-    if workers <= 1:
-        for job in jobs:
-            outcome = _run_job(context, job)
-            if progress:
-                progress(outcome[0].length)
-            yield outcome
-        return
-    with ProcessPoolExecutor(
-        max_workers=workers, initializer=_init_worker, initargs=(context,)
-    ) as pool:
-        pending: list[Future[tuple[ChainResult, _ChainFacts, Any]]] = []
-        for job in jobs:
-            pending.append(pool.submit(_worker_job, job))
-            while len(pending) >= workers * 4:
-                outcome = pending.pop(0).result()
-                if progress:
-                    progress(outcome[0].length)
-                yield outcome
-        for future in pending:
-            outcome = future.result()
-            if progress:
-                progress(outcome[0].length)
-            yield outcome
-
-
-def _delegation_failures(
-    claim: _DelegationClaim, chains: dict[str, ChainResult], principals: dict[str, Any]
-) -> str | None:
-    """Why a delegation claim cannot be verified, or None when it holds (§7.6)."""
-    parent = chains.get(claim.parent_chain_id) if isinstance(claim.parent_chain_id, str) else None
-    if parent is None:
-        return f"parent chain {claim.parent_chain_id!r} is not in the input"
-    if not any(r.receipt_id == claim.parent_receipt_id for r in parent.receipts):
-        return f"parent receipt {claim.parent_receipt_id!r} is not in chain {parent.chain_id!r}"
-    if claim.delegator_id != parent.issuer:
-        return (
-            f"delegator {claim.delegator_id!r} is not the parent chain's issuer {parent.issuer!r}"
-        )
-    if principals.get(str(claim.parent_receipt_id)) != claim.principal_id:
-        parent_principal = principals.get(str(claim.parent_receipt_id))
-        return f"principal {claim.principal_id!r} differs from the parent's {parent_principal!r}"
-    if not parent.valid:
-        return f"parent chain {parent.chain_id!r} failed verification"
-    return None
-
-
-def _with_problem(chain: ChainResult, index: int, problem: Problem) -> ChainResult:
-    receipts = list(chain.receipts)
-    receipt = receipts[index]
-    receipts[index] = replace(
-        receipt,
-        outcome=Outcome.FAILED,
-        failures=tuple(dict.fromkeys((*receipt.failures, problem.code))),
-    )
-    broken_at = index if chain.broken_at is None else min(chain.broken_at, index)
-    return replace(
-        chain, receipts=tuple(receipts), failures=(*chain.failures, problem), broken_at=broken_at
-    )
-
-
-def _check_delegations(
-    chains: list[ChainResult], facts: list[_ChainFacts], principals: dict[str, Any]
-) -> list[ChainResult]:
-    by_id = {c.chain_id: c for c in chains}
-    checked: list[ChainResult] = []
-    for original, chain_facts in zip(chains, facts, strict=True):
-        chain = original
-        for claim in chain_facts.claims:
-            reason = _delegation_failures(claim, by_id, principals)
-            if reason is not None:
-                receipt = chain.receipts[claim.receipt_index]
-                problem = Problem(
-                    Code.DELEGATION_UNVERIFIABLE,
-                    reason,
-                    receipt.receipt_id,
-                    receipt.sequence,
-                    claim.receipt_index,
-                    receipt.origin,
-                )
-                chain = _with_problem(chain, claim.receipt_index, problem)
-        checked.append(chain)
-    return checked
-
-
-def _flag_shared_ids(chains: list[ChainResult], shared: set[str]) -> list[ChainResult]:
-    """Receipt ids are globally unique; one id in two chains is a failure in both."""
-    if not shared:
-        return chains
-    flagged: list[ChainResult] = []
-    for original in chains:
-        chain = original
-        for index, receipt in enumerate(original.receipts):
-            if receipt.receipt_id in shared:
-                message = f"receipt id {receipt.receipt_id} also appears in another chain"
-                problem = Problem(
-                    Code.DUPLICATE_RECEIPT_ID,
-                    message,
-                    receipt.receipt_id,
-                    receipt.sequence,
-                    index,
-                    receipt.origin,
-                )
-                chain = _with_problem(chain, index, problem)
-        flagged.append(chain)
-    return flagged
-
-
-def verify_spool(
-    spool: ReceiptSpool,
-    *,
-    options: VerifyOptions,
-    workers: int = 1,
-    chain_filter: frozenset[str] | None = None,
-    extract: Callable[[ChainResult, list[VerifiedReceipt]], Any] | None = None,
-    progress: Callable[[int], None] | None = None,
-) -> tuple[VerificationResult, list[Any]]:
-    """Verify every chain in the spool; returns the results and each chain's extract."""
-    context = _JobContext(options, frozenset(spool.delegation_parents()), extract)
-    orphans: list[Problem] = list(spool.problems)
-    jobs: Iterator[ChainInput] = _jobs(spool, options, orphans)
-    if chain_filter is not None:
-        jobs = (job for job in jobs if job[0] in chain_filter)
-    chains: list[ChainResult] = []
-    facts: list[_ChainFacts] = []
-    extracts: list[Any] = []
-    principals: dict[str, Any] = {}
-    for result, chain_facts, extracted in _run_all(jobs, context, workers, progress):
-        chains.append(result)
-        facts.append(chain_facts)
-        extracts.append(extracted)
-        principals.update(chain_facts.principals)
-    chains = _check_delegations(chains, facts, principals)
-    chains = _flag_shared_ids(chains, spool.ids_in_several_chains())
-    return VerificationResult(chains=tuple(chains), input_problems=tuple(orphans)), extracts
