@@ -107,6 +107,19 @@ def _problem_line(problem: Problem) -> str:
     return f"    {problem.code.value}: {seq}{rid}{problem.message}{where}"
 
 
+def _warning_lines(warnings: Sequence[Problem]) -> list[str]:
+    """One line per warning code: how many, and the first occurrence (all of them in --json)."""
+    groups: dict[str, list[Problem]] = {}
+    for problem in warnings:
+        groups.setdefault(problem.code.value, []).append(problem)
+    lines = []
+    for code, problems in groups.items():
+        first = _problem_line(problems[0]).strip().removeprefix(f"{code}: ")
+        count = f" x{len(problems)}, first:" if len(problems) > 1 else ":"
+        lines.append(f"    warning {code}{count} {first}")
+    return lines
+
+
 def _chain_headline(chain: ChainResult) -> str:
     figures = f"{chain.length} receipts, {chain.termination.value}, issuer {chain.issuer}"
     if chain.valid:
@@ -123,8 +136,8 @@ def _print_human(run: VerificationRun, out: TextIO) -> None:
         out.write(_chain_headline(chain) + "\n")
         for problem in chain.failures:
             out.write(_problem_line(problem) + "\n")
-        for problem in chain.warnings:
-            out.write(_problem_line(problem).replace("    ", "    warning ", 1) + "\n")
+        for line in _warning_lines(chain.warnings):
+            out.write(line + "\n")
     out.write(_total_line(result) + "\n")
 
 
