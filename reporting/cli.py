@@ -17,14 +17,26 @@ from typing import TextIO
 import orjson
 
 from reporting import __version__
-from reporting.errors import EvidenceError
-from reporting.pipeline import VerificationRun, VerifyRequest, run_verification
+from reporting.controls.checks import registry_summary
+from reporting.controls.loader import load_mappings, shipped_mapping_paths
+from reporting.errors import Diagnostic, EvidenceError, UsageError
+from reporting.periods import parse_period
+from reporting.pipeline import (
+    AssessmentRun,
+    AssessRequest,
+    VerificationRun,
+    VerifyRequest,
+    resolve_frameworks,
+    run_assessment,
+    run_verification,
+)
 from reporting.receipts.results import ChainResult, Problem, VerificationResult
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 VERIFY_JSON_SCHEMA = "agent-evidence/verify/v1"
+REPORT_JSON_SCHEMA = "agent-evidence/assessment/v0"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,12 +47,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def _add_verify(commands: argparse._SubParsersAction[_Parser]) -> None:
-    verify = commands.add_parser(
-        "verify",
-        help="verify receipt chains",
-        description="Verify every Agent Receipts chain in the sources, independently.",
-    )
+def _add_verification_inputs(verify: argparse.ArgumentParser) -> None:
     verify.add_argument(
         "sources", nargs="+", metavar="SOURCE", help="store, .json, .jsonl, dir or -"
     )
@@ -79,7 +86,55 @@ def _add_verify(commands: argparse._SubParsersAction[_Parser]) -> None:
     verify.add_argument(
         "--workers", type=_positive_int, metavar="N", help="processes (default: by input size)"
     )
+
+
+def _add_verify(commands: argparse._SubParsersAction[_Parser]) -> None:
+    verify = commands.add_parser(
+        "verify",
+        help="verify receipt chains",
+        description="Verify every Agent Receipts chain in the sources, independently.",
+    )
+    _add_verification_inputs(verify)
     verify.add_argument("--json", action="store_true", help="machine-readable result on stdout")
+
+
+def _add_report(commands: argparse._SubParsersAction[_Parser]) -> None:
+    report = commands.add_parser(
+        "report",
+        help="verify and assess against control mappings",
+        description="Verify the sources, then assess the evidence against each framework.",
+    )
+    _add_verification_inputs(report)
+    report.add_argument(
+        "--framework",
+        action="append",
+        default=[],
+        metavar="ID|FILE",
+        help="shipped framework id or mapping file (repeatable; default: all shipped)",
+    )
+    report.add_argument("--period", metavar="YYYY-MM", help="the calendar month to report on")
+    report.add_argument("--since", metavar="DATE", help="start of the period (inclusive, UTC)")
+    report.add_argument("--until", metavar="DATE", help="end of the period (exclusive, UTC)")
+    report.add_argument(
+        "--out", type=Path, default=Path("out"), metavar="DIR", help="output directory"
+    )
+    report.add_argument(
+        "--format", default="json", metavar="LIST", help="artefacts to write (json)"
+    )
+    report.add_argument("--json", action="store_true", help="print the assessment JSON on stdout")
+
+
+def _add_mappings(commands: argparse._SubParsersAction[_Parser]) -> None:
+    mappings = commands.add_parser("mappings", help="list, show and check control mappings")
+    actions = mappings.add_subparsers(dest="mappings_command", required=True, parser_class=_Parser)
+    actions.add_parser("list", help="shipped frameworks")
+    show = actions.add_parser("show", help="one framework's controls and their checks")
+    show.add_argument("framework", metavar="ID|FILE")
+    check = actions.add_parser("check", help="validate mapping files; every error is listed")
+    check.add_argument(
+        "files", nargs="*", type=Path, metavar="FILE", help="default: the shipped ones"
+    )
+    actions.add_parser("checks", help="every check and its parameters (for writing mappings)")
 
 
 def _positive_int(text: str) -> int:
@@ -94,6 +149,8 @@ def build_parser() -> _Parser:
     parser.add_argument("--version", action="version", version=f"agent-evidence {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_verify(commands)
+    _add_report(commands)
+    _add_mappings(commands)
     return parser
 
 
@@ -176,8 +233,8 @@ def verification_json(run: VerificationRun) -> dict[str, object]:
     }
 
 
-def _run_verify(args: argparse.Namespace, out: TextIO) -> int:
-    request = VerifyRequest(
+def _verify_request(args: argparse.Namespace) -> VerifyRequest:
+    return VerifyRequest(
         sources=tuple(args.sources),
         keys=args.keys,
         witness=args.witness,
@@ -188,12 +245,111 @@ def _run_verify(args: argparse.Namespace, out: TextIO) -> int:
         chains=frozenset(args.chain) if args.chain else None,
         workers=args.workers,
     )
-    run = run_verification(request)
+
+
+def _run_verify(args: argparse.Namespace, out: TextIO) -> int:
+    run = run_verification(_verify_request(args))
     if args.json:
         out.write(orjson.dumps(verification_json(run), option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         _print_human(run, out)
     return EXIT_OK if run.result.valid else EXIT_FAILED
+
+
+# -- report (assessment) ------------------------------------------------------------------
+
+
+def assessment_json(run: AssessmentRun) -> dict[str, object]:
+    """Minimal report model until rendering lands: verification summary and assessments."""
+    verification = verification_json(run.verification)
+    for chain in verification["chains"]:  # type: ignore[attr-defined]
+        chain.pop("receipts", None)
+    period = run.evidence.period
+    return {
+        "schema": REPORT_JSON_SCHEMA,
+        "tool_version": __version__,
+        "period": {
+            "since": period.since.isoformat() if period.since else None,
+            "until": period.until.isoformat() if period.until else None,
+        },
+        "receipts_in_scope": int(run.evidence.in_scope.shape[0]),
+        "trusted_in_scope": int(run.evidence.trusted.shape[0]),
+        "verification": verification,
+        "frameworks": [a.to_json() for a in run.assessments],
+    }
+
+
+def _run_report(args: argparse.Namespace, out: TextIO) -> int:
+    formats = {f.strip() for f in args.format.split(",") if f.strip()}
+    if formats - {"json"}:
+        unknown = ", ".join(sorted(formats - {"json"}))
+        raise UsageError(Diagnostic("UNKNOWN_FORMAT", f"format(s) not available yet: {unknown}"))
+    request = AssessRequest(
+        verify=_verify_request(args),
+        frameworks=tuple(args.framework),
+        period=parse_period(args.period, args.since, args.until),
+    )
+    run = run_assessment(request)
+    document = orjson.dumps(assessment_json(run), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+    args.out.mkdir(parents=True, exist_ok=True)
+    target = args.out / "assessment.json"
+    target.write_bytes(document + b"\n")
+    if args.json:
+        out.write(document.decode() + "\n")
+    else:
+        _print_assessment(run, target, out)
+    return EXIT_OK if run.verification.result.valid else EXIT_FAILED
+
+
+def _print_assessment(run: AssessmentRun, target: Path, out: TextIO) -> None:
+    scope = run.evidence
+    out.write(
+        f"period: {scope.period.label()}; {scope.in_scope.shape[0]} receipts in scope, "
+        f"{scope.trusted.shape[0]} trusted\n"
+    )
+    out.write(_total_line(run.verification.result) + "\n")
+    for assessment in run.assessments:
+        counts = ", ".join(f"{k} {v}" for k, v in assessment.counts.items())
+        out.write(f"{assessment.framework.id}: {counts}\n")
+        for control in assessment.controls:
+            if control.status.value == "NOT_SATISFIED":
+                failing = ", ".join(r.check for r in control.results if r.status.value == "FAIL")
+                out.write(
+                    f"    NOT_SATISFIED {control.control.id} {control.control.title} ({failing})\n"
+                )
+    out.write(f"written: {target}\n")
+
+
+# -- mappings -----------------------------------------------------------------------------
+
+
+def _run_mappings(args: argparse.Namespace, out: TextIO) -> int:
+    command = args.mappings_command
+    if command == "list":
+        for framework in resolve_frameworks(()):
+            out.write(
+                f"{framework.id:18} {len(framework.controls):3} controls  {framework.title}"
+                f" ({framework.version})\n"
+            )
+        return EXIT_OK
+    if command == "show":
+        framework = resolve_frameworks((args.framework,))[0]
+        out.write(
+            f"{framework.title} ({framework.version})\nsource: {framework.source}, "
+            f"retrieved {framework.retrieved}\n"
+        )
+        for control in framework.controls:
+            checks = ", ".join(ref.check for ref in control.checks) or "MANUAL"
+            out.write(f"  {control.id:16} {control.title} [{control.quote}] -> {checks}\n")
+        return EXIT_OK
+    if command == "checks":
+        out.write(orjson.dumps(registry_summary(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        return EXIT_OK
+    files = args.files or shipped_mapping_paths()
+    frameworks = load_mappings(files)
+    for framework in frameworks:
+        out.write(f"OK {framework.path}: {framework.id}, {len(framework.controls)} controls\n")
+    return EXIT_OK
 
 
 def _report_error(error: EvidenceError) -> None:
@@ -206,6 +362,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "verify":
             return _run_verify(args, sys.stdout)
+        if args.command == "report":
+            return _run_report(args, sys.stdout)
+        if args.command == "mappings":
+            return _run_mappings(args, sys.stdout)
         raise AssertionError(f"unhandled command {args.command}")
     except EvidenceError as error:
         _report_error(error)

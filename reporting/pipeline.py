@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 from cryptography import x509
 
-from reporting.errors import Diagnostic, InputError
+from reporting.controls.assess import FrameworkAssessment, assess
+from reporting.controls.loader import Framework, load_mappings, shipped_mapping_paths
+from reporting.errors import Diagnostic, InputError, UsageError
+from reporting.evidence.frame import Evidence, Period, build_evidence, extract_rows
 from reporting.receipts.batch import verify_spool
 from reporting.receipts.external import BodiesDirectory, load_grants, load_witnesses
 from reporting.receipts.keys import TrustStore, load_trust
@@ -19,10 +22,14 @@ from reporting.receipts.sources import SourceSummary, spool_sources
 from reporting.receipts.verify import VerifyOptions
 
 __all__ = [
+    "AssessRequest",
+    "AssessmentRun",
     "VerificationRun",
     "VerifyRequest",
     "default_workers",
     "load_tsa_roots",
+    "resolve_frameworks",
+    "run_assessment",
     "run_verification",
 ]
 
@@ -91,3 +98,69 @@ def run_verification(
             spool, options=options, workers=workers, chain_filter=request.chains, progress=progress
         )
         return VerificationRun(result=result, sources=tuple(spool.sources), trust=options.trust)
+
+
+# -- assessment ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AssessRequest:
+    verify: VerifyRequest
+    frameworks: tuple[str, ...] = ()  # shipped ids or paths to mapping files; () = all shipped
+    period: Period = field(default_factory=Period)
+
+
+@dataclass(frozen=True)
+class AssessmentRun:
+    verification: VerificationRun
+    evidence: Evidence
+    frameworks: tuple[Framework, ...]
+    assessments: tuple[FrameworkAssessment, ...]
+
+
+def resolve_frameworks(selection: Sequence[str]) -> list[Framework]:
+    """Shipped framework ids or mapping file paths → loaded frameworks (all shipped by default)."""
+    shipped = {p.stem: p for p in shipped_mapping_paths()}
+    if not selection:
+        return load_mappings(shipped.values())
+    paths: list[Path] = []
+    for item in selection:
+        if item in shipped:
+            paths.append(shipped[item])
+        elif Path(item).is_file():
+            paths.append(Path(item))
+        else:
+            known = ", ".join(sorted(shipped)) or "none shipped"
+            message = f"unknown framework {item!r} (shipped: {known}; or give a mapping file path)"
+            raise UsageError(Diagnostic("UNKNOWN_FRAMEWORK", message))
+    return load_mappings(paths)
+
+
+def run_assessment(
+    request: AssessRequest,
+    *,
+    stdin: BinaryIO | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> AssessmentRun:
+    frameworks = resolve_frameworks(request.frameworks)
+    options = build_options(request.verify)
+    with spool_sources(request.verify.sources, stdin=stdin) as spool:
+        workers = request.verify.workers or default_workers(spool.record_count())
+        result, extracts = verify_spool(
+            spool,
+            options=options,
+            workers=workers,
+            chain_filter=request.verify.chains,
+            extract=extract_rows,
+            progress=progress,
+        )
+        sources = tuple(spool.sources)
+    evidence = build_evidence(
+        result, extracts, period=request.period, grants=options.grants, witnesses=options.witnesses
+    )
+    return AssessmentRun(
+        verification=VerificationRun(result=result, sources=sources, trust=options.trust),
+        evidence=evidence,
+        frameworks=tuple(frameworks),
+        assessments=tuple(assess(frameworks, evidence)),
+    )

@@ -1,0 +1,1 @@
+"""Control mappings, the check registry, and assessment."""

@@ -1,0 +1,1 @@
+"""The evidence frame: verified receipts as pandas rows for the checks."""

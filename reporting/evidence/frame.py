@@ -1,0 +1,314 @@
+"""Verified receipts → the evidence frame: one pandas row per receipt, plus a chains frame.
+
+Rows are extracted while each chain is in memory (in the verifying process), so the
+parsed receipts never have to be held all at once. A row is `trusted` only when its
+own verdict passed and its whole chain verified (after the cross-chain delegation
+checks): untrusted rows are findings, never positive evidence. Rows outside the
+reporting period stay in the frame (their chains needed them) with `in_scope` False.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from reporting.receipts.external import Grant, Witness
+from reporting.receipts.results import ChainResult, Code, Outcome, VerificationResult
+from reporting.receipts.schema import taxonomy_defaults
+from reporting.receipts.verify import VerifiedReceipt
+
+__all__ = ["RISK_RANK", "Evidence", "Period", "build_evidence", "extract_rows"]
+
+RISK_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+ROW_FIELDS = (
+    "receipt_id",
+    "chain_id",
+    "sequence",
+    "issuer",
+    "agent_name",
+    "runtime_agent_id",
+    "session_id",
+    "principal",
+    "principal_type",
+    "action_type",
+    "domain",
+    "risk_level",
+    "taxonomy_risk",
+    "target_system",
+    "target_resource",
+    "timestamp",
+    "outcome",
+    "error",
+    "reversible",
+    "reversal_of",
+    "has_authorization",
+    "scopes",
+    "granted_at",
+    "expires_at",
+    "grant_ref",
+    "delegation_parent_chain",
+    "delegation_parent_receipt",
+    "delegator",
+    "has_conversation_hash",
+    "prompt_preview",
+    "has_parameters_hash",
+    "has_response_hash",
+    "disclosure_mode",
+    "trusted_timestamp",
+    "idempotency_key",
+    "correlation_id",
+    "drop_count",
+    "receipt_hash",
+    "origin",
+    "verified",
+    "failure_codes",
+    "warning_codes",
+)
+_CATEGORICAL = (
+    "chain_id",
+    "issuer",
+    "agent_name",
+    "runtime_agent_id",
+    "session_id",
+    "principal",
+    "principal_type",
+    "action_type",
+    "domain",
+    "risk_level",
+    "taxonomy_risk",
+    "target_system",
+    "outcome",
+    "disclosure_mode",
+    "trusted_timestamp",
+)
+_TIMESTAMP_CODES = {
+    Code.INVALID_TRUSTED_TIMESTAMP: "invalid",
+    Code.TRUSTED_TIMESTAMP_UNANCHORED: "unanchored",
+}
+
+
+@dataclass(frozen=True)
+class Period:
+    """The reporting period, [since, until) in UTC; None means unbounded."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def label(self) -> str:
+        start = self.since.isoformat() if self.since else "the beginning"
+        end = self.until.isoformat() if self.until else "now"
+        return f"{start} to {end}"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything a check may look at. Checks read; they never change it."""
+
+    receipts: pd.DataFrame
+    chains: pd.DataFrame
+    verification: VerificationResult
+    period: Period = field(default_factory=Period)
+    grants: dict[str, Grant] | None = None
+    witnesses: dict[str, Witness] = field(default_factory=dict)
+
+    @property
+    def in_scope(self) -> pd.DataFrame:
+        return self.receipts[self.receipts["in_scope"]]
+
+    @property
+    def trusted(self) -> pd.DataFrame:
+        """In-scope rows that may count as positive evidence."""
+        scope = self.in_scope
+        return scope[scope["trusted"]]
+
+    @property
+    def chains_in_scope(self) -> pd.DataFrame:
+        ids = set(self.in_scope["chain_id"].astype(str))
+        return self.chains[self.chains["chain_id"].isin(ids)]
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _disclosure_mode(action: dict[str, Any]) -> str:
+    disclosure = action.get("parameters_disclosure")
+    if not isinstance(disclosure, dict):
+        return "none"
+    return "hpke" if "ct" in disclosure and "recipients" in disclosure else "legacy_plaintext"
+
+
+def _timestamp_status(
+    action: dict[str, Any], warnings: Sequence[Code], failures: Sequence[Code]
+) -> str:
+    if "trusted_timestamp" not in action:
+        return "none"
+    for code, status in _TIMESTAMP_CODES.items():
+        if code in failures or code in warnings:
+            return status
+    return "valid"
+
+
+def _row(document: dict[str, Any], chain: ChainResult, item: VerifiedReceipt) -> tuple[Any, ...]:
+    issuer = _dict(document.get("issuer"))
+    subject = _dict(document.get("credentialSubject"))
+    action = _dict(subject.get("action"))
+    outcome = _dict(subject.get("outcome"))
+    authorization = _dict(subject.get("authorization"))
+    delegation = _dict(subject.get("delegation"))
+    intent = _dict(subject.get("intent"))
+    principal = _dict(subject.get("principal"))
+    target = _dict(action.get("target"))
+    action_type = _text(action.get("type")) or ""
+    scopes = authorization.get("scopes")
+    result = item.result
+    return (
+        result.receipt_id,
+        chain.chain_id,
+        result.sequence,
+        _text(issuer.get("id")),
+        _text(issuer.get("name")),
+        _text(_dict(issuer.get("runtime")).get("agent_id")),
+        _text(issuer.get("session_id")),
+        _text(principal.get("id")),
+        _text(principal.get("type")),
+        action_type,
+        action_type.split(".", 1)[0] if action_type else "",
+        _text(action.get("risk_level")),
+        taxonomy_defaults().get(action_type),
+        _text(target.get("system")),
+        _text(target.get("resource")),
+        _text(action.get("timestamp")),
+        _text(outcome.get("status")),
+        _text(outcome.get("error")),
+        outcome.get("reversible") if isinstance(outcome.get("reversible"), bool) else None,
+        _text(outcome.get("reversal_of")),
+        bool(authorization),
+        "|".join(s for s in scopes if isinstance(s, str)) if isinstance(scopes, list) else "",
+        _text(authorization.get("granted_at")),
+        _text(authorization.get("expires_at")),
+        _text(authorization.get("grant_ref")),
+        _text(delegation.get("parent_chain_id")),
+        _text(delegation.get("parent_receipt_id")),
+        _text(_dict(delegation.get("delegator")).get("id")),
+        isinstance(intent.get("conversation_hash"), str),
+        _text(intent.get("prompt_preview")),
+        isinstance(action.get("parameters_hash"), str),
+        isinstance(outcome.get("response_hash"), str),
+        _disclosure_mode(action),
+        _timestamp_status(action, result.warnings, result.failures),
+        _text(action.get("idempotency_key")),
+        _text(subject.get("correlation_id")),
+        _dict(action.get("emitter_metadata")).get("drop_count"),
+        result.receipt_hash,
+        str(result.origin),
+        result.outcome is Outcome.PASSED,
+        " ".join(c.value for c in result.failures),
+        " ".join(c.value for c in result.warnings),
+    )
+
+
+def extract_rows(chain: ChainResult, verified: list[VerifiedReceipt]) -> list[tuple[Any, ...]]:
+    """The `extract` hook of `verify_spool`: one compact row per parsed receipt."""
+    return [_row(item.document, chain, item) for item in verified]
+
+
+def _utc(series: pd.Series) -> pd.Series:
+    return pd.to_datetime(series, utc=True, errors="coerce", format="ISO8601")
+
+
+def _receipts_frame(
+    rows: Iterable[tuple[Any, ...]], valid_chains: set[str], period: Period
+) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(list(rows), columns=list(ROW_FIELDS))
+    for column in ("timestamp", "granted_at", "expires_at"):
+        frame[column] = _utc(frame[column])
+    frame["sequence"] = pd.to_numeric(frame["sequence"], errors="coerce").astype("Int64")
+    frame["drop_count"] = pd.to_numeric(frame["drop_count"], errors="coerce").astype("Int64")
+    frame["risk_rank"] = frame["risk_level"].map(RISK_RANK).astype("Int64")
+    frame["taxonomy_rank"] = frame["taxonomy_risk"].map(RISK_RANK).astype("Int64")
+    frame["chain_valid"] = frame["chain_id"].isin(valid_chains)
+    frame["trusted"] = frame["verified"].astype(bool) & frame["chain_valid"]
+    in_scope = frame["timestamp"].notna()
+    if period.since is not None:
+        in_scope &= frame["timestamp"] >= pd.Timestamp(period.since)
+    if period.until is not None:
+        in_scope &= frame["timestamp"] < pd.Timestamp(period.until)
+    frame["in_scope"] = in_scope
+    for column in _CATEGORICAL:
+        frame[column] = frame[column].astype("category")
+    return frame
+
+
+def _chains_frame(verification: VerificationResult) -> pd.DataFrame:
+    records = [
+        {
+            "chain_id": chain.chain_id,
+            "issuer": chain.issuer,
+            "length": chain.length,
+            "valid": chain.valid,
+            "termination": chain.termination.value,
+            "first_timestamp": chain.first_timestamp,
+            "last_timestamp": chain.last_timestamp,
+            "head_hash": chain.head_hash,
+            "genesis_key_fingerprint": chain.genesis_key_fingerprint,
+            "rotations": len(chain.rotations),
+            "invalid_rotations": sum(1 for r in chain.rotations if not r.valid),
+            "broken_at": chain.broken_at,
+            "failure_codes": " ".join(sorted({p.code.value for p in chain.failures})),
+            "warning_codes": " ".join(sorted({p.code.value for p in chain.warnings})),
+        }
+        for chain in verification.chains
+    ]
+    frame = pd.DataFrame.from_records(
+        records,
+        columns=[
+            "chain_id",
+            "issuer",
+            "length",
+            "valid",
+            "termination",
+            "first_timestamp",
+            "last_timestamp",
+            "head_hash",
+            "genesis_key_fingerprint",
+            "rotations",
+            "invalid_rotations",
+            "broken_at",
+            "failure_codes",
+            "warning_codes",
+        ],
+    )
+    for column in ("first_timestamp", "last_timestamp"):
+        frame[column] = _utc(frame[column])
+    return frame
+
+
+def build_evidence(
+    verification: VerificationResult,
+    extracts: Iterable[list[tuple[Any, ...]] | None],
+    *,
+    period: Period | None = None,
+    grants: dict[str, Grant] | None = None,
+    witnesses: dict[str, Witness] | None = None,
+) -> Evidence:
+    """Assemble the frames once verification (delegation included) is final."""
+    valid_chains = {c.chain_id for c in verification.chains if c.valid}
+    rows = (row for extract in extracts if extract for row in extract)
+    resolved = period or Period()
+    return Evidence(
+        receipts=_receipts_frame(rows, valid_chains, resolved),
+        chains=_chains_frame(verification),
+        verification=verification,
+        period=resolved,
+        grants=grants,
+        witnesses=witnesses or {},
+    )
