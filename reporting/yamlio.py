@@ -89,3 +89,10 @@ def load_yaml(path: Path, *, max_bytes: int = DEFAULT_MAX_YAML_BYTES) -> Any:
     except OSError as exc:
         raise InputError(Diagnostic("UNREADABLE", exc.strerror or str(exc), str(path))) from exc
     return load_yaml_text(text, source=str(path))
+
+
+# Dates stay strings: "2026-10-01" is data to validate, not a datetime to guess at.
+_StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}

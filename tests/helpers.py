@@ -63,3 +63,22 @@ def codes(chain: ChainResult) -> set[Code]:
 
 def warning_codes(chain: ChainResult) -> list[Code]:
     return [p.code for p in chain.warnings]
+
+
+def evidence_from(
+    tmp_path: Path,
+    chains: list[list[Any]],
+    *raw_keys: bytes,
+    period: Any = None,
+    grants: Any = None,
+    witnesses: Any = None,
+) -> Any:
+    """Receipts → JSONL → spool → verification with row extraction → the evidence frame."""
+    from reporting.evidence.frame import build_evidence, extract_rows
+
+    path = tmp_path / f"evidence-{len(list(tmp_path.iterdir()))}.jsonl"
+    path.write_text("".join(json.dumps(d) + "\n" for chain in chains for d in chain))
+    options = VerifyOptions(trust=trust(*raw_keys), grants=grants, witnesses=witnesses or {})
+    with spool_sources([str(path)]) as spool:
+        result, extracts = verify_spool(spool, options=options, extract=extract_rows)
+    return build_evidence(result, extracts, period=period, grants=grants, witnesses=witnesses)

@@ -218,7 +218,7 @@ def _share_result(
 def chain_integrity(evidence: Evidence, params: dict[str, Any]) -> CheckResult:
     scope = evidence.in_scope
     chains = evidence.chains_in_scope
-    broken = chains[~chains["valid"]]
+    broken = chains[~chains["authentic"]]
     status = (
         Status.NOT_APPLICABLE if chains.empty else (Status.FAIL if len(broken) else Status.PASS)
     )
@@ -229,7 +229,7 @@ def chain_integrity(evidence: Evidence, params: dict[str, Any]) -> CheckResult:
         check="chain_integrity",
         params=params,
         status=status,
-        statement="every chain with receipts in the period verified (signatures, links, sequence)",
+        statement="every chain with receipts in the period is authentic (signatures, links, keys)",
         population=len(chains),
         failing=len(broken) + len(problems),
         untrusted=int((~scope["trusted"].astype(bool)).sum()),
@@ -254,7 +254,7 @@ def termination_status(evidence: Evidence, params: dict[str, Any]) -> CheckResul
     counts = chains["termination"].value_counts().to_dict()
     unknown = chains["termination"] == "unknown"
     share = float(unknown.mean()) if len(chains) else 0.0
-    untrusted = int((~chains["valid"]).sum())
+    untrusted = int((~chains["authentic"]).sum())
     if chains.empty:
         status = Status.NOT_APPLICABLE
     elif share > params["max_unknown_share"]:
@@ -294,7 +294,7 @@ def witness_coverage(evidence: Evidence, params: dict[str, Any]) -> CheckResult:
     elif share < params["min_share"]:
         status = Status.FAIL
     else:
-        status = Status.INDETERMINATE if (~chains["valid"]).any() else Status.PASS
+        status = Status.INDETERMINATE if (~chains["authentic"]).any() else Status.PASS
     return CheckResult(
         check="witness_coverage",
         params=params,
@@ -311,7 +311,7 @@ def witness_coverage(evidence: Evidence, params: dict[str, Any]) -> CheckResult:
 def key_rotation_continuity(evidence: Evidence, params: dict[str, Any]) -> CheckResult:
     chains = evidence.chains_in_scope
     rotated = chains[chains["rotations"] > 0]
-    bad = rotated[(rotated["invalid_rotations"] > 0) | ~rotated["valid"]]
+    bad = rotated[(rotated["invalid_rotations"] > 0) | ~rotated["authentic"]]
     status = Status.NOT_APPLICABLE if rotated.empty else (Status.FAIL if len(bad) else Status.PASS)
     return CheckResult(
         check="key_rotation_continuity",

@@ -2,8 +2,9 @@
 
 Rows are extracted while each chain is in memory (in the verifying process), so the
 parsed receipts never have to be held all at once. A row is `trusted` only when its
-own verdict passed and its whole chain verified (after the cross-chain delegation
-checks): untrusted rows are findings, never positive evidence. Rows outside the
+own verdict passed and its whole chain is authentic (after the cross-chain delegation
+checks; grounded-principal failures judge authorization, not authenticity): untrusted
+rows are findings, never positive evidence. Rows outside the
 reporting period stay in the frame (their chains needed them) with `in_scope` False.
 """
 
@@ -17,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from reporting.receipts.external import Grant, Witness
-from reporting.receipts.results import ChainResult, Code, Outcome, VerificationResult
+from reporting.receipts.results import POLICY_CODES, ChainResult, Code, VerificationResult
 from reporting.receipts.schema import taxonomy_defaults
 from reporting.receipts.verify import VerifiedReceipt
 
@@ -210,7 +211,7 @@ def _row(document: dict[str, Any], chain: ChainResult, item: VerifiedReceipt) ->
         _dict(action.get("emitter_metadata")).get("drop_count"),
         result.receipt_hash,
         str(result.origin),
-        result.outcome is Outcome.PASSED,
+        all(code in POLICY_CODES for code in result.failures),
         " ".join(c.value for c in result.failures),
         " ".join(c.value for c in result.warnings),
     )
@@ -226,7 +227,7 @@ def _utc(series: pd.Series) -> pd.Series:
 
 
 def _receipts_frame(
-    rows: Iterable[tuple[Any, ...]], valid_chains: set[str], period: Period
+    rows: Iterable[tuple[Any, ...]], authentic_chains: set[str], period: Period
 ) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(list(rows), columns=list(ROW_FIELDS))
     for column in ("timestamp", "granted_at", "expires_at"):
@@ -235,8 +236,8 @@ def _receipts_frame(
     frame["drop_count"] = pd.to_numeric(frame["drop_count"], errors="coerce").astype("Int64")
     frame["risk_rank"] = frame["risk_level"].map(RISK_RANK).astype("Int64")
     frame["taxonomy_rank"] = frame["taxonomy_risk"].map(RISK_RANK).astype("Int64")
-    frame["chain_valid"] = frame["chain_id"].isin(valid_chains)
-    frame["trusted"] = frame["verified"].astype(bool) & frame["chain_valid"]
+    frame["chain_authentic"] = frame["chain_id"].isin(authentic_chains)
+    frame["trusted"] = frame["verified"].astype(bool) & frame["chain_authentic"]
     in_scope = frame["timestamp"].notna()
     if period.since is not None:
         in_scope &= frame["timestamp"] >= pd.Timestamp(period.since)
@@ -255,6 +256,7 @@ def _chains_frame(verification: VerificationResult) -> pd.DataFrame:
             "issuer": chain.issuer,
             "length": chain.length,
             "valid": chain.valid,
+            "authentic": chain.authentic,
             "termination": chain.termination.value,
             "first_timestamp": chain.first_timestamp,
             "last_timestamp": chain.last_timestamp,
@@ -275,6 +277,7 @@ def _chains_frame(verification: VerificationResult) -> pd.DataFrame:
             "issuer",
             "length",
             "valid",
+            "authentic",
             "termination",
             "first_timestamp",
             "last_timestamp",
@@ -301,11 +304,11 @@ def build_evidence(
     witnesses: dict[str, Witness] | None = None,
 ) -> Evidence:
     """Assemble the frames once verification (delegation included) is final."""
-    valid_chains = {c.chain_id for c in verification.chains if c.valid}
+    authentic_chains = {c.chain_id for c in verification.chains if c.authentic}
     rows = (row for extract in extracts if extract for row in extract)
     resolved = period or Period()
     return Evidence(
-        receipts=_receipts_frame(rows, valid_chains, resolved),
+        receipts=_receipts_frame(rows, authentic_chains, resolved),
         chains=_chains_frame(verification),
         verification=verification,
         period=resolved,

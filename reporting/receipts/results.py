@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 __all__ = [
+    "POLICY_CODES",
     "ChainResult",
     "Code",
     "Origin",
@@ -83,6 +84,12 @@ _WARNINGS = frozenset(
         Code.TRUSTED_TIMESTAMP_UNANCHORED,
     }
 )
+
+
+# Failures of the grounded-principal tier (§7.9) judge authorization, not authenticity:
+# the receipt is still what its issuer signed, so it stays usable as evidence (of the
+# very failure, among others). Every other failure makes a receipt untrustworthy.
+POLICY_CODES = frozenset({Code.UNGROUNDED_PRINCIPAL, Code.PRINCIPAL_GRANT_MISMATCH})
 
 
 class Outcome(StrEnum):
@@ -212,10 +219,16 @@ class ChainResult:
     def valid(self) -> bool:
         return not self.failures
 
+    @property
+    def authentic(self) -> bool:
+        """No failure other than a policy-tier one: its receipts are what was signed."""
+        return all(p.code in POLICY_CODES for p in self.failures)
+
     def to_json(self, *, include_receipts: bool = True) -> dict[str, object]:
         data: dict[str, object] = {
             "chain_id": self.chain_id,
             "valid": self.valid,
+            "authentic": self.authentic,
             "issuer": self.issuer,
             "length": self.length,
             "first_timestamp": self.first_timestamp,
