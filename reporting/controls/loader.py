@@ -144,14 +144,11 @@ def _semantic_diagnostics(data: LocatedDict, source: str) -> list[Diagnostic]:
         seen.setdefault(control["id"], line)
         for ref in control.get("checks", []):
             for problem in parameter_errors(ref["check"], ref.get("params", {})):
-                code = (
-                    "MAPPING_UNKNOWN_CHECK"
-                    if problem.startswith("unknown check")
-                    else "MAPPING_BAD_PARAMS"
-                )
-                diagnostics.append(
-                    Diagnostic(code, f"control {control['id']}: {problem}", source, ref.line)
-                )
+                unknown = problem.startswith("unknown check")
+                code = "MAPPING_UNKNOWN_CHECK" if unknown else "MAPPING_BAD_PARAMS"
+                line = ref.line if unknown else ref.line_of("params")
+                message = f"control {control['id']}: {problem}"
+                diagnostics.append(Diagnostic(code, message, source, line))
     return diagnostics
 
 
