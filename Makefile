@@ -14,14 +14,15 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# Verify the sample receipts. They carry deliberate defects (samples/README.md), so
-# `verify` exits 1 by design; only a usage or internal error (2, 3) fails this target.
+# Verify and assess the sample receipts against every shipped framework. The samples
+# carry deliberate defects (samples/README.md), so the command exits 1 by design; only a
+# usage or internal error (2, 3) fails this target.
 report: setup
-	@$(BIN)/agent-evidence verify $(SAMPLES)/receipts.db --keys $(SAMPLES)/trust.yaml \
+	@$(BIN)/agent-evidence report $(SAMPLES)/receipts.db --keys $(SAMPLES)/trust.yaml \
 		--witness $(SAMPLES)/witness.yaml --grants $(SAMPLES)/grants.yaml \
-		--bodies $(SAMPLES)/bodies; \
+		--bodies $(SAMPLES)/bodies --period 2026-10 --out out/sample; \
 	status=$$?; \
-	if [ $$status -le 1 ]; then echo "verify exit $$status (1 = the deliberate sample defects were found)"; \
+	if [ $$status -le 1 ]; then echo "report exit $$status (1 = the deliberate sample defects were found)"; \
 	else exit $$status; fi
 
 lint: setup

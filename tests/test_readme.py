@@ -52,8 +52,9 @@ def test_make_report_succeeds() -> None:
         check=False,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "BROKEN  chain_coding-assistant_024" in run.stdout
-    assert "verify exit 1" in run.stdout
+    assert "NOT_SATISFIED Art.12(1)" in run.stdout
+    assert "report exit 1" in run.stdout
+    assert (REPO / "out" / "sample" / "assessment.json").is_file()
 
 
 def test_readme_has_examples() -> None:

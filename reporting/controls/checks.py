@@ -861,7 +861,7 @@ def working_hours(evidence: Evidence, params: dict[str, Any]) -> CheckResult:
         if start <= end
         else (minutes >= start) | (minutes < end)
     )
-    weekday = (local.dt.dayofweek + 1).isin(params["weekdays"])
+    weekday = (local.dt.day_of_week + 1).isin(params["weekdays"])
     outside = ~(inside_hours & weekday)
     trusted_outside = int((outside & scope["trusted"].astype(bool)).sum())
     failing = (
