@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from reporting.receipts.canonical import MalformedReceiptError, parse_receipt
+from reporting.receipts.fields import get_path
 from reporting.receipts.results import (
     ChainResult,
     Code,
@@ -30,15 +31,6 @@ from reporting.receipts.verify import (
 )
 
 __all__ = ["verify_spool"]
-
-
-def _get(document: Any, *path: str) -> Any:
-    node = document
-    for part in path:
-        if not isinstance(node, dict):
-            return None
-        node = node.get(part)
-    return node
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +73,7 @@ def _facts(verified: list[VerifiedReceipt], parent_ids: frozenset[str]) -> _Chai
     principals: dict[str, Any] = {}
     for index, item in enumerate(verified):
         subject = item.document.get("credentialSubject", {})
-        principal = _get(subject, "principal", "id")
+        principal = get_path(subject, "principal", "id")
         if item.result.receipt_id in parent_ids:
             principals[item.result.receipt_id or ""] = principal
         delegation = subject.get("delegation") if isinstance(subject, dict) else None
@@ -91,7 +83,7 @@ def _facts(verified: list[VerifiedReceipt], parent_ids: frozenset[str]) -> _Chai
                     index,
                     delegation.get("parent_chain_id"),
                     delegation.get("parent_receipt_id"),
-                    _get(delegation, "delegator", "id"),
+                    get_path(delegation, "delegator", "id"),
                     principal,
                 )
             )
@@ -115,7 +107,7 @@ def _chain_id_of(record: RawRecord) -> str | None:
         document = parse_receipt(record.raw).document
     except MalformedReceiptError:
         return None
-    chain_id = _get(document, "credentialSubject", "chain", "chain_id")
+    chain_id = get_path(document, "credentialSubject", "chain", "chain_id")
     return chain_id if isinstance(chain_id, str) else None
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import jsonschema_rs
 
+from reporting.receipts.fields import get_path
 from reporting.receipts.results import Code
 
 __all__ = ["SchemaFinding", "check_receipt_schema", "taxonomy_defaults"]
@@ -107,15 +108,6 @@ def _schema_errors(document: dict[str, Any]) -> list[SchemaFinding]:
     return [SchemaFinding(Code.SCHEMA_VIOLATION, f"schema: {shown}{more}")]
 
 
-def _get(document: Any, path: tuple[str, ...]) -> Any:
-    node = document
-    for part in path:
-        if not isinstance(node, dict):
-            return None
-        node = node.get(part)
-    return node
-
-
 def _version_rank(version: Any) -> int:
     return _VERSION_ORDER.index(version) if version in _VERSION_ORDER else -1
 
@@ -123,10 +115,10 @@ def _version_rank(version: Any) -> int:
 def _version_gates(document: dict[str, Any], version: Any) -> Iterator[SchemaFinding]:
     rank = _version_rank(version)
     for path, introduced, name in _FIELD_INTRODUCED:
-        if rank < _version_rank(introduced) and _get(document, path) is not None:
+        if rank < _version_rank(introduced) and get_path(document, *path) is not None:
             message = f"{name} is defined from version {introduced}, receipt says {version}"
             yield SchemaFinding(Code.SCHEMA_VIOLATION, message)
-    disclosure = _get(document, ("credentialSubject", "action", "parameters_disclosure"))
+    disclosure = get_path(document, "credentialSubject", "action", "parameters_disclosure")
     if isinstance(disclosure, dict) and "ct" in disclosure and rank < _version_rank("0.3.0"):
         message = f"the HPKE disclosure envelope is defined from 0.3.0, receipt says {version}"
         yield SchemaFinding(Code.SCHEMA_VIOLATION, message)
@@ -136,7 +128,7 @@ def _identifier_findings(document: dict[str, Any], version: Any) -> Iterator[Sch
     legacy = version in LEGACY_IDENTIFIER_VERSIONS
     checks = (
         ("id", document.get("id"), _RECEIPT_ID),
-        ("action.id", _get(document, ("credentialSubject", "action", "id")), _ACTION_ID),
+        ("action.id", get_path(document, "credentialSubject", "action", "id"), _ACTION_ID),
     )
     for name, value, pattern in checks:
         if isinstance(value, str) and not pattern.match(value):
@@ -148,7 +140,7 @@ def _identifier_findings(document: dict[str, Any], version: Any) -> Iterator[Sch
 
 
 def _semantic_findings(document: dict[str, Any]) -> Iterator[SchemaFinding]:
-    action = _get(document, ("credentialSubject", "action"))
+    action = get_path(document, "credentialSubject", "action")
     if not isinstance(action, dict):
         return
     if "tool_name" in action:

@@ -44,6 +44,7 @@ from reporting.receipts.canonical import (
     sha256_tag,
 )
 from reporting.receipts.external import BodiesDirectory, Grant, Witness
+from reporting.receipts.fields import get_path
 from reporting.receipts.keys import PublicKey, TrustStore, decode_multibase_key, fingerprint
 from reporting.receipts.results import (
     ChainResult,
@@ -97,17 +98,8 @@ ChainVisitor = Callable[[ChainResult, list[VerifiedReceipt]], Any]
 # -- small helpers ------------------------------------------------------------------------
 
 
-def _get(document: Any, *path: str) -> Any:
-    node = document
-    for part in path:
-        if not isinstance(node, dict):
-            return None
-        node = node.get(part)
-    return node
-
-
 def _sequence(document: dict[str, Any]) -> int | None:
-    value = _get(document, "credentialSubject", "chain", "sequence")
+    value = get_path(document, "credentialSubject", "chain", "sequence")
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
@@ -282,7 +274,7 @@ class _ChainWalk:
 
     def run(self) -> None:
         first = next((e for e in self.entries if e.parsed), None)
-        self.issuer = _get(first.document, "issuer", "id") if first else None
+        self.issuer = get_path(first.document, "issuer", "id") if first else None
         previous: _Entry | None = None
         for index, entry in enumerate(self.entries):
             if entry.parsed is not None:
@@ -397,7 +389,7 @@ class _ChainWalk:
                 f"chain_id is {chain_id!r}, chain is {self.chain_id!r}",
                 index,
             )
-        issuer = _get(entry.document, "issuer", "id")
+        issuer = get_path(entry.document, "issuer", "id")
         if issuer != self.issuer:
             entry.add(
                 Code.ISSUER_MISMATCH,
@@ -481,8 +473,8 @@ class _ChainWalk:
             return
         if entry.action.get("risk_level") not in _HIGH_RISK:
             return
-        grant_ref = _get(entry.subject, "authorization", "grant_ref")
-        principal = _get(entry.subject, "principal", "id")
+        grant_ref = get_path(entry.subject, "authorization", "grant_ref")
+        principal = get_path(entry.subject, "principal", "id")
         if not isinstance(grant_ref, str) or not grant_ref:
             entry.add(
                 Code.UNGROUNDED_PRINCIPAL, "high-risk action without authorization.grant_ref", index
@@ -504,7 +496,7 @@ class _ChainWalk:
     def _check_events_dropped(self, index: int, entry: _Entry) -> None:
         if entry.action.get("type") != EVENTS_DROPPED_TYPE:
             return
-        count = _get(
+        count = get_path(
             entry.document, "credentialSubject", "action", "emitter_metadata", "drop_count"
         )
         entry.add(
@@ -607,9 +599,9 @@ class _ChainWalk:
 
     def termination(self) -> Termination:
         last = self.entries[-1].document if self.entries else {}
-        if _get(last, "credentialSubject", "chain", "terminal") is not True:
+        if get_path(last, "credentialSubject", "chain", "terminal") is not True:
             return Termination.UNKNOWN
-        if _get(last, "credentialSubject", "chain", "status") == "interrupted":
+        if get_path(last, "credentialSubject", "chain", "status") == "interrupted":
             return Termination.INTERRUPTED
         return Termination.COMPLETE
 
@@ -661,17 +653,17 @@ def _index_expectations(document: dict[str, Any], receipt_hash: str) -> Iterator
     """Store index columns and the signed values they must repeat."""
     subject = document.get("credentialSubject", {})
     yield "id", document.get("id")
-    yield "chain_id", _get(subject, "chain", "chain_id")
-    yield "sequence", _get(subject, "chain", "sequence")
-    yield "previous_receipt_hash", _get(subject, "chain", "previous_receipt_hash")
+    yield "chain_id", get_path(subject, "chain", "chain_id")
+    yield "sequence", get_path(subject, "chain", "sequence")
+    yield "previous_receipt_hash", get_path(subject, "chain", "previous_receipt_hash")
     yield "receipt_hash", receipt_hash
-    yield "action_type", _get(subject, "action", "type")
-    yield "tool_name", _get(subject, "action", "tool_name")
-    yield "risk_level", _get(subject, "action", "risk_level")
-    yield "status", _get(subject, "outcome", "status")
-    yield "timestamp", _get(subject, "action", "timestamp")
-    yield "issuer_id", _get(document, "issuer", "id")
-    yield "principal_id", _get(subject, "principal", "id")
+    yield "action_type", get_path(subject, "action", "type")
+    yield "tool_name", get_path(subject, "action", "tool_name")
+    yield "risk_level", get_path(subject, "action", "risk_level")
+    yield "status", get_path(subject, "outcome", "status")
+    yield "timestamp", get_path(subject, "action", "timestamp")
+    yield "issuer_id", get_path(document, "issuer", "id")
+    yield "principal_id", get_path(subject, "principal", "id")
 
 
 def _chain_result(walk: _ChainWalk) -> ChainResult:
