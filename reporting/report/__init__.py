@@ -1,0 +1,1 @@
+"""The evidence report: model, charts, HTML, PDF and exports."""

@@ -1,0 +1,604 @@
+"""Assessment run → report model. Decides nothing about compliance; it arranges evidence.
+
+Lists are bounded (the first N items, with exact totals) so the rendered report stays
+readable at any input size; the exports carry everything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from reporting import __version__
+from reporting.controls.assess import ControlAssessment, FrameworkAssessment
+from reporting.controls.checks import REGISTRY, CheckResult, Status
+from reporting.controls.loader import Framework
+from reporting.evidence.frame import RISK_RANK, Evidence
+from reporting.receipts.keys import TrustStore
+from reporting.receipts.sources import SourceSummary
+from reporting.report.model import (
+    REPORT_SCHEMA,
+    ActivitySection,
+    ChainRow,
+    CheckFigure,
+    ControlSection,
+    CountRow,
+    Finding,
+    FrameworkSection,
+    KeyFigures,
+    Posture,
+    ReceiptRef,
+    ReportModel,
+    ScopeSection,
+    Session,
+    SessionEvent,
+    Severity,
+)
+
+__all__ = ["ReportInputs", "ReportOptions", "anchor", "build_report"]
+
+LIST_LIMIT = 50
+FINDING_RECEIPTS = 25
+SAMPLE_EVIDENCE = 5
+TOP_SESSIONS = 5
+SESSION_EVENTS = 40
+
+SEVERITY_BY_CATEGORY = {
+    "integrity": Severity.CRITICAL,
+    "completeness": Severity.HIGH,
+    "authorization": Severity.HIGH,
+    "oversight": Severity.HIGH,
+    "capabilities": Severity.HIGH,
+    "accountability": Severity.MEDIUM,
+    "risk": Severity.MEDIUM,
+    "anomalies": Severity.LOW,
+}
+# Coverage gaps are not breaches: they weaken what the evidence can show.
+SEVERITY_BY_CHECK = {
+    "termination_status": Severity.MEDIUM,
+    "witness_coverage": Severity.MEDIUM,
+    "trusted_timestamp_coverage": Severity.MEDIUM,
+    "log_retention": Severity.MEDIUM,
+    "activity_continuity": Severity.MEDIUM,
+}
+REMEDIATION = {
+    "chain_integrity": "Investigate the broken chains: compare the store with backups and the "
+    "issuer's logs, and treat actions recorded there as unverified until explained.",
+    "termination_status": "Make agents close chains with a terminal receipt on every exit path.",
+    "witness_coverage": "Publish each chain's length and final hash to a witness the agent "
+    "cannot write (a transparency log, a ticket, a separate store).",
+    "key_rotation_continuity": "Re-issue the rotation from the outgoing key and review what "
+    "the unverified key signed.",
+    "trusted_timestamp_coverage": "Have high-risk receipts time-stamped by an RFC 3161 authority.",
+    "no_events_dropped": "Size emitter buffers so audit events are not dropped, and review the "
+    "period where they were.",
+    "no_sequence_gaps": "Recover the missing receipts from backups or treat the gap as lost "
+    "audit evidence and investigate it.",
+    "activity_continuity": "Explain long silences inside sessions; check emitter health there.",
+    "log_retention": "Supply (or keep) logs reaching back over the required retention period.",
+    "authorization_present": "Require an authorization with scopes before risky actions run.",
+    "authorization_time_valid": "Stop agents from acting on expired or future-dated grants.",
+    "grounded_principal": "Bind every high-risk action to a grant_ref resolvable to its principal.",
+    "scope_matches_action": "Issue grants whose scopes match the actions they allow.",
+    "critical_human_approval": "Route critical actions through an explicit human approval.",
+    "reversibility_declared": "Declare reversibility and the reversal method on destructive "
+    "actions.",
+    "reversal_links": "Make reversal receipts reference the receipt they reverse.",
+    "risk_not_below_taxonomy": "Never classify actions below their taxonomy default risk.",
+    "unknown_action_share": "Map tools to taxonomy action types instead of `unknown`.",
+    "failure_rate": "Review the failing actions and their causes.",
+    "code_execution_authorized": "Authorize every command and code execution explicitly.",
+    "external_transfer_authorized": "Authorize egress, sharing and outbound mail explicitly.",
+    "financial_actions_granted": "Bind financial actions to an explicit grant.",
+    "attribution": "Make every receipt name its agent and its principal.",
+    "delegation_resolves": "Include parent chains in the evidence and fix delegation links.",
+    "intent_recorded": "Record a conversation hash or prompt preview for risky actions.",
+    "write_commitments": "Commit to parameters (and responses) by hash on write actions.",
+    "no_plaintext_disclosure": "Move to the encrypted (HPKE) disclosure envelope.",
+    "burst_detection": "Rate-limit agents and review the bursts.",
+    "working_hours": "Review out-of-hours activity, or set the working hours of this deployment.",
+    "first_seen": "Review newly seen action types and targets.",
+}
+LIMITATIONS = (
+    "Receipts record what agents reported doing; they cannot prove an action that was never "
+    "recorded, or that a recorded action had the effect it claims.",
+    "Without an external witness, removing the last receipts of a chain is undetectable: "
+    "an open chain may have been truncated.",
+    "Action timestamps are asserted by the issuer unless a trusted (RFC 3161) timestamp "
+    "vouches for them.",
+    "The evidence is as trustworthy as the keys in the trust store: a stolen issuer key can "
+    "sign receipts that verify.",
+    "Store index columns are not evidence; only the signed JSON is.",
+    "Mappings say which evidence supports a requirement; they do not establish legal "
+    "compliance, and the listed manual evidence is still needed.",
+)
+HOWTO = (
+    "Verify the chains again from the same sources: agent-evidence verify SOURCE --keys K.",
+    "Each receipt hash is sha256 over the RFC 8785 serialisation of the receipt without its "
+    "proof (null members absent); it must equal the next receipt's previous_receipt_hash.",
+    "Each signature is Ed25519 over the same bytes, by the issuer key listed in the scope "
+    "section (or the key a verified rotation announced).",
+)
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """What the report is built from: the outputs of the earlier stages."""
+
+    evidence: Evidence
+    frameworks: Sequence[Framework]
+    assessments: Sequence[FrameworkAssessment]
+    sources: Sequence[SourceSummary]
+    trust: TrustStore
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    organisation: str = "Unnamed organisation"
+    options: dict[str, Any] | None = None
+
+
+# -- rows -> references -------------------------------------------------------------------
+
+
+def _iso(value: Any) -> str | None:
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).isoformat()
+
+
+def _ref(row: Any) -> ReceiptRef:
+    target = " ".join(
+        str(v) for v in (row["target_system"], row["target_resource"]) if isinstance(v, str)
+    )
+    return ReceiptRef(
+        receipt_id=str(row["receipt_id"]),
+        chain_id=str(row["chain_id"]),
+        sequence=None if pd.isna(row["sequence"]) else int(row["sequence"]),
+        receipt_hash=row["receipt_hash"],
+        timestamp=_iso(row["timestamp"]),
+        action_type=str(row["action_type"]),
+        risk_level=None if pd.isna(row["risk_level"]) else str(row["risk_level"]),
+        issuer=None if pd.isna(row["issuer"]) else str(row["issuer"]),
+        principal=None if pd.isna(row["principal"]) else str(row["principal"]),
+        target=target or None,
+        trusted=bool(row["trusted"]),
+        origin=str(row["origin"]),
+    )
+
+
+def _refs(frame: pd.DataFrame, limit: int) -> tuple[ReceiptRef, ...]:
+    ordered = frame.sort_values(["timestamp", "chain_id", "sequence"], kind="stable")
+    return tuple(_ref(row) for _, row in ordered.head(limit).iterrows())
+
+
+def _counts(series: pd.Series, limit: int | None = None) -> tuple[CountRow, ...]:
+    counts = series.astype(str).value_counts()
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return tuple(CountRow(label, int(count)) for label, count in ordered[:limit])
+
+
+# -- sections -----------------------------------------------------------------------------
+
+
+def _figures(evidence: Evidence, findings: Sequence[Finding]) -> KeyFigures:
+    scope = evidence.in_scope
+    chains = evidence.chains_in_scope
+    by_severity = {s.value: sum(1 for f in findings if f.severity is s) for s in Severity}
+    return KeyFigures(
+        receipts_in_scope=len(scope),
+        trusted_receipts=int(scope["trusted"].sum()),
+        chains=len(chains),
+        broken_chains=int((~chains["authentic"]).sum()),
+        agents=int(scope["issuer"].nunique()),
+        principals=int(scope["principal"].nunique()),
+        high_risk_actions=int((scope["risk_rank"].fillna(0) >= RISK_RANK["high"]).sum()),
+        failed_actions=int((scope["outcome"].astype(str) == "failure").sum()),
+        findings_by_severity=by_severity,
+        input_problems=len(evidence.verification.input_problems),
+    )
+
+
+def _posture(evidence: Evidence, frameworks: Sequence[FrameworkAssessment]) -> tuple[Posture, str]:
+    broken = int((~evidence.chains_in_scope["authentic"]).sum())
+    problems = sum(1 for p in evidence.verification.input_problems if p.severity.value == "failure")
+    if broken or problems:
+        return Posture.INTEGRITY_BROKEN, (
+            f"{broken} chain(s) in scope failed verification and {problems} input record(s) "
+            "could not be read: the evidence itself is in question."
+        )
+    unsatisfied = sum(a.counts["NOT_SATISFIED"] for a in frameworks)
+    if unsatisfied:
+        return (
+            Posture.ATTENTION,
+            f"every chain verified; {unsatisfied} control(s) are not supported.",
+        )
+    return Posture.SUPPORTED, "every chain verified and no control is contradicted by the evidence."
+
+
+def _file_digest(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()
+
+
+def _scope(inputs: ReportInputs, options: dict[str, Any]) -> ScopeSection:
+    evidence = inputs.evidence
+    ran = sorted({r.check for a in inputs.assessments for c in a.controls for r in c.results})
+    return ScopeSection(
+        period_since=_iso(evidence.period.since),
+        period_until=_iso(evidence.period.until),
+        sources=tuple(
+            {
+                "path": s.path,
+                "kind": s.kind,
+                "records": s.records,
+                "sha256": _file_digest(Path(s.path)),
+            }
+            for s in inputs.sources
+        ),
+        trust_anchors=tuple(inputs.trust.fingerprints()),
+        mappings=tuple(
+            {"id": f.id, "version": f.version, "sha256": f.sha256, "path": Path(f.path).name}
+            for f in inputs.frameworks
+        ),
+        checks_run=tuple(ran),
+        checks_not_run=tuple(sorted(set(REGISTRY) - set(ran))),
+        witnesses=len(evidence.witnesses),
+        grants_file=evidence.grants is not None,
+        options=options,
+    )
+
+
+def _integrity(evidence: Evidence) -> tuple[ChainRow, ...]:
+    witnessed = set(evidence.witnesses)
+    rows = []
+    for _, chain in evidence.chains_in_scope.sort_values("chain_id").iterrows():
+        rows.append(
+            ChainRow(
+                chain_id=str(chain["chain_id"]),
+                issuer=chain["issuer"],
+                length=int(chain["length"]),
+                first_timestamp=_iso(chain["first_timestamp"]),
+                last_timestamp=_iso(chain["last_timestamp"]),
+                termination=str(chain["termination"]),
+                valid=bool(chain["valid"]),
+                authentic=bool(chain["authentic"]),
+                broken_at=None if pd.isna(chain["broken_at"]) else int(chain["broken_at"]),
+                head_hash=chain["head_hash"],
+                genesis_key_fingerprint=chain["genesis_key_fingerprint"],
+                rotations=int(chain["rotations"]),
+                witnessed=chain["chain_id"] in witnessed,
+                failure_codes=tuple(str(chain["failure_codes"]).split()),
+                warning_codes=tuple(str(chain["warning_codes"]).split()),
+            )
+        )
+    return tuple(rows)
+
+
+def _activity(evidence: Evidence) -> ActivitySection:
+    scope = evidence.in_scope
+    days = scope.assign(
+        day=scope["timestamp"].dt.strftime("%Y-%m-%d"), risk=scope["risk_level"].astype(str)
+    )
+    per_day = tuple(
+        CountRow(
+            str(day),
+            len(group),
+            {str(k): int(v) for k, v in group["risk"].value_counts().sort_index().items()},
+        )
+        for day, group in days.groupby("day", sort=True)
+    )
+    failures = scope[scope["outcome"].astype(str) == "failure"]
+    high = scope[scope["risk_rank"].fillna(0) >= RISK_RANK["high"]]
+    return ActivitySection(
+        per_day=per_day,
+        by_agent=_counts(scope["issuer"]),
+        by_principal=_counts(scope["principal"]),
+        by_action_type=_counts(scope["action_type"], 15),
+        by_outcome=_counts(scope["outcome"]),
+        failures=_refs(failures, LIST_LIMIT),
+        high_risk=_refs(high.sort_values("risk_rank", ascending=False, kind="stable"), LIST_LIMIT),
+        high_risk_total=len(high),
+        failures_total=len(failures),
+    )
+
+
+def _session_keys(scope: pd.DataFrame) -> pd.Series:
+    """Session per receipt: the issuer's session id, else its chain.
+
+    Delegated chains join their parent's session, so a sub-agent's work shows with it.
+    """
+    own = (
+        scope["session_id"]
+        .astype(object)
+        .where(scope["session_id"].notna(), scope["chain_id"].astype(str))
+    )
+    by_chain = dict(zip(scope["chain_id"].astype(str), own, strict=False))
+    parent = scope["delegation_parent_chain"].astype(object)
+    first_parent = dict(zip(scope["chain_id"].astype(str), parent, strict=False))
+    chain_parent = {c: p for c, p in first_parent.items() if isinstance(p, str)}
+
+    def resolve(chain: str, key: Any) -> str:
+        seen = set()
+        while chain in chain_parent and chain not in seen:
+            seen.add(chain)
+            chain = chain_parent[chain]
+            key = by_chain.get(chain, key)
+        return str(key)
+
+    return pd.Series(
+        [resolve(c, k) for c, k in zip(scope["chain_id"].astype(str), own, strict=True)],
+        index=scope.index,
+    )
+
+
+def _sessions(evidence: Evidence) -> tuple[Session, ...]:
+    scope = evidence.in_scope
+    if scope.empty:
+        return ()
+    keyed = scope.assign(_session=_session_keys(scope))
+    sessions = []
+    for key, group in keyed.groupby("_session", sort=True):
+        ordered = group.sort_values(["timestamp", "chain_id", "sequence"], kind="stable")
+        ranks = group["risk_rank"].fillna(-1)
+        max_rank = int(ranks.max())
+        sessions.append(
+            (
+                (-max_rank, -int((ranks >= RISK_RANK["high"]).sum()), -len(group), str(key)),
+                Session(
+                    key=str(key),
+                    principal=str(ordered["principal"].iloc[0])
+                    if ordered["principal"].notna().any()
+                    else None,
+                    agents=tuple(sorted(set(group["issuer"].dropna().astype(str)))),
+                    chains=tuple(sorted(set(group["chain_id"].astype(str)))),
+                    start=_iso(ordered["timestamp"].iloc[0]),
+                    end=_iso(ordered["timestamp"].iloc[-1]),
+                    receipts=len(group),
+                    high_risk=int((ranks >= RISK_RANK["high"]).sum()),
+                    failures=int((group["outcome"].astype(str) == "failure").sum()),
+                    max_risk=next((k for k, v in RISK_RANK.items() if v == max_rank), None),
+                    events=tuple(
+                        SessionEvent(
+                            _iso(r["timestamp"]),
+                            str(r["receipt_id"]),
+                            str(r["chain_id"]),
+                            str(r["action_type"]),
+                            None if pd.isna(r["risk_level"]) else str(r["risk_level"]),
+                            None if pd.isna(r["outcome"]) else str(r["outcome"]),
+                            None if pd.isna(r["issuer"]) else str(r["issuer"]),
+                        )
+                        for _, r in ordered.head(SESSION_EVENTS).iterrows()
+                    ),
+                    events_total=len(group),
+                ),
+            )
+        )
+    return tuple(
+        session for _, session in sorted(sessions, key=lambda item: item[0])[:TOP_SESSIONS]
+    )
+
+
+# -- findings -----------------------------------------------------------------------------
+
+
+def _result_key(result: CheckResult) -> str:
+    return result.check + json.dumps(result.params, sort_keys=True)
+
+
+def _findings(evidence: Evidence, frameworks: Sequence[FrameworkAssessment]) -> tuple[Finding, ...]:
+    controls: dict[str, list[str]] = defaultdict(list)
+    failing: dict[str, CheckResult] = {}
+    for assessment in frameworks:
+        for control in assessment.controls:
+            for result in control.results:
+                if result.status is Status.FAIL:
+                    key = _result_key(result)
+                    failing[key] = result
+                    controls[key].append(f"{assessment.framework.id}:{control.control.id}")
+    rows = evidence.receipts.set_index("receipt_id", drop=False)
+    drafts = []
+    for key, result in failing.items():
+        spec = REGISTRY[result.check]
+        cited = rows.loc[rows.index.intersection(list(result.failing_receipts))]
+        drafts.append(
+            Finding(
+                id="",
+                severity=SEVERITY_BY_CHECK.get(
+                    result.check, SEVERITY_BY_CATEGORY.get(spec.category, Severity.MEDIUM)
+                ),
+                title=spec.title,
+                check=result.check,
+                statement=f"Evidence does not support: {result.statement} "
+                f"({result.failing} of {result.population} failed).",
+                remediation=REMEDIATION.get(result.check, "Review the affected receipts."),
+                controls=tuple(sorted(set(controls[key]))),
+                chains=result.failing_chains,
+                receipts=_refs(cited, FINDING_RECEIPTS),
+                receipt_ids=result.failing_receipts,
+                affected=result.failing,
+            )
+        )
+    drafts.sort(key=lambda f: (f.severity.rank, -f.affected, f.check, f.controls))
+    return tuple(replace(f, id=f"F-{i:03d}") for i, f in enumerate(drafts, start=1))
+
+
+# -- frameworks ---------------------------------------------------------------------------
+
+
+def anchor(framework_id: str, control_id: str) -> str:
+    return "ctl-" + re.sub(r"[^a-z0-9]+", "-", f"{framework_id}-{control_id}".lower()).strip("-")
+
+
+def _control_section(
+    framework_id: str, control: ControlAssessment, findings: Sequence[Finding], evidence: Evidence
+) -> ControlSection:
+    ref = f"{framework_id}:{control.control.id}"
+    related = tuple(f.id for f in findings if ref in f.controls)
+    failing_ids = {
+        rid for r in control.results if r.status is Status.FAIL for rid in r.failing_receipts
+    }
+    scope = evidence.in_scope
+    if failing_ids:
+        sample = scope[scope["receipt_id"].isin(failing_ids)]
+    else:
+        sample = scope[scope["trusted"]].sort_values("timestamp", ascending=False, kind="stable")
+    return ControlSection(
+        id=control.control.id,
+        anchor=anchor(framework_id, control.control.id),
+        title=control.control.title,
+        status=control.status.value,
+        requirement=control.control.requirement,
+        quote=control.control.quote,
+        section=control.control.section,
+        applies_to=control.control.applies_to,
+        checks=tuple(
+            CheckFigure(
+                r.check,
+                r.status.value,
+                r.statement,
+                r.population,
+                r.failing,
+                r.untrusted,
+                r.metrics,
+                r.params,
+            )
+            for r in control.results
+        ),
+        findings=related,
+        sample_evidence=_refs(sample, SAMPLE_EVIDENCE) if control.control.checks else (),
+        manual_evidence=control.control.manual_evidence,
+        crosswalks=control.control.crosswalks,
+    )
+
+
+def _framework_sections(
+    frameworks: Sequence[FrameworkAssessment], findings: Sequence[Finding], evidence: Evidence
+) -> tuple[FrameworkSection, ...]:
+    return tuple(
+        FrameworkSection(
+            id=a.framework.id,
+            title=a.framework.title,
+            version=a.framework.version,
+            source=a.framework.source,
+            retrieved=a.framework.retrieved,
+            amendments=a.framework.amendments,
+            license=a.framework.license,
+            mapping_sha256=a.framework.sha256,
+            counts=a.counts,
+            manual=a.manual,
+            controls=tuple(
+                _control_section(a.framework.id, c, findings, evidence) for c in a.controls
+            ),
+        )
+        for a in frameworks
+    )
+
+
+# -- attribution, limitations, citations --------------------------------------------------
+
+
+def _attribution(evidence: Evidence) -> tuple[CountRow, ...]:
+    scope = evidence.in_scope
+    rows = []
+    for agent, group in scope.groupby(scope["issuer"].astype(str), sort=True):
+        principals = group["principal"].astype(str).value_counts()
+        rows.append(
+            CountRow(
+                str(agent), len(group), {str(k): int(v) for k, v in sorted(principals.items())}
+            )
+        )
+    return tuple(rows)
+
+
+def _delegations(evidence: Evidence) -> tuple[dict[str, Any], ...]:
+    scope = evidence.in_scope
+    delegated = scope[scope["delegation_parent_chain"].notna()].sort_values(
+        ["chain_id", "sequence"]
+    )
+    return tuple(
+        {
+            "chain_id": str(row["chain_id"]),
+            "issuer": row["issuer"],
+            "parent_chain_id": row["delegation_parent_chain"],
+            "parent_receipt_id": row["delegation_parent_receipt"],
+            "delegator": row["delegator"],
+            "verified": "DELEGATION_UNVERIFIABLE" not in str(row["failure_codes"]),
+        }
+        for _, row in delegated.head(LIST_LIMIT).iterrows()
+    )
+
+
+def _limitations(evidence: Evidence) -> tuple[str, ...]:
+    extra = []
+    if evidence.grants is None:
+        extra.append(
+            "No grants file was given: grant references were checked for presence, not resolved."
+        )
+    if not evidence.witnesses:
+        extra.append("No witness file was given: no chain's tail can be shown complete.")
+    return LIMITATIONS + tuple(extra)
+
+
+def _cited(
+    findings: Iterable[Finding], sections: Iterable[FrameworkSection]
+) -> tuple[ReceiptRef, ...]:
+    refs: dict[str, ReceiptRef] = {}
+    for finding in findings:
+        for ref in finding.receipts:
+            refs.setdefault(ref.receipt_id, ref)
+    for section in sections:
+        for control in section.controls:
+            for ref in control.sample_evidence:
+                refs.setdefault(ref.receipt_id, ref)
+    return tuple(refs[k] for k in sorted(refs))
+
+
+def _report_id(model: ReportModel) -> str:
+    canonical = json.dumps(
+        model.to_json(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return "AER-" + hashlib.sha256(canonical.encode()).hexdigest()[:16].upper()
+
+
+def build_report(inputs: ReportInputs, options: ReportOptions | None = None) -> ReportModel:
+    settings = options or ReportOptions()
+    evidence = inputs.evidence
+    findings = _findings(evidence, inputs.assessments)
+    sections = _framework_sections(inputs.assessments, findings, evidence)
+    posture, reason = _posture(evidence, inputs.assessments)
+    latest = evidence.in_scope["timestamp"].max() if len(evidence.in_scope) else None
+    model = ReportModel(
+        schema=REPORT_SCHEMA,
+        report_id="",
+        organisation=settings.organisation,
+        tool_version=__version__,
+        as_of=_iso(latest),
+        posture=posture,
+        posture_reason=reason,
+        figures=_figures(evidence, findings),
+        scope=_scope(inputs, settings.options or {}),
+        integrity=_integrity(evidence),
+        input_problems=tuple(p.to_json() for p in evidence.verification.input_problems),
+        activity=_activity(evidence),
+        sessions=_sessions(evidence),
+        frameworks=sections,
+        findings=findings,
+        attribution=_attribution(evidence),
+        delegations=_delegations(evidence),
+        limitations=_limitations(evidence),
+        cited_receipts=_cited(findings, sections),
+        verification_howto=HOWTO,
+    )
+    return replace(model, report_id=_report_id(model))

@@ -1,0 +1,263 @@
+"""The report model: pure, frozen data for every section of the evidence report.
+
+Built once by `build.py` from the run configuration, the verification results, the
+evidence frame and the assessments; rendered by HTML, PDF and the exports without
+another decision about compliance (data, structure and presentation stay apart).
+Everything here is JSON-serialisable through `to_json`; nothing carries a wall-clock
+time, so the same inputs give the same model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "REPORT_SCHEMA",
+    "ActivitySection",
+    "ChainRow",
+    "CheckFigure",
+    "ControlSection",
+    "CountRow",
+    "Finding",
+    "FrameworkSection",
+    "KeyFigures",
+    "Posture",
+    "ReceiptRef",
+    "ReportModel",
+    "ScopeSection",
+    "Session",
+    "SessionEvent",
+    "Severity",
+]
+
+REPORT_SCHEMA = "agent-evidence/report/v1"
+
+
+class Posture(StrEnum):
+    """The executive verdict: integrity first, then controls."""
+
+    INTEGRITY_BROKEN = "INTEGRITY BROKEN"
+    ATTENTION = "ATTENTION"
+    SUPPORTED = "SUPPORTED"
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+    @property
+    def rank(self) -> int:
+        return ["critical", "high", "medium", "low"].index(self.value)
+
+
+@dataclass(frozen=True)
+class ReceiptRef:
+    """A receipt cited as evidence, with what a reader needs to find and check it."""
+
+    receipt_id: str
+    chain_id: str
+    sequence: int | None
+    receipt_hash: str | None
+    timestamp: str | None
+    action_type: str
+    risk_level: str | None
+    issuer: str | None
+    principal: str | None
+    target: str | None
+    trusted: bool
+    origin: str
+
+
+@dataclass(frozen=True)
+class CountRow:
+    label: str
+    count: int
+    detail: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class KeyFigures:
+    receipts_in_scope: int
+    trusted_receipts: int
+    chains: int
+    broken_chains: int
+    agents: int
+    principals: int
+    high_risk_actions: int
+    failed_actions: int
+    findings_by_severity: dict[str, int]
+    input_problems: int
+
+
+@dataclass(frozen=True)
+class ScopeSection:
+    period_since: str | None
+    period_until: str | None
+    sources: tuple[dict[str, Any], ...]
+    trust_anchors: tuple[dict[str, Any], ...]
+    mappings: tuple[dict[str, Any], ...]
+    checks_run: tuple[str, ...]
+    checks_not_run: tuple[str, ...]
+    witnesses: int
+    grants_file: bool
+    options: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ChainRow:
+    chain_id: str
+    issuer: str | None
+    length: int
+    first_timestamp: str | None
+    last_timestamp: str | None
+    termination: str
+    valid: bool
+    authentic: bool
+    broken_at: int | None
+    head_hash: str | None
+    genesis_key_fingerprint: str | None
+    rotations: int
+    witnessed: bool
+    failure_codes: tuple[str, ...]
+    warning_codes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ActivitySection:
+    per_day: tuple[CountRow, ...]  # label = YYYY-MM-DD, detail = {risk level: count}
+    by_agent: tuple[CountRow, ...]
+    by_principal: tuple[CountRow, ...]
+    by_action_type: tuple[CountRow, ...]
+    by_outcome: tuple[CountRow, ...]
+    failures: tuple[ReceiptRef, ...]
+    high_risk: tuple[ReceiptRef, ...]
+    high_risk_total: int
+    failures_total: int
+
+
+@dataclass(frozen=True)
+class SessionEvent:
+    timestamp: str | None
+    receipt_id: str
+    chain_id: str
+    action_type: str
+    risk_level: str | None
+    outcome: str | None
+    issuer: str | None
+
+
+@dataclass(frozen=True)
+class Session:
+    key: str
+    principal: str | None
+    agents: tuple[str, ...]
+    chains: tuple[str, ...]
+    start: str | None
+    end: str | None
+    receipts: int
+    high_risk: int
+    failures: int
+    max_risk: str | None
+    events: tuple[SessionEvent, ...]  # the first events, bounded
+    events_total: int
+
+
+@dataclass(frozen=True)
+class CheckFigure:
+    check: str
+    status: str
+    statement: str
+    population: int
+    failing: int
+    untrusted: int
+    metrics: dict[str, Any]
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ControlSection:
+    id: str
+    anchor: str
+    title: str
+    status: str
+    requirement: str
+    quote: str
+    section: str | None
+    applies_to: tuple[str, ...]
+    checks: tuple[CheckFigure, ...]
+    findings: tuple[str, ...]  # finding ids
+    sample_evidence: tuple[ReceiptRef, ...]
+    manual_evidence: tuple[str, ...]
+    crosswalks: dict[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class FrameworkSection:
+    id: str
+    title: str
+    version: str
+    source: str
+    retrieved: str
+    amendments: str | None
+    license: str | None
+    mapping_sha256: str
+    counts: dict[str, int]
+    manual: tuple[str, ...]
+    controls: tuple[ControlSection, ...]
+
+
+@dataclass(frozen=True)
+class Finding:
+    id: str
+    severity: Severity
+    title: str
+    check: str
+    statement: str
+    remediation: str
+    controls: tuple[str, ...]  # "<framework id>:<control id>"
+    chains: tuple[str, ...]
+    receipts: tuple[ReceiptRef, ...]  # the first ones, for reading
+    receipt_ids: tuple[str, ...]  # every affected receipt (for the exports)
+    affected: int
+
+
+@dataclass(frozen=True)
+class ReportModel:
+    schema: str
+    report_id: str
+    organisation: str
+    tool_version: str
+    as_of: str | None  # the latest receipt time in scope: the model has no wall-clock
+    posture: Posture
+    posture_reason: str
+    figures: KeyFigures
+    scope: ScopeSection
+    integrity: tuple[ChainRow, ...]
+    input_problems: tuple[dict[str, Any], ...]
+    activity: ActivitySection
+    sessions: tuple[Session, ...]
+    frameworks: tuple[FrameworkSection, ...]
+    findings: tuple[Finding, ...]
+    attribution: tuple[CountRow, ...]  # agent -> principals
+    delegations: tuple[dict[str, Any], ...]
+    limitations: tuple[str, ...]
+    cited_receipts: tuple[ReceiptRef, ...]
+    verification_howto: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = _jsonable(asdict(self))
+        return data
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
