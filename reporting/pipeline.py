@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -18,18 +19,22 @@ from reporting.receipts.batch import verify_spool
 from reporting.receipts.external import BodiesDirectory, load_grants, load_witnesses
 from reporting.receipts.keys import TrustStore, load_trust
 from reporting.receipts.results import VerificationResult
-from reporting.receipts.sources import SourceSummary, spool_sources
+from reporting.receipts.sources import ReceiptSpool, SourceSummary, spool_sources
 from reporting.receipts.verify import VerifyOptions
+from reporting.report.build import ReportInputs, ReportOptions, build_report
+from reporting.report.model import ReportModel
 
 __all__ = [
     "AssessRequest",
     "AssessmentRun",
+    "ReportRun",
     "VerificationRun",
     "VerifyRequest",
     "default_workers",
     "load_tsa_roots",
     "resolve_frameworks",
     "run_assessment",
+    "run_report",
     "run_verification",
 ]
 
@@ -136,12 +141,14 @@ def resolve_frameworks(selection: Sequence[str]) -> list[Framework]:
     return load_mappings(paths)
 
 
-def run_assessment(
+@contextmanager
+def _assessed(
     request: AssessRequest,
     *,
     stdin: BinaryIO | None = None,
     progress: Callable[[int], None] | None = None,
-) -> AssessmentRun:
+) -> Iterator[tuple[AssessmentRun, ReceiptSpool]]:
+    """Verify and assess, keeping the spool open for stages that cite raw receipts."""
     frameworks = resolve_frameworks(request.frameworks)
     options = build_options(request.verify)
     with spool_sources(request.verify.sources, stdin=stdin) as spool:
@@ -154,13 +161,60 @@ def run_assessment(
             extract=extract_rows,
             progress=progress,
         )
-        sources = tuple(spool.sources)
-    evidence = build_evidence(
-        result, extracts, period=request.period, grants=options.grants, witnesses=options.witnesses
-    )
-    return AssessmentRun(
-        verification=VerificationRun(result=result, sources=sources, trust=options.trust),
-        evidence=evidence,
-        frameworks=tuple(frameworks),
-        assessments=tuple(assess(frameworks, evidence)),
-    )
+        evidence = build_evidence(
+            result,
+            extracts,
+            period=request.period,
+            grants=options.grants,
+            witnesses=options.witnesses,
+        )
+        yield (
+            AssessmentRun(
+                verification=VerificationRun(
+                    result=result, sources=tuple(spool.sources), trust=options.trust
+                ),
+                evidence=evidence,
+                frameworks=tuple(frameworks),
+                assessments=tuple(assess(frameworks, evidence)),
+            ),
+            spool,
+        )
+
+
+def run_assessment(
+    request: AssessRequest,
+    *,
+    stdin: BinaryIO | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> AssessmentRun:
+    with _assessed(request, stdin=stdin, progress=progress) as (run, _):
+        return run
+
+
+@dataclass(frozen=True)
+class ReportRun:
+    """An assessment, its report model, and the stored bytes of every receipt it cites."""
+
+    assessment: AssessmentRun
+    model: ReportModel
+    cited_receipts: dict[str, bytes]
+
+
+def run_report(
+    request: AssessRequest,
+    report: ReportOptions,
+    *,
+    stdin: BinaryIO | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ReportRun:
+    with _assessed(request, stdin=stdin, progress=progress) as (run, spool):
+        inputs = ReportInputs(
+            evidence=run.evidence,
+            frameworks=run.frameworks,
+            assessments=run.assessments,
+            sources=run.verification.sources,
+            trust=run.verification.trust,
+        )
+        model = build_report(inputs, report)
+        cited = spool.raw_receipts(ref.receipt_id for ref in model.cited_receipts)
+        return ReportRun(assessment=run, model=model, cited_receipts=cited)

@@ -30,3 +30,26 @@ def protocol_dir() -> Path:
 @pytest.fixture(scope="session")
 def vectors_dir(protocol_dir: Path) -> Path:
     return protocol_dir / "vectors"
+
+
+SAMPLES = REPO / "samples"
+
+
+@pytest.fixture(scope="session")
+def sample_report():
+    """The sample dataset, verified, assessed against every shipped framework and modelled."""
+    from reporting.periods import parse_period
+    from reporting.pipeline import AssessRequest, VerifyRequest, run_report
+    from reporting.report.build import ReportOptions
+
+    request = AssessRequest(
+        verify=VerifyRequest(
+            sources=(str(SAMPLES / "receipts.db"),),
+            keys=SAMPLES / "trust.yaml",
+            witness=SAMPLES / "witness.yaml",
+            grants=SAMPLES / "grants.yaml",
+            bodies=SAMPLES / "bodies",
+        ),
+        period=parse_period("2026-10", None, None),
+    )
+    return run_report(request, ReportOptions(organisation="Example Corp"))

@@ -220,6 +220,19 @@ class ReceiptSpool:
         )
         return {_text(row[0]) for row in rows}
 
+    def raw_receipts(self, receipt_ids: Iterable[str]) -> dict[str, bytes]:
+        """The stored bytes of the given receipts (first copy of each), for citation."""
+        wanted = sorted(set(receipt_ids))
+        found: dict[str, bytes] = {}
+        for start in range(0, len(wanted), 500):
+            batch = wanted[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            query = f"SELECT receipt_key, raw FROM records WHERE receipt_key IN ({marks})"
+            rows = self._conn.execute(query + " ORDER BY rowid", batch)
+            for key, raw in rows:
+                found.setdefault(_text(key), bytes(raw))
+        return found
+
     def chain_keys(self) -> list[str]:
         """Every chain key, sorted, so runs are reproducible."""
         self._ensure_index()
