@@ -154,3 +154,15 @@ def test_mappings_checks_lists_the_registry(capsys) -> None:
     assert main(["mappings", "checks"]) == 0
     names = {c["name"] for c in json.loads(capsys.readouterr().out)}
     assert {"chain_integrity", "scope_matches_action", "working_hours"} <= names
+
+
+def test_check_specific_parameter_validation(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        "      - check: chain_integrity\n",
+        "      - check: working_hours\n        params: {timezone: Europe/Berln}\n",
+    )
+    with pytest.raises(MappingError) as raised:
+        load_mapping(_write(tmp_path, text))
+    [diagnostic] = raised.value.diagnostics()
+    assert (diagnostic.code, diagnostic.line) == ("MAPPING_BAD_PARAMS", 14)
+    assert "Europe/Berln" in diagnostic.message

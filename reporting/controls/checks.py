@@ -81,6 +81,7 @@ class CheckSpec:
     parameters: dict[str, Any]  # JSON Schema properties of the params object
     required: tuple[str, ...]
     function: CheckFunction
+    validator: Callable[[dict[str, Any]], list[str]] | None = None
 
     @property
     def params_schema(self) -> dict[str, Any]:
@@ -99,10 +100,19 @@ REGISTRY: dict[str, CheckSpec] = {}
 
 
 def check(
-    name: str, title: str, category: str, *, required: Sequence[str] = (), **parameters: Any
+    name: str,
+    title: str,
+    category: str,
+    *,
+    required: Sequence[str] = (),
+    validator: Callable[[dict[str, Any]], list[str]] | None = None,
+    **parameters: Any,
 ) -> Callable[[CheckFunction], CheckFunction]:
+    """Register a check; `parameters` are JSON Schema properties of its params object."""
+
     def register(function: CheckFunction) -> CheckFunction:
-        REGISTRY[name] = CheckSpec(name, title, category, parameters, tuple(required), function)
+        spec = CheckSpec(name, title, category, parameters, tuple(required), function, validator)
+        REGISTRY[name] = spec
         return function
 
     return register
@@ -114,10 +124,13 @@ def parameter_errors(name: str, params: Mapping[str, Any]) -> list[str]:
     if spec is None:
         return [f"unknown check {name!r}"]
     validator = jsonschema.Draft202012Validator(spec.params_schema)
-    return [
+    errors = [
         f"{name}: {'/'.join(str(p) for p in error.path) or 'params'}: {error.message}"
         for error in validator.iter_errors(dict(params))
     ]
+    if not errors and spec.validator is not None:
+        errors = [f"{name}: {problem}" for problem in spec.validator(resolve_params(name, params))]
+    return errors
 
 
 def resolve_params(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -181,9 +194,47 @@ def _verdict(
     )
 
 
+def _chain_verdict(
+    name: str,
+    params: dict[str, Any],
+    statement: str,
+    chains: pd.DataFrame,
+    failing: pd.Series,
+    *,
+    proven_by_verification: bool = False,
+    **metrics: Any,
+) -> CheckResult:
+    """`_verdict` for checks over the chains frame: broken chains block a pass."""
+    authentic = chains["authentic"].astype(bool)
+    failed = chains[failing if proven_by_verification else failing & authentic]
+    untrusted = int((~authentic).sum())
+    if chains.empty:
+        status = Status.NOT_APPLICABLE
+    elif not failed.empty:
+        status = Status.FAIL
+    else:
+        status = Status.INDETERMINATE if untrusted else Status.PASS
+    return CheckResult(
+        check=name,
+        params=params,
+        status=status,
+        statement=statement,
+        population=len(chains),
+        failing=len(failed),
+        untrusted=untrusted,
+        metrics=metrics,
+        failing_chains=_ids(failed["chain_id"]),
+    )
+
+
 def _matches(action_types: pd.Series, patterns: Sequence[str]) -> pd.Series:
     values = action_types.astype(str)
     return values.map(lambda t: any(fnmatch.fnmatchcase(t, p) for p in patterns)).astype(bool)
+
+
+def _present(values: pd.Series) -> pd.Series:
+    """Non-missing and non-empty text: an empty string is no grant, no id, no intent."""
+    return values.notna() & (values.astype(str) != "")
 
 
 def _at_least(frame: pd.DataFrame, risk: str) -> pd.DataFrame:
@@ -251,31 +302,21 @@ def chain_integrity(evidence: Evidence, params: dict[str, Any]) -> CheckResult:
 )
 def termination_status(evidence: Evidence, params: dict[str, Any]) -> CheckResult:
     chains = evidence.chains_in_scope
+    authentic = chains[chains["authentic"]]
     counts = chains["termination"].value_counts().to_dict()
     unknown = chains["termination"] == "unknown"
-    share = float(unknown.mean()) if len(chains) else 0.0
-    untrusted = int((~chains["authentic"]).sum())
-    if chains.empty:
-        status = Status.NOT_APPLICABLE
-    elif share > params["max_unknown_share"]:
-        status = Status.FAIL
-    else:
-        status = Status.INDETERMINATE if untrusted else Status.PASS
-    return CheckResult(
-        check="termination_status",
-        params=params,
-        status=status,
-        statement="share of chains that never reached a terminal receipt is within the limit",
-        population=len(chains),
-        failing=int(unknown.sum()) if status is Status.FAIL else 0,
-        untrusted=untrusted,
-        metrics={
-            "complete": counts.get("complete", 0),
-            "interrupted": counts.get("interrupted", 0),
-            "unknown": counts.get("unknown", 0),
-            "unknown_share": round(share, 4),
-        },
-        failing_chains=_ids(chains[unknown]["chain_id"]) if status is Status.FAIL else (),
+    share = float((authentic["termination"] == "unknown").mean()) if len(authentic) else 0.0
+    breached = share > params["max_unknown_share"]
+    return _chain_verdict(
+        "termination_status",
+        params,
+        "share of chains that never reached a terminal receipt is within the limit",
+        chains,
+        unknown if breached else pd.Series(False, index=chains.index),
+        complete=counts.get("complete", 0),
+        interrupted=counts.get("interrupted", 0),
+        unknown=counts.get("unknown", 0),
+        unknown_share=round(share, 4),
     )
 
 
@@ -289,21 +330,16 @@ def witness_coverage(evidence: Evidence, params: dict[str, Any]) -> CheckResult:
     chains = evidence.chains_in_scope
     witnessed = chains["chain_id"].isin(set(evidence.witnesses))
     share = float(witnessed.mean()) if len(chains) else 0.0
-    if chains.empty:
-        status = Status.NOT_APPLICABLE
-    elif share < params["min_share"]:
-        status = Status.FAIL
-    else:
-        status = Status.INDETERMINATE if (~chains["authentic"]).any() else Status.PASS
-    return CheckResult(
-        check="witness_coverage",
-        params=params,
-        status=status,
-        statement="chains have an external witness, so a cut-off tail is detectable",
-        population=len(chains),
-        failing=int((~witnessed).sum()) if status is Status.FAIL else 0,
-        metrics={"witnessed": int(witnessed.sum()), "share": round(share, 4)},
-        failing_chains=_ids(chains[~witnessed]["chain_id"]) if status is Status.FAIL else (),
+    breached = share < params["min_share"]
+    return _chain_verdict(
+        "witness_coverage",
+        params,
+        "chains have an external witness, so a cut-off tail is detectable",
+        chains,
+        ~witnessed if breached else pd.Series(False, index=chains.index),
+        proven_by_verification=True,  # a missing witness is a fact, whatever the chain's state
+        witnessed=int(witnessed.sum()),
+        share=round(share, 4),
     )
 
 
@@ -311,20 +347,15 @@ def witness_coverage(evidence: Evidence, params: dict[str, Any]) -> CheckResult:
 def key_rotation_continuity(evidence: Evidence, params: dict[str, Any]) -> CheckResult:
     chains = evidence.chains_in_scope
     rotated = chains[chains["rotations"] > 0]
-    bad = rotated[(rotated["invalid_rotations"] > 0) | ~rotated["authentic"]]
-    status = Status.NOT_APPLICABLE if rotated.empty else (Status.FAIL if len(bad) else Status.PASS)
-    return CheckResult(
-        check="key_rotation_continuity",
-        params=params,
-        status=status,
-        statement="every key rotation was signed by the outgoing key and names the incoming one",
-        population=len(rotated),
-        failing=len(bad),
-        metrics={
-            "rotations": int(rotated["rotations"].sum()),
-            "invalid": int(rotated["invalid_rotations"].sum()),
-        },
-        failing_chains=_ids(bad["chain_id"]),
+    return _chain_verdict(
+        "key_rotation_continuity",
+        params,
+        "every key rotation was signed by the outgoing key and names the incoming one",
+        rotated,
+        rotated["invalid_rotations"] > 0,
+        proven_by_verification=True,
+        rotations=int(rotated["rotations"].sum()),
+        invalid=int(rotated["invalid_rotations"].sum()),
     )
 
 
@@ -412,7 +443,8 @@ def activity_continuity(evidence: Evidence, params: dict[str, Any]) -> CheckResu
 def log_retention(evidence: Evidence, params: dict[str, Any]) -> CheckResult:
     frame = evidence.receipts
     trusted = frame[frame["trusted"].astype(bool)]
-    end = pd.Timestamp(evidence.period.until) if evidence.period.until else frame["timestamp"].max()
+    latest = trusted["timestamp"].max() if len(trusted) else None
+    end = pd.Timestamp(evidence.period.until) if evidence.period.until else latest
     earliest = trusted["timestamp"].min() if len(trusted) else None
     covered = (
         float((end - earliest) / pd.Timedelta(days=1))
@@ -554,7 +586,7 @@ def scope_matches_action(evidence: Evidence, params: dict[str, Any]) -> CheckRes
 def critical_human_approval(evidence: Evidence, params: dict[str, Any]) -> CheckResult:
     population = _at_least(evidence.in_scope, "critical")
     human = population["principal_type"].astype(str) == "HumanPrincipal"
-    granted = population["grant_ref"].notna() & population["has_authorization"].astype(bool)
+    granted = _present(population["grant_ref"]) & population["has_authorization"].astype(bool)
     return _verdict(
         "critical_human_approval",
         params,
@@ -589,7 +621,8 @@ def reversibility_declared(evidence: Evidence, params: dict[str, Any]) -> CheckR
 def reversal_links(evidence: Evidence, params: dict[str, Any]) -> CheckResult:
     scope = evidence.in_scope
     population = scope[scope["reversal_of"].notna()]
-    known = set(evidence.receipts["receipt_id"].dropna())
+    receipts = evidence.receipts
+    known = set(receipts.loc[receipts["trusted"], "receipt_id"].dropna())
     return _verdict(
         "reversal_links",
         params,
@@ -661,7 +694,7 @@ def _authorized_actions(
     population = scope[_matches(scope["action_type"], params["actions"])]
     missing = ~population["has_authorization"].astype(bool)
     if grant:
-        missing |= population["grant_ref"].isna()
+        missing |= ~_present(population["grant_ref"])
     counts = population["action_type"].astype(str).value_counts().to_dict()
     return _verdict(name, params, what, population, missing, by_type=counts)
 
@@ -722,7 +755,9 @@ def financial_actions_granted(evidence: Evidence, params: dict[str, Any]) -> Che
 @check("attribution", "Every action is attributable", "accountability")
 def attribution(evidence: Evidence, params: dict[str, Any]) -> CheckResult:
     scope = evidence.in_scope
-    missing = scope["issuer"].isna() | scope["principal"].isna()
+    missing = ~_present(scope["issuer"].astype(object)) | ~_present(
+        scope["principal"].astype(object)
+    )
     return _verdict(
         "attribution",
         params,
@@ -844,14 +879,12 @@ _CLOCK = {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"}
         "default": [1, 2, 3, 4, 5],
     },
     timezone={"type": "string", "default": "UTC"},
+    validator=lambda params: _timezone_errors(params["timezone"]),
     max_outside={"type": "integer", "minimum": 0, "default": 0},
 )
 def working_hours(evidence: Evidence, params: dict[str, Any]) -> CheckResult:
     scope = evidence.in_scope
-    try:
-        zone = ZoneInfo(params["timezone"])
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
+    zone = ZoneInfo(params["timezone"])  # validated when the mapping was loaded
     local = scope["timestamp"].dt.tz_convert(zone)
     minutes = local.dt.hour * 60 + local.dt.minute
     start = _minutes(params["start"])
@@ -876,6 +909,14 @@ def working_hours(evidence: Evidence, params: dict[str, Any]) -> CheckResult:
         failing,
         outside=int(outside.sum()),
     )
+
+
+def _timezone_errors(name: str) -> list[str]:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return [f"timezone: {name!r} is not an IANA time zone"]
+    return []
 
 
 def _minutes(clock: str) -> int:

@@ -227,9 +227,11 @@ def _utc(series: pd.Series) -> pd.Series:
 
 
 def _receipts_frame(
-    rows: Iterable[tuple[Any, ...]], authentic_chains: set[str], period: Period
+    rows: Iterable[tuple[Any, ...]], verification: VerificationResult, period: Period
 ) -> pd.DataFrame:
+    authentic_chains = {c.chain_id for c in verification.chains if c.authentic}
     frame = pd.DataFrame.from_records(list(rows), columns=list(ROW_FIELDS))
+    _final_verdicts(frame, verification)
     for column in ("timestamp", "granted_at", "expires_at"):
         frame[column] = _utc(frame[column])
     frame["sequence"] = pd.to_numeric(frame["sequence"], errors="coerce").astype("Int64")
@@ -237,7 +239,8 @@ def _receipts_frame(
     frame["risk_rank"] = frame["risk_level"].map(RISK_RANK).astype("Int64")
     frame["taxonomy_rank"] = frame["taxonomy_risk"].map(RISK_RANK).astype("Int64")
     frame["chain_authentic"] = frame["chain_id"].isin(authentic_chains)
-    frame["trusted"] = frame["verified"].astype(bool) & frame["chain_authentic"]
+    frame["verified"] = frame["verified"].astype(bool)
+    frame["trusted"] = frame["verified"] & frame["chain_authentic"].astype(bool)
     in_scope = frame["timestamp"].notna()
     if period.since is not None:
         in_scope &= frame["timestamp"] >= pd.Timestamp(period.since)
@@ -292,7 +295,34 @@ def _chains_frame(verification: VerificationResult) -> pd.DataFrame:
     )
     for column in ("first_timestamp", "last_timestamp"):
         frame[column] = _utc(frame[column])
+    for column in ("valid", "authentic"):  # bool even when empty, so masks stay masks
+        frame[column] = frame[column].astype(bool)
+    for column in ("length", "rotations", "invalid_rotations"):
+        frame[column] = frame[column].astype("int64")
     return frame
+
+
+def _final_verdicts(frame: pd.DataFrame, verification: VerificationResult) -> None:
+    """Apply failures added after extraction (delegation, ids shared across chains)."""
+    late = {Code.DELEGATION_UNVERIFIABLE, Code.DUPLICATE_RECEIPT_ID}
+    updates = {
+        (chain.chain_id, receipt.receipt_id): receipt
+        for chain in verification.chains
+        if any(p.code in late for p in chain.failures)
+        for receipt in chain.receipts
+    }
+    if not updates:
+        return
+    keys = list(zip(frame["chain_id"].astype(str), frame["receipt_id"], strict=True))
+    for position, key in enumerate(keys):
+        receipt = updates.get(key)
+        if receipt is not None:
+            frame.iat[position, frame.columns.get_loc("failure_codes")] = " ".join(
+                c.value for c in receipt.failures
+            )
+            frame.iat[position, frame.columns.get_loc("verified")] = all(
+                c in POLICY_CODES for c in receipt.failures
+            )
 
 
 def build_evidence(
@@ -304,11 +334,10 @@ def build_evidence(
     witnesses: dict[str, Witness] | None = None,
 ) -> Evidence:
     """Assemble the frames once verification (delegation included) is final."""
-    authentic_chains = {c.chain_id for c in verification.chains if c.authentic}
     rows = (row for extract in extracts if extract for row in extract)
     resolved = period or Period()
     return Evidence(
-        receipts=_receipts_frame(rows, authentic_chains, resolved),
+        receipts=_receipts_frame(rows, verification, resolved),
         chains=_chains_frame(verification),
         verification=verification,
         period=resolved,
