@@ -442,18 +442,22 @@ def anchor(framework_id: str, control_id: str) -> str:
 
 
 def _control_section(
-    framework_id: str, control: ControlAssessment, findings: Sequence[Finding], evidence: Evidence
+    framework_id: str,
+    control: ControlAssessment,
+    findings: Sequence[Finding],
+    evidence: Evidence,
+    recent: tuple[ReceiptRef, ...],
 ) -> ControlSection:
     ref = f"{framework_id}:{control.control.id}"
     related = tuple(f.id for f in findings if ref in f.controls)
     failing_ids = {
         rid for r in control.results if r.status is Status.FAIL for rid in r.failing_receipts
     }
-    scope = evidence.in_scope
     if failing_ids:
-        sample = scope[scope["receipt_id"].isin(failing_ids)]
+        scope = evidence.in_scope
+        sample = _refs(scope[scope["receipt_id"].isin(failing_ids)], SAMPLE_EVIDENCE)
     else:
-        sample = scope[scope["trusted"]].sort_values("timestamp", ascending=False, kind="stable")
+        sample = recent
     return ControlSection(
         id=control.control.id,
         anchor=anchor(framework_id, control.control.id),
@@ -477,15 +481,26 @@ def _control_section(
             for r in control.results
         ),
         findings=related,
-        sample_evidence=_refs(sample, SAMPLE_EVIDENCE) if control.control.checks else (),
+        sample_evidence=sample if control.control.checks else (),
         manual_evidence=control.control.manual_evidence,
         crosswalks=control.control.crosswalks,
     )
 
 
+def _recent_trusted(evidence: Evidence) -> tuple[ReceiptRef, ...]:
+    """The latest trusted receipts: the sample cited under controls with nothing failing."""
+    scope = evidence.in_scope
+    trusted = scope[scope["trusted"]]
+    latest = (
+        trusted.nlargest(SAMPLE_EVIDENCE, "timestamp", keep="first") if len(trusted) else trusted
+    )
+    return _refs(latest, SAMPLE_EVIDENCE)
+
+
 def _framework_sections(
     frameworks: Sequence[FrameworkAssessment], findings: Sequence[Finding], evidence: Evidence
 ) -> tuple[FrameworkSection, ...]:
+    recent = _recent_trusted(evidence)
     return tuple(
         FrameworkSection(
             id=a.framework.id,
@@ -499,7 +514,7 @@ def _framework_sections(
             counts=a.counts,
             manual=a.manual,
             controls=tuple(
-                _control_section(a.framework.id, c, findings, evidence) for c in a.controls
+                _control_section(a.framework.id, c, findings, evidence, recent) for c in a.controls
             ),
         )
         for a in frameworks
