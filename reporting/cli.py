@@ -188,7 +188,8 @@ def _chain_headline(chain: ChainResult) -> str:
 def _print_human(run: VerificationRun, out: TextIO) -> None:
     result = run.result
     for problem in result.input_problems:
-        out.write(f"INPUT   {problem.code.value}: {problem.message} ({problem.origin})\n")
+        where = f" ({problem.origin})" if problem.origin else ""
+        out.write(f"INPUT   {problem.code.value}: {problem.message}{where}\n")
     for chain in result.chains:
         out.write(_chain_headline(chain) + "\n")
         for problem in chain.failures:

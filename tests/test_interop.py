@@ -345,3 +345,18 @@ def test_delegation_across_chains(tmp_path: Path) -> None:
     for broken in ("chain_wrong", "chain_orphan", "chain_p"):
         assert codes(by_id[broken]) == {Code.DELEGATION_UNVERIFIABLE}, broken
         assert by_id[broken].receipts[0].failures == (Code.DELEGATION_UNVERIFIABLE,)
+
+
+def test_a_witnessed_chain_missing_from_the_input(tmp_path: Path) -> None:
+    from reporting.receipts.external import Witness
+
+    receipts = _chain(2, chain_id="present")
+    witnesses = {"present": Witness(2, None), "deleted": Witness(7, None)}
+    result = verify_paths(
+        [write_jsonl(tmp_path / "c.jsonl", receipts)], trust(KEY.raw), witnesses=witnesses
+    )
+    assert [(p.code, "deleted" in p.message) for p in result.input_problems] == [
+        (Code.WITNESS_CHAIN_MISSING, True)
+    ]
+    assert not result.valid
+    assert result.chains[0].valid

@@ -278,4 +278,22 @@ def verify_spool(
         principals.update(chain_facts.principals)
     chains = _check_delegations(chains, facts, principals)
     chains = _flag_shared_ids(chains, spool.ids_in_several_chains())
+    orphans.extend(_missing_witnessed_chains(options, chains, chain_filter))
     return VerificationResult(chains=tuple(chains), input_problems=tuple(orphans)), extracts
+
+
+def _missing_witnessed_chains(
+    options: VerifyOptions, chains: list[ChainResult], chain_filter: frozenset[str] | None
+) -> list[Problem]:
+    """A witnessed chain absent from the input was removed whole: that is a failure."""
+    found = {c.chain_id for c in chains}
+    return [
+        Problem(
+            Code.WITNESS_CHAIN_MISSING,
+            f"the witness expects chain {chain_id!r} "
+            f"({witness.length if witness.length is not None else '?'} receipts); "
+            "it is not in the input",
+        )
+        for chain_id, witness in sorted(options.witnesses.items())
+        if chain_id not in found and (chain_filter is None or chain_id in chain_filter)
+    ]
