@@ -1,0 +1,421 @@
+"""Report model → one self-contained HTML document.
+
+Jinja2 with autoescaping everywhere and `StrictUndefined`, loading only from the shipped
+`templates/` directory. Every printed value passes through `finalize`, which turns bidi
+and other control characters into visible code point text, so receipt text (targets,
+agent names, principals, errors) can neither inject markup nor reorder what a reader
+sees. The SVG charts come from our own chart code and are inserted as trusted markup.
+
+The document carries a strict Content-Security-Policy: no request to any origin, inline
+styles only, and our one sorting script allowed by its SHA-256. The output depends on
+the model, the charts and the medium only (no clock), so it is reproducible. The PDF
+renderer uses the same templates with `Medium(pdf=True, ...)`: tighter row limits and
+notes pointing at the attached files.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
+
+from reporting.errors import Diagnostic, EvidenceError
+from reporting.report.build import anchor
+from reporting.report.model import ChainRow, ReportModel
+
+__all__ = [
+    "HTML_LIMITS",
+    "PDF_LIMITS",
+    "AttachmentInfo",
+    "Limits",
+    "Medium",
+    "RenderError",
+    "csp_for",
+    "render_document",
+    "render_html",
+    "reveal_controls",
+    "templates_dir",
+]
+
+TEMPLATE = "report.html.j2"
+STYLESHEET = "report.css"
+SCRIPT = "report.js"
+
+# Bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069), the implicit
+# marks (U+200E, U+200F, U+061C), and C0/C1 controls other than tab and newline.
+_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+class RenderError(EvidenceError):
+    """The report could not be rendered (templates missing or broken): an internal error."""
+
+    exit_code = 3
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How many rows each list shows. The model's lists are already bounded; these bound
+    the rendered document further (the PDF must stay within about 60 pages)."""
+
+    chains: int = 5000
+    problems: int = 500
+    days: int = 400
+    counts: int = 100
+    receipts: int = 50
+    session_events: int = 40
+    session_chains: int = 50
+    samples: int = 5
+    finding_receipts: int = 25
+    finding_details: int = 1000
+    finding_chains: int = 100
+    principals: int = 50
+    delegations: int = 50
+    cited: int = 2000
+    top_findings: int = 5
+
+
+HTML_LIMITS = Limits()
+PDF_LIMITS = Limits(
+    chains=80,
+    problems=20,
+    days=62,
+    counts=12,
+    receipts=12,
+    session_events=12,
+    session_chains=10,
+    samples=2,
+    finding_receipts=5,
+    finding_details=25,
+    finding_chains=12,
+    principals=8,
+    delegations=15,
+    cited=60,
+)
+
+
+@dataclass(frozen=True)
+class AttachmentInfo:
+    """What the appendix says about a file attached to the PDF."""
+
+    name: str
+    media_type: str
+    size: int
+    sha256: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Medium:
+    """Where the document goes: the browser (with the sorting script) or the PDF."""
+
+    pdf: bool = False
+    limits: Limits = HTML_LIMITS
+    attachments: tuple[AttachmentInfo, ...] = ()
+
+
+# -- presentation vocabulary (words only; the model already decided) ----------------------
+
+STATUS_ORDER = ("SATISFIED", "NOT_SATISFIED", "INDETERMINATE", "MANUAL")
+LABELS = {
+    "status": {
+        "SATISFIED": "Supported",
+        "NOT_SATISFIED": "Not supported",
+        "INDETERMINATE": "Indeterminate",
+        "MANUAL": "Manual evidence",
+    },
+    "check": {
+        "PASS": "Pass",
+        "FAIL": "Fail",
+        "INDETERMINATE": "Indeterminate",
+        "NOT_APPLICABLE": "Not applicable",
+    },
+    "severity": {"critical": "Critical", "high": "High", "medium": "Medium", "low": "Low"},
+}
+ICONS = {
+    "status": {"SATISFIED": "✔", "NOT_SATISFIED": "✘", "INDETERMINATE": "?", "MANUAL": "✎"},
+    "check": {"PASS": "✔", "FAIL": "✘", "INDETERMINATE": "?", "NOT_APPLICABLE": "\u2013"},
+    "severity": {"critical": "‼", "high": "▲", "medium": "●", "low": "○"},
+    "posture": {"INTEGRITY BROKEN": "✘", "ATTENTION": "⚠", "SUPPORTED": "✔"},
+}
+STATUS_SENTENCE = {
+    "SATISFIED": "The evidence supports this requirement as far as the automated checks "
+    "reach: every check passed on verified receipts.",
+    "NOT_SATISFIED": "The evidence does not support this requirement: at least one check "
+    "failed (see the findings).",
+    "INDETERMINATE": "The evidence neither supports nor contradicts this requirement: there "
+    "was not enough trustworthy evidence to decide.",
+    "MANUAL": "No automated check applies: the evidence for this requirement must be "
+    "supplied by a person (see below).",
+}
+POSTURE_HELP = {
+    "INTEGRITY BROKEN": "Some evidence failed cryptographic verification; resolve the "
+    "integrity findings before relying on any control result.",
+    "ATTENTION": "The evidence is intact, but it does not support some mapped requirements.",
+    "SUPPORTED": "The evidence is intact and contradicts none of the mapped requirements; "
+    "manual evidence is still needed where listed.",
+}
+RISK_ORDER = ("critical", "high", "medium", "low")
+
+
+# -- filters ------------------------------------------------------------------------------
+
+
+def reveal_controls(text: str) -> str:
+    """Replace bidi and control characters with visible code point text, e.g. `[U+202E]`."""
+    return _CONTROLS.sub(lambda match: f"[U+{ord(match.group()):04X}]", text)
+
+
+def _finalize(value: Any) -> Any:
+    """Applied to every `{{ }}` output before escaping: reveal controls, even in markup
+    (the replacement text contains nothing HTML gives meaning to)."""
+    if isinstance(value, Markup):
+        return Markup(reveal_controls(str(value)))  # noqa: S704 - already markup
+    if isinstance(value, str):
+        return reveal_controls(value)
+    return value
+
+
+def _num(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
+
+
+def _ts(value: str | None) -> str:
+    """ISO 8601 → `YYYY-MM-DD HH:MM:SS` in UTC (the tables say UTC); unparsable text as is."""
+    if not value:
+        return "—"
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _ts_short(value: str | None) -> str:
+    """`YYYY-MM-DD HH:MM` in UTC, for dense tables."""
+    full = _ts(value)
+    return full[:16] if re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", full) else full
+
+
+def _breakable(value: Any) -> Markup:
+    """Escaped text with break opportunities after `_`, `.` and `/` (long codes, paths)."""
+    escaped = str(escape(reveal_controls(str(value))))
+    return Markup(re.sub(r"([_./])", r"\1<wbr>", escaped))  # noqa: S704 - escaped above
+
+
+def _slug(value: Any) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", str(value).lower()).strip("-")
+
+
+def _short_hash(value: str | None) -> str:
+    if not value:
+        return "—"
+    algorithm, _, digest = value.rpartition(":")
+    prefix = f"{algorithm}:" if algorithm else ""
+    return f"{prefix}{digest[:12]}…" if len(digest) > 12 else value
+
+
+def _compact(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _kv(mapping: Mapping[str, Any]) -> str:
+    return ", ".join(f"{key}={_compact(value)}" for key, value in sorted(mapping.items()))
+
+
+# -- environment --------------------------------------------------------------------------
+
+
+def templates_dir() -> Path:
+    """The shipped templates: the source tree's `templates/`, else the installed package's."""
+    candidates = [
+        Path(__file__).resolve().parents[2] / "templates",
+        Path(str(resources.files("reporting"))) / "templates",
+    ]
+    for directory in candidates:
+        if (directory / TEMPLATE).is_file():
+            return directory
+    searched = ", ".join(str(c) for c in candidates)
+    raise RenderError(Diagnostic("TEMPLATES_MISSING", f"no {TEMPLATE} in {searched}"))
+
+
+@cache
+def _environment() -> Environment:
+    """Autoescaped, strict, no extensions; the loader cannot leave `templates/`."""
+    env = Environment(
+        loader=FileSystemLoader(templates_dir(), followlinks=False),
+        autoescape=select_autoescape(
+            enabled_extensions=("html", "j2", "htm", "xml", "svg"),
+            default_for_string=True,
+            default=True,
+        ),
+        undefined=StrictUndefined,
+        finalize=_finalize,
+        extensions=(),
+        trim_blocks=False,
+        keep_trailing_newline=True,
+        auto_reload=False,
+    )
+    env.filters.update(
+        num=_num,
+        ts=_ts,
+        ts_short=_ts_short,
+        breakable=_breakable,
+        slug=_slug,
+        short_hash=_short_hash,
+        compact=_compact,
+        kv=_kv,
+    )
+    env.globals.update(
+        labels=LABELS,
+        icons=ICONS,
+        status_order=STATUS_ORDER,
+        status_sentence=STATUS_SENTENCE,
+        posture_help=POSTURE_HELP,
+    )
+    return env
+
+
+@cache
+def _asset(name: str) -> str:
+    return (templates_dir() / name).read_text(encoding="utf-8")
+
+
+def _script_hash(script: str) -> str:
+    digest = hashlib.sha256(script.encode("utf-8")).digest()
+    return "sha256-" + base64.b64encode(digest).decode("ascii")
+
+
+def csp_for(script: str | None) -> str:
+    """The document's Content-Security-Policy: nothing but inline style, data: images and
+    (when there is one) our own script by hash."""
+    policy = [
+        "default-src 'none'",
+        "style-src 'unsafe-inline'",
+        "img-src data:",
+        "base-uri 'none'",
+        "form-action 'none'",
+    ]
+    if script is not None:
+        policy.append(f"script-src '{_script_hash(script)}'")
+    return "; ".join(policy)
+
+
+# -- context helpers ----------------------------------------------------------------------
+
+
+def _period(model: ReportModel) -> str:
+    since = _ts(model.scope.period_since) if model.scope.period_since else "the first receipt"
+    until = _ts(model.scope.period_until) if model.scope.period_until else "the last receipt"
+    return f"{since} to {until} UTC (end exclusive)"
+
+
+def _integrity_rows(rows: Iterable[ChainRow]) -> list[ChainRow]:
+    """Failing chains first, then by chain id (the model's order)."""
+    return sorted(rows, key=lambda row: (row.authentic and row.valid, row.chain_id))
+
+
+def _risk_levels(model: ReportModel) -> list[str]:
+    seen = {level for row in model.activity.per_day for level in row.detail}
+    return [r for r in RISK_ORDER if r in seen] + sorted(seen - set(RISK_ORDER))
+
+
+def _where(attached: bool) -> dict[str, str]:
+    """Where the rows a bounded list leaves out can be found (noun phrases)."""
+    model = "the attached JSON report model" if attached else "the JSON export (report model)"
+    findings = (
+        "the attached findings CSV and JSON report model"
+        if attached
+        else "the findings CSV and the JSON export"
+    )
+    return {
+        "model": model,
+        "findings": findings,
+        "cited": model,
+        "receipts": "the sources named under Scope and method "
+        "(agent-evidence verify --json lists every receipt)",
+    }
+
+
+def _control_linker(model: ReportModel) -> tuple[Any, Any]:
+    known = {c.anchor for fw in model.frameworks for c in fw.controls}
+
+    def control_link(framework_id: str, control_id: str) -> Markup:
+        target = anchor(framework_id, control_id)
+        text = reveal_controls(control_id)
+        if target in known:
+            return Markup('<a href="#{}">{}</a>').format(target, text)
+        return escape(text)
+
+    def control_ref_link(reference: str) -> Markup:
+        framework_id, _, control_id = reference.partition(":")
+        link = control_link(framework_id, control_id)
+        return Markup("{} {}").format(reveal_controls(framework_id), link)
+
+    return control_link, control_ref_link
+
+
+def _context(model: ReportModel, charts: Mapping[str, str], medium: Medium) -> dict[str, Any]:
+    script = None if medium.pdf else _asset(SCRIPT)
+    control_link, control_ref_link = _control_linker(model)
+    return {
+        "model": model,
+        # Trusted: produced by our chart code from the model, never by receipts.
+        "charts": {key: Markup(svg) for key, svg in charts.items()},  # noqa: S704
+        "pdf": medium.pdf,
+        "limits": medium.limits,
+        "attachments": medium.attachments,
+        "where": _where(bool(medium.attachments)),
+        "css": Markup(_asset(STYLESHEET)),  # noqa: S704 - our stylesheet
+        "script": Markup(script) if script else None,  # noqa: S704 - our script
+        "csp": csp_for(script),
+        "created": _pdf_date(model.as_of) if medium.pdf else None,
+        "period": _period(model),
+        "integrity_rows": _integrity_rows(model.integrity),
+        "risk_levels": _risk_levels(model),
+        "control_link": control_link,
+        "control_ref_link": control_ref_link,
+    }
+
+
+def _pdf_date(as_of: str | None) -> str | None:
+    """The document date for PDF metadata: the evidence's own latest time, to the second."""
+    if not as_of:
+        return None
+    try:
+        moment = datetime.fromisoformat(as_of)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+# -- entry points -------------------------------------------------------------------------
+
+
+def render_document(
+    model: ReportModel, charts: Mapping[str, str], medium: Medium | None = None
+) -> str:
+    """The report as HTML for `medium` (the browser by default)."""
+    template = _environment().get_template(TEMPLATE)
+    return template.render(_context(model, charts, medium or Medium()))
+
+
+def render_html(model: ReportModel, charts: Mapping[str, str]) -> str:
+    """The self-contained HTML report: inline CSS and SVG, strict CSP, no external request."""
+    return render_document(model, charts, Medium())

@@ -1,0 +1,208 @@
+"""Report model → PDF/A-3b with the machine-readable evidence attached.
+
+WeasyPrint lays out the same HTML as the browser report (`Medium(pdf=True)`: tighter row
+limits, notes that point at the attached files), A4, running header and footer from CSS
+paged media, fixed table layout. Rendering is sandboxed: the URL fetcher refuses every
+URL (file:, http(s):, data:) and records it, since the document inlines everything it
+needs (CSS, SVG) and nothing in it may reach the network or the file system. Any refused
+URL is a rendering bug or an injection attempt, so `render_pdf` raises rather than
+producing the document.
+
+Reproducible: the document dates (Info and XMP) and the attachments' dates come from
+the model's `as_of`, the file identifier is WeasyPrint's digest of the content, and
+nothing reads the clock, so the same inputs give the same bytes. Info and XMP carry the
+same Producer and Creator, which a later signature must keep (PDF/A).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import weasyprint  # type: ignore[import-untyped]
+
+from reporting.errors import Diagnostic
+from reporting.report.html import (
+    PDF_LIMITS,
+    AttachmentInfo,
+    Limits,
+    Medium,
+    RenderError,
+    render_document,
+)
+from reporting.report.model import ReportModel
+
+__all__ = [
+    "PDF_VARIANT",
+    "Attachment",
+    "RefusingFetcher",
+    "pdf_limits",
+    "render_pdf",
+    "write_pdf",
+]
+
+PDF_VARIANT = "pdf/a-3b"
+RELATIONSHIP = "Data"
+# A fixed date when the model has none (no receipt in scope): never the clock.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file embedded in the PDF as a PDF/A-3 associated file."""
+
+    name: str
+    media_type: str
+    data: bytes
+    description: str
+
+
+class RefusingFetcher(weasyprint.URLFetcher):  # type: ignore[misc]
+    """A WeasyPrint URL fetcher that fetches nothing and remembers what was asked."""
+
+    def __init__(self) -> None:
+        super().__init__(allowed_protocols=(), allow_redirects=False, timeout=1)
+        self.refused: list[str] = []
+
+    def fetch(self, url: str, headers: Any = None) -> Any:
+        self.refused.append(url)
+        raise ValueError(f"resource loading is disabled in reports: {url[:200]!r}")
+
+    def open(self, url: Any, data: Any = None, timeout: Any = None) -> Any:
+        return self.fetch(str(getattr(url, "full_url", url)))
+
+    def __call__(self, url: str) -> Any:
+        return self.fetch(url)
+
+
+def _as_of(model: ReportModel) -> datetime:
+    if not model.as_of:
+        return EPOCH
+    try:
+        moment = datetime.fromisoformat(model.as_of)
+    except ValueError:
+        return EPOCH
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).replace(microsecond=0)
+
+
+def _pdf_name(media_type: str) -> str:
+    """A media type as a PDF name (ISO 32000-1 §7.3.5): irregular bytes as #xx."""
+    regular = set(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.+-_")
+    return "/" + "".join(chr(b) if b in regular else f"#{b:02x}" for b in media_type.encode())
+
+
+def _finisher(types_by_md5: Mapping[str, str]) -> Any:
+    """Post-process WeasyPrint's PDF: give each embedded file its declared media type
+    (WeasyPrint guesses one from the name) and list each associated file once in the
+    catalog's /AF (WeasyPrint's PDF/A step adds them twice)."""
+
+    def finisher(_document: Any, pdf: Any) -> None:
+        for item in pdf.objects:
+            extra = getattr(item, "extra", None)
+            if not isinstance(extra, dict) or extra.get("Type") != "/EmbeddedFile":
+                continue
+            checksum = str(extra["Params"]["CheckSum"]).strip("<>")
+            if checksum in types_by_md5:
+                extra["Subtype"] = _pdf_name(types_by_md5[checksum])
+        associated = pdf.catalog.get("AF")
+        if associated is not None:
+            unique = list(dict.fromkeys(associated))
+            associated.clear()
+            associated.extend(unique)
+
+    return finisher
+
+
+def _weasy_attachments(
+    attachments: Sequence[Attachment], fetcher: RefusingFetcher, when: datetime
+) -> list[Any]:
+    return [
+        weasyprint.Attachment(
+            string=item.data,
+            base_url=None,
+            url_fetcher=fetcher,
+            name=item.name,
+            description=item.description,
+            created=when,
+            modified=when,
+            relationship=RELATIONSHIP,
+        )
+        for item in attachments
+    ]
+
+
+def write_pdf(
+    html: str, attachments: Sequence[Attachment] = (), *, when: datetime = EPOCH
+) -> tuple[bytes, tuple[str, ...]]:
+    """Lay out `html` as PDF/A-3b with `attachments`; return the bytes and every URL the
+    document tried to load (all refused)."""
+    fetcher = RefusingFetcher()
+    types = {
+        hashlib.md5(a.data, usedforsecurity=False).hexdigest(): a.media_type for a in attachments
+    }
+    document = weasyprint.HTML(string=html, base_url=None, url_fetcher=fetcher)
+    pdf = document.write_pdf(
+        pdf_variant=PDF_VARIANT,
+        attachments=_weasy_attachments(attachments, fetcher, when),
+        finisher=_finisher(types),
+        uncompressed_pdf=False,
+        custom_metadata=False,
+        presentational_hints=False,
+    )
+    return bytes(pdf), tuple(fetcher.refused)
+
+
+# Rows the findings and the controls may spend on receipts, across the whole document.
+FINDING_RECEIPT_BUDGET = 60
+SAMPLE_BUDGET = 150
+
+
+def pdf_limits(model: ReportModel) -> Limits:
+    """The PDF's row limits: fixed caps per list, and per-finding and per-control receipts
+    shared out so many findings or controls cannot push the page count up."""
+    findings = max(1, min(len(model.findings), PDF_LIMITS.finding_details))
+    controls = max(1, sum(len(fw.controls) for fw in model.frameworks))
+    return replace(
+        PDF_LIMITS,
+        finding_receipts=max(
+            2, min(PDF_LIMITS.finding_receipts, FINDING_RECEIPT_BUDGET // findings)
+        ),
+        samples=max(1, min(PDF_LIMITS.samples, SAMPLE_BUDGET // controls)),
+    )
+
+
+def _infos(attachments: Sequence[Attachment]) -> tuple[AttachmentInfo, ...]:
+    return tuple(
+        AttachmentInfo(
+            name=a.name,
+            media_type=a.media_type,
+            size=len(a.data),
+            sha256=hashlib.sha256(a.data).hexdigest(),
+            description=a.description,
+        )
+        for a in attachments
+    )
+
+
+def render_pdf(
+    model: ReportModel, charts: Mapping[str, str], attachments: Sequence[Attachment] = ()
+) -> bytes:
+    """The evidence report as PDF/A-3b bytes, `attachments` embedded as associated files."""
+    names = [a.name for a in attachments]
+    if len(set(names)) != len(names):
+        raise RenderError(Diagnostic("DUPLICATE_ATTACHMENT", "attachment names must be unique"))
+    medium = Medium(pdf=True, limits=pdf_limits(model), attachments=_infos(attachments))
+    html = render_document(model, charts, medium)
+    pdf, refused = write_pdf(html, attachments, when=_as_of(model))
+    if refused:
+        LOGGER.error("the report tried to load %d resource(s): %s", len(refused), refused[:5])
+        message = f"the report tried to load {len(refused)} resource(s), first {refused[0]!r}"
+        raise RenderError(Diagnostic("RESOURCE_REFUSED", message))
+    return pdf
