@@ -22,21 +22,22 @@ from reporting.controls.loader import load_mappings, shipped_mapping_paths
 from reporting.errors import Diagnostic, EvidenceError, UsageError
 from reporting.periods import parse_period
 from reporting.pipeline import (
-    AssessmentRun,
     AssessRequest,
+    ReportRun,
     VerificationRun,
     VerifyRequest,
     resolve_frameworks,
-    run_assessment,
+    run_report,
     run_verification,
 )
 from reporting.receipts.results import ChainResult, Problem, VerificationResult
+from reporting.report.build import ReportOptions
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 VERIFY_JSON_SCHEMA = "agent-evidence/verify/v1"
-REPORT_JSON_SCHEMA = "agent-evidence/assessment/v0"
+REPORT_SUMMARY_SCHEMA = "agent-evidence/summary/v1"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -119,9 +120,18 @@ def _add_report(commands: argparse._SubParsersAction[_Parser]) -> None:
         "--out", type=Path, default=Path("out"), metavar="DIR", help="output directory"
     )
     report.add_argument(
-        "--format", default="json", metavar="LIST", help="artefacts to write (json)"
+        "--format",
+        default="pdf,html,json,csv,oscal",
+        metavar="LIST",
+        help="artefacts to write, comma-separated (default: pdf,html,json,csv,oscal)",
     )
-    report.add_argument("--json", action="store_true", help="print the assessment JSON on stdout")
+    report.add_argument(
+        "--organisation",
+        default="Unnamed organisation",
+        metavar="NAME",
+        help="organisation named on the cover",
+    )
+    report.add_argument("--json", action="store_true", help="print the run summary as JSON")
 
 
 def _add_mappings(commands: argparse._SubParsersAction[_Parser]) -> None:
@@ -260,65 +270,88 @@ def _run_verify(args: argparse.Namespace, out: TextIO) -> int:
 # -- report (assessment) ------------------------------------------------------------------
 
 
-def assessment_json(run: AssessmentRun) -> dict[str, object]:
-    """Minimal report model until rendering lands: verification summary and assessments."""
-    verification = verification_json(run.verification)
-    for chain in verification["chains"]:  # type: ignore[attr-defined]
-        chain.pop("receipts", None)
-    period = run.evidence.period
+def _report_summary(run: ReportRun, written: list[tuple[Path, str]]) -> dict[str, object]:
+    """What a ticket system or scheduler needs: posture, counts, top findings, artefacts."""
+    model = run.model
     return {
-        "schema": REPORT_JSON_SCHEMA,
-        "tool_version": __version__,
-        "period": {
-            "since": period.since.isoformat() if period.since else None,
-            "until": period.until.isoformat() if period.until else None,
+        "schema": REPORT_SUMMARY_SCHEMA,
+        "report_id": model.report_id,
+        "posture": model.posture.value,
+        "posture_reason": model.posture_reason,
+        "period": {"since": model.scope.period_since, "until": model.scope.period_until},
+        "figures": {
+            "receipts_in_scope": model.figures.receipts_in_scope,
+            "trusted_receipts": model.figures.trusted_receipts,
+            "chains": model.figures.chains,
+            "broken_chains": model.figures.broken_chains,
         },
-        "receipts_in_scope": int(run.evidence.in_scope.shape[0]),
-        "trusted_in_scope": int(run.evidence.trusted.shape[0]),
-        "verification": verification,
-        "frameworks": [a.to_json() for a in run.assessments],
+        "frameworks": {f.id: f.counts for f in model.frameworks},
+        "top_findings": [
+            {
+                "id": f.id,
+                "severity": f.severity.value,
+                "title": f.title,
+                "affected": f.affected,
+                "controls": list(f.controls),
+            }
+            for f in model.findings[:10]
+        ],
+        "artefacts": [{"path": str(path), "sha256": digest} for path, digest in written],
     }
 
 
 def _run_report(args: argparse.Namespace, out: TextIO) -> int:
+    from reporting.report.artefacts import FORMATS, render_artefacts
+
     formats = {f.strip() for f in args.format.split(",") if f.strip()}
-    if formats - {"json"}:
-        unknown = ", ".join(sorted(formats - {"json"}))
-        raise UsageError(Diagnostic("UNKNOWN_FORMAT", f"format(s) not available yet: {unknown}"))
+    if not formats or formats - set(FORMATS):
+        unknown = ", ".join(sorted(formats - set(FORMATS))) or "(none)"
+        message = f"unknown format(s): {unknown}; choose from {', '.join(FORMATS)}"
+        raise UsageError(Diagnostic("UNKNOWN_FORMAT", message))
     request = AssessRequest(
         verify=_verify_request(args),
         frameworks=tuple(args.framework),
         period=parse_period(args.period, args.since, args.until),
     )
-    run = run_assessment(request)
-    document = orjson.dumps(assessment_json(run), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+    options = {"formats": sorted(formats), "require_terminal": args.require_terminal}
+    run = run_report(request, ReportOptions(organisation=args.organisation, options=options))
+    artefacts = render_artefacts(run, formats)
     args.out.mkdir(parents=True, exist_ok=True)
-    target = args.out / "assessment.json"
-    target.write_bytes(document + b"\n")
+    written = []
+    for artefact in artefacts:
+        path = args.out / artefact.name
+        path.write_bytes(artefact.data)
+        written.append((path, artefact.sha256))
+    summary = _report_summary(run, written)
     if args.json:
-        out.write(document.decode() + "\n")
+        out.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
-        _print_assessment(run, target, out)
-    return EXIT_OK if run.verification.result.valid else EXIT_FAILED
+        _print_report(run, written, out)
+    return EXIT_OK if run.assessment.verification.result.valid else EXIT_FAILED
 
 
-def _print_assessment(run: AssessmentRun, target: Path, out: TextIO) -> None:
-    scope = run.evidence
+def _print_report(run: ReportRun, written: list[tuple[Path, str]], out: TextIO) -> None:
+    model = run.model
+    figures = model.figures
+    out.write(f"{model.report_id} for {model.organisation}: {model.posture.value}.\n")
+    out.write(f"    {model.posture_reason}\n")
+    period = run.assessment.evidence.period.label()
     out.write(
-        f"period: {scope.period.label()}; {scope.in_scope.shape[0]} receipts in scope, "
-        f"{scope.trusted.shape[0]} trusted\n"
+        f"period: {period}; {figures.receipts_in_scope} receipts in scope, "
+        f"{figures.trusted_receipts} trusted; "
+        f"{figures.chains} chains, {figures.broken_chains} broken\n"
     )
-    out.write(_total_line(run.verification.result) + "\n")
-    for assessment in run.assessments:
-        counts = ", ".join(f"{k} {v}" for k, v in assessment.counts.items())
-        out.write(f"{assessment.framework.id}: {counts}\n")
-        for control in assessment.controls:
-            if control.status.value == "NOT_SATISFIED":
-                failing = ", ".join(r.check for r in control.results if r.status.value == "FAIL")
-                out.write(
-                    f"    NOT_SATISFIED {control.control.id} {control.control.title} ({failing})\n"
-                )
-    out.write(f"written: {target}\n")
+    for framework in model.frameworks:
+        counts = ", ".join(f"{k} {v}" for k, v in framework.counts.items())
+        out.write(f"{framework.id}: {counts}\n")
+    for finding in model.findings[:10]:
+        out.write(
+            f"    {finding.id} [{finding.severity.value}] {finding.title} ({finding.affected})\n"
+        )
+    if len(model.findings) > 10:
+        out.write(f"    ... {len(model.findings) - 10} more findings in the report\n")
+    for path, _ in written:
+        out.write(f"written: {path}\n")
 
 
 # -- mappings -----------------------------------------------------------------------------

@@ -52,9 +52,14 @@ def test_make_report_succeeds() -> None:
         check=False,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "NOT_SATISFIED Art.12(1)" in run.stdout
+    assert "INTEGRITY BROKEN" in run.stdout
     assert "report exit 1" in run.stdout
-    assert (REPO / "out" / "sample" / "assessment.json").is_file()
+    written = {
+        Path(line.split(": ", 1)[1]).suffix
+        for line in run.stdout.splitlines()
+        if line.startswith("written: ")
+    }
+    assert {".pdf", ".html", ".json", ".csv", ".jsonl"} <= written
 
 
 def test_readme_has_examples() -> None:

@@ -1,0 +1,195 @@
+"""Render a report run into its artefacts: HTML, PDF/A-3, JSON, CSV, OSCAL, and a manifest.
+
+File names carry the period and the start of the report id (itself a hash of the
+content), so two runs over different evidence never overwrite each other's files.
+The manifest lists every artefact and input with its SHA-256; the PDF carries the
+manifest and the machine-readable artefacts as PDF/A-3 associated files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from reporting import __version__
+from reporting.evidence.frame import Period
+from reporting.pipeline import ReportRun
+from reporting.receipts.canonical import canonical_json
+from reporting.report.charts import render_charts
+from reporting.report.exports import (
+    cited_receipts_jsonl,
+    findings_csv,
+    oscal_assessment_results,
+    report_json,
+    verification_results_json,
+)
+from reporting.report.html import render_html
+from reporting.report.model import ReportModel
+from reporting.report.pdf import Attachment, render_pdf
+
+__all__ = [
+    "FORMATS",
+    "MANIFEST_SCHEMA",
+    "Artefact",
+    "period_label",
+    "render_artefacts",
+    "results_digest",
+]
+
+FORMATS = ("pdf", "html", "json", "csv", "oscal")
+MANIFEST_SCHEMA = "agent-evidence/manifest/v1"
+
+
+@dataclass(frozen=True)
+class Artefact:
+    name: str
+    media_type: str
+    data: bytes
+    description: str
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    def listing(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "media_type": self.media_type,
+            "size": len(self.data),
+            "sha256": self.sha256,
+        }
+
+
+def period_label(period: Period) -> str:
+    """`2026-10` for a calendar month, else `20261015-20261101` (or `start`/`now` when open)."""
+    since, until = period.since, period.until
+    if not (since or until):
+        return "all"
+    if since and until and since == since.replace(day=1, hour=0, minute=0, second=0, microsecond=0):
+        next_month = (since.replace(day=28) + timedelta(days=4)).replace(day=1)
+        if until == next_month:
+            return f"{since:%Y-%m}"
+    start = f"{since:%Y%m%d}" if since else "start"
+    end = f"{until:%Y%m%d}" if until else "now"
+    return f"{start}-{end}"
+
+
+def results_digest(model: ReportModel) -> str:
+    """SHA-256 over the canonical control statuses and findings: what a re-derivation must match."""
+    results = {
+        "frameworks": [
+            {"id": f.id, "controls": [{"id": c.id, "status": c.status} for c in f.controls]}
+            for f in model.frameworks
+        ],
+        "findings": [
+            {
+                "id": f.id,
+                "check": f.check,
+                "severity": f.severity.value,
+                "affected": f.affected,
+                "controls": list(f.controls),
+                "receipt_ids": list(f.receipt_ids),
+                "chains": list(f.chains),
+            }
+            for f in model.findings
+        ],
+        "posture": model.posture.value,
+    }
+    return "sha256:" + hashlib.sha256(canonical_json(results)).hexdigest()
+
+
+def _manifest(run: ReportRun, artefacts: Iterable[Artefact]) -> bytes:
+    model = run.model
+    chains = run.assessment.verification.result.chains
+    manifest = {
+        "schema": MANIFEST_SCHEMA,
+        "tool_version": __version__,
+        "report_id": model.report_id,
+        "organisation": model.organisation,
+        "period": {"since": model.scope.period_since, "until": model.scope.period_until},
+        "artefacts": [a.listing() for a in artefacts],
+        "inputs": {
+            "sources": list(model.scope.sources),
+            "chains": [
+                {
+                    "chain_id": c.chain_id,
+                    "length": c.length,
+                    "head_hash": c.head_hash,
+                    "valid": c.valid,
+                }
+                for c in chains
+            ],
+            "trust_anchors": list(model.scope.trust_anchors),
+            "witnessed_chains": model.scope.witnesses,
+            "grants_file": model.scope.grants_file,
+        },
+        "mappings": list(model.scope.mappings),
+        "options": model.scope.options,
+        "results_digest": results_digest(model),
+    }
+    return canonical_json(manifest)
+
+
+def render_artefacts(run: ReportRun, formats: Iterable[str]) -> list[Artefact]:
+    """Every requested artefact plus the manifest, in a fixed order."""
+    wanted = set(formats)
+    model = run.model
+    stem = f"evidence-{period_label(run.assessment.evidence.period)}-{model.report_id}"
+    data = [
+        Artefact(f"{stem}.json", "application/json", report_json(model), "report model (JSON)"),
+        Artefact(
+            f"{stem}-findings.csv",
+            "text/csv",
+            findings_csv(model, run.assessment.evidence),
+            "findings, one row per affected receipt",
+        ),
+        Artefact(
+            f"{stem}-oscal.json",
+            "application/json",
+            oscal_assessment_results(model),
+            "OSCAL assessment-results",
+        ),
+        Artefact(
+            f"{stem}-verification.json",
+            "application/json",
+            verification_results_json(run.assessment.verification.result),
+            "per-chain verification results",
+        ),
+        Artefact(
+            f"{stem}-cited-receipts.jsonl",
+            "application/jsonl",
+            cited_receipts_jsonl(run.cited_receipts),
+            "the receipts cited as evidence, as stored",
+        ),
+    ]
+    charts = render_charts(model) if wanted & {"html", "pdf"} else {}
+    selected = [a for a in data if _format_of(a.name) in wanted]
+    if "html" in wanted:
+        html = render_html(model, charts).encode("utf-8")
+        selected.insert(0, Artefact(f"{stem}.html", "text/html", html, "report (HTML)"))
+    manifest = Artefact(
+        "manifest.json", "application/json", _manifest(run, selected), "evidence manifest"
+    )
+    if "pdf" in wanted:
+        attachments = [
+            Attachment(a.name, a.media_type, a.data, a.description) for a in (manifest, *data)
+        ]
+        pdf = render_pdf(model, charts, attachments)
+        selected.insert(0, Artefact(f"{stem}.pdf", "application/pdf", pdf, "report (PDF/A-3b)"))
+        manifest = Artefact(
+            "manifest.json", "application/json", _manifest(run, selected), "evidence manifest"
+        )
+    return [*selected, manifest]
+
+
+def _format_of(name: str) -> str:
+    if name.endswith("-findings.csv"):
+        return "csv"
+    if name.endswith("-oscal.json"):
+        return "oscal"
+    if name.endswith(("-verification.json", "-cited-receipts.jsonl")):
+        return "json"
+    return "json" if name.endswith(".json") else name.rsplit(".", 1)[-1]
