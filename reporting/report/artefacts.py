@@ -133,6 +133,12 @@ def _manifest(run: ReportRun, artefacts: Iterable[Artefact]) -> bytes:
     return canonical_json(manifest)
 
 
+def _manifest_artefact(run: ReportRun, artefacts: Iterable[Artefact]) -> Artefact:
+    return Artefact(
+        "manifest.json", "application/json", _manifest(run, artefacts), "evidence manifest"
+    )
+
+
 def render_artefacts(run: ReportRun, formats: Iterable[str]) -> list[Artefact]:
     """Every requested artefact plus the manifest, in a fixed order."""
     wanted = set(formats)
@@ -170,18 +176,15 @@ def render_artefacts(run: ReportRun, formats: Iterable[str]) -> list[Artefact]:
     if "html" in wanted:
         html = render_html(model, charts).encode("utf-8")
         selected.insert(0, Artefact(f"{stem}.html", "text/html", html, "report (HTML)"))
-    manifest = Artefact(
-        "manifest.json", "application/json", _manifest(run, selected), "evidence manifest"
-    )
     if "pdf" in wanted:
+        # The PDF carries every machine-readable artefact and a manifest of exactly those.
+        inside = _manifest_artefact(run, data)
         attachments = [
-            Attachment(a.name, a.media_type, a.data, a.description) for a in (manifest, *data)
+            Attachment(a.name, a.media_type, a.data, a.description) for a in (inside, *data)
         ]
         pdf = render_pdf(model, charts, attachments)
         selected.insert(0, Artefact(f"{stem}.pdf", "application/pdf", pdf, "report (PDF/A-3b)"))
-        manifest = Artefact(
-            "manifest.json", "application/json", _manifest(run, selected), "evidence manifest"
-        )
+    manifest = _manifest_artefact(run, selected)
     return [*selected, manifest]
 
 

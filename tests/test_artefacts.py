@@ -1,0 +1,130 @@
+"""The report's artefacts: names, the manifest beside them, and the manifest inside the PDF."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from reporting.cli import main
+from reporting.evidence.frame import Period
+from reporting.periods import parse_period
+from reporting.report.artefacts import (
+    MANIFEST_SCHEMA,
+    period_label,
+    render_artefacts,
+    results_digest,
+)
+
+
+@pytest.fixture(scope="module")
+def artefacts(sample_report):
+    return render_artefacts(sample_report, ["pdf", "html", "json", "csv", "oscal"])
+
+
+def _by_suffix(artefacts, suffix: str):
+    return next(a for a in artefacts if a.name.endswith(suffix))
+
+
+def test_names_carry_the_period_and_report_id(artefacts, sample_report) -> None:
+    report_id = sample_report.model.report_id
+    names = [a.name for a in artefacts]
+    assert names[-1] == "manifest.json"
+    assert all(n.startswith(f"evidence-2026-10-{report_id}") for n in names[:-1])
+    assert {Path(n).suffix for n in names} == {".pdf", ".html", ".json", ".csv", ".jsonl"}
+
+
+def test_manifest_lists_every_artefact_with_its_digest(artefacts, sample_report) -> None:
+    manifest = json.loads(artefacts[-1].data)
+    assert manifest["schema"] == MANIFEST_SCHEMA
+    listed = {a["name"]: a for a in manifest["artefacts"]}
+    assert set(listed) == {a.name for a in artefacts[:-1]}
+    for artefact in artefacts[:-1]:
+        assert listed[artefact.name]["sha256"] == hashlib.sha256(artefact.data).hexdigest()
+        assert listed[artefact.name]["size"] == len(artefact.data)
+    assert manifest["results_digest"] == results_digest(sample_report.model)
+    assert {c["chain_id"] for c in manifest["inputs"]["chains"]} >= {"2026-10-20"}
+    sources = manifest["inputs"]["sources"]
+    assert sources[0]["sha256"].startswith("sha256:")
+
+
+def test_pdf_attachments_match_the_manifest_inside_it(artefacts) -> None:
+    reader = PdfReader(io.BytesIO(_by_suffix(artefacts, ".pdf").data))
+    attached = {name: contents[0] for name, contents in reader.attachments.items()}
+    inside = json.loads(attached.pop("manifest.json"))
+    listed = {a["name"]: a["sha256"] for a in inside["artefacts"]}
+    assert set(listed) == set(attached)
+    for name, data in attached.items():
+        assert hashlib.sha256(data).hexdigest() == listed[name], name
+    assert any(name.endswith("-cited-receipts.jsonl") for name in attached)
+
+
+def test_manifest_is_canonical_json(artefacts) -> None:
+    import rfc8785
+
+    manifest = artefacts[-1].data
+    assert manifest == rfc8785.dumps(json.loads(manifest))
+
+
+@pytest.mark.parametrize(
+    ("period", "label"),
+    [
+        (parse_period("2026-10", None, None), "2026-10"),
+        (parse_period("2026-12", None, None), "2026-12"),
+        (parse_period(None, "2026-10-15", "2026-11-01"), "20261015-20261101"),
+        (parse_period(None, "2026-10-15", None), "20261015-now"),
+        (Period(), "all"),
+    ],
+)
+def test_period_labels(period: Period, label: str) -> None:
+    assert period_label(period) == label
+
+
+def test_cli_writes_only_the_requested_formats(tmp_path: Path, capsys) -> None:
+    samples = Path(__file__).resolve().parents[1] / "samples"
+    code = main(
+        [
+            "report",
+            str(samples / "receipts.db"),
+            "--keys",
+            str(samples / "trust.yaml"),
+            "--period",
+            "2026-10",
+            "--format",
+            "json,csv",
+            "--out",
+            str(tmp_path),
+            "--json",
+        ]
+    )
+    assert code == 1  # the samples' broken chains
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["posture"] == "INTEGRITY BROKEN"
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert len(written) == 5  # model JSON, findings CSV, verification, cited receipts, manifest
+    assert not any(name.endswith((".pdf", ".html", "-oscal.json")) for name in written)
+    for entry in summary["artefacts"]:
+        assert hashlib.sha256(Path(entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
+
+
+def test_unknown_format_is_a_usage_error(tmp_path: Path, capsys) -> None:
+    samples = Path(__file__).resolve().parents[1] / "samples"
+    code = main(
+        [
+            "report",
+            str(samples / "receipts.db"),
+            "--keys",
+            str(samples / "trust.yaml"),
+            "--format",
+            "pdf,docx",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert code == 2
+    assert "docx" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
