@@ -13,12 +13,8 @@ from pypdf import PdfReader
 from reporting.cli import main
 from reporting.evidence.frame import Period
 from reporting.periods import parse_period
-from reporting.report.artefacts import (
-    MANIFEST_SCHEMA,
-    period_label,
-    render_artefacts,
-    results_digest,
-)
+from reporting.report.artefacts import period_label, render_artefacts
+from reporting.signing.manifest import MANIFEST_SCHEMA, results_digest
 
 
 @pytest.fixture(scope="module")

@@ -14,10 +14,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from reporting import __version__
 from reporting.evidence.frame import Period
 from reporting.pipeline import ReportRun
-from reporting.receipts.canonical import canonical_json
 from reporting.report.charts import render_charts
 from reporting.report.exports import (
     cited_receipts_jsonl,
@@ -27,20 +25,12 @@ from reporting.report.exports import (
     verification_results_json,
 )
 from reporting.report.html import render_html
-from reporting.report.model import ReportModel
 from reporting.report.pdf import Attachment, render_pdf
+from reporting.signing.manifest import MANIFEST_NAME, manifest_bytes
 
-__all__ = [
-    "FORMATS",
-    "MANIFEST_SCHEMA",
-    "Artefact",
-    "period_label",
-    "render_artefacts",
-    "results_digest",
-]
+__all__ = ["FORMATS", "Artefact", "period_label", "render_artefacts"]
 
 FORMATS = ("pdf", "html", "json", "csv", "oscal")
-MANIFEST_SCHEMA = "agent-evidence/manifest/v1"
 
 
 @dataclass(frozen=True)
@@ -77,66 +67,9 @@ def period_label(period: Period) -> str:
     return f"{start}-{end}"
 
 
-def results_digest(model: ReportModel) -> str:
-    """SHA-256 over the canonical control statuses and findings: what a re-derivation must match."""
-    results = {
-        "frameworks": [
-            {"id": f.id, "controls": [{"id": c.id, "status": c.status} for c in f.controls]}
-            for f in model.frameworks
-        ],
-        "findings": [
-            {
-                "id": f.id,
-                "check": f.check,
-                "severity": f.severity.value,
-                "affected": f.affected,
-                "controls": list(f.controls),
-                "receipt_ids": list(f.receipt_ids),
-                "chains": list(f.chains),
-            }
-            for f in model.findings
-        ],
-        "posture": model.posture.value,
-    }
-    return "sha256:" + hashlib.sha256(canonical_json(results)).hexdigest()
-
-
-def _manifest(run: ReportRun, artefacts: Iterable[Artefact]) -> bytes:
-    model = run.model
-    chains = run.assessment.verification.result.chains
-    manifest = {
-        "schema": MANIFEST_SCHEMA,
-        "tool_version": __version__,
-        "report_id": model.report_id,
-        "organisation": model.organisation,
-        "period": {"since": model.scope.period_since, "until": model.scope.period_until},
-        "artefacts": [a.listing() for a in artefacts],
-        "inputs": {
-            "sources": list(model.scope.sources),
-            "chains": [
-                {
-                    "chain_id": c.chain_id,
-                    "length": c.length,
-                    "head_hash": c.head_hash,
-                    "valid": c.valid,
-                }
-                for c in chains
-            ],
-            "trust_anchors": list(model.scope.trust_anchors),
-            "witnessed_chains": model.scope.witnesses,
-            "grants_file": model.scope.grants_file,
-        },
-        "mappings": list(model.scope.mappings),
-        "options": model.scope.options,
-        "results_digest": results_digest(model),
-    }
-    return canonical_json(manifest)
-
-
 def _manifest_artefact(run: ReportRun, artefacts: Iterable[Artefact]) -> Artefact:
-    return Artefact(
-        "manifest.json", "application/json", _manifest(run, artefacts), "evidence manifest"
-    )
+    data = manifest_bytes(run, [a.listing() for a in artefacts])
+    return Artefact(MANIFEST_NAME, "application/json", data, "evidence manifest")
 
 
 def render_artefacts(run: ReportRun, formats: Iterable[str]) -> list[Artefact]:

@@ -11,7 +11,7 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from reporting.report.model import (
     Session,
     SessionEvent,
     Severity,
+    SignatureNotice,
 )
 
 __all__ = ["ReportInputs", "ReportOptions", "anchor", "build_report"]
@@ -144,6 +145,9 @@ class ReportInputs:
 class ReportOptions:
     organisation: str = "Unnamed organisation"
     options: dict[str, Any] | None = None
+    signature: SignatureNotice = field(
+        default_factory=lambda: SignatureNotice(signer=None, algorithm=None, demo=False)
+    )
 
 
 # -- rows -> references -------------------------------------------------------------------
@@ -599,6 +603,7 @@ def build_report(inputs: ReportInputs, options: ReportOptions | None = None) -> 
         report_id="",
         organisation=settings.organisation,
         tool_version=__version__,
+        signature=settings.signature,
         as_of=_iso(latest),
         posture=posture,
         posture_reason=reason,

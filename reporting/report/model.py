@@ -30,6 +30,7 @@ __all__ = [
     "Session",
     "SessionEvent",
     "Severity",
+    "SignatureNotice",
 ]
 
 REPORT_SCHEMA = "agent-evidence/report/v1"
@@ -226,11 +227,21 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class SignatureNotice:
+    """Who signs the report, as known when it is built (the signature itself is on the files)."""
+
+    signer: str | None  # certificate subject; None when the report is not signed
+    algorithm: str | None
+    demo: bool  # an ephemeral key: every page says UNTRUSTED DEMO SIGNATURE
+
+
+@dataclass(frozen=True)
 class ReportModel:
     schema: str
     report_id: str
     organisation: str
     tool_version: str
+    signature: SignatureNotice
     as_of: str | None  # the latest receipt time in scope: the model has no wall-clock
     posture: Posture
     posture_reason: str

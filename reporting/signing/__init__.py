@@ -1,0 +1,1 @@
+"""Signing reports and verifying signed reports offline."""
