@@ -11,6 +11,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -26,18 +27,24 @@ from reporting.pipeline import (
     ReportRun,
     VerificationRun,
     VerifyRequest,
+    load_tsa_roots,
     resolve_frameworks,
     run_report,
     run_verification,
 )
 from reporting.receipts.results import ChainResult, Problem, VerificationResult
 from reporting.report.build import ReportOptions
+from reporting.signing.keys import SigningIdentity, demo_identity, init_keys, load_identity
+from reporting.signing.outputs import notice_for, sign_artefacts
+from reporting.signing.rederive import RederiveInputs, rederive_digest
+from reporting.signing.verify_report import verify_report
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 VERIFY_JSON_SCHEMA = "agent-evidence/verify/v1"
 REPORT_SUMMARY_SCHEMA = "agent-evidence/summary/v1"
+PASSPHRASE_ENV = "AGENT_EVIDENCE_KEY_PASSPHRASE"  # noqa: S105 - the name of a variable
 
 
 class _Parser(argparse.ArgumentParser):
@@ -132,6 +139,78 @@ def _add_report(commands: argparse._SubParsersAction[_Parser]) -> None:
         help="organisation named on the cover",
     )
     report.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    _add_signing_options(report)
+
+
+def _add_signing_options(report: argparse.ArgumentParser) -> None:
+    group = report.add_argument_group("signing (default: an ephemeral UNTRUSTED DEMO key)")
+    group.add_argument(
+        "--sign-key", type=Path, metavar="KEY", help="PEM private key (ECDSA P-256, RSA)"
+    )
+    group.add_argument(
+        "--sign-cert", type=Path, metavar="CERT", help="PEM certificate of --sign-key"
+    )
+    group.add_argument(
+        "--sign-chain",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="CERT",
+        help="intermediate certificates (repeatable)",
+    )
+    group.add_argument("--sign-p12", type=Path, metavar="P12", help="PKCS#12 key and certificate")
+    group.add_argument(
+        "--passphrase-env",
+        metavar="NAME",
+        help=f"environment variable holding the key passphrase (default {PASSPHRASE_ENV}, if set)",
+    )
+    group.add_argument("--tsa", metavar="URL", help="RFC 3161 time-stamp authority (PAdES B-T)")
+
+
+def _add_verify_report(commands: argparse._SubParsersAction[_Parser]) -> None:
+    verify = commands.add_parser(
+        "verify-report",
+        help="check a signed report you received",
+        description="Check a signed report PDF or manifest offline; every check PASS or FAIL.",
+    )
+    verify.add_argument("path", type=Path, metavar="REPORT.pdf|manifest.json")
+    verify.add_argument(
+        "--trust",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="CERT",
+        help="PEM certificate(s) you trust to issue reports (repeatable)",
+    )
+    verify.add_argument(
+        "--rederive",
+        nargs="+",
+        metavar="SOURCE",
+        help="re-run verification and assessment on these sources",
+    )
+    verify.add_argument(
+        "--keys", type=Path, metavar="K", help="trusted receipt keys (with --rederive)"
+    )
+    verify.add_argument("--grants", type=Path, metavar="F", help="grants file (with --rederive)")
+    verify.add_argument("--witness", type=Path, metavar="F", help="witness file (with --rederive)")
+    verify.add_argument("--json", action="store_true", help="machine-readable result on stdout")
+
+
+def _add_keys(commands: argparse._SubParsersAction[_Parser]) -> None:
+    keys = commands.add_parser("keys", help="make a report-signing key")
+    actions = keys.add_subparsers(dest="keys_command", required=True, parser_class=_Parser)
+    init = actions.add_parser(
+        "init", help="an ECDSA P-256 key, a self-signed certificate and a CSR"
+    )
+    init.add_argument("--out", type=Path, default=Path("signing"), metavar="DIR")
+    init.add_argument("--subject", default="CN=Agent Evidence report signer", metavar="DN")
+    init.add_argument("--days", type=_positive_int, default=365, metavar="N")
+    init.add_argument(
+        "--passphrase-env",
+        metavar="NAME",
+        help="encrypt the key with the passphrase in this environment variable",
+    )
+    init.add_argument("--force", action="store_true", help="overwrite existing files")
 
 
 def _add_mappings(commands: argparse._SubParsersAction[_Parser]) -> None:
@@ -161,6 +240,8 @@ def build_parser() -> _Parser:
     _add_verify(commands)
     _add_report(commands)
     _add_mappings(commands)
+    _add_verify_report(commands)
+    _add_keys(commands)
     return parser
 
 
@@ -300,6 +381,23 @@ def _report_summary(run: ReportRun, written: list[tuple[Path, str]]) -> dict[str
     }
 
 
+def _signing_identity(args: argparse.Namespace) -> SigningIdentity:
+    if args.sign_p12 or args.sign_key or args.sign_cert:
+        identity = load_identity(
+            key=args.sign_key,
+            cert=args.sign_cert,
+            chain=tuple(args.sign_chain),
+            p12=args.sign_p12,
+            passphrase_env=args.passphrase_env
+            or (PASSPHRASE_ENV if PASSPHRASE_ENV in os.environ else None),
+        )
+    else:
+        identity = demo_identity(not_before=datetime.now(UTC))
+    for warning in identity.warnings:
+        sys.stderr.write(f"agent-evidence: warning: {warning}\n")
+    return identity
+
+
 def _run_report(args: argparse.Namespace, out: TextIO) -> int:
     from reporting.report.artefacts import FORMATS, render_artefacts
 
@@ -313,9 +411,19 @@ def _run_report(args: argparse.Namespace, out: TextIO) -> int:
         frameworks=tuple(args.framework),
         period=parse_period(args.period, args.since, args.until),
     )
+    identity = _signing_identity(args)
     options = {"formats": sorted(formats), "require_terminal": args.require_terminal}
-    run = run_report(request, ReportOptions(organisation=args.organisation, options=options))
-    artefacts = render_artefacts(run, formats)
+    report_options = ReportOptions(
+        organisation=args.organisation, options=options, signature=notice_for(identity)
+    )
+    run = run_report(request, report_options)
+    artefacts = sign_artefacts(
+        render_artefacts(run, formats),
+        identity,
+        organisation=args.organisation,
+        signing_time=datetime.now(UTC),
+        tsa_url=args.tsa,
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     written = []
     for artefact in artefacts:
@@ -352,6 +460,48 @@ def _print_report(run: ReportRun, written: list[tuple[Path, str]], out: TextIO) 
         out.write(f"    ... {len(model.findings) - 10} more findings in the report\n")
     for path, _ in written:
         out.write(f"written: {path}\n")
+
+
+# -- verify-report and keys --------------------------------------------------------------
+
+
+def _run_verify_report(args: argparse.Namespace, out: TextIO) -> int:
+    if not args.path.is_file():
+        raise UsageError(Diagnostic("NO_SUCH_REPORT", "no such file", str(args.path)))
+    if args.rederive and args.keys is None:
+        raise UsageError(Diagnostic("USAGE", "--rederive needs --keys"))
+    trust = load_tsa_roots(args.trust)
+    rederive = None
+    if args.rederive:
+        inputs = RederiveInputs(tuple(args.rederive), args.keys, args.grants, args.witness)
+
+        def rederive(manifest: dict[str, object], directory: Path) -> str:
+            return rederive_digest(inputs, manifest, directory)
+
+    result = verify_report(args.path, trust=trust, rederive=rederive)
+    if args.json:
+        out.write(orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        for check in result.checks:
+            out.write(f"{'PASS' if check.passed else 'FAIL'}  {check.name}: {check.reason}\n")
+        verdict = "VERIFIED" if result.ok else "NOT VERIFIED"
+        failed = sum(1 for c in result.checks if not c.passed)
+        out.write(f"{verdict}: {len(result.checks)} checks, {failed} failed\n")
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _run_keys(args: argparse.Namespace, out: TextIO) -> int:
+    created = init_keys(
+        args.out,
+        subject=args.subject,
+        days=args.days,
+        passphrase_env=args.passphrase_env,
+        force=args.force,
+    )
+    out.write(f"private key:  {created.key} (mode 0600; keep it secret)\n")
+    out.write(f"certificate:  {created.certificate} (self-signed; give it to report readers)\n")
+    out.write(f"request:      {created.csr} (send it to your organisation's CA)\n")
+    return EXIT_OK
 
 
 # -- mappings -----------------------------------------------------------------------------
@@ -400,6 +550,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_report(args, sys.stdout)
         if args.command == "mappings":
             return _run_mappings(args, sys.stdout)
+        if args.command == "verify-report":
+            return _run_verify_report(args, sys.stdout)
+        if args.command == "keys":
+            return _run_keys(args, sys.stdout)
         raise AssertionError(f"unhandled command {args.command}")
     except EvidenceError as error:
         _report_error(error)

@@ -101,7 +101,9 @@ def test_cli_writes_only_the_requested_formats(tmp_path: Path, capsys) -> None:
     summary = json.loads(capsys.readouterr().out)
     assert summary["posture"] == "INTEGRITY BROKEN"
     written = sorted(p.name for p in tmp_path.iterdir())
-    assert len(written) == 5  # model JSON, findings CSV, verification, cited receipts, manifest
+    # model JSON, findings CSV, verification, cited receipts; manifest, its signature, signer cert
+    assert len(written) == 7
+    assert {"manifest.json", "manifest.json.p7s", "signer-cert.pem"} <= set(written)
     assert not any(name.endswith((".pdf", ".html", "-oscal.json")) for name in written)
     for entry in summary["artefacts"]:
         assert hashlib.sha256(Path(entry["path"]).read_bytes()).hexdigest() == entry["sha256"]

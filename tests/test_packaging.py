@@ -30,7 +30,12 @@ def test_wheel_ships_mappings_templates_and_protocol_data(tmp_path: Path) -> Non
         "reporting/data/protocol/agent-receipt.schema.json",
         "reporting/data/protocol/action-types.json",
         "reporting/py.typed",
+        "reporting/signing/pades.py",
+        "reporting/report/pdf.py",
+        "reporting/receipts/verify.py",
     }
     assert expected <= names
+    modules = {str(p.relative_to(REPO)) for p in (REPO / "reporting").rglob("*.py")}
+    assert modules <= names, f"modules missing from the wheel: {sorted(modules - names)}"
     assert any(n.startswith("reporting/templates/sections/") for n in names)
     assert not any(n.startswith(("tests/", "samples/")) for n in names)
