@@ -281,3 +281,67 @@ def test_openssl_accepts_the_manifest_signature(copy) -> None:
         check=False,
     )
     assert run.returncode == 0, run.stderr
+
+
+def test_pkcs12_signing_with_passphrase_from_the_environment(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import (
+        BestAvailableEncryption,
+        load_pem_private_key,
+        pkcs12,
+    )
+
+    assert (
+        main(["keys", "init", "--out", str(tmp_path / "keys"), "--subject", "CN=P12 signer"]) == 0
+    )
+    key = load_pem_private_key((tmp_path / "keys" / "signing-key.pem").read_bytes(), None)
+    cert = x509.load_pem_x509_certificate((tmp_path / "keys" / "signing-cert.pem").read_bytes())
+    bundle = pkcs12.serialize_key_and_certificates(
+        b"signer",
+        key,
+        cert,
+        None,
+        BestAvailableEncryption(b"s3cret"),  # type: ignore[arg-type]
+    )
+    (tmp_path / "signer.p12").write_bytes(bundle)
+    monkeypatch.setenv("REPORT_P12_PASSPHRASE", "s3cret")
+    code = main(
+        [
+            "report",
+            *SOURCES,
+            "--format",
+            "json",
+            "--out",
+            str(tmp_path / "out"),
+            "--sign-p12",
+            str(tmp_path / "signer.p12"),
+            "--passphrase-env",
+            "REPORT_P12_PASSPHRASE",
+        ]
+    )
+    assert code == 1
+    capsys.readouterr()
+    trust = str(tmp_path / "keys" / "signing-cert.pem")
+    assert _failed(tmp_path / "out" / "manifest.json", "--trust", trust, capsys=capsys) == (
+        0,
+        set(),
+    )
+    monkeypatch.setenv("REPORT_P12_PASSPHRASE", "wrong")
+    code = main(
+        [
+            "report",
+            *SOURCES,
+            "--format",
+            "json",
+            "--out",
+            str(tmp_path / "out2"),
+            "--sign-p12",
+            str(tmp_path / "signer.p12"),
+            "--passphrase-env",
+            "REPORT_P12_PASSPHRASE",
+        ]
+    )
+    assert code == 2
+    assert "BAD_PASSPHRASE" in capsys.readouterr().err
