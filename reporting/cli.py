@@ -13,15 +13,16 @@ import traceback
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import orjson
 
 from reporting import __version__
+from reporting.config import load_config
 from reporting.controls.checks import registry_summary
 from reporting.controls.loader import load_mappings, shipped_mapping_paths
 from reporting.errors import Diagnostic, EvidenceError, UsageError
-from reporting.periods import parse_period
+from reporting.periods import parse_period, period_name
 from reporting.pipeline import (
     AssessRequest,
     ReportRun,
@@ -31,6 +32,7 @@ from reporting.pipeline import (
     resolve_frameworks,
     run_report,
     run_verification,
+    stage,
 )
 from reporting.receipts.results import ChainResult, Problem, VerificationResult
 from reporting.report.build import ReportOptions
@@ -55,13 +57,19 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def _add_verification_inputs(verify: argparse.ArgumentParser) -> None:
+def _add_verification_inputs(
+    verify: argparse.ArgumentParser, *, configurable: bool = False
+) -> None:
+    """The inputs of verification; with a config file they may come from it instead."""
     verify.add_argument(
-        "sources", nargs="+", metavar="SOURCE", help="store, .json, .jsonl, dir or -"
+        "sources",
+        nargs="*" if configurable else "+",
+        metavar="SOURCE",
+        help="store, .json, .jsonl, dir or -",
     )
     verify.add_argument(
         "--keys",
-        required=True,
+        required=not configurable,
         type=Path,
         metavar="K",
         help="PEM public key, daemon key directory, or YAML trust store",
@@ -112,7 +120,10 @@ def _add_report(commands: argparse._SubParsersAction[_Parser]) -> None:
         help="verify and assess against control mappings",
         description="Verify the sources, then assess the evidence against each framework.",
     )
-    _add_verification_inputs(report)
+    _add_verification_inputs(report, configurable=True)
+    report.add_argument(
+        "--config", type=Path, metavar="FILE", help="report.yaml for scheduled runs"
+    )
     report.add_argument(
         "--framework",
         action="append",
@@ -123,22 +134,26 @@ def _add_report(commands: argparse._SubParsersAction[_Parser]) -> None:
     report.add_argument("--period", metavar="YYYY-MM", help="the calendar month to report on")
     report.add_argument("--since", metavar="DATE", help="start of the period (inclusive, UTC)")
     report.add_argument("--until", metavar="DATE", help="end of the period (exclusive, UTC)")
-    report.add_argument(
-        "--out", type=Path, default=Path("out"), metavar="DIR", help="output directory"
-    )
+    report.add_argument("--out", type=Path, metavar="DIR", help="output directory (default out/)")
     report.add_argument(
         "--format",
-        default="pdf,html,json,csv,oscal",
         metavar="LIST",
         help="artefacts to write, comma-separated (default: pdf,html,json,csv,oscal)",
     )
     report.add_argument(
         "--organisation",
-        default="Unnamed organisation",
         metavar="NAME",
         help="organisation named on the cover",
     )
     report.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    report.add_argument(
+        "--fail-on",
+        choices=("integrity", "controls", "never"),
+        help="exit 1 when integrity is broken (default), also when a control is not "
+        "supported (controls), or never",
+    )
+    report.add_argument("--quiet", action="store_true", help="no progress display")
+    report.add_argument("--verbose", action="store_true", help="log each stage's timing")
     _add_signing_options(report)
 
 
@@ -173,7 +188,7 @@ def _add_verify_report(commands: argparse._SubParsersAction[_Parser]) -> None:
         help="check a signed report you received",
         description="Check a signed report PDF or manifest offline; every check PASS or FAIL.",
     )
-    verify.add_argument("path", type=Path, metavar="REPORT.pdf|manifest.json")
+    verify.add_argument("path", type=Path, metavar="REPORT.pdf|manifest.json|DIR")
     verify.add_argument(
         "--trust",
         type=Path,
@@ -194,6 +209,16 @@ def _add_verify_report(commands: argparse._SubParsersAction[_Parser]) -> None:
     verify.add_argument("--grants", type=Path, metavar="F", help="grants file (with --rederive)")
     verify.add_argument("--witness", type=Path, metavar="F", help="witness file (with --rederive)")
     verify.add_argument("--json", action="store_true", help="machine-readable result on stdout")
+
+
+def _add_demo(commands: argparse._SubParsersAction[_Parser]) -> None:
+    demo = commands.add_parser(
+        "demo",
+        help="render the signed sample report",
+        description="Verify, assess, render and sign the repository's sample receipts "
+        "(ephemeral UNTRUSTED DEMO key).",
+    )
+    demo.add_argument("--out", type=Path, default=Path("out/demo"), metavar="DIR")
 
 
 def _add_keys(commands: argparse._SubParsersAction[_Parser]) -> None:
@@ -242,6 +267,7 @@ def build_parser() -> _Parser:
     _add_mappings(commands)
     _add_verify_report(commands)
     _add_keys(commands)
+    _add_demo(commands)
     return parser
 
 
@@ -351,6 +377,46 @@ def _run_verify(args: argparse.Namespace, out: TextIO) -> int:
 # -- report (assessment) ------------------------------------------------------------------
 
 
+class _Feedback:
+    """Progress on a terminal (silent otherwise or with --quiet); stage timings with --verbose."""
+
+    def __init__(self, *, quiet: bool, verbose: bool) -> None:
+        self.verbose = verbose
+        self.live = not quiet and sys.stderr.isatty()
+        self.count = 0
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _Feedback:
+        if self.live:
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                transient=True,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("verifying receipts", total=None)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def receipts(self, count: int) -> None:
+        self.count += count
+        if self._progress is not None:
+            self._progress.update(self._task, description=f"verifying receipts: {self.count:,}")
+
+    def stage(self, name: str, seconds: float) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, description=f"{name} done")
+        if self.verbose:
+            sys.stderr.write(f"agent-evidence: {name}: {seconds:.2f} s\n")
+
+
 def _report_summary(run: ReportRun, written: list[tuple[Path, str]]) -> dict[str, object]:
     """What a ticket system or scheduler needs: posture, counts, top findings, artefacts."""
     model = run.model
@@ -398,44 +464,109 @@ def _signing_identity(args: argparse.Namespace) -> SigningIdentity:
     return identity
 
 
-def _run_report(args: argparse.Namespace, out: TextIO) -> int:
-    from reporting.report.artefacts import FORMATS, render_artefacts
+def _formats(text: str) -> set[str]:
+    from reporting.report.artefacts import FORMATS
 
-    formats = {f.strip() for f in args.format.split(",") if f.strip()}
+    formats = {f.strip() for f in text.split(",") if f.strip()}
     if not formats or formats - set(FORMATS):
         unknown = ", ".join(sorted(formats - set(FORMATS))) or "(none)"
         message = f"unknown format(s): {unknown}; choose from {', '.join(FORMATS)}"
         raise UsageError(Diagnostic("UNKNOWN_FORMAT", message))
+    return formats
+
+
+def _exit_code(run: ReportRun, fail_on: str) -> int:
+    """1 when what --fail-on names was found; the report is produced either way."""
+    integrity_broken = run.model.posture.value == "INTEGRITY BROKEN"
+    unsupported = any(f.counts["NOT_SATISFIED"] for f in run.model.frameworks)
+    failed = {"integrity": integrity_broken, "controls": integrity_broken or unsupported}
+    return EXIT_FAILED if failed.get(fail_on, False) else EXIT_OK
+
+
+def _apply_config(args: argparse.Namespace) -> None:
+    """Fill what the command line left open from --config; flags always win."""
+    config = load_config(args.config) if args.config else None
+    given_period = args.period or args.since or args.until
+    if config is not None:
+        args.sources = args.sources or list(config.sources)
+        args.keys = args.keys or config.keys
+        args.witness = args.witness or config.witness
+        args.grants = args.grants or config.grants
+        args.bodies = args.bodies or config.bodies
+        args.tsa_root = args.tsa_root or list(config.tsa_root)
+        args.require_terminal = args.require_terminal or config.require_terminal
+        args.framework = args.framework or list(config.frameworks)
+        args.out = args.out or config.out
+        args.format = args.format or (",".join(config.formats) if config.formats else None)
+        args.organisation = args.organisation or config.organisation
+        args.fail_on = args.fail_on or config.fail_on
+        args.workers = args.workers or config.workers
+        args.passphrase_env = args.passphrase_env or config.passphrase_env
+        args.tsa = args.tsa or config.tsa
+        if not (args.sign_key or args.sign_cert or args.sign_p12):  # a flag replaces the block
+            args.sign_key, args.sign_cert, args.sign_p12 = (
+                config.sign_key,
+                config.sign_cert,
+                config.sign_p12,
+            )
+            args.sign_chain = list(config.sign_chain)
+        if not given_period:
+            args.period, args.since, args.until = config.period, config.since, config.until
+    args.overrides = config.overrides if config else ()
+    args.out = args.out or Path("out")
+    args.format = args.format or "pdf,html,json,csv,oscal"
+    args.organisation = args.organisation or "Unnamed organisation"
+    args.fail_on = args.fail_on or "integrity"
+    if not args.sources or args.keys is None:
+        message = "give SOURCE... and --keys, or a --config file that names them"
+        raise UsageError(Diagnostic("USAGE", message))
+
+
+def _run_report(args: argparse.Namespace, out: TextIO) -> int:
+    from reporting.report.artefacts import Artefact, render_artefacts
+    from reporting.report.writer import write_artefacts
+
+    _apply_config(args)
+    formats = _formats(args.format)
+    period = parse_period(args.period, args.since, args.until)
     request = AssessRequest(
         verify=_verify_request(args),
         frameworks=tuple(args.framework),
-        period=parse_period(args.period, args.since, args.until),
+        period=period,
+        overrides=tuple(args.overrides),
+        config_path=str(args.config) if args.config else None,
     )
     identity = _signing_identity(args)
     options = {"formats": sorted(formats), "require_terminal": args.require_terminal}
     report_options = ReportOptions(
         organisation=args.organisation, options=options, signature=notice_for(identity)
     )
-    run = run_report(request, report_options)
-    artefacts = sign_artefacts(
-        render_artefacts(run, formats),
-        identity,
-        organisation=args.organisation,
-        signing_time=datetime.now(UTC),
-        tsa_url=args.tsa,
-    )
-    args.out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for artefact in artefacts:
-        path = args.out / artefact.name
-        path.write_bytes(artefact.data)
-        written.append((path, artefact.sha256))
-    summary = _report_summary(run, written)
+    with _Feedback(quiet=args.quiet, verbose=args.verbose) as feedback:
+        run = run_report(
+            request, report_options, progress=feedback.receipts, on_stage=feedback.stage
+        )
+        with stage("render artefacts", feedback.stage):
+            rendered = render_artefacts(run, formats)
+        with stage("sign", feedback.stage):
+            artefacts = sign_artefacts(
+                rendered,
+                identity,
+                organisation=args.organisation,
+                signing_time=datetime.now(UTC),
+                tsa_url=args.tsa,
+            )
+        directory = args.out / period_name(period) / run.model.report_id
+        listed = [(directory / a.name, a.sha256) for a in artefacts]
+        summary = _report_summary(run, listed)
+        document = orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+        summary_file = Artefact("summary.json", "application/json", document + b"\n", "run summary")
+        with stage("write", feedback.stage):
+            written = write_artefacts(directory, [*artefacts, summary_file])
     if args.json:
-        out.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode() + "\n")
+        out.write(document.decode() + "\n")
     else:
-        _print_report(run, written, out)
-    return EXIT_OK if run.assessment.verification.result.valid else EXIT_FAILED
+        _print_report(run, [(p, "") for p in written], out)
+    return _exit_code(run, args.fail_on)
 
 
 def _print_report(run: ReportRun, written: list[tuple[Path, str]], out: TextIO) -> None:
@@ -462,12 +593,69 @@ def _print_report(run: ReportRun, written: list[tuple[Path, str]], out: TextIO) 
         out.write(f"written: {path}\n")
 
 
+# -- demo ---------------------------------------------------------------------------------
+
+
+def samples_directory() -> Path:
+    """The sample dataset of the source tree (it is not shipped in the wheel: 15 MB)."""
+    samples = Path(__file__).resolve().parents[1] / "samples"
+    if not (samples / "receipts.db").is_file():
+        message = "the demo needs the repository's samples/ directory (run it from a clone)"
+        raise UsageError(Diagnostic("NO_SAMPLES", message, str(samples)))
+    return samples
+
+
+def _run_demo(args: argparse.Namespace, out: TextIO) -> int:
+    samples = samples_directory()
+    argv = [
+        "report", str(samples / "receipts.db"),
+        "--keys", str(samples / "trust.yaml"),
+        "--witness", str(samples / "witness.yaml"),
+        "--grants", str(samples / "grants.yaml"),
+        "--bodies", str(samples / "bodies"),
+        "--period", "2026-10",
+        "--organisation", "Example Corp (demo)",
+        "--out", str(args.out),
+        "--fail-on", "never",
+    ]  # fmt: skip
+    report_args = build_parser().parse_args(argv)
+    report_args.quiet, report_args.verbose = False, False
+    code = _run_report(report_args, out)
+    directory = next(p for p in sorted(args.out.glob("2026-10/AER-*")) if p.is_dir())
+    pdf = next(directory.glob("*.pdf"))
+    html = next(directory.glob("*.html"))
+    out.write(f"\nPDF:  {pdf}\nHTML: {html}\n")
+    out.write(
+        f"check it: agent-evidence verify-report {pdf} --trust {directory / 'signer-cert.pem'}\n"
+    )
+    return code
+
+
 # -- verify-report and keys --------------------------------------------------------------
 
 
+def _report_path(path: Path) -> Path:
+    """A PDF or manifest as given, or the one manifest of a run directory (or its parent)."""
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise UsageError(Diagnostic("NO_SUCH_REPORT", "no such file or directory", str(path)))
+    found = sorted(
+        {
+            *path.glob("manifest.json"),
+            *path.glob("*/manifest.json"),
+            *path.glob("*/*/manifest.json"),
+        }
+    )
+    if len(found) != 1:
+        listing = ", ".join(str(p) for p in found) or "none"
+        message = f"expected one manifest.json in this directory, found: {listing}"
+        raise UsageError(Diagnostic("NO_SUCH_REPORT", message, str(path)))
+    return found[0]
+
+
 def _run_verify_report(args: argparse.Namespace, out: TextIO) -> int:
-    if not args.path.is_file():
-        raise UsageError(Diagnostic("NO_SUCH_REPORT", "no such file", str(args.path)))
+    args.path = _report_path(args.path)
     if args.rederive and args.keys is None:
         raise UsageError(Diagnostic("USAGE", "--rederive needs --keys"))
     trust = load_tsa_roots(args.trust)
@@ -554,6 +742,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_verify_report(args, sys.stdout)
         if args.command == "keys":
             return _run_keys(args, sys.stdout)
+        if args.command == "demo":
+            return _run_demo(args, sys.stdout)
         raise AssertionError(f"unhandled command {args.command}")
     except EvidenceError as error:
         _report_error(error)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
 from cryptography import x509
 
+from reporting.config import CheckOverride
 from reporting.controls.assess import FrameworkAssessment, assess
 from reporting.controls.loader import Framework, load_mappings, shipped_mapping_paths
 from reporting.errors import Diagnostic, InputError, UsageError
@@ -112,6 +114,8 @@ def run_verification(
 class AssessRequest:
     verify: VerifyRequest
     frameworks: tuple[str, ...] = ()  # shipped ids or paths to mapping files; () = all shipped
+    overrides: tuple[CheckOverride, ...] = ()  # per-control check parameters from a config
+    config_path: str | None = None  # where the overrides came from, for error messages
     period: Period = field(default_factory=Period)
 
 
@@ -141,33 +145,55 @@ def resolve_frameworks(selection: Sequence[str]) -> list[Framework]:
     return load_mappings(paths)
 
 
+StageListener = Callable[[str, float], None]
+
+
+@contextmanager
+def stage(name: str, listener: StageListener | None) -> Iterator[None]:
+    """Time one stage of the run and tell the listener (the CLI's --verbose log)."""
+    start = time.perf_counter()
+    yield
+    if listener is not None:
+        listener(name, time.perf_counter() - start)
+
+
 @contextmanager
 def _assessed(
     request: AssessRequest,
     *,
     stdin: BinaryIO | None = None,
     progress: Callable[[int], None] | None = None,
+    on_stage: StageListener | None = None,
 ) -> Iterator[tuple[AssessmentRun, ReceiptSpool]]:
     """Verify and assess, keeping the spool open for stages that cite raw receipts."""
-    frameworks = resolve_frameworks(request.frameworks)
-    options = build_options(request.verify)
-    with spool_sources(request.verify.sources, stdin=stdin) as spool:
-        workers = request.verify.workers or default_workers(spool.record_count())
-        result, extracts = verify_spool(
-            spool,
-            options=options,
-            workers=workers,
-            chain_filter=request.verify.chains,
-            extract=extract_rows,
-            progress=progress,
+    with stage("load mappings and keys", on_stage):
+        frameworks = apply_overrides(
+            resolve_frameworks(request.frameworks), request.overrides, source=request.config_path
         )
-        evidence = build_evidence(
-            result,
-            extracts,
-            period=request.period,
-            grants=options.grants,
-            witnesses=options.witnesses,
-        )
+        options = build_options(request.verify)
+    with stage("read sources", on_stage):
+        spool = spool_sources(request.verify.sources, stdin=stdin)
+    with spool:
+        with stage("verify chains", on_stage):
+            workers = request.verify.workers or default_workers(spool.record_count())
+            result, extracts = verify_spool(
+                spool,
+                options=options,
+                workers=workers,
+                chain_filter=request.verify.chains,
+                extract=extract_rows,
+                progress=progress,
+            )
+        with stage("build evidence", on_stage):
+            evidence = build_evidence(
+                result,
+                extracts,
+                period=request.period,
+                grants=options.grants,
+                witnesses=options.witnesses,
+            )
+        with stage("assess controls", on_stage):
+            assessments = tuple(assess(frameworks, evidence))
         yield (
             AssessmentRun(
                 verification=VerificationRun(
@@ -175,10 +201,49 @@ def _assessed(
                 ),
                 evidence=evidence,
                 frameworks=tuple(frameworks),
-                assessments=tuple(assess(frameworks, evidence)),
+                assessments=assessments,
             ),
             spool,
         )
+
+
+def _override(framework: Framework, override: CheckOverride, source: str | None) -> Framework:
+    controls = []
+    matched = False
+    for control in framework.controls:
+        if control.id == override.control:
+            refs = []
+            for ref in control.checks:
+                if ref.check == override.check:
+                    matched = True
+                    ref = replace(ref, params={**ref.params, **override.params})  # noqa: PLW2901
+                refs.append(ref)
+            control = replace(control, checks=tuple(refs))  # noqa: PLW2901
+        controls.append(control)
+    if not matched:
+        message = (
+            f"override for {override.framework} {override.control} {override.check}: "
+            "no such check on that control in the loaded mappings"
+        )
+        raise InputError(Diagnostic("CONFIG", message, source, override.line))
+    return replace(framework, controls=tuple(controls))
+
+
+def apply_overrides(
+    frameworks: Sequence[Framework],
+    overrides: Sequence[CheckOverride],
+    *,
+    source: str | None = None,
+) -> list[Framework]:
+    """Merge per-control check parameters (validated when the config was loaded)."""
+    result = list(frameworks)
+    for override in overrides:
+        index = next((i for i, f in enumerate(result) if f.id == override.framework), None)
+        if index is None:
+            message = f"override for framework {override.framework!r}, which is not being assessed"
+            raise InputError(Diagnostic("CONFIG", message, source, override.line))
+        result[index] = _override(result[index], override, source)
+    return result
 
 
 def run_assessment(
@@ -206,8 +271,9 @@ def run_report(
     *,
     stdin: BinaryIO | None = None,
     progress: Callable[[int], None] | None = None,
+    on_stage: StageListener | None = None,
 ) -> ReportRun:
-    with _assessed(request, stdin=stdin, progress=progress) as (run, spool):
+    with _assessed(request, stdin=stdin, progress=progress, on_stage=on_stage) as (run, spool):
         inputs = ReportInputs(
             evidence=run.evidence,
             frameworks=run.frameworks,
@@ -215,6 +281,7 @@ def run_report(
             sources=run.verification.sources,
             trust=run.verification.trust,
         )
-        model = build_report(inputs, report)
-        cited = spool.raw_receipts(ref.receipt_id for ref in model.cited_receipts)
+        with stage("build report model", on_stage):
+            model = build_report(inputs, report)
+            cited = spool.raw_receipts(ref.receipt_id for ref in model.cited_receipts)
         return ReportRun(assessment=run, model=model, cited_receipts=cited)

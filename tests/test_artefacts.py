@@ -100,10 +100,13 @@ def test_cli_writes_only_the_requested_formats(tmp_path: Path, capsys) -> None:
     assert code == 1  # the samples' broken chains
     summary = json.loads(capsys.readouterr().out)
     assert summary["posture"] == "INTEGRITY BROKEN"
-    written = sorted(p.name for p in tmp_path.iterdir())
-    # model JSON, findings CSV, verification, cited receipts; manifest, its signature, signer cert
-    assert len(written) == 7
-    assert {"manifest.json", "manifest.json.p7s", "signer-cert.pem"} <= set(written)
+    [directory] = list(tmp_path.glob("2026-10/AER-*"))
+    written = sorted(p.name for p in directory.iterdir())
+    # model JSON, findings CSV, verification, cited receipts; manifest, its signature, signer
+    # certificate, and the run summary
+    assert len(written) == 8
+    assert {"manifest.json", "manifest.json.p7s", "signer-cert.pem", "summary.json"} <= set(written)
+    assert not list(tmp_path.glob("2026-10/.*")), "no staging directory left behind"
     assert not any(name.endswith((".pdf", ".html", "-oscal.json")) for name in written)
     for entry in summary["artefacts"]:
         assert hashlib.sha256(Path(entry["path"]).read_bytes()).hexdigest() == entry["sha256"]

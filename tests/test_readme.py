@@ -53,13 +53,15 @@ def test_make_report_succeeds() -> None:
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "INTEGRITY BROKEN" in run.stdout
-    assert "report exit 1" in run.stdout
-    written = {
-        Path(line.split(": ", 1)[1]).suffix
-        for line in run.stdout.splitlines()
-        if line.startswith("written: ")
-    }
-    assert {".pdf", ".html", ".json", ".csv", ".jsonl"} <= written
+    pdf = next(
+        line.split(maxsplit=1)[1] for line in run.stdout.splitlines() if line.startswith("PDF:")
+    )
+    html = next(
+        line.split(maxsplit=1)[1] for line in run.stdout.splitlines() if line.startswith("HTML:")
+    )
+    assert (REPO / pdf).is_file()
+    assert (REPO / html).is_file()
+    assert (REPO / pdf).with_name("summary.json").is_file()
 
 
 def test_readme_has_examples() -> None:

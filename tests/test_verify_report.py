@@ -15,6 +15,12 @@ SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 SOURCES = [str(SAMPLES / "receipts.db"), "--keys", str(SAMPLES / "trust.yaml")]
 
 
+def run_directory(out: Path) -> Path:
+    """OUT/<period>/<report id>/: where a report run puts its files."""
+    [directory] = [p for p in out.glob("*/AER-*") if p.is_dir()]
+    return directory
+
+
 def _report(out: Path, *extra: str) -> None:
     code = main(
         [
@@ -48,7 +54,7 @@ def signed(tmp_path_factory) -> tuple[Path, Path]:
         "--sign-cert",
         str(base / "keys" / "signing-cert.pem"),
     )
-    return base / "report", base / "keys" / "signing-cert.pem"
+    return run_directory(base / "report"), base / "keys" / "signing-cert.pem"
 
 
 @pytest.fixture
@@ -234,7 +240,8 @@ def test_rederive_matches_the_sources_and_catches_an_altered_receipt(
 def test_demo_signature_is_marked_and_untrusted(tmp_path: Path, capsys) -> None:
     _report(tmp_path / "demo")
     capsys.readouterr()
-    pdf = _pdf(tmp_path / "demo")
+    demo = run_directory(tmp_path / "demo")
+    pdf = _pdf(demo)
     code, failed = _failed(pdf, capsys=capsys)
     assert code == 1
     assert failed == {"pdf_signer_trusted", "manifest_signer_trusted"}
@@ -244,7 +251,7 @@ def test_demo_signature_is_marked_and_untrusted(tmp_path: Path, capsys) -> None:
     if pages:  # poppler present: every page carries the words
         texts = pages.split("\f")[:-1]
         assert all("UNTRUSTED DEMO SIGNATURE" in page for page in texts)
-    demo_cert = tmp_path / "demo" / "signer-cert.pem"
+    demo_cert = demo / "signer-cert.pem"
     assert _failed(pdf, "--trust", str(demo_cert), capsys=capsys) == (0, set())
 
 
@@ -324,7 +331,9 @@ def test_pkcs12_signing_with_passphrase_from_the_environment(
     assert code == 1
     capsys.readouterr()
     trust = str(tmp_path / "keys" / "signing-cert.pem")
-    assert _failed(tmp_path / "out" / "manifest.json", "--trust", trust, capsys=capsys) == (
+    assert _failed(
+        run_directory(tmp_path / "out") / "manifest.json", "--trust", trust, capsys=capsys
+    ) == (
         0,
         set(),
     )

@@ -11,10 +11,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from reporting.evidence.frame import Period
+from reporting.periods import period_name
 from reporting.pipeline import ReportRun
 from reporting.report.charts import render_charts
 from reporting.report.exports import (
@@ -54,17 +54,8 @@ class Artefact:
 
 
 def period_label(period: Period) -> str:
-    """`2026-10` for a calendar month, else `20261015-20261101` (or `start`/`now` when open)."""
-    since, until = period.since, period.until
-    if not (since or until):
-        return "all"
-    if since and until and since == since.replace(day=1, hour=0, minute=0, second=0, microsecond=0):
-        next_month = (since.replace(day=28) + timedelta(days=4)).replace(day=1)
-        if until == next_month:
-            return f"{since:%Y-%m}"
-    start = f"{since:%Y%m%d}" if since else "start"
-    end = f"{until:%Y%m%d}" if until else "now"
-    return f"{start}-{end}"
+    """The period as it appears in file names (`2026-10`, `2026-Q3`, `20261015-now`, …)."""
+    return period_name(period)
 
 
 def _manifest_artefact(run: ReportRun, artefacts: Iterable[Artefact]) -> Artefact:
