@@ -141,3 +141,16 @@ def test_a_failed_write_leaves_nothing_half_written(tmp_path: Path, monkeypatch)
     code = main(["report", "--config", str(CONFIG), "--format", "json", "--out", str(tmp_path)])
     assert code == 2
     assert [p.name for p in (tmp_path / "2026-10").iterdir()] == []
+
+
+def test_demo_runs_end_to_end_and_its_report_verifies(tmp_path: Path, capsys) -> None:
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    pdf = Path(
+        next(line.split(maxsplit=1)[1] for line in out.splitlines() if line.startswith("PDF:"))
+    )
+    assert pdf.is_file()
+    assert json.loads((pdf.parent / "summary.json").read_text())["posture"] == "INTEGRITY BROKEN"
+    cert = pdf.parent / "signer-cert.pem"
+    assert main(["verify-report", str(pdf), "--trust", str(cert)]) == 0
+    assert main(["verify-report", str(pdf)]) == 1  # intact, but nobody vouches for a demo key
