@@ -28,7 +28,7 @@ from reporting.controls.checks import parameter_errors
 from reporting.controls.loader import shipped_mapping_paths
 from reporting.errors import Diagnostic, EvidenceError, InputError
 from reporting.periods import parse_instant, resolve_period
-from reporting.yamlio import LocatedDict, load_yaml
+from reporting.yamlio import LocatedDict, line_of_path, load_yaml
 
 __all__ = [
     "CONFIG_SCHEMA_ID",
@@ -112,21 +112,6 @@ def _where(path: Sequence[str | int]) -> str:
     return text.removeprefix(".") or "(top)"
 
 
-def _line_of(data: Any, path: Sequence[str | int]) -> int | None:
-    """The line of the deepest key or mapping on `path`."""
-    node, line = data, getattr(data, "line", None)
-    for part in path:
-        if isinstance(node, LocatedDict) and isinstance(part, str) and part in node:
-            line = node.line_of(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-            line = getattr(node, "line", line)
-        else:
-            break
-    return line
-
-
 class _Problems:
     """Collects diagnostics for one file, each with the line of its path."""
 
@@ -136,7 +121,7 @@ class _Problems:
         self.items: list[Diagnostic] = []
 
     def add(self, path: Sequence[str | int], message: str, line: int | None = None) -> None:
-        line = line if line is not None else _line_of(self.data, path)
+        line = line if line is not None else line_of_path(self.data, path)
         self.items.append(Diagnostic("CONFIG", f"{_where(path)}: {message}", self.source, line))
 
     def raise_if_any(self) -> None:

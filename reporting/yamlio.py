@@ -14,7 +14,7 @@ import yaml
 
 from reporting.errors import Diagnostic, InputError
 
-__all__ = ["LocatedDict", "load_yaml", "load_yaml_text"]
+__all__ = ["LocatedDict", "line_of_path", "load_yaml", "load_yaml_text"]
 
 DEFAULT_MAX_YAML_BYTES = 8 << 20
 
@@ -27,6 +27,22 @@ class LocatedDict(dict[str, Any]):
 
     def line_of(self, key: str) -> int:
         return self.key_lines.get(key, self.line)
+
+
+def line_of_path(data: Any, path: Any) -> int | None:
+    """The line of the deepest key or mapping on `path` (keys and list indexes, e.g. a
+    jsonschema error's `absolute_path`)."""
+    node, line = data, getattr(data, "line", None)
+    for part in path:
+        if isinstance(node, LocatedDict) and isinstance(part, str) and part in node:
+            line = node.line_of(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+            line = getattr(node, "line", line)
+        else:
+            break
+    return line
 
 
 class _StrictLoader(yaml.SafeLoader):

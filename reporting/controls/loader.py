@@ -21,7 +21,7 @@ import jsonschema
 
 from reporting.controls.checks import parameter_errors
 from reporting.errors import Diagnostic, EvidenceError, InputError
-from reporting.yamlio import LocatedDict, load_yaml_text
+from reporting.yamlio import LocatedDict, line_of_path, load_yaml_text
 
 __all__ = [
     "CheckRef",
@@ -100,21 +100,6 @@ def shipped_mapping_paths() -> list[Path]:
     return []
 
 
-def _line_of(data: Any, path: Sequence[Any]) -> int | None:
-    """The line of the deepest mapping on `path` (a jsonschema error path)."""
-    node, line = data, getattr(data, "line", None)
-    for part in path:
-        if isinstance(node, LocatedDict) and isinstance(part, str) and part in node:
-            line = node.line_of(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-            line = getattr(node, "line", line)
-        else:
-            break
-    return line
-
-
 def _schema_diagnostics(data: Any, source: str) -> list[Diagnostic]:
     validator = jsonschema.Draft202012Validator(
         mapping_schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
@@ -125,7 +110,7 @@ def _schema_diagnostics(data: Any, source: str) -> list[Diagnostic]:
             "MAPPING_SCHEMA",
             f"{'/'.join(map(str, error.absolute_path)) or '(top)'}: {error.message}",
             source,
-            _line_of(data, list(error.absolute_path)),
+            line_of_path(data, list(error.absolute_path)),
         )
         for error in errors
     ]

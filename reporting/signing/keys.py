@@ -537,23 +537,27 @@ def parse_subject(subject: str) -> x509.Name:
     return name
 
 
+# digitalSignature + nonRepudiation (content_commitment): a report signer, nothing more.
+SIGNER_KEY_USAGE = x509.KeyUsage(
+    digital_signature=True,
+    content_commitment=True,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=False,
+    crl_sign=False,
+    encipher_only=False,
+    decipher_only=False,
+)
+
+
 def _signer_extensions(
     builder: x509.CertificateBuilder, public_key: ec.EllipticCurvePublicKey
 ) -> x509.CertificateBuilder:
     ski = x509.SubjectKeyIdentifier.from_public_key(public_key)
     return (
         builder.add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            SIGNER_KEY_USAGE,
             critical=True,
         )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -594,17 +598,7 @@ def _csr(key: ec.EllipticCurvePrivateKey, name: x509.Name) -> x509.CertificateSi
         x509.CertificateSigningRequestBuilder()
         .subject_name(name)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            SIGNER_KEY_USAGE,
             critical=True,
         )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
