@@ -28,7 +28,7 @@ from reporting.controls.checks import parameter_errors
 from reporting.controls.loader import shipped_mapping_paths
 from reporting.errors import Diagnostic, EvidenceError, InputError
 from reporting.periods import parse_instant, resolve_period
-from reporting.yamlio import LocatedDict, line_of_path, load_yaml
+from reporting.yamlio import LocatedDict, line_of_path, load_yaml, plain
 
 __all__ = [
     "CONFIG_SCHEMA_ID",
@@ -291,15 +291,6 @@ def _framework_problems(data: LocatedDict, skip: set[JsonPath], problems: _Probl
 # -- building -----------------------------------------------------------------------------
 
 
-def _plain(value: Any) -> Any:
-    """LocatedDict trees → plain dicts and lists."""
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return value
-
-
 class _Resolver:
     """Paths relative to the configuration file's directory."""
 
@@ -326,7 +317,7 @@ def _overrides(data: LocatedDict) -> tuple[CheckOverride, ...]:
             item["framework"],
             item["control"],
             item["check"],
-            _plain(item["params"]),
+            plain(item["params"]),
             getattr(item, "line", None),
         )
         for item in items

@@ -14,7 +14,7 @@ import yaml
 
 from reporting.errors import Diagnostic, InputError
 
-__all__ = ["LocatedDict", "line_of_path", "load_yaml", "load_yaml_text"]
+__all__ = ["LocatedDict", "line_of_path", "load_yaml", "load_yaml_text", "plain"]
 
 DEFAULT_MAX_YAML_BYTES = 8 << 20
 
@@ -27,6 +27,15 @@ class LocatedDict(dict[str, Any]):
 
     def line_of(self, key: str) -> int:
         return self.key_lines.get(key, self.line)
+
+
+def plain(value: Any) -> Any:
+    """LocatedDict trees → plain dicts and lists (frozen results carry no parser state)."""
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    return value
 
 
 def line_of_path(data: Any, path: Any) -> int | None:

@@ -21,7 +21,7 @@ import jsonschema
 
 from reporting.controls.checks import parameter_errors
 from reporting.errors import Diagnostic, EvidenceError, InputError
-from reporting.yamlio import LocatedDict, line_of_path, load_yaml_text
+from reporting.yamlio import LocatedDict, line_of_path, load_yaml_text, plain
 
 __all__ = [
     "CheckRef",
@@ -137,15 +137,6 @@ def _semantic_diagnostics(data: LocatedDict, source: str) -> list[Diagnostic]:
     return diagnostics
 
 
-def _plain(value: Any) -> Any:
-    """LocatedDict trees → plain dicts (frozen results carry no parser state)."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
 def _control(data: dict[str, Any]) -> Control:
     return Control(
         id=data["id"],
@@ -199,7 +190,7 @@ def _load_one(path: Path) -> tuple[Framework | None, list[Diagnostic]]:
     diagnostics = _semantic_diagnostics(data, source)
     if diagnostics:
         return None, diagnostics
-    return _framework(_plain(data), path, hashlib.sha256(raw).hexdigest()), []
+    return _framework(plain(data), path, hashlib.sha256(raw).hexdigest()), []
 
 
 def _crosswalk_diagnostics(frameworks: Sequence[Framework]) -> list[Diagnostic]:

@@ -155,7 +155,7 @@ def _attachment_checks(pdf: bytes) -> tuple[list[Check], dict[str, Any] | None]:
 
 
 def _manifest_checks(
-    manifest_path: Path, trust: Sequence[x509.Certificate], pdf_first_revision: str | None
+    manifest_path: Path, trust: Sequence[x509.Certificate]
 ) -> tuple[list[Check], dict[str, Any] | None]:
     data = manifest_path.read_bytes()
     try:
@@ -173,7 +173,6 @@ def _manifest_checks(
             "the detached CMS signature is valid" if verdict.valid else verdict.detail,
         ),
         _trust_check("manifest_signer_trusted", verdict.trusted, verdict.signer),
-        _artefacts_beside(manifest_path.parent, manifest, pdf_first_revision),
     ]
     return checks, manifest
 
@@ -192,17 +191,12 @@ def _artefacts_beside(
         checked += 1
         data = path.read_bytes()
         if name.endswith(".pdf"):
-            first = pdf_first_revision or _first_revision_of(data)
-            if first != entry.get("sha256"):
+            if pdf_first_revision != entry.get("sha256"):
                 problems.append(f"{name}: its first revision does not match the manifest")
         elif _sha256(data) != entry.get("sha256"):
             problems.append(f"{name} does not match its hash")
     reason = "; ".join(problems) or f"{checked} artefacts beside the manifest match their hashes"
     return Check("artefacts_match", not problems, reason)
-
-
-def _first_revision_of(pdf: bytes) -> str | None:
-    return validate_pdf(pdf, trust=()).first_revision_sha256
 
 
 # -- the whole verification -------------------------------------------------------------------
@@ -226,9 +220,14 @@ def verify_report(
         checks.append(Check("input", False, f"{path.name} is neither a PDF nor {MANIFEST_NAME}"))
         return ReportVerification(str(path), tuple(checks))
     if manifest_path.is_file():
-        outside_checks, outside = _manifest_checks(manifest_path, trust, pdf_first)
+        outside_checks, outside = _manifest_checks(manifest_path, trust)
         checks += outside_checks
-        checks += _pdf_beside_manifest(path, outside, trust)
+        if outside is not None:
+            if path.suffix.lower() != ".pdf":
+                beside_checks, pdf_first = _pdf_beside_manifest(path, outside, trust)
+                checks += beside_checks
+            if manifest_path.with_name(SIGNATURE_NAME).is_file():
+                checks.append(_artefacts_beside(manifest_path.parent, outside, pdf_first))
         if manifest and outside and manifest.get("results_digest") != outside.get("results_digest"):
             checks.append(
                 Check("manifests_agree", False, "the PDF's manifest and the one beside it differ")
@@ -242,17 +241,14 @@ def verify_report(
 
 
 def _pdf_beside_manifest(
-    path: Path, manifest: dict[str, Any] | None, trust: Sequence[x509.Certificate]
-) -> list[Check]:
-    """Verifying from the manifest: also check the signature of the PDF it lists."""
-    if path.suffix.lower() == ".pdf" or manifest is None:
-        return []
+    path: Path, manifest: dict[str, Any], trust: Sequence[x509.Certificate]
+) -> tuple[list[Check], str | None]:
+    """Verifying from the manifest: check the PDF it lists (validated once, first revision too)."""
     pdfs = [e["name"] for e in manifest["artefacts"] if str(e.get("name", "")).endswith(".pdf")]
     pdf_path = path.with_name(pdfs[0]) if pdfs else None
     if pdf_path is None or not pdf_path.is_file():
-        return []
-    checks, _ = _pdf_checks(pdf_path.read_bytes(), trust)
-    return checks
+        return [], None
+    return _pdf_checks(pdf_path.read_bytes(), trust)
 
 
 def _rederive_check(rederive: RederiveFunction, manifest: dict[str, Any], directory: Path) -> Check:
