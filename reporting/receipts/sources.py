@@ -30,7 +30,7 @@ from typing import BinaryIO
 from reporting.errors import Diagnostic, InputError
 from reporting.receipts.results import Code, Origin, Problem
 
-__all__ = ["INDEX_COLUMNS", "RawRecord", "ReceiptSpool", "spool_sources"]
+__all__ = ["INDEX_COLUMNS", "ChunkPlan", "RawRecord", "ReceiptSpool", "spool_sources"]
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 JSON_SUFFIXES = (".json",)
@@ -75,9 +75,30 @@ _SPOOL_SCHEMA = f"""
 CREATE TABLE records (
   chain_key TEXT, receipt_key TEXT, source TEXT NOT NULL, line INTEGER, idx INTEGER,
   src_rowid INTEGER, raw BLOB NOT NULL, has_index INTEGER NOT NULL DEFAULT 0,
-  {", ".join(f"col_{c}" for c in INDEX_COLUMNS)}
+  {", ".join(f"col_{c}" for c in INDEX_COLUMNS)},
+  seq  -- the signed chain.sequence, filled in only for chains read in chunks
 );
 """
+_SEQUENCE_OF = (
+    "CASE WHEN json_valid(raw) AND "
+    "json_type(raw, '$.credentialSubject.chain.sequence') = 'integer' "
+    "THEN json_extract(raw, '$.credentialSubject.chain.sequence') END"
+)
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """Where one chunk of a long chain lies: a range of sequences, or those without one.
+
+    `previous` is the sequence just before the range: the chunk reads those records too,
+    to check its first receipt's link. Ranges never split a sequence, so duplicates
+    and forks stay inside one chunk.
+    """
+
+    low: int | None
+    high: int | None
+    nulls: bool
+    previous: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +254,42 @@ class ReceiptSpool:
                 found.setdefault(_text(key), bytes(raw))
         return found
 
+    def chain_sizes(self) -> dict[str, int]:
+        """How many records each chain key has (to choose which chains to read in chunks)."""
+        self._ensure_index()
+        rows = self._conn.execute(
+            "SELECT chain_key, COUNT(*) FROM records WHERE chain_key IS NOT NULL GROUP BY chain_key"
+        )
+        return {_text(key): int(count) for key, count in rows}
+
+    def chunk_plan(self, chain_key: str, size: int) -> list[ChunkPlan]:
+        """Cut one chain into runs of about `size` records, in sequence order."""
+        self._conn.execute(
+            f"UPDATE records SET seq = {_SEQUENCE_OF} WHERE chain_key = ?", (chain_key,)
+        )
+        self._conn.execute(
+            "CREATE INDEX IF NOT EXISTS records_chain_seq ON records(chain_key, seq)"
+        )
+        self._conn.commit()
+        rows = self._conn.execute(
+            "SELECT seq FROM records WHERE chain_key = ? AND seq IS NOT NULL ORDER BY seq",
+            (chain_key,),
+        )
+        plans = _sequence_ranges([row[0] for row in rows], size)
+        has_nulls = self._conn.execute(
+            "SELECT 1 FROM records WHERE chain_key = ? AND seq IS NULL LIMIT 1", (chain_key,)
+        ).fetchone()
+        if has_nulls:
+            last = plans[-1].high_value if plans else None
+            plans.append(_Range(None, None, True, last, last))
+        return [ChunkPlan(r.low, r.high, r.nulls, r.previous) for r in plans]
+
+    def records_in(self, chain_key: str, plan: ChunkPlan) -> list[RawRecord]:
+        return _records_in(self._conn, chain_key, plan)
+
+    def records_at(self, chain_key: str, sequence: int) -> list[RawRecord]:
+        return _records_at(self._conn, chain_key, sequence)
+
     def chain_keys(self) -> list[str]:
         """Every chain key, sorted, so runs are reproducible."""
         self._ensure_index()
@@ -269,7 +326,7 @@ class ReceiptSpool:
 
 
 class SpoolReader:
-    """Reads one chain's records from a spool written by another process."""
+    """Reads one chain's records (or one chunk's) from a spool written by another process."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -278,14 +335,66 @@ class SpoolReader:
     def __getstate__(self) -> dict[str, object]:
         return {"path": self.path, "_conn": None}
 
-    def records_for(self, chain_key: str) -> list[RawRecord]:
+    def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             self._conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
             self._conn.text_factory = bytes
-        rows = self._conn.execute(
+        return self._conn
+
+    def records_for(self, chain_key: str) -> list[RawRecord]:
+        rows = self._connection().execute(
             _SELECT_RECORDS + " WHERE chain_key = ? ORDER BY rowid", (chain_key,)
         )
         return [_record_from_row(row) for row in rows]
+
+    def records_in(self, chain_key: str, plan: ChunkPlan) -> list[RawRecord]:
+        return _records_in(self._connection(), chain_key, plan)
+
+    def records_at(self, chain_key: str, sequence: int) -> list[RawRecord]:
+        return _records_at(self._connection(), chain_key, sequence)
+
+
+@dataclass(frozen=True)
+class _Range:
+    low: int | None
+    high: int | None
+    nulls: bool
+    previous: int | None
+    high_value: int | None  # the largest sequence inside the range
+
+
+def _sequence_ranges(values: list[int], size: int) -> list[_Range]:
+    """Cut sorted sequences into ranges of about `size`, never inside a run of equals."""
+    ranges: list[_Range] = []
+    start = 0
+    while start < len(values):
+        end = min(start + size, len(values))
+        while end < len(values) and values[end] == values[end - 1]:
+            end += 1
+        low = values[start] if ranges else None
+        high = values[end] if end < len(values) else None
+        previous = ranges[-1].high_value if ranges else None
+        ranges.append(_Range(low, high, False, previous, values[end - 1]))
+        start = end
+    return ranges
+
+
+def _records_in(conn: sqlite3.Connection, chain_key: str, plan: ChunkPlan) -> list[RawRecord]:
+    where = " AND seq IS NULL" if plan.nulls else " AND seq IS NOT NULL"
+    params: list[object] = [chain_key]
+    if plan.low is not None:
+        where += " AND seq >= ?"
+        params.append(plan.low)
+    if plan.high is not None:
+        where += " AND seq < ?"
+        params.append(plan.high)
+    query = _SELECT_RECORDS + " WHERE chain_key = ?" + where + " ORDER BY rowid"
+    return [_record_from_row(row) for row in conn.execute(query, params)]
+
+
+def _records_at(conn: sqlite3.Connection, chain_key: str, sequence: int) -> list[RawRecord]:
+    query = _SELECT_RECORDS + " WHERE chain_key = ? AND seq = ? ORDER BY rowid"
+    return [_record_from_row(row) for row in conn.execute(query, (chain_key, sequence))]
 
 
 def _text(value: object) -> str:

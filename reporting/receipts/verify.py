@@ -26,7 +26,7 @@ import binascii
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -60,7 +60,19 @@ from reporting.receipts.schema import check_receipt_schema
 from reporting.receipts.sources import RawRecord
 from reporting.receipts.timestamps import verify_trusted_timestamp
 
-__all__ = ["ChainInput", "VerifiedReceipt", "VerifyOptions", "verify_chain"]
+__all__ = [
+    "ChainInput",
+    "ChunkResult",
+    "ChunkStart",
+    "SequenceRange",
+    "VerifiedReceipt",
+    "VerifyOptions",
+    "finish_chain",
+    "stitch_chunks",
+    "verified_receipts",
+    "verify_chain",
+    "walk_chunk",
+]
 
 PROOF_TYPE = "Ed25519Signature2020"
 _PROOF_BODY = re.compile(r"[A-Za-z0-9_-]{86}")
@@ -258,6 +270,72 @@ def _dedupe(entries: list[_Entry]) -> tuple[list[_Entry], list[Problem]]:
 # -- the chain walk -----------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class TerminalMark:
+    """The first terminal receipt of a chain: no receipt may follow it (§7.3.2)."""
+
+    receipt_id: str | None
+    sequence: int | None
+
+
+@dataclass(frozen=True)
+class ChunkStart:
+    """The walk's state where a run of a chain's receipts begins.
+
+    A whole chain starts from nothing. A chunk of a long chain is walked in a worker
+    from nothing too (speculatively); `stitch_chunks` keeps that walk only when it is
+    the walk the carried-over state would have produced, else walks it again from the
+    exact state.
+    """
+
+    offset: int = 0  # chain index of the run's first receipt
+    issuer_known: bool = False
+    issuer: str | None = None
+    active_key: bytes | None = None
+    genesis_key: PublicKey | None = None
+    terminal: TerminalMark | None = None
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """A run of a chain's receipts walked in sequence order, ready to be stitched."""
+
+    chain_id: str
+    start: ChunkStart
+    receipts: tuple[ReceiptResult, ...]
+    problems: tuple[Problem, ...]  # the receipts' own problems, in receipt order
+    duplicates: tuple[Problem, ...]
+    rotations: tuple[Rotation, ...]
+    has_parsed: bool
+    issuer: str | None
+    first_key: bytes | None  # the key the first parsed receipt verified under, when searched
+    end_key: bytes | None
+    genesis_key: PublicKey | None
+    terminal: TerminalMark | None
+    missing_bodies: int
+    idempotency_keys: Counter[str]
+    first_timestamp: str | None
+    last_timestamp: str | None
+    head_hash: str | None
+    termination: Termination
+    in_range: bool  # every receipt's sequence lies in the range it was read for
+
+
+@dataclass(frozen=True)
+class SequenceRange:
+    """Which sequences a chunk was read for: [low, high), or only receipts without one."""
+
+    low: int | None = None
+    high: int | None = None
+    nulls: bool = False
+
+    def holds(self, sequence: int | None) -> bool:
+        if sequence is None or self.nulls:
+            return sequence is None and self.nulls
+        low_ok = self.low is None or sequence >= self.low
+        return low_ok and (self.high is None or sequence < self.high)
+
+
 @dataclass
 class _ChainWalk:
     """State carried from receipt to receipt while walking one chain in sequence order."""
@@ -265,22 +343,32 @@ class _ChainWalk:
     chain_id: str
     options: VerifyOptions
     entries: list[_Entry]
+    start: ChunkStart = field(default_factory=ChunkStart)
+    final: bool = True
     issuer: str | None = None
     active_key: bytes | None = None
     genesis_key: PublicKey | None = None
+    first_key: bytes | None = None
     rotations: list[Rotation] = field(default_factory=list)
-    chain_problems: list[Problem] = field(default_factory=list)
-    terminal_index: int | None = None
+    terminal: TerminalMark | None = None
+    missing_bodies: int = 0
+    idempotency_keys: Counter[str] = field(default_factory=Counter)
+    _first_parsed_seen: bool = False
 
-    def run(self) -> None:
-        first = next((e for e in self.entries if e.parsed), None)
-        self.issuer = get_path(first.document, "issuer", "id") if first else None
-        previous: _Entry | None = None
-        for index, entry in enumerate(self.entries):
+    def run(self, previous: _Entry | None = None) -> None:
+        """Walk the entries; `previous` is the receipt before the first (a chunk's overlap)."""
+        self.active_key, self.genesis_key = self.start.active_key, self.start.genesis_key
+        self.terminal = self.start.terminal
+        if self.start.issuer_known:
+            self.issuer = self.start.issuer
+        else:
+            first = next((e for e in self.entries if e.parsed), None)
+            self.issuer = get_path(first.document, "issuer", "id") if first else None
+        for local, entry in enumerate(self.entries):
             if entry.parsed is not None:
-                self._check_receipt(index, entry, previous)
+                self._check_receipt(self.start.offset + local, entry, previous)
             previous = entry
-        self._check_chain_level()
+        self._check_chunk_level()
 
     def _check_receipt(self, index: int, entry: _Entry, previous: _Entry | None) -> None:
         for finding in check_receipt_schema(entry.document):
@@ -293,12 +381,14 @@ class _ChainWalk:
         self._check_trusted_timestamp(index, entry)
         self._check_grounded_principal(index, entry)
         self._check_events_dropped(index, entry)
-        if entry.chain.get("terminal") is True:
-            self.terminal_index = index if self.terminal_index is None else self.terminal_index
+        if entry.chain.get("terminal") is True and self.terminal is None:
+            self.terminal = TerminalMark(entry.receipt_id, entry.sequence)
 
     # §7.1 / §7.2
     def _check_signature(self, index: int, entry: _Entry) -> None:
         assert entry.parsed is not None
+        searching = not self._first_parsed_seen and self.active_key is None
+        self._first_parsed_seen = True
         try:
             signature = _decode_proof_value(entry.document.get("proof"))
         except (ValueError, binascii.Error) as exc:
@@ -315,6 +405,8 @@ class _ChainWalk:
                 )
             return
         self._find_genesis_key(index, entry, signature, message)
+        if searching:
+            self.first_key = self.active_key
 
     def _find_genesis_key(
         self, index: int, entry: _Entry, signature: bytes, message: bytes
@@ -396,8 +488,11 @@ class _ChainWalk:
                 f"issuer is {issuer!r}, chain issuer is {self.issuer!r}",
                 index,
             )
-        if self.terminal_index is not None:
-            message = f"receipt follows the terminal receipt at index {self.terminal_index}"
+        if self.terminal is not None:
+            message = (
+                f"receipt follows the terminal receipt {self.terminal.receipt_id} "
+                f"(sequence {self.terminal.sequence})"
+            )
             entry.add(Code.RECEIPT_AFTER_TERMINAL, message, index)
 
     # §7.3.7
@@ -505,97 +600,51 @@ class _ChainWalk:
             index,
         )
 
-    # chain-level checks
-    def _check_chain_level(self) -> None:
+    # checks over a run of receipts; what needs the whole chain is in `finish_chain`
+    def _check_chunk_level(self) -> None:
         self._check_response_hashes()
-        self._check_idempotency()
-        self._check_termination_claims()
-        self._check_witness()
-
-    def _chain_problem(
-        self, code: Code, message: str, entry: _Entry | None = None, index: int | None = None
-    ) -> None:
-        if entry is not None:
-            entry.add(code, message, index)
-        else:
-            self.chain_problems.append(Problem(code, message))
+        self.idempotency_keys = Counter(
+            key
+            for entry in self.entries
+            if isinstance(key := entry.action.get("idempotency_key"), str) and key
+        )
+        if self.final:
+            self._check_termination_claims()
 
     def _check_response_hashes(self) -> None:
-        missing = 0
-        for index, entry in enumerate(self.entries):
+        for local, entry in enumerate(self.entries):
             expected = entry.outcome.get("response_hash")
             if not isinstance(expected, str) or entry.receipt_id is None:
                 continue
             bodies = self.options.bodies
             found, body = bodies.body_for(entry.receipt_id) if bodies else (False, None)
             if not found:
-                missing += 1
+                self.missing_bodies += 1
                 continue
             actual = sha256_tag(canonical_json(body))
             if actual != expected:
                 entry.add(
                     Code.RESPONSE_HASH_MISMATCH,
                     f"response body hashes to {actual}, receipt says {expected}",
-                    index,
+                    self.start.offset + local,
                 )
-        if missing:
-            message = f"{missing} receipt(s) carry response_hash; body not supplied, hash unchecked"
-            self.chain_problems.append(Problem(Code.RESPONSE_BODY_NOT_SUPPLIED, message))
-
-    def _check_idempotency(self) -> None:
-        keys = Counter(
-            key
-            for entry in self.entries
-            if isinstance(key := entry.action.get("idempotency_key"), str) and key
-        )
-        for key, count in sorted(keys.items()):
-            if count > 1:
-                message = (
-                    f"idempotency_key {key!r} appears on {count} receipts (retries are legitimate)"
-                )
-                self.chain_problems.append(Problem(Code.DUPLICATE_IDEMPOTENCY_KEY, message))
 
     def _check_termination_claims(self) -> None:
         if not self.entries:
             return
-        last_index = len(self.entries) - 1
-        last = self.entries[last_index]
+        last_index = self.start.offset + len(self.entries) - 1
+        last = self.entries[-1]
         terminal = last.chain.get("terminal") is True
         if self.options.require_terminal and not terminal:
-            self._chain_problem(
+            last.add(
                 Code.TERMINAL_REQUIRED,
                 "last receipt is not terminal and --require-terminal is set",
-                last,
                 last_index,
             )
         outcome = last.outcome.get("status")
         if not terminal and outcome == "pending":
             message = "last receipt is a pending tool call whose result never arrived"
-            self._chain_problem(Code.INCOMPLETE_TOOL_ROUNDTRIP, message, last, last_index)
-
-    # §7.3.1
-    def _check_witness(self) -> None:
-        witness = self.options.witnesses.get(self.chain_id)
-        if witness is None:
-            return
-        length = len(self.entries)
-        last_index = length - 1
-        last = self.entries[last_index] if self.entries else None
-        if witness.length is not None and witness.length != length:
-            self._chain_problem(
-                Code.LENGTH_MISMATCH,
-                f"witness expects {witness.length} receipts, found {length}",
-                last,
-                last_index,
-            )
-        head = last.parsed.receipt_hash if last and last.parsed else None
-        if witness.final_hash is not None and witness.final_hash != head:
-            self._chain_problem(
-                Code.FINAL_HASH_MISMATCH,
-                f"witness expects final hash {witness.final_hash}, found {head}",
-                last,
-                last_index,
-            )
+            last.add(Code.INCOMPLETE_TOOL_ROUNDTRIP, message, last_index)
 
     def termination(self) -> Termination:
         last = self.entries[-1].document if self.entries else {}
@@ -666,31 +715,225 @@ def _index_expectations(document: dict[str, Any], receipt_hash: str) -> Iterator
     yield "principal_id", get_path(subject, "principal", "id")
 
 
-def _chain_result(walk: _ChainWalk) -> ChainResult:
-    receipts = tuple(entry.result() for entry in walk.entries)
-    problems = [p for entry in walk.entries for p in entry.problems] + walk.chain_problems
+def _chunk_result(walk: _ChainWalk, duplicates: list[Problem], in_range: bool) -> ChunkResult:
+    times = [t for e in walk.entries if isinstance(t := e.action.get("timestamp"), str)]
+    last = walk.entries[-1] if walk.entries else None
+    return ChunkResult(
+        chain_id=walk.chain_id,
+        start=walk.start,
+        receipts=tuple(entry.result() for entry in walk.entries),
+        problems=tuple(p for entry in walk.entries for p in entry.problems),
+        duplicates=tuple(duplicates),
+        rotations=tuple(walk.rotations),
+        has_parsed=walk._first_parsed_seen,
+        issuer=walk.issuer,
+        first_key=walk.first_key,
+        end_key=walk.active_key,
+        genesis_key=walk.genesis_key,
+        terminal=walk.terminal,
+        missing_bodies=walk.missing_bodies,
+        idempotency_keys=walk.idempotency_keys,
+        first_timestamp=min(times) if times else None,
+        last_timestamp=max(times) if times else None,
+        head_hash=last.parsed.receipt_hash if last and last.parsed else None,
+        termination=walk.termination(),
+        in_range=in_range,
+    )
+
+
+def _ordered_entries(
+    records: Sequence[RawRecord], options: VerifyOptions
+) -> tuple[list[_Entry], list[Problem]]:
+    parsed = [_parse_entry(record, options) for record in records]
+    return _dedupe([entry for _, entry in sorted(enumerate(parsed), key=_order_key)])
+
+
+def walk_chunk(
+    chain_key: str | None,
+    records: Sequence[RawRecord],
+    *,
+    options: VerifyOptions,
+    start: ChunkStart | None = None,
+    previous: Sequence[RawRecord] = (),
+    final: bool = True,
+    sequences: SequenceRange | None = None,
+) -> tuple[ChunkResult, list[dict[str, Any] | None]]:
+    """Walk a run of one chain's receipts; returns it and each receipt's parsed document.
+
+    `previous` holds the records of the sequence just before the run (the last receipt
+    among them is what the first receipt must link to); `final` runs the checks on the
+    chain's last receipt. A whole chain is one run with neither.
+    """
+    entries, duplicates = _ordered_entries(records, options)
+    overlap, _ = _ordered_entries(previous, options)
+    first_id = next((e.chain.get("chain_id") for e in entries if e.parsed), None)
+    chain_id = chain_key if chain_key is not None else str(first_id)
+    walk = _ChainWalk(chain_id, options, entries, start or ChunkStart(), final)
+    walk.run(overlap[-1] if overlap else None)
+    in_range = sequences is None or all(sequences.holds(e.sequence) for e in entries)
+    documents = [entry.document if entry.parsed is not None else None for entry in entries]
+    return _chunk_result(walk, duplicates, in_range), documents
+
+
+def _walk_matches(chunk: ChunkResult, state: ChunkStart) -> bool:
+    """Would walking `chunk` from `state` give the verdicts its own walk gave?"""
+    if not chunk.has_parsed or chunk.start == state:
+        return True
+    if state.terminal is not None or chunk.start != replace(
+        ChunkStart(), offset=chunk.start.offset
+    ):
+        return False
+    if state.issuer_known and chunk.issuer != state.issuer:
+        return False
+    # With no active key both walks search the trusted keys; with one, the chunk's first
+    # receipt must have verified under exactly that key.
+    return state.active_key is None or chunk.first_key == state.active_key
+
+
+def _state_after(chunk: ChunkResult, state: ChunkStart) -> ChunkStart:
+    offset = state.offset + len(chunk.receipts)
+    if not chunk.has_parsed:
+        return replace(state, offset=offset)
+    return ChunkStart(
+        offset=offset,
+        issuer_known=True,
+        issuer=state.issuer if state.issuer_known else chunk.issuer,
+        active_key=chunk.end_key,
+        genesis_key=state.genesis_key or chunk.genesis_key,
+        terminal=state.terminal or chunk.terminal,
+    )
+
+
+def stitch_chunks(
+    chunks: Sequence[ChunkResult], rewalk: Callable[[int, ChunkStart], ChunkResult]
+) -> list[ChunkResult]:
+    """Carry the walk's state across chunks walked apart; re-walk a chunk it would change.
+
+    The link across a chunk boundary was already checked (each chunk reads the receipt
+    before it); what a chunk cannot know alone is the active key, the chain's issuer and
+    an earlier terminal receipt. A mismatch (a rotation to a key outside the trust store,
+    a break at the boundary, receipts after a terminal one) costs one sequential re-walk.
+    """
+    accepted: list[ChunkResult] = []
+    state = ChunkStart()
+    for number, chunk in enumerate(chunks):
+        kept = chunk if _walk_matches(chunk, state) else rewalk(number, state)
+        accepted.append(kept)
+        state = _state_after(kept, state)
+    return accepted
+
+
+def _shifted(problem: Problem, shift: int) -> Problem:
+    if shift == 0 or problem.index is None:
+        return problem
+    return replace(problem, index=problem.index + shift)
+
+
+def _witness_problems(
+    options: VerifyOptions, chain_id: str, length: int, head: str | None, last: ReceiptResult | None
+) -> list[Problem]:
+    """§7.3.1: the witness's length and final hash, reported on the chain's last receipt."""
+    witness = options.witnesses.get(chain_id)
+    if witness is None:
+        return []
+    where = (last.receipt_id, last.sequence, length - 1, last.origin) if last else (None,) * 4
+    problems = []
+    if witness.length is not None and witness.length != length:
+        message = f"witness expects {witness.length} receipts, found {length}"
+        problems.append(Problem(Code.LENGTH_MISMATCH, message, *where))
+    if witness.final_hash is not None and witness.final_hash != head:
+        message = f"witness expects final hash {witness.final_hash}, found {head}"
+        problems.append(Problem(Code.FINAL_HASH_MISMATCH, message, *where))
+    return problems
+
+
+def _with_codes(receipt: ReceiptResult, problems: Sequence[Problem]) -> ReceiptResult:
+    failures = tuple(
+        dict.fromkeys(
+            (*receipt.failures, *(p.code for p in problems if p.severity is Severity.FAILURE))
+        )
+    )
+    warnings = tuple(
+        dict.fromkeys(
+            (*receipt.warnings, *(p.code for p in problems if p.severity is Severity.WARNING))
+        )
+    )
+    outcome = Outcome.FAILED if failures else Outcome.PASSED
+    return replace(receipt, failures=failures, warnings=warnings, outcome=outcome)
+
+
+def _chain_level_problems(options: VerifyOptions, chunks: Sequence[ChunkResult]) -> list[Problem]:
+    problems: list[Problem] = []
+    missing = sum(c.missing_bodies for c in chunks)
+    if missing:
+        message = f"{missing} receipt(s) carry response_hash; body not supplied, hash unchecked"
+        problems.append(Problem(Code.RESPONSE_BODY_NOT_SUPPLIED, message))
+    keys: Counter[str] = Counter()
+    for chunk in chunks:
+        keys.update(chunk.idempotency_keys)
+    for key, count in sorted(keys.items()):
+        if count > 1:
+            message = (
+                f"idempotency_key {key!r} appears on {count} receipts (retries are legitimate)"
+            )
+            problems.append(Problem(Code.DUPLICATE_IDEMPOTENCY_KEY, message))
+    return problems
+
+
+def finish_chain(chunks: Sequence[ChunkResult], options: VerifyOptions) -> ChainResult:
+    """Join a chain's stitched runs into its verdict, with the checks over the whole chain."""
+    receipts: list[ReceiptResult] = []
+    problems: list[Problem] = []
+    for chunk in chunks:
+        shift = len(receipts) - chunk.start.offset
+        problems.extend(_shifted(p, shift) for p in chunk.problems)
+        receipts.extend(chunk.receipts)
+    last = chunks[-1]
+    head = last.head_hash
+    witnessed = _witness_problems(
+        options, last.chain_id, len(receipts), head, receipts[-1] if receipts else None
+    )
+    if witnessed and receipts:
+        receipts[-1] = _with_codes(receipts[-1], witnessed)
+    problems.extend(witnessed)
+    problems.extend(_chain_level_problems(options, chunks))
+    problems.extend(p for chunk in chunks for p in chunk.duplicates)
     failures = tuple(p for p in problems if p.severity is Severity.FAILURE)
     warnings = tuple(p for p in problems if p.severity is Severity.WARNING)
     broken_at = next((i for i, r in enumerate(receipts) if r.outcome is Outcome.FAILED), None)
     if broken_at is None and failures:
         broken_at = len(receipts) - 1
-    times = [t for e in walk.entries if isinstance(t := e.action.get("timestamp"), str)]
-    last = walk.entries[-1] if walk.entries else None
+    firsts = [c.first_timestamp for c in chunks if c.first_timestamp is not None]
+    lasts = [c.last_timestamp for c in chunks if c.last_timestamp is not None]
+    issuer = next((c.issuer for c in chunks if c.has_parsed), None)
+    genesis = next((c.genesis_key for c in chunks if c.genesis_key is not None), None)
     return ChainResult(
-        chain_id=walk.chain_id,
-        issuer=walk.issuer,
-        length=len(walk.entries),
-        first_timestamp=min(times) if times else None,
-        last_timestamp=max(times) if times else None,
-        head_hash=last.parsed.receipt_hash if last and last.parsed else None,
-        genesis_key_fingerprint=walk.genesis_key.fingerprint if walk.genesis_key else None,
-        termination=walk.termination(),
-        rotations=tuple(walk.rotations),
+        chain_id=last.chain_id,
+        issuer=issuer,
+        length=len(receipts),
+        first_timestamp=min(firsts) if firsts else None,
+        last_timestamp=max(lasts) if lasts else None,
+        head_hash=head,
+        genesis_key_fingerprint=genesis.fingerprint if genesis else None,
+        termination=last.termination,
+        rotations=tuple(r for c in chunks for r in c.rotations),
         failures=failures,
         warnings=warnings,
-        receipts=receipts,
+        receipts=tuple(receipts),
         broken_at=broken_at,
     )
+
+
+def verified_receipts(
+    chain: ChainResult, documents: Sequence[dict[str, Any] | None], offset: int = 0
+) -> list[VerifiedReceipt]:
+    """Pair each parsed document of a run with its receipt's final verdict."""
+    results = chain.receipts[offset : offset + len(documents)]
+    return [
+        VerifiedReceipt(document, receipt)
+        for document, receipt in zip(documents, results, strict=True)
+        if document is not None
+    ]
 
 
 def verify_chain(
@@ -700,21 +943,6 @@ def verify_chain(
     options: VerifyOptions,
 ) -> tuple[ChainResult, list[VerifiedReceipt]]:
     """Verify one chain's records; every receipt gets its own verdict."""
-    parsed = [_parse_entry(record, options) for record in records]
-    ordered = [entry for _, entry in sorted(enumerate(parsed), key=_order_key)]
-    entries, duplicates = _dedupe(ordered)
-    first_id = next(
-        (e.chain.get("chain_id") for e in entries if e.parsed),
-        None,
-    )
-    chain_id = chain_key if chain_key is not None else str(first_id)
-    walk = _ChainWalk(chain_id=chain_id, options=options, entries=entries)
-    walk.run()
-    walk.chain_problems.extend(duplicates)
-    result = _chain_result(walk)
-    verified = [
-        VerifiedReceipt(entry.document, receipt)
-        for entry, receipt in zip(entries, result.receipts, strict=True)
-        if entry.parsed is not None
-    ]
-    return result, verified
+    chunk, documents = walk_chunk(chain_key, records, options=options)
+    result = finish_chain([chunk], options)
+    return result, verified_receipts(result, documents)
