@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from reporting.receipts.external import Grant, Witness
-from reporting.receipts.results import POLICY_CODES, ChainResult, Code, VerificationResult
+from reporting.receipts.results import POLICY_CODES, Code, VerificationResult
 from reporting.receipts.schema import taxonomy_defaults
 from reporting.receipts.verify import VerifiedReceipt
 
@@ -158,7 +158,7 @@ def _timestamp_status(
     return "valid"
 
 
-def _row(document: dict[str, Any], chain: ChainResult, item: VerifiedReceipt) -> tuple[Any, ...]:
+def _row(document: dict[str, Any], chain_id: str, item: VerifiedReceipt) -> tuple[Any, ...]:
     issuer = _dict(document.get("issuer"))
     subject = _dict(document.get("credentialSubject"))
     action = _dict(subject.get("action"))
@@ -173,7 +173,7 @@ def _row(document: dict[str, Any], chain: ChainResult, item: VerifiedReceipt) ->
     result = item.result
     return (
         result.receipt_id,
-        chain.chain_id,
+        chain_id,
         result.sequence,
         _text(issuer.get("id")),
         _text(issuer.get("name")),
@@ -217,9 +217,9 @@ def _row(document: dict[str, Any], chain: ChainResult, item: VerifiedReceipt) ->
     )
 
 
-def extract_rows(chain: ChainResult, verified: list[VerifiedReceipt]) -> list[tuple[Any, ...]]:
+def extract_rows(chain_id: str, verified: list[VerifiedReceipt]) -> list[tuple[Any, ...]]:
     """The `extract` hook of `verify_spool`: one compact row per parsed receipt."""
-    return [_row(item.document, chain, item) for item in verified]
+    return [_row(item.document, chain_id, item) for item in verified]
 
 
 def _utc(series: pd.Series) -> pd.Series:
@@ -304,7 +304,14 @@ def _chains_frame(verification: VerificationResult) -> pd.DataFrame:
 
 def _final_verdicts(frame: pd.DataFrame, verification: VerificationResult) -> None:
     """Apply failures added after extraction (delegation, ids shared across chains)."""
-    late = {Code.DELEGATION_UNVERIFIABLE, Code.DUPLICATE_RECEIPT_ID}
+    # Also the witness's codes: a chain read in chunks gets them on its last receipt
+    # after that receipt's row was extracted.
+    late = {
+        Code.DELEGATION_UNVERIFIABLE,
+        Code.DUPLICATE_RECEIPT_ID,
+        Code.LENGTH_MISMATCH,
+        Code.FINAL_HASH_MISMATCH,
+    }
     updates = {
         (chain.chain_id, receipt.receipt_id): receipt
         for chain in verification.chains

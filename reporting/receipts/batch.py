@@ -1,13 +1,17 @@
 """Verify every chain of a spool, in order, in this process or a pool of processes.
 
 Workers are sent chain keys only and read the records from the spool themselves, so
-the parent does not copy receipt bytes between processes. Delegation (§7.6) and the
+the parent does not copy receipt bytes between processes. A chain longer than
+`CHUNK_SIZE` is cut into runs of sequences that workers walk in parallel; the parent
+carries the walk's state across the runs (`stitch_chunks`), so memory is bounded by the
+chunk size and one long chain still uses every core. Delegation (§7.6) and the
 uniqueness of receipt ids across chains are checked once every chain is known.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
@@ -21,16 +25,27 @@ from reporting.receipts.results import (
     Problem,
     VerificationResult,
 )
-from reporting.receipts.sources import RawRecord, ReceiptSpool, SpoolReader
+from reporting.receipts.sources import ChunkPlan, RawRecord, ReceiptSpool, SpoolReader
 from reporting.receipts.verify import (
     ChainInput,
+    ChunkResult,
+    ChunkStart,
+    SequenceRange,
     VerifiedReceipt,
     VerifyOptions,
+    finish_chain,
     parse_entry_problem,
-    verify_chain,
+    stitch_chunks,
+    walk_chunk,
 )
 
-__all__ = ["verify_spool"]
+__all__ = ["CHUNK_SIZE", "Extract", "verify_spool"]
+
+CHUNK_SIZE = 10_000  # receipts a worker holds parsed at once (plus one sequence's copies)
+
+# Turns a chain's (or a run's) parsed receipts into what later stages keep; it runs in
+# the worker, while the parsed documents are still in memory.
+Extract = Callable[[str, list[VerifiedReceipt]], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +66,31 @@ class _ChainFacts:
     claims: tuple[_DelegationClaim, ...]
     principals: dict[str, Any]  # referenced parent receipt id -> its principal id
 
+    def shifted(self, offset: int) -> _ChainFacts:
+        claims = tuple(replace(c, receipt_index=c.receipt_index + offset) for c in self.claims)
+        return _ChainFacts(claims, self.principals)
+
+
+@dataclass(frozen=True)
+class _ChunkJob:
+    """One run of a long chain's sequences."""
+
+    chain_key: str
+    number: int
+    count: int
+    plan: ChunkPlan
+
+
+_Job = str | _ChunkJob | ChainInput
+_Outcome = tuple[ChainResult | ChunkResult, _ChainFacts, Any]
+_ChainOutcome = tuple[ChainResult, _ChainFacts, list[Any]]
+
 
 @dataclass(frozen=True)
 class _JobContext:
     options: VerifyOptions
     parent_ids: frozenset[str]
-    extract: Callable[[ChainResult, list[VerifiedReceipt]], Any] | None
+    extract: Extract | None
     records: SpoolReader | ReceiptSpool
 
 
@@ -68,14 +102,18 @@ def _init_worker(context: _JobContext) -> None:
     _WORKER_CONTEXT = context
 
 
-def _facts(verified: list[VerifiedReceipt], parent_ids: frozenset[str]) -> _ChainFacts:
+def _facts(documents: Sequence[dict[str, Any] | None], parent_ids: frozenset[str]) -> _ChainFacts:
+    """Delegation claims (indexed from the run's first receipt) and referenced principals."""
     claims: list[_DelegationClaim] = []
     principals: dict[str, Any] = {}
-    for index, item in enumerate(verified):
-        subject = item.document.get("credentialSubject", {})
+    for index, document in enumerate(documents):
+        if document is None:
+            continue
+        subject = document.get("credentialSubject", {})
         principal = get_path(subject, "principal", "id")
-        if item.result.receipt_id in parent_ids:
-            principals[item.result.receipt_id or ""] = principal
+        receipt_id = document.get("id")
+        if isinstance(receipt_id, str) and receipt_id in parent_ids:
+            principals[receipt_id] = principal
         delegation = subject.get("delegation") if isinstance(subject, dict) else None
         if isinstance(delegation, dict):
             claims.append(
@@ -90,16 +128,85 @@ def _facts(verified: list[VerifiedReceipt], parent_ids: frozenset[str]) -> _Chai
     return _ChainFacts(tuple(claims), principals)
 
 
-def _run_job(context: _JobContext, job: str | ChainInput) -> tuple[ChainResult, _ChainFacts, Any]:
+def _outcome(
+    context: _JobContext,
+    result: ChainResult | ChunkResult,
+    documents: Sequence[dict[str, Any] | None],
+) -> _Outcome:
+    """What a job sends back: its verdicts, its delegation facts and its extract."""
+    extract = None
+    if context.extract is not None:
+        verified = [
+            VerifiedReceipt(document, receipt)
+            for document, receipt in zip(documents, result.receipts, strict=True)
+            if document is not None
+        ]
+        extract = context.extract(result.chain_id, verified)
+    return result, _facts(documents, context.parent_ids), extract
+
+
+def _run_chunk(context: _JobContext, job: _ChunkJob, start: ChunkStart) -> _Outcome:
+    plan = job.plan
+    records = context.records.records_in(job.chain_key, plan)
+    previous = (
+        context.records.records_at(job.chain_key, plan.previous)
+        if plan.previous is not None
+        else []
+    )
+    chunk, documents = walk_chunk(
+        job.chain_key,
+        records,
+        options=context.options,
+        start=start,
+        previous=previous,
+        final=job.number == job.count - 1,
+        sequences=SequenceRange(plan.low, plan.high, plan.nulls),
+    )
+    return _outcome(context, chunk, documents)
+
+
+def _run_job(context: _JobContext, job: _Job) -> _Outcome:
+    if isinstance(job, _ChunkJob):
+        return _run_chunk(context, job, ChunkStart())
     key, records = (job, context.records.records_for(job)) if isinstance(job, str) else job
-    result, verified = verify_chain(key, records, options=context.options)
-    extract = context.extract(result, verified) if context.extract else None
-    return result, _facts(verified, context.parent_ids), extract
+    chunk, documents = walk_chunk(key, records, options=context.options)
+    return _outcome(context, finish_chain([chunk], context.options), documents)
 
 
-def _worker_job(job: str | ChainInput) -> tuple[ChainResult, _ChainFacts, Any]:
+def _worker_job(job: _Job) -> _Outcome:
     assert _WORKER_CONTEXT is not None
     return _run_job(_WORKER_CONTEXT, job)
+
+
+def _join_chunks(
+    context: _JobContext, jobs: list[_ChunkJob], outcomes: list[_Outcome]
+) -> _ChainOutcome:
+    """Stitch a long chain's runs (re-walking any whose start state was wrong) and finish it."""
+    if not all(isinstance(o[0], ChunkResult) and o[0].in_range for o in outcomes):
+        # The spool's ordering and the verifier's disagree (hostile or odd sequences):
+        # walk the whole chain in one piece instead.
+        result, facts, extract = _run_job(context, jobs[0].chain_key)
+        assert isinstance(result, ChainResult)
+        return result, facts, [extract]
+    kept = list(outcomes)
+
+    def rewalk(number: int, start: ChunkStart) -> ChunkResult:
+        kept[number] = _run_chunk(context, jobs[number], start)
+        chunk = kept[number][0]
+        assert isinstance(chunk, ChunkResult)
+        return chunk
+
+    chunks = [o[0] for o in outcomes if isinstance(o[0], ChunkResult)]
+    accepted = stitch_chunks(chunks, rewalk)
+    result = finish_chain(accepted, context.options)
+    claims: list[_DelegationClaim] = []
+    principals: dict[str, Any] = {}
+    offset = 0
+    for chunk, (_, facts, _) in zip(accepted, kept, strict=True):
+        claims.extend(facts.shifted(offset).claims)
+        principals.update(facts.principals)
+        offset += len(chunk.receipts)
+    return result, _ChainFacts(tuple(claims), principals), [o[2] for o in kept]
 
 
 def _chain_id_of(record: RawRecord) -> str | None:
@@ -120,16 +227,33 @@ def _orphan_problem(record: RawRecord, options: VerifyOptions) -> Problem | None
     return Problem(Code.SCHEMA_VIOLATION, message, None, None, None, record.origin)
 
 
-def _jobs(
+def _plan_jobs(
+    spool: ReceiptSpool, chain_filter: frozenset[str] | None, chunk_size: int
+) -> list[_Job]:
+    """Chain keys (workers read their records themselves); long chains as runs of sequences.
+
+    Planned before any worker starts: cutting a chain writes to the spool.
+    """
+    sizes = spool.chain_sizes()
+    jobs: list[_Job] = []
+    for key in spool.chain_keys():
+        if chain_filter is not None and key not in chain_filter:
+            continue
+        if sizes.get(key, 0) <= chunk_size:
+            jobs.append(key)
+            continue
+        plans = spool.chunk_plan(key, chunk_size)
+        jobs.extend(_ChunkJob(key, n, len(plans), plan) for n, plan in enumerate(plans))
+    return jobs
+
+
+def _lone_records(
     spool: ReceiptSpool,
     options: VerifyOptions,
     orphans: list[Problem],
     chain_filter: frozenset[str] | None,
-) -> Iterator[str | ChainInput]:
-    """Chain keys (workers read their records themselves), then lone ungrouped records."""
-    for key in spool.chain_keys():
-        if chain_filter is None or key in chain_filter:
-            yield key
+) -> Iterator[_Job]:
+    """Records SQLite could not group, each verified alone (or reported as an orphan)."""
     for record in spool.ungrouped_records():
         problem = _orphan_problem(record, options)
         if problem is not None:
@@ -139,37 +263,49 @@ def _jobs(
 
 
 def _run_all(
-    jobs: Iterator[str | ChainInput],
-    context: _JobContext,
-    workers: int,
-    progress: Callable[[int], None] | None,
-) -> Iterator[tuple[ChainResult, _ChainFacts, Any]]:
-    """Verify chains in order, in this process or a pool, with a bounded number in flight."""
+    jobs: Iterator[_Job], context: _JobContext, workers: int
+) -> Iterator[tuple[_Job, _Outcome]]:
+    """Run jobs in order, in this process or a pool, with a bounded number in flight."""
     if workers <= 1:
         for job in jobs:
-            outcome = _run_job(context, job)
-            if progress:
-                progress(outcome[0].length)
-            yield outcome
+            yield job, _run_job(context, job)
         return
     assert isinstance(context.records, ReceiptSpool)
     shared = replace(context, records=context.records.reader())
     with ProcessPoolExecutor(
         max_workers=workers, initializer=_init_worker, initargs=(shared,)
     ) as pool:
-        pending: list[Future[tuple[ChainResult, _ChainFacts, Any]]] = []
+        pending: list[tuple[_Job, Future[_Outcome]]] = []
         for job in jobs:
-            pending.append(pool.submit(_worker_job, job))
+            pending.append((job, pool.submit(_worker_job, job)))
             while len(pending) >= workers * 4:
-                outcome = pending.pop(0).result()
-                if progress:
-                    progress(outcome[0].length)
-                yield outcome
-        for future in pending:
-            outcome = future.result()
-            if progress:
-                progress(outcome[0].length)
-            yield outcome
+                done, future = pending.pop(0)
+                yield done, future.result()
+        for done, future in pending:
+            yield done, future.result()
+
+
+def _chains(
+    outcomes: Iterator[tuple[_Job, _Outcome]],
+    context: _JobContext,
+    progress: Callable[[int], None] | None,
+) -> Iterator[_ChainOutcome]:
+    """Whole chains from job outcomes, joining each long chain's runs as they arrive."""
+    runs: list[_ChunkJob] = []
+    run_outcomes: list[_Outcome] = []
+    for job, outcome in outcomes:
+        if progress:
+            progress(len(outcome[0].receipts))
+        if not isinstance(job, _ChunkJob):
+            result, facts, extract = outcome
+            assert isinstance(result, ChainResult)
+            yield result, facts, [extract]
+            continue
+        runs.append(job)
+        run_outcomes.append(outcome)
+        if job.number == job.count - 1:
+            yield _join_chunks(context, runs, run_outcomes)
+            runs, run_outcomes = [], []
 
 
 def _delegation_failures(
@@ -260,21 +396,28 @@ def verify_spool(
     options: VerifyOptions,
     workers: int = 1,
     chain_filter: frozenset[str] | None = None,
-    extract: Callable[[ChainResult, list[VerifiedReceipt]], Any] | None = None,
+    extract: Extract | None = None,
     progress: Callable[[int], None] | None = None,
+    chunk_size: int = CHUNK_SIZE,
 ) -> tuple[VerificationResult, list[Any]]:
-    """Verify every chain in the spool; returns the results and each chain's extract."""
+    """Verify every chain in the spool; returns the results and the extracts, in order.
+
+    A chain read in chunks has one extract per chunk, so the extracts are a flat list in
+    chain order; a chain's receipts are all in the extracts that precede the next's.
+    """
     context = _JobContext(options, frozenset(spool.delegation_parents()), extract, spool)
     orphans: list[Problem] = list(spool.problems)
-    jobs = _jobs(spool, options, orphans, chain_filter)
+    planned = _plan_jobs(spool, chain_filter, chunk_size)
+    jobs = itertools.chain(planned, _lone_records(spool, options, orphans, chain_filter))
     chains: list[ChainResult] = []
     facts: list[_ChainFacts] = []
     extracts: list[Any] = []
     principals: dict[str, Any] = {}
-    for result, chain_facts, extracted in _run_all(jobs, context, workers, progress):
+    outcomes = _run_all(jobs, context, workers)
+    for result, chain_facts, extracted in _chains(outcomes, context, progress):
         chains.append(result)
         facts.append(chain_facts)
-        extracts.append(extracted)
+        extracts.extend(extracted)
         principals.update(chain_facts.principals)
     chains = _check_delegations(chains, facts, principals)
     chains = _flag_shared_ids(chains, spool.ids_in_several_chains())
