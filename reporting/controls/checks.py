@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema
+import numpy as np
 import pandas as pd
 
 from reporting.evidence.frame import RISK_RANK, Evidence
@@ -227,9 +228,19 @@ def _chain_verdict(
     )
 
 
+def _per_value(values: pd.Series, predicate: Callable[[str], bool]) -> pd.Series:
+    """A predicate on each value's text, evaluated once per distinct value.
+
+    The columns checks match on (action types, scopes) have few distinct values and
+    many rows; a missing value is matched as the text 'nan', as `astype(str)` gives.
+    """
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    table = np.fromiter((predicate(str(u)) for u in uniques), dtype=bool, count=len(uniques))
+    return pd.Series(table[codes], index=values.index, dtype=bool)
+
+
 def _matches(action_types: pd.Series, patterns: Sequence[str]) -> pd.Series:
-    values = action_types.astype(str)
-    return values.map(lambda t: any(fnmatch.fnmatchcase(t, p) for p in patterns)).astype(bool)
+    return _per_value(action_types, lambda t: any(fnmatch.fnmatchcase(t, p) for p in patterns))
 
 
 def _present(values: pd.Series) -> pd.Series:
@@ -534,6 +545,16 @@ def grounded_principal(evidence: Evidence, params: dict[str, Any]) -> CheckResul
     )
 
 
+def _grants_one_of(patterns: Sequence[str]) -> Callable[[str], bool]:
+    """Whether a '|'-joined scope list holds a scope matching one of the patterns."""
+
+    def granted(scopes: str) -> bool:
+        held = [one for one in scopes.split("|") if one]
+        return any(fnmatch.fnmatchcase(one, p) for one in held for p in patterns)
+
+    return granted
+
+
 @check(
     "scope_matches_action",
     "Scopes match the actions taken",
@@ -556,16 +577,7 @@ def scope_matches_action(evidence: Evidence, params: dict[str, Any]) -> CheckRes
     failing = pd.Series(False, index=scope.index)
     for rule in params["rules"]:
         applies = _matches(scope["action_type"], rule["actions"])
-        granted = (
-            scope["scopes"]
-            .astype(str)
-            .map(
-                lambda s, patterns=rule["scopes"]: any(
-                    fnmatch.fnmatchcase(one, p) for one in s.split("|") if one for p in patterns
-                )
-            )
-            .astype(bool)
-        )
+        granted = _per_value(scope["scopes"], _grants_one_of(rule["scopes"]))
         covered |= applies
         failing |= applies & ~granted
     return _verdict(

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 import pandas as pd
@@ -116,17 +117,18 @@ class Evidence:
     grants: dict[str, Grant] | None = None
     witnesses: dict[str, Witness] = field(default_factory=dict)
 
-    @property
+    # Cached: checks and the report ask for these dozens of times, and each is a copy.
+    @cached_property
     def in_scope(self) -> pd.DataFrame:
         return self.receipts[self.receipts["in_scope"]]
 
-    @property
+    @cached_property
     def trusted(self) -> pd.DataFrame:
         """In-scope rows that may count as positive evidence."""
         scope = self.in_scope
         return scope[scope["trusted"]]
 
-    @property
+    @cached_property
     def chains_in_scope(self) -> pd.DataFrame:
         ids = set(self.in_scope["chain_id"].astype(str))
         return self.chains[self.chains["chain_id"].isin(ids)]

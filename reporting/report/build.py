@@ -347,13 +347,34 @@ def _session_keys(scope: pd.DataFrame) -> pd.Series:
     )
 
 
+def _top_session_keys(keyed: pd.DataFrame) -> list[str]:
+    """The TOP_SESSIONS sessions by highest risk, then high-risk count, size and key.
+
+    Ranked on aggregates, so only the sessions shown are built (a month has thousands).
+    """
+    ranks = keyed["risk_rank"].astype("float64").fillna(-1)
+    stats = (
+        pd.DataFrame(
+            {"session": keyed["_session"], "rank": ranks, "high": ranks >= RISK_RANK["high"]}
+        )
+        .groupby("session", sort=True)
+        .agg(max_rank=("rank", "max"), high=("high", "sum"), size=("rank", "size"))
+    )
+    ordered = sorted(
+        stats.itertuples(),
+        key=lambda r: (-int(r.max_rank), -int(r.high), -int(r.size), str(r.Index)),
+    )
+    return [str(r.Index) for r in ordered[:TOP_SESSIONS]]
+
+
 def _sessions(evidence: Evidence) -> tuple[Session, ...]:
     scope = evidence.in_scope
     if scope.empty:
         return ()
     keyed = scope.assign(_session=_session_keys(scope))
     sessions = []
-    for key, group in keyed.groupby("_session", sort=True):
+    for key in _top_session_keys(keyed):
+        group = keyed[keyed["_session"] == key]
         ordered = group.sort_values(["timestamp", "chain_id", "sequence"], kind="stable")
         ranks = group["risk_rank"].fillna(-1)
         max_rank = int(ranks.max())
