@@ -17,11 +17,12 @@ import pytest
 
 from reporting.evidence.frame import Evidence
 from reporting.receipts.canonical import parse_receipt
-from reporting.receipts.results import VerificationResult
+from reporting.receipts.results import Code, Origin, Problem, VerificationResult
 from reporting.report.build import ReportInputs, ReportOptions, build_report
 from reporting.report.exports import (
     FINDINGS_COLUMNS,
     OSCAL_VERSION,
+    VERIFICATION_SCHEMA,
     cited_receipts_jsonl,
     findings_csv,
     neutralise_cell,
@@ -292,6 +293,37 @@ def test_verification_results_are_deterministic_and_can_skip_receipts(sample_rep
     slim = strict_json(verification_results_json(result, include_receipts=False))
     assert all("receipts" not in c for c in slim["chains"])
     assert all("receipts" in c for c in strict_json(verification_results_json(result))["chains"])
+
+
+def _reference_layout(result: VerificationResult, include_receipts: bool) -> bytes:
+    chains = sorted(result.chains, key=lambda c: (c.chain_id, c.issuer or ""))
+    document = {
+        "schema": VERIFICATION_SCHEMA,
+        "valid": result.valid,
+        "chains_total": len(chains),
+        "receipts_total": result.receipt_count,
+        "chains": [c.to_json(include_receipts=include_receipts) for c in chains],
+        "input_problems": [p.to_json() for p in result.input_problems],
+    }
+    text = json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False)
+    return (text + "\n").encode()
+
+
+def test_verification_results_are_laid_out_as_indented_sorted_json(sample_report):
+    """Written in batches by orjson, byte for byte what json.dumps(indent=2) would write."""
+    result = sample_report.assessment.verification.result
+    problem = Problem(Code.MALFORMED_RECEIPT, 'bad "receipts": [] ü', origin=Origin("x.jsonl", 3))
+    cases = [
+        result,
+        VerificationResult((), ()),
+        VerificationResult(result.chains[:2], (problem,)),
+        VerificationResult((replace(result.chains[0], receipts=()),), ()),
+    ]
+    for case in cases:
+        for include in (True, False):
+            assert verification_results_json(case, include_receipts=include) == (
+                _reference_layout(case, include)
+            )
 
 
 # -- cited receipts -----------------------------------------------------------------------

@@ -16,7 +16,7 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +25,7 @@ import pandas as pd
 
 from reporting.controls.checks import REGISTRY
 from reporting.evidence.frame import Evidence
-from reporting.receipts.results import VerificationResult
+from reporting.receipts.results import ChainResult, VerificationResult
 from reporting.report.model import (
     CheckFigure,
     ControlSection,
@@ -98,17 +98,51 @@ def verification_results_json(
     """Every chain's verdict (sorted by chain id) with its problems, and the input problems.
 
     With `include_receipts` (the default) each chain also lists every receipt's own verdict.
+    Laid out as `json.dumps(indent=2, sort_keys=True)` would, but written by orjson a
+    batch of receipts at a time: a month can hold millions of receipt verdicts.
     """
     chains = sorted(result.chains, key=lambda c: (c.chain_id, c.issuer or ""))
-    return _dumps(
-        {
-            "schema": VERIFICATION_SCHEMA,
-            "valid": result.valid,
-            "chains_total": len(chains),
-            "receipts_total": result.receipt_count,
-            "chains": [c.to_json(include_receipts=include_receipts) for c in chains],
-            "input_problems": [p.to_json() for p in result.input_problems],
-        }
+    head = {
+        "schema": VERIFICATION_SCHEMA,
+        "valid": result.valid,
+        "chains_total": len(chains),
+        "receipts_total": result.receipt_count,
+        "chains": [],
+        "input_problems": [p.to_json() for p in result.input_problems],
+    }
+    listed = _pretty_items([_chain_json(c, include_receipts) for c in chains], depth=1)
+    return _pretty(head).replace(b'\n  "chains": []', b'\n  "chains": ' + listed, 1) + b"\n"
+
+
+_BATCH = 10_000
+
+
+def _pretty(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+
+
+def _pretty_items(items: Sequence[bytes], depth: int) -> bytes:
+    """A JSON list of already-serialised items, as the value of a member at `depth`."""
+    if not items:
+        return b"[]"
+    inner = b"  " * (depth + 1)
+    body = b",\n".join(inner + item.replace(b"\n", b"\n" + inner) for item in items)
+    return b"[\n" + body + b"\n" + b"  " * depth + b"]"
+
+
+def _chain_json(chain: ChainResult, include_receipts: bool) -> bytes:
+    data = chain.to_json(include_receipts=False)
+    if not include_receipts:
+        return _pretty(data)
+    data["receipts"] = []
+    receipts = chain.receipts
+    batches = [
+        _pretty([r.to_json() for r in receipts[start : start + _BATCH]])[2:-2]
+        for start in range(0, len(receipts), _BATCH)
+    ]
+    listed = b"[\n" + b",\n".join(batches) + b"\n]" if batches else b"[]"
+    return _pretty(data).replace(
+        b'\n  "receipts": []', b'\n  "receipts": ' + listed.replace(b"\n", b"\n  "), 1
     )
 
 
