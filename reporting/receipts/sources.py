@@ -5,9 +5,12 @@ at a time, so memory stays bounded by the largest chain however large the input,
 a chain split across sources (a store plus a JSON Lines export) is verified whole.
 
 * Agent Receipts SQLite stores (SDK, daemon, collector) are attached read-only
-  (``mode=ro``; works beside WAL files; nothing is ever written to them). Rows are
+  (``mode=ro``; works beside WAL files; nothing is ever written to them; a closed
+  WAL-mode store in a read-only directory is read as ``immutable``). Rows are
   copied as bytes from ``receipt_json``. The index columns are kept beside the bytes
-  only to be compared with the signed JSON later: they are not evidence.
+  only to be compared with the signed JSON later: they are not evidence. A store that
+  is corrupt, locked or not a receipts store is an input problem naming the file; the
+  other sources are still read.
 * ``.json`` (one receipt or an array), ``.jsonl``/``.ndjson``, directories of those
   and of stores, and ``-`` (JSON Lines on stdin).
 
@@ -36,6 +39,10 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 JSON_SUFFIXES = (".json",)
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 STORE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+STORE_BUSY_TIMEOUT = 5.0  # seconds a store's writer may hold a lock that keeps us out
+# No record bigger than this is ever read into memory, whatever max_receipt_bytes allows:
+# a hostile line or file without an end cannot exhaust memory before verification.
+MAX_RECORD_BYTES = 64 << 20
 INDEX_COLUMNS = (
     "id",
     "chain_id",
@@ -130,7 +137,8 @@ class ReceiptSpool:
         handle, name = tempfile.mkstemp(prefix="agent-evidence-", suffix=".spool.db")
         os.close(handle)
         self.path = Path(name)
-        self._conn = sqlite3.connect(f"file:{name}", uri=True)
+        # The busy timeout also applies to attached stores: how long a writer's lock is waited for.
+        self._conn = sqlite3.connect(f"file:{name}", uri=True, timeout=STORE_BUSY_TIMEOUT)
         self._conn.text_factory = bytes
         self._conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + _SPOOL_SCHEMA)
         self.problems: list[Problem] = []
@@ -154,16 +162,52 @@ class ReceiptSpool:
         return cursor.rowcount
 
     def add_store(self, path: Path) -> None:
-        uri = "file:" + _uri_path(path) + "?mode=ro"
+        """Copy a store's rows; a store that cannot be read is an input problem, not an abort.
+
+        The copy is all or nothing: a store that turns out corrupt halfway leaves no rows
+        behind (its receipts are not half-verified), and the sources before and after it
+        are still read.
+        """
+        self._conn.commit()  # ATTACH needs no open transaction; earlier sources are kept
+        # While copying, a rollback must work (journal OFF makes it undefined). Appended
+        # pages are never journalled, so the in-memory journal stays a few pages long.
+        self._conn.execute("PRAGMA main.journal_mode=MEMORY")
         try:
-            self._conn.execute("ATTACH DATABASE ? AS src", (uri,))
-        except sqlite3.Error as exc:
-            raise _input_error("UNREADABLE_STORE", f"cannot open store: {exc}", str(path)) from exc
-        try:
-            self._copy_store(path)
+            why = self._attach_store(path)
+            if why is not None:
+                self._not_a_store(path, why)
+                return
+            try:
+                self._copy_store(path)
+            finally:
+                self._conn.commit()  # the copy's transaction spans `src`; it must end first
+                self._conn.execute("DETACH DATABASE src")
         finally:
-            self._conn.commit()  # the copy's transaction spans `src`; it must end first
+            self._conn.execute("PRAGMA main.journal_mode=OFF")
+
+    def _attach_store(self, path: Path) -> str | None:
+        """Attach the store read-only as `src`; None, or why it cannot be read."""
+        try:
+            self._attach(_store_uri(path))
+            return None
+        except sqlite3.Error as exc:
+            if not _may_open_immutable(path, exc):
+                return _store_problem(path, exc)
+        try:  # a WAL store nobody has open, in a directory we cannot write: see below
+            self._attach(_store_uri(path, immutable=True))
+            return None
+        except sqlite3.Error as exc:
+            return _store_problem(path, exc)
+
+    def _attach(self, uri: str) -> None:
+        """ATTACH, then read the schema so an unreadable file fails here, detached."""
+        self._conn.execute("ATTACH DATABASE ? AS src", (uri,))
+        try:
+            self._conn.execute("SELECT COUNT(*) FROM src.sqlite_master").fetchone()
+        except sqlite3.Error:
+            self._conn.rollback()
             self._conn.execute("DETACH DATABASE src")
+            raise
 
     def _copy_store(self, path: Path) -> None:
         try:
@@ -171,17 +215,18 @@ class ReceiptSpool:
                 row[1].decode() for row in self._conn.execute("PRAGMA src.table_info(receipts)")
             }
         except sqlite3.DatabaseError as exc:
-            self._not_a_store(path, f"not a readable SQLite database ({exc})")
+            self._not_a_store(path, _store_problem(path, exc))
             return
         if not {"receipt_json", "chain_id"} <= columns:
-            self._not_a_store(path, "no 'receipts' table with a receipt_json column")
+            self._not_a_store(path, "not a receipts store: no 'receipts' table with receipt_json")
             return
         selected = ", ".join(f"src.receipts.{c}" if c in columns else "NULL" for c in INDEX_COLUMNS)
         try:
             statement = _COPY_STORE.format(columns=selected)
             cursor = self._conn.execute(statement, (str(path),))
         except sqlite3.DatabaseError as exc:
-            self._not_a_store(path, f"cannot read receipts ({exc})")
+            self._conn.rollback()  # no row of a store that fails halfway is kept
+            self._not_a_store(path, _store_problem(path, exc))
             return
         self.sources.append(SourceSummary(str(path), "store", cursor.rowcount))
 
@@ -191,15 +236,20 @@ class ReceiptSpool:
 
     def add_json_lines(self, stream: BinaryIO, source: str) -> None:
         rows = (
-            (line.rstrip(b"\r\n"), source, number, None)
-            for number, line in enumerate(stream, start=1)
-            if line.strip()
+            (line, source, number, None)
+            for number, line in _json_lines(stream, source, self.problems)
         )
         self.sources.append(SourceSummary(source, "jsonl", self._insert(rows)))
 
     def add_json_file(self, path: Path) -> None:
-        data = path.read_bytes()
         source = str(path)
+        with path.open("rb") as handle:
+            head = handle.read(4096).lstrip()
+        if not head.startswith(b"[") and path.stat().st_size > MAX_RECORD_BYTES:
+            self.problems.append(_too_large(Origin(source, 1)))
+            self.sources.append(SourceSummary(source, "json", 0))
+            return
+        data = path.read_bytes()
         stripped = data.lstrip()
         if not stripped.startswith(b"["):
             self.sources.append(
@@ -425,6 +475,56 @@ def _uri_path(path: Path) -> str:
     return quote(str(path.resolve()))
 
 
+def _store_uri(path: Path, *, immutable: bool = False) -> str:
+    return "file:" + _uri_path(path) + ("?mode=ro&immutable=1" if immutable else "?mode=ro")
+
+
+def _is_wal_store(path: Path) -> bool:
+    """Header bytes 18-19 are 2 in a WAL-mode database (1: rollback journal)."""
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(20)
+    except OSError:
+        return False
+    return len(header) == 20 and header[18:20] == b"\x02\x02"
+
+
+def _may_open_immutable(path: Path, error: sqlite3.Error) -> bool:
+    """Whether a failed read-only open may be retried with ``immutable=1``.
+
+    A WAL-mode store needs its ``-shm`` file even to be read. When its writer has
+    closed it, the ``-wal`` and ``-shm`` files are gone, and in a read-only directory
+    (or mount) they cannot be created, so ``mode=ro`` cannot open it. With no ``-wal``
+    (and no hot ``-journal``) beside it, the main file alone holds every committed
+    transaction, so it is read as immutable. A ``-wal`` file means frames that only a
+    reader with ``-shm`` can see: no retry, the error stands.
+    """
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is None or code & 0xFF not in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY):
+        return False
+    beside = (Path(f"{path}{suffix}") for suffix in ("-wal", "-journal"))
+    return _is_wal_store(path) and not any(p.exists() for p in beside)
+
+
+def _store_problem(path: Path, error: sqlite3.Error) -> str:
+    """What to tell the user about a store SQLite would not read."""
+    code = getattr(error, "sqlite_errorcode", 0) & 0xFF
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return (
+            f"store is locked by another process ({error}) for more than "
+            f"{STORE_BUSY_TIMEOUT:g} s; none of its receipts were read"
+        )
+    if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        return f"store is corrupt ({error}); none of its receipts were read"
+    if code in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY) and _is_wal_store(path):
+        return (
+            f"cannot open the WAL-mode store read-only ({error}): its -wal/-shm files are "
+            "missing or cannot be created here; report on a snapshot "
+            "(sqlite3 STORE \"VACUUM INTO 'copy.db'\"); none of its receipts were read"
+        )
+    return f"cannot read the store ({error}); none of its receipts were read"
+
+
 def _line_of(data: bytes, offset: int) -> int:
     return data.count(b"\n", 0, offset) + 1
 
@@ -467,6 +567,27 @@ def _split_json_array(data: bytes, source: str) -> tuple[list[tuple[bytes, int]]
         return elements, Problem(Code.MALFORMED_RECEIPT, message, origin=Origin(source, line))
 
 
+def _too_large(origin: Origin) -> Problem:
+    message = f"record is over {MAX_RECORD_BYTES} bytes, the most ever read; skipped unread"
+    return Problem(Code.RECEIPT_TOO_LARGE, message, origin=origin)
+
+
+def _json_lines(
+    stream: BinaryIO, source: str, problems: list[Problem]
+) -> Iterator[tuple[int, bytes]]:
+    """(line number, bytes) of each non-blank line; a line over MAX_RECORD_BYTES is
+    skipped without being held in memory, and reported."""
+    number = 0
+    while line := stream.readline(MAX_RECORD_BYTES + 1):
+        number += 1
+        if len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n"):
+            while (rest := stream.readline(1 << 20)) and not rest.endswith(b"\n"):
+                pass
+            problems.append(_too_large(Origin(source, number)))
+        elif line.strip():
+            yield number, line.rstrip(b"\r\n")
+
+
 def _skip_space(text: str, position: int) -> int:
     while position < len(text) and text[position] in " \t\r\n":
         position += 1
@@ -497,7 +618,12 @@ def _add_file(spool: ReceiptSpool, path: Path) -> None:
 
 
 def spool_sources(sources: Iterable[str], *, stdin: BinaryIO | None = None) -> ReceiptSpool:
-    """Spool every SOURCE argument; unreadable paths raise InputError (exit 2)."""
+    """Spool every SOURCE argument.
+
+    A path that does not exist or cannot be opened raises InputError (exit 2); a file
+    that opens but holds no readable receipts (a corrupt or locked store, a record over
+    MAX_RECORD_BYTES) is recorded in `problems` and the other sources are still read.
+    """
     spool = ReceiptSpool()
     try:
         for source in sources:
