@@ -20,6 +20,7 @@ each record strictly and treats the group key as a hint only.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
@@ -451,11 +452,21 @@ def _text(value: object) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
+@functools.lru_cache(maxsize=256)
+def _source_name(source: object) -> str:
+    """One string per source, shared by every origin read from it.
+
+    A million records come from a handful of sources: without this, every verdict
+    would carry its own copy of the path.
+    """
+    return _text(source)
+
+
 def _record_from_row(row: tuple[object, ...]) -> RawRecord:
     raw, source, line, idx, rowid, has_index = row[1:7]
     assert isinstance(raw, bytes)
     origin = Origin(
-        source=_text(source),
+        source=_source_name(source),
         line=line if isinstance(line, int) else None,
         index=idx if isinstance(idx, int) else None,
         rowid=rowid if isinstance(rowid, int) else None,
