@@ -27,8 +27,13 @@ lint: setup
 test: lint
 	$(BIN)/pytest
 
+# Verifier throughput, then end-to-end `report` at each size (synthetic data is generated
+# once into .bench-cache/; 1M takes minutes and several GB): make bench BENCH_SIZES=10k,100k
+BENCH_SIZES ?= 10k,100k,1M
+
 bench: setup
 	$(BIN)/python bench/verify_bench.py
+	$(BIN)/python bench/report_bench.py --sizes $(BENCH_SIZES)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
