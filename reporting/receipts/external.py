@@ -9,7 +9,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,9 +124,26 @@ def load_grants(path: Path) -> dict[str, Grant]:
     return grants
 
 
+# A body file is named after its receipt: `<uuid>.json` or `<full id>.json`. Receipt ids
+# are untrusted text, so only names that cannot leave the directory are looked up.
+_BODY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}")
+
+
+def _body_names(receipt_id: str) -> list[str]:
+    names = dict.fromkeys((receipt_id.removeprefix("urn:receipt:"), receipt_id))
+    return [name for name in names if _BODY_NAME.fullmatch(name) and ".." not in name]
+
+
 @dataclass(frozen=True)
 class BodiesDirectory:
-    """Response bodies named after the receipt: `<uuid>.json` or `<full id>.json`."""
+    """Response bodies named after the receipt: `<uuid>.json` or `<full id>.json`.
+
+    Only regular files directly inside the directory are read. A receipt id that could
+    name anything else (a path separator, `..`, a leading dot, a NUL, an overlong name)
+    is never looked up, so its body counts as not supplied. A body that is a symbolic
+    link, a directory or a device is refused with an error naming it: the directory is
+    out-of-band evidence the operator prepares, and one that points elsewhere is broken.
+    """
 
     path: Path
 
@@ -134,20 +153,45 @@ class BodiesDirectory:
 
     def body_for(self, receipt_id: str) -> tuple[bool, Any]:
         """(found, parsed JSON body). A body that is not JSON raises InputError."""
-        for name in (receipt_id.removeprefix("urn:receipt:"), receipt_id):
-            if "/" in name or name.startswith("."):
-                continue  # never let a receipt id walk out of the directory
+        for name in _body_names(receipt_id):
             candidate = self.path / f"{name}.json"
-            if candidate.is_file() and not candidate.is_symlink():
-                return True, self._read(candidate)
+            try:
+                status = candidate.lstat()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                message = f"cannot look up response body: {exc.strerror}"
+                raise _fail(message, str(candidate), None) from exc
+            if stat.S_ISLNK(status.st_mode):
+                raise _fail(
+                    "response body is a symbolic link; bodies must be regular files in "
+                    "the bodies directory",
+                    str(candidate),
+                    None,
+                )
+            if not stat.S_ISREG(status.st_mode):
+                raise _fail("response body is not a regular file", str(candidate), None)
+            return True, self._read(candidate)
         return False, None
 
     @staticmethod
     def _read(path: Path) -> Any:
-        size = path.stat().st_size
-        if size > _MAX_BODY_BYTES:
-            raise _fail(f"body is {size} bytes, limit {_MAX_BODY_BYTES}", str(path), None)
         try:
-            return orjson.loads(path.read_bytes())
+            # O_NOFOLLOW: a file swapped for a link after the check above is not followed.
+            handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError as exc:
+            raise _fail(f"cannot read response body: {exc.strerror}", str(path), None) from exc
+        with os.fdopen(handle, "rb") as stream:
+            status = os.fstat(stream.fileno())
+            if not stat.S_ISREG(status.st_mode):
+                raise _fail("response body is not a regular file", str(path), None)
+            if status.st_size > _MAX_BODY_BYTES:
+                size = status.st_size
+                raise _fail(f"body is {size} bytes, limit {_MAX_BODY_BYTES}", str(path), None)
+            data = stream.read(_MAX_BODY_BYTES + 1)
+        if len(data) > _MAX_BODY_BYTES:
+            raise _fail(f"body is over {_MAX_BODY_BYTES} bytes", str(path), None)
+        try:
+            return orjson.loads(data)
         except orjson.JSONDecodeError as exc:
             raise _fail(f"response body is not JSON: {exc}", str(path), None) from exc

@@ -12,6 +12,7 @@ import base64
 import binascii
 import fnmatch
 import hashlib
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ __all__ = [
 
 ED25519_MULTICODEC = b"\xed\x01"
 DAEMON_KEY_NAME = "signing.key.pub"
+MAX_KEY_FILE_BYTES = 64 << 10  # a PEM public key is a few hundred bytes
 _KEY_FORMS = ("pem_file", "pem", "did_key", "multibase")
 
 
@@ -97,14 +99,31 @@ def _fail(message: str, source: str, line: int | None = None) -> KeyStoreError:
     return KeyStoreError(Diagnostic("INVALID_KEY", message, source, line))
 
 
-def _raw_from_pem(data: bytes, source: str, line: int | None = None) -> bytes:
+def _raw_from_pem(data: bytes, source: str, line: int | None = None, what: str = "") -> bytes:
+    """The raw Ed25519 key of a PEM public key; `what` names the file inside a trust store."""
+    prefix = f"{what}: " if what else ""
     try:
         key = load_pem_public_key(data)
     except (ValueError, TypeError) as exc:
-        raise _fail(f"not a PEM SubjectPublicKeyInfo public key ({exc})", source, line) from exc
+        message = f"{prefix}not a PEM SubjectPublicKeyInfo public key ({exc})"
+        raise _fail(message, source, line) from exc
     if not isinstance(key, Ed25519PublicKey):
-        raise _fail(f"key is {type(key).__name__}, Agent Receipts need Ed25519", source, line)
+        message = f"{prefix}key is {type(key).__name__}, Agent Receipts need Ed25519"
+        raise _fail(message, source, line)
     return key.public_bytes_raw()
+
+
+def _read_key_file(path: Path) -> bytes:
+    """A key file's bytes. Symbolic links are followed (mounted secrets are links), but
+    only to a regular file of at most MAX_KEY_FILE_BYTES: never a FIFO, device or
+    directory, which could block or never end. Raises OSError or ValueError."""
+    status = path.stat()
+    if not stat.S_ISREG(status.st_mode):
+        raise ValueError(f"{path} is not a regular file")
+    if status.st_size > MAX_KEY_FILE_BYTES:
+        raise ValueError(f"{path} is {status.st_size} bytes, not a public key file")
+    with path.open("rb") as handle:
+        return handle.read(MAX_KEY_FILE_BYTES)
 
 
 def did_key_from_raw(raw: bytes) -> str:
@@ -148,16 +167,17 @@ def _key_from_entry(item: Any, base: Path, source: str, line: int) -> PublicKey:
         raise _fail(f"{form} must be a string", source, line)
     label = f"{source}:{line}"
     try:
-        if form == "pem_file":
+        if form == "pem_file":  # relative to the trust store; the label is the file read
             path = (base / value).resolve()
-            return PublicKey(_raw_from_pem(path.read_bytes(), str(path)), str(path))
+            what = f"pem_file {value!r} ({path})"
+            return PublicKey(_raw_from_pem(_read_key_file(path), source, line, what), str(path))
         if form == "pem":
             return PublicKey(_raw_from_pem(value.encode("ascii"), source, line), label)
         if form == "did_key":
             return PublicKey(decode_did_key(value), label)
         return PublicKey(decode_multibase_key(value), label)
     except OSError as exc:
-        raise _fail(f"cannot read {value}: {exc.strerror}", source, line) from exc
+        raise _fail(f"cannot read {form} {value!r}: {exc.strerror}", source, line) from exc
     except (ValueError, binascii.Error, UnicodeEncodeError) as exc:
         raise _fail(f"invalid {form}: {exc}", source, line) from exc
 
@@ -227,12 +247,26 @@ def load_trust(path: Path) -> TrustStore:
         files = _daemon_key_files(path)
         if not files:
             raise _fail(f"no {DAEMON_KEY_NAME} or {DAEMON_KEY_NAME}.rotated-* here", source)
-        keys = [PublicKey(_raw_from_pem(f.read_bytes(), str(f)), str(f)) for f in files]
+        keys = [PublicKey(_raw_from_pem(_key_file(f), str(f)), str(f)) for f in files]
         return _any_issuer(keys, source)
-    try:
-        head = path.read_bytes()[:4096]
-    except OSError as exc:
-        raise _fail(f"cannot read: {exc.strerror}", source) from exc
-    if head.lstrip().startswith(b"-----BEGIN"):  # a YAML store may hold inline PEM too
-        return _any_issuer([PublicKey(_raw_from_pem(path.read_bytes(), source), source)], source)
+    data = _key_file(path, limit=False)
+    if data.lstrip().startswith(b"-----BEGIN"):  # a YAML store may hold inline PEM too
+        return _any_issuer([PublicKey(_raw_from_pem(data, source), source)], source)
     return _load_trust_yaml(path)
+
+
+def _key_file(path: Path, *, limit: bool = True) -> bytes:
+    """A key file's bytes, or a located KeyStoreError. Without `limit`, only the first
+    bytes of a regular file (enough to tell PEM from a YAML trust store)."""
+    try:
+        if limit:
+            return _read_key_file(path)
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise ValueError("not a regular file, directory of daemon keys or trust store")
+        with path.open("rb") as handle:
+            head = handle.read(MAX_KEY_FILE_BYTES)
+    except OSError as exc:
+        raise _fail(f"cannot read: {exc.strerror}", str(path)) from exc
+    except ValueError as exc:
+        raise _fail(str(exc), str(path)) from exc
+    return head
