@@ -34,6 +34,7 @@ from reporting.pipeline import (
     run_verification,
     stage,
 )
+from reporting.receipts.batch import EXECUTORS
 from reporting.receipts.results import ChainResult, Problem, VerificationResult
 from reporting.report.build import ReportOptions
 from reporting.signing.keys import SigningIdentity, demo_identity, init_keys, load_identity
@@ -100,7 +101,20 @@ def _add_verification_inputs(
         help="PEM certificate(s) of trusted timestamp authorities",
     )
     verify.add_argument(
-        "--workers", type=_positive_int, metavar="N", help="processes (default: by input size)"
+        "--workers",
+        type=_positive_int,
+        metavar="N",
+        help="local processes (default: by input size; --executor local only)",
+    )
+    verify.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        help="verify with this machine's processes (local, the default) or on a Dask cluster",
+    )
+    verify.add_argument(
+        "--scheduler",
+        metavar="ADDR",
+        help="the Dask scheduler's address, tcp://HOST:PORT (with --executor dask)",
     )
 
 
@@ -362,6 +376,8 @@ def _verify_request(args: argparse.Namespace) -> VerifyRequest:
         require_terminal=args.require_terminal,
         chains=frozenset(args.chain) if args.chain else None,
         workers=args.workers,
+        executor=args.executor or "local",
+        scheduler=args.scheduler,
     )
 
 
@@ -501,6 +517,8 @@ def _apply_config(args: argparse.Namespace) -> None:
         args.organisation = args.organisation or config.organisation
         args.fail_on = args.fail_on or config.fail_on
         args.workers = args.workers or config.workers
+        args.executor = args.executor or config.executor
+        args.scheduler = args.scheduler or config.scheduler
         args.passphrase_env = args.passphrase_env or config.passphrase_env
         args.tsa = args.tsa or config.tsa
         if not (args.sign_key or args.sign_cert or args.sign_p12):  # a flag replaces the block

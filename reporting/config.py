@@ -94,6 +94,8 @@ class ReportConfig:
     overrides: tuple[CheckOverride, ...] = ()
     fail_on: FailOn | None = None
     workers: int | None = None
+    executor: str | None = None
+    scheduler: str | None = None
 
 
 def config_schema() -> dict[str, Any]:
@@ -359,6 +361,8 @@ def _build(path: Path, data: LocatedDict) -> ReportConfig:
         overrides=_overrides(data),
         fail_on=data.get("fail_on"),
         workers=data.get("workers"),
+        executor=data.get("executor"),
+        scheduler=data.get("scheduler"),
         **_signing_fields(data, resolve),
     )
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from cryptography import x509
 
@@ -17,7 +17,7 @@ from reporting.controls.assess import FrameworkAssessment, assess
 from reporting.controls.loader import Framework, load_mappings, shipped_mapping_paths
 from reporting.errors import Diagnostic, InputError, UsageError
 from reporting.evidence.frame import Evidence, Period, build_evidence, extract_rows
-from reporting.receipts.batch import verify_spool
+from reporting.receipts.batch import check_executor, verify_spool
 from reporting.receipts.external import BodiesDirectory, load_grants, load_witnesses
 from reporting.receipts.keys import TrustStore, load_trust
 from reporting.receipts.results import VerificationResult
@@ -25,6 +25,9 @@ from reporting.receipts.sources import ReceiptSpool, SourceSummary, spool_source
 from reporting.receipts.verify import VerifyOptions
 from reporting.report.build import ReportInputs, ReportOptions, build_report
 from reporting.report.model import ReportModel
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 __all__ = [
     "AssessRequest",
@@ -55,7 +58,9 @@ class VerifyRequest:
     tsa_roots: tuple[Path, ...] = ()
     require_terminal: bool = False
     chains: frozenset[str] | None = None
-    workers: int | None = None
+    workers: int | None = None  # local processes (the local executor only)
+    executor: str = "local"  # or "dask": verify on the cluster of `scheduler`
+    scheduler: str | Client | None = None  # tcp://HOST:PORT, or a connected distributed.Client
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,20 @@ def build_options(request: VerifyRequest) -> VerifyOptions:
     )
 
 
+@contextmanager
+def connected(request: VerifyRequest) -> Iterator[str | Client | None]:
+    """The scheduler to verify on: for Dask, a client connected before any input is read,
+    so a wrong address fails at once (closed afterwards unless it was the caller's)."""
+    check_executor(request.executor, request.scheduler)
+    if request.executor != "dask" or request.scheduler is None:
+        yield request.scheduler
+        return
+    from reporting.receipts.dask_executor import connect
+
+    with connect(request.scheduler) as client:
+        yield client
+
+
 def run_verification(
     request: VerifyRequest,
     *,
@@ -99,10 +118,16 @@ def run_verification(
     progress: Callable[[int], None] | None = None,
 ) -> VerificationRun:
     options = build_options(request)
-    with spool_sources(request.sources, stdin=stdin) as spool:
+    with connected(request) as scheduler, spool_sources(request.sources, stdin=stdin) as spool:
         workers = request.workers or default_workers(spool.record_count())
         result, _ = verify_spool(
-            spool, options=options, workers=workers, chain_filter=request.chains, progress=progress
+            spool,
+            options=options,
+            workers=workers,
+            chain_filter=request.chains,
+            progress=progress,
+            executor=request.executor,
+            scheduler=scheduler,
         )
         return VerificationRun(result=result, sources=tuple(spool.sources), trust=options.trust)
 
@@ -171,40 +196,45 @@ def _assessed(
             resolve_frameworks(request.frameworks), request.overrides, source=request.config_path
         )
         options = build_options(request.verify)
-    with stage("read sources", on_stage):
-        spool = spool_sources(request.verify.sources, stdin=stdin)
-    with spool:
-        with stage("verify chains", on_stage):
-            workers = request.verify.workers or default_workers(spool.record_count())
-            result, extracts = verify_spool(
-                spool,
-                options=options,
-                workers=workers,
-                chain_filter=request.verify.chains,
-                extract=extract_rows,
-                progress=progress,
-            )
-        with stage("build evidence", on_stage):
-            evidence = build_evidence(
-                result,
-                extracts,
-                period=request.period,
-                grants=options.grants,
-                witnesses=options.witnesses,
-            )
-        with stage("assess controls", on_stage):
-            assessments = tuple(assess(frameworks, evidence))
-        yield (
-            AssessmentRun(
-                verification=VerificationRun(
-                    result=result, sources=tuple(spool.sources), trust=options.trust
+    with ExitStack() as cluster:
+        scheduler = cluster.enter_context(connected(request.verify))  # before reading input
+        with stage("read sources", on_stage):
+            spool = spool_sources(request.verify.sources, stdin=stdin)
+        with spool:
+            with stage("verify chains", on_stage):
+                workers = request.verify.workers or default_workers(spool.record_count())
+                result, extracts = verify_spool(
+                    spool,
+                    options=options,
+                    workers=workers,
+                    chain_filter=request.verify.chains,
+                    extract=extract_rows,
+                    progress=progress,
+                    executor=request.verify.executor,
+                    scheduler=scheduler,
+                )
+            cluster.close()  # the cluster's part is done
+            with stage("build evidence", on_stage):
+                evidence = build_evidence(
+                    result,
+                    extracts,
+                    period=request.period,
+                    grants=options.grants,
+                    witnesses=options.witnesses,
+                )
+            with stage("assess controls", on_stage):
+                assessments = tuple(assess(frameworks, evidence))
+            yield (
+                AssessmentRun(
+                    verification=VerificationRun(
+                        result=result, sources=tuple(spool.sources), trust=options.trust
+                    ),
+                    evidence=evidence,
+                    frameworks=tuple(frameworks),
+                    assessments=assessments,
                 ),
-                evidence=evidence,
-                frameworks=tuple(frameworks),
-                assessments=assessments,
-            ),
-            spool,
-        )
+                spool,
+            )
 
 
 def _override(framework: Framework, override: CheckOverride, source: str | None) -> Framework:

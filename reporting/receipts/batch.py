@@ -1,11 +1,13 @@
 """Verify every chain of a spool, in order, in this process or a pool of processes.
 
-Workers are sent chain keys only and read the records from the spool themselves, so
-the parent does not copy receipt bytes between processes. A chain longer than
-`CHUNK_SIZE` is cut into runs of sequences that workers walk in parallel; the parent
-carries the walk's state across the runs (`stitch_chunks`), so memory is bounded by the
-chunk size and one long chain still uses every core. Delegation (§7.6) and the
-uniqueness of receipt ids across chains are checked once every chain is known.
+Pool workers are sent chain keys only and read the records from the spool themselves,
+so the parent does not copy receipt bytes between processes (a Dask cluster's workers
+cannot read this machine's files: `dask_executor` ships the records with each job).
+A chain longer than `CHUNK_SIZE` is cut into runs of sequences that workers walk in
+parallel; the parent carries the walk's state across the runs (`stitch_chunks`), so
+memory is bounded by the chunk size and one long chain still uses every core.
+Delegation (§7.6) and the uniqueness of receipt ids across chains are checked once
+every chain is known.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from reporting.errors import Diagnostic, UsageError
 from reporting.receipts.canonical import MalformedReceiptError, parse_receipt
 from reporting.receipts.fields import get_path
 from reporting.receipts.results import (
@@ -25,7 +29,7 @@ from reporting.receipts.results import (
     Problem,
     VerificationResult,
 )
-from reporting.receipts.sources import ChunkPlan, RawRecord, ReceiptSpool, SpoolReader
+from reporting.receipts.sources import ChunkPlan, RawRecord, ReceiptSpool
 from reporting.receipts.verify import (
     ChainInput,
     ChunkResult,
@@ -39,13 +43,18 @@ from reporting.receipts.verify import (
     walk_chunk,
 )
 
-__all__ = ["CHUNK_SIZE", "Extract", "verify_spool"]
+if TYPE_CHECKING:
+    from distributed import Client
+
+__all__ = ["CHUNK_SIZE", "EXECUTORS", "Extract", "check_executor", "verify_spool"]
 
 CHUNK_SIZE = 10_000  # receipts a worker holds parsed at once (plus one sequence's copies)
 
 # Turns a chain's (or a run's) parsed receipts into what later stages keep; it runs in
 # the worker, while the parsed documents are still in memory.
 Extract = Callable[[str, list[VerifiedReceipt]], Any]
+
+EXECUTORS = ("local", "dask")  # this machine's processes, or a Dask cluster
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +95,20 @@ _Outcome = tuple[ChainResult | ChunkResult, _ChainFacts, Any]
 _ChainOutcome = tuple[ChainResult, _ChainFacts, list[Any]]
 
 
+class _RecordSource(Protocol):
+    """Where a job's records are read: the spool, or (on a cluster) nowhere."""
+
+    def records_for(self, chain_key: str) -> list[RawRecord]: ...
+    def records_in(self, chain_key: str, plan: ChunkPlan) -> list[RawRecord]: ...
+    def records_at(self, chain_key: str, sequence: int) -> list[RawRecord]: ...
+
+
 @dataclass(frozen=True)
 class _JobContext:
     options: VerifyOptions
     parent_ids: frozenset[str]
     extract: Extract | None
-    records: SpoolReader | ReceiptSpool
+    records: _RecordSource
 
 
 _WORKER_CONTEXT: _JobContext | None = None
@@ -145,14 +162,28 @@ def _outcome(
     return result, _facts(documents, context.parent_ids), extract
 
 
-def _run_chunk(context: _JobContext, job: _ChunkJob, start: ChunkStart) -> _Outcome:
+def _chunk_records(
+    source: _RecordSource, job: _ChunkJob
+) -> tuple[list[RawRecord], list[RawRecord]]:
+    """A run's records, and those of the sequence just before it."""
     plan = job.plan
-    records = context.records.records_in(job.chain_key, plan)
-    previous = (
-        context.records.records_at(job.chain_key, plan.previous)
-        if plan.previous is not None
-        else []
-    )
+    records = source.records_in(job.chain_key, plan)
+    previous = source.records_at(job.chain_key, plan.previous) if plan.previous is not None else []
+    return records, previous
+
+
+def _run_chunk(context: _JobContext, job: _ChunkJob, start: ChunkStart) -> _Outcome:
+    return _walk_run(context, job, start, *_chunk_records(context.records, job))
+
+
+def _walk_run(
+    context: _JobContext,
+    job: _ChunkJob,
+    start: ChunkStart,
+    records: list[RawRecord],
+    previous: list[RawRecord],
+) -> _Outcome:
+    plan = job.plan
     chunk, documents = walk_chunk(
         job.chain_key,
         records,
@@ -285,6 +316,35 @@ def _run_all(
             yield done, future.result()
 
 
+Runner = Callable[[Iterator[_Job], _JobContext], Iterator[tuple[_Job, _Outcome]]]
+
+
+def check_executor(executor: str, scheduler: object) -> None:
+    """A known executor, and a scheduler exactly when it is Dask's."""
+    if executor not in EXECUTORS:
+        message = f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}"
+        raise UsageError(Diagnostic("UNKNOWN_EXECUTOR", message))
+    if executor == "local" and scheduler is not None:
+        message = "a scheduler is only used with --executor dask"
+        raise UsageError(Diagnostic("SCHEDULER_WITHOUT_DASK", message))
+    if executor == "dask" and scheduler is None:
+        message = "--executor dask needs --scheduler ADDRESS (for example tcp://HOST:8786)"
+        raise UsageError(Diagnostic("SCHEDULER_MISSING", message))
+
+
+@contextmanager
+def _runner(executor: str, scheduler: str | Client | None, workers: int) -> Iterator[Runner]:
+    """How jobs run: `_run_all` here, or on a Dask cluster connected for this run."""
+    if executor == "local":
+        yield lambda jobs, context: _run_all(jobs, context, workers)
+        return
+    from reporting.receipts.dask_executor import connect, run_on_cluster
+
+    assert scheduler is not None
+    with connect(scheduler) as client:
+        yield lambda jobs, context: run_on_cluster(client, jobs, context)
+
+
 def _chains(
     outcomes: Iterator[tuple[_Job, _Outcome]],
     context: _JobContext,
@@ -399,12 +459,18 @@ def verify_spool(
     extract: Extract | None = None,
     progress: Callable[[int], None] | None = None,
     chunk_size: int = CHUNK_SIZE,
+    executor: str = "local",
+    scheduler: str | Client | None = None,
 ) -> tuple[VerificationResult, list[Any]]:
     """Verify every chain in the spool; returns the results and the extracts, in order.
 
     A chain read in chunks has one extract per chunk, so the extracts are a flat list in
     chain order; a chain's receipts are all in the extracts that precede the next's.
+    `executor="local"` runs in `workers` processes here; `"dask"` on the cluster whose
+    scheduler address (or connected `distributed.Client`) is `scheduler`, with the same
+    results.
     """
+    check_executor(executor, scheduler)
     context = _JobContext(options, frozenset(spool.delegation_parents()), extract, spool)
     orphans: list[Problem] = list(spool.problems)
     planned = _plan_jobs(spool, chain_filter, chunk_size)
@@ -413,12 +479,12 @@ def verify_spool(
     facts: list[_ChainFacts] = []
     extracts: list[Any] = []
     principals: dict[str, Any] = {}
-    outcomes = _run_all(jobs, context, workers)
-    for result, chain_facts, extracted in _chains(outcomes, context, progress):
-        chains.append(result)
-        facts.append(chain_facts)
-        extracts.extend(extracted)
-        principals.update(chain_facts.principals)
+    with _runner(executor, scheduler, workers) as run:
+        for result, chain_facts, extracted in _chains(run(jobs, context), context, progress):
+            chains.append(result)
+            facts.append(chain_facts)
+            extracts.extend(extracted)
+            principals.update(chain_facts.principals)
     chains = _check_delegations(chains, facts, principals)
     chains = _flag_shared_ids(chains, spool.ids_in_several_chains())
     orphans.extend(_missing_witnessed_chains(options, chains, chain_filter))
