@@ -16,6 +16,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from reporting.receipts.external import Grant, Witness
@@ -86,6 +87,11 @@ _CATEGORICAL = (
     "outcome",
     "disclosure_mode",
     "trusted_timestamp",
+    "scopes",
+    "failure_codes",
+    "warning_codes",
+    "delegation_parent_chain",
+    "delegator",
 )
 _TIMESTAMP_CODES = {
     Code.INVALID_TRUSTED_TIMESTAMP: "invalid",
@@ -219,38 +225,69 @@ def _row(document: dict[str, Any], chain_id: str, item: VerifiedReceipt) -> tupl
     )
 
 
-def extract_rows(chain_id: str, verified: list[VerifiedReceipt]) -> list[tuple[Any, ...]]:
-    """The `extract` hook of `verify_spool`: one compact row per parsed receipt."""
-    return [_row(item.document, chain_id, item) for item in verified]
+def extract_rows(runs: Sequence[tuple[str, list[VerifiedReceipt]]]) -> pd.DataFrame:
+    """The `extract` hook of `verify_spool`: a typed block of rows for one job's chains.
+
+    It runs in the worker, so the parent receives compact columns (categories, numbers,
+    dates) instead of a Python tuple per receipt.
+    """
+    return rows_block(
+        [_row(item.document, chain_id, item) for chain_id, verified in runs for item in verified]
+    )
 
 
 def _utc(series: pd.Series) -> pd.Series:
     return pd.to_datetime(series, utc=True, errors="coerce", format="ISO8601")
 
 
-def _receipts_frame(
-    rows: Iterable[tuple[Any, ...]], verification: VerificationResult, period: Period
-) -> pd.DataFrame:
-    authentic_chains = {c.chain_id for c in verification.chains if c.authentic}
+def rows_block(rows: Sequence[tuple[Any, ...]]) -> pd.DataFrame:
+    """Rows (`ROW_FIELDS` tuples) as a frame with the dtypes checks rely on."""
     frame = pd.DataFrame.from_records(list(rows), columns=list(ROW_FIELDS))
-    _final_verdicts(frame, verification)
     for column in ("timestamp", "granted_at", "expires_at"):
         frame[column] = _utc(frame[column])
     frame["sequence"] = pd.to_numeric(frame["sequence"], errors="coerce").astype("Int64")
     frame["drop_count"] = pd.to_numeric(frame["drop_count"], errors="coerce").astype("Int64")
     frame["risk_rank"] = frame["risk_level"].map(RISK_RANK).astype("Int64")
     frame["taxonomy_rank"] = frame["taxonomy_risk"].map(RISK_RANK).astype("Int64")
-    frame["chain_authentic"] = frame["chain_id"].isin(authentic_chains)
     frame["verified"] = frame["verified"].astype(bool)
-    frame["trusted"] = frame["verified"] & frame["chain_authentic"].astype(bool)
+    for column in _CATEGORICAL:
+        frame[column] = frame[column].astype("category")
+    return frame
+
+
+def _concat_blocks(blocks: list[pd.DataFrame]) -> pd.DataFrame:
+    """One frame from many blocks; categorical columns get the union of their categories,
+    sorted, so the frame does not depend on how the receipts were split into jobs."""
+    if not blocks:
+        return rows_block([])
+    columns: dict[str, Any] = {}
+    for name in blocks[0].columns:
+        parts = [block[name] for block in blocks]
+        if isinstance(parts[0].dtype, pd.CategoricalDtype):
+            categories = sorted(set().union(*(p.cat.categories for p in parts)))
+            codes = np.concatenate(
+                [p.cat.set_categories(categories).cat.codes.to_numpy() for p in parts]
+            )
+            columns[name] = pd.Categorical.from_codes(codes, categories=categories)
+        else:
+            columns[name] = pd.concat(parts, ignore_index=True)
+    return pd.DataFrame(columns)
+
+
+def _receipts_frame(
+    blocks: list[pd.DataFrame], verification: VerificationResult, period: Period
+) -> pd.DataFrame:
+    authentic_chains = {c.chain_id for c in verification.chains if c.authentic}
+    frame = _concat_blocks(blocks)
+    _final_verdicts(frame, verification)
+    frame["chain_authentic"] = frame["chain_id"].isin(authentic_chains).astype(bool)
+    frame["trusted"] = frame["verified"] & frame["chain_authentic"]
     in_scope = frame["timestamp"].notna()
     if period.since is not None:
         in_scope &= frame["timestamp"] >= pd.Timestamp(period.since)
     if period.until is not None:
         in_scope &= frame["timestamp"] < pd.Timestamp(period.until)
     frame["in_scope"] = in_scope
-    for column in _CATEGORICAL:
-        frame[column] = frame[column].astype("category")
     return frame
 
 
@@ -322,31 +359,31 @@ def _final_verdicts(frame: pd.DataFrame, verification: VerificationResult) -> No
     }
     if not updates:
         return
-    keys = list(zip(frame["chain_id"].astype(str), frame["receipt_id"], strict=True))
+    keys = zip(frame["chain_id"].astype(str), frame["receipt_id"], strict=True)
+    failure_codes = frame["failure_codes"].astype(object).to_numpy(copy=True)
+    verified = frame["verified"].to_numpy(copy=True)
     for position, key in enumerate(keys):
         receipt = updates.get(key)
         if receipt is not None:
-            frame.iat[position, frame.columns.get_loc("failure_codes")] = " ".join(
-                c.value for c in receipt.failures
-            )
-            frame.iat[position, frame.columns.get_loc("verified")] = all(
-                c in POLICY_CODES for c in receipt.failures
-            )
+            failure_codes[position] = " ".join(c.value for c in receipt.failures)
+            verified[position] = all(c in POLICY_CODES for c in receipt.failures)
+    frame["failure_codes"] = pd.Series(failure_codes, index=frame.index).astype("category")
+    frame["verified"] = verified
 
 
 def build_evidence(
     verification: VerificationResult,
-    extracts: Iterable[list[tuple[Any, ...]] | None],
+    extracts: Iterable[pd.DataFrame | None],
     *,
     period: Period | None = None,
     grants: dict[str, Grant] | None = None,
     witnesses: dict[str, Witness] | None = None,
 ) -> Evidence:
     """Assemble the frames once verification (delegation included) is final."""
-    rows = (row for extract in extracts if extract for row in extract)
+    blocks = [block for block in extracts if block is not None]
     resolved = period or Period()
     return Evidence(
-        receipts=_receipts_frame(rows, verification, resolved),
+        receipts=_receipts_frame(blocks, verification, resolved),
         chains=_chains_frame(verification),
         verification=verification,
         period=resolved,

@@ -50,9 +50,9 @@ __all__ = ["CHUNK_SIZE", "EXECUTORS", "Extract", "check_executor", "verify_spool
 
 CHUNK_SIZE = 10_000  # receipts a worker holds parsed at once (plus one sequence's copies)
 
-# Turns a chain's (or a run's) parsed receipts into what later stages keep; it runs in
-# the worker, while the parsed documents are still in memory.
-Extract = Callable[[str, list[VerifiedReceipt]], Any]
+# Turns a job's parsed receipts (chain id and receipts, for each chain or run in the job)
+# into what later stages keep; it runs in the worker, while the documents are in memory.
+Extract = Callable[[Sequence[tuple[str, list[VerifiedReceipt]]]], Any]
 
 EXECUTORS = ("local", "dask")  # this machine's processes, or a Dask cluster
 
@@ -158,7 +158,7 @@ def _outcome(
             for document, receipt in zip(documents, result.receipts, strict=True)
             if document is not None
         ]
-        extract = context.extract(result.chain_id, verified)
+        extract = context.extract([(result.chain_id, verified)])
     return result, _facts(documents, context.parent_ids), extract
 
 
