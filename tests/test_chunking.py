@@ -237,3 +237,21 @@ def test_the_sample_month_in_chunks_equals_the_whole(tmp_path: Path) -> None:
     chunked = _snapshot(*_verify(database, store, options, chunk_size=7, workers=2))
     assert chunked == whole
     assert len(whole[2]) > 3000
+
+
+def test_small_chains_batched_into_one_task_give_the_same_frame(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chains sent to a worker together share one block of rows; nothing moves or is lost."""
+    from reporting.receipts.keys import load_trust
+
+    samples = Path(__file__).resolve().parents[1] / "samples"
+    store = load_trust(samples / "trust.yaml")
+    database = samples / "receipts.db"
+    batched_result, batched_extracts = _verify(database, store, {}, chunk_size=10_000, workers=2)
+    blocks = [e for e in batched_extracts if e is not None]
+    assert len(blocks) < len(batched_result.chains) / 4  # chains really were batched
+    monkeypatch.setattr(batch, "BATCH_RECORDS", 1)
+    alone_result, alone_extracts = _verify(database, store, {}, chunk_size=10_000, workers=1)
+    assert len([e for e in alone_extracts if e is not None]) == len(alone_result.chains)
+    assert _snapshot(batched_result, batched_extracts) == _snapshot(alone_result, alone_extracts)

@@ -13,6 +13,7 @@ every chain is known.
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ from reporting.receipts.results import (
     Code,
     Outcome,
     Problem,
+    ReceiptResult,
     VerificationResult,
 )
 from reporting.receipts.sources import ChunkPlan, RawRecord, ReceiptSpool
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = ["CHUNK_SIZE", "EXECUTORS", "Extract", "check_executor", "verify_spool"]
 
 CHUNK_SIZE = 10_000  # receipts a worker holds parsed at once (plus one sequence's copies)
+BATCH_RECORDS = 2_000  # small chains are sent to a worker together until a task holds this many
 
 # Turns a job's parsed receipts (chain id and receipts, for each chain or run in the job)
 # into what later stages keep; it runs in the worker, while the documents are in memory.
@@ -153,13 +156,18 @@ def _outcome(
     """What a job sends back: its verdicts, its delegation facts and its extract."""
     extract = None
     if context.extract is not None:
-        verified = [
-            VerifiedReceipt(document, receipt)
-            for document, receipt in zip(documents, result.receipts, strict=True)
-            if document is not None
-        ]
-        extract = context.extract([(result.chain_id, verified)])
+        extract = context.extract([(result.chain_id, _paired(documents, result.receipts))])
     return result, _facts(documents, context.parent_ids), extract
+
+
+def _paired(
+    documents: Sequence[dict[str, Any] | None], receipts: Sequence[ReceiptResult]
+) -> list[VerifiedReceipt]:
+    return [
+        VerifiedReceipt(document, receipt)
+        for document, receipt in zip(documents, receipts, strict=True)
+        if document is not None
+    ]
 
 
 def _chunk_records(
@@ -196,17 +204,60 @@ def _walk_run(
     return _outcome(context, chunk, documents)
 
 
+def _walk_whole(
+    context: _JobContext, job: str | ChainInput
+) -> tuple[ChainResult, list[dict[str, Any] | None]]:
+    key, records = (job, context.records.records_for(job)) if isinstance(job, str) else job
+    chunk, documents = walk_chunk(key, records, options=context.options)
+    return finish_chain([chunk], context.options), documents
+
+
 def _run_job(context: _JobContext, job: _Job) -> _Outcome:
     if isinstance(job, _ChunkJob):
         return _run_chunk(context, job, ChunkStart())
-    key, records = (job, context.records.records_for(job)) if isinstance(job, str) else job
-    chunk, documents = walk_chunk(key, records, options=context.options)
-    return _outcome(context, finish_chain([chunk], context.options), documents)
+    return _outcome(context, *_walk_whole(context, job))
 
 
-def _worker_job(job: _Job) -> _Outcome:
+def _run_batch(context: _JobContext, jobs: Sequence[_Job]) -> list[_Outcome]:
+    """Jobs run as one task; whole chains share one extract (one block of rows).
+
+    The extract travels with the batch's first chain: the extracts are consumed in
+    order, so where a block sits does not matter, only that each row is in one block.
+    """
+    whole = [job for job in jobs if not isinstance(job, _ChunkJob)]
+    if context.extract is None or len(whole) != len(jobs) or len(jobs) < 2:
+        return [_run_job(context, job) for job in jobs]
+    walked = [_walk_whole(context, job) for job in whole]
+    block = context.extract([(r.chain_id, _paired(docs, r.receipts)) for r, docs in walked])
+    return [
+        (result, _facts(documents, context.parent_ids), block if number == 0 else None)
+        for number, (result, documents) in enumerate(walked)
+    ]
+
+
+def _worker_batch(jobs: Sequence[_Job]) -> list[_Outcome]:
     assert _WORKER_CONTEXT is not None
-    return _run_job(_WORKER_CONTEXT, job)
+    return _run_batch(_WORKER_CONTEXT, jobs)
+
+
+def _batches(jobs: Iterator[_Job], sizes: dict[str, int]) -> Iterator[list[_Job]]:
+    """Small chains together until a batch holds BATCH_RECORDS records; a run alone."""
+    batch: list[_Job] = []
+    held = 0
+    for job in jobs:
+        if isinstance(job, _ChunkJob):
+            if batch:
+                yield batch
+                batch, held = [], 0
+            yield [job]
+            continue
+        batch.append(job)
+        held += sizes.get(job, 1) if isinstance(job, str) else len(job[1])
+        if held >= BATCH_RECORDS:
+            yield batch
+            batch, held = [], 0
+    if batch:
+        yield batch
 
 
 def _join_chunks(
@@ -259,13 +310,15 @@ def _orphan_problem(record: RawRecord, options: VerifyOptions) -> Problem | None
 
 
 def _plan_jobs(
-    spool: ReceiptSpool, chain_filter: frozenset[str] | None, chunk_size: int
+    spool: ReceiptSpool,
+    chain_filter: frozenset[str] | None,
+    chunk_size: int,
+    sizes: dict[str, int],
 ) -> list[_Job]:
     """Chain keys (workers read their records themselves); long chains as runs of sequences.
 
     Planned before any worker starts: cutting a chain writes to the spool.
     """
-    sizes = spool.chain_sizes()
     jobs: list[_Job] = []
     for key in spool.chain_keys():
         if chain_filter is not None and key not in chain_filter:
@@ -294,26 +347,27 @@ def _lone_records(
 
 
 def _run_all(
-    jobs: Iterator[_Job], context: _JobContext, workers: int
+    jobs: Iterator[_Job], context: _JobContext, workers: int, sizes: dict[str, int]
 ) -> Iterator[tuple[_Job, _Outcome]]:
     """Run jobs in order, in this process or a pool, with a bounded number in flight."""
+    batches = _batches(jobs, sizes)
     if workers <= 1:
-        for job in jobs:
-            yield job, _run_job(context, job)
+        for batch in batches:
+            yield from zip(batch, _run_batch(context, batch), strict=True)
         return
     assert isinstance(context.records, ReceiptSpool)
     shared = replace(context, records=context.records.reader())
     with ProcessPoolExecutor(
         max_workers=workers, initializer=_init_worker, initargs=(shared,)
     ) as pool:
-        pending: list[tuple[_Job, Future[_Outcome]]] = []
-        for job in jobs:
-            pending.append((job, pool.submit(_worker_job, job)))
+        pending: deque[tuple[list[_Job], Future[list[_Outcome]]]] = deque()
+        for batch in batches:
+            pending.append((batch, pool.submit(_worker_batch, batch)))
             while len(pending) >= workers * 4:
-                done, future = pending.pop(0)
-                yield done, future.result()
+                done, future = pending.popleft()
+                yield from zip(done, future.result(), strict=True)
         for done, future in pending:
-            yield done, future.result()
+            yield from zip(done, future.result(), strict=True)
 
 
 Runner = Callable[[Iterator[_Job], _JobContext], Iterator[tuple[_Job, _Outcome]]]
@@ -333,10 +387,12 @@ def check_executor(executor: str, scheduler: object) -> None:
 
 
 @contextmanager
-def _runner(executor: str, scheduler: str | Client | None, workers: int) -> Iterator[Runner]:
+def _runner(
+    executor: str, scheduler: str | Client | None, workers: int, sizes: dict[str, int]
+) -> Iterator[Runner]:
     """How jobs run: `_run_all` here, or on a Dask cluster connected for this run."""
     if executor == "local":
-        yield lambda jobs, context: _run_all(jobs, context, workers)
+        yield lambda jobs, context: _run_all(jobs, context, workers, sizes)
         return
     from reporting.receipts.dask_executor import connect, run_on_cluster
 
@@ -473,13 +529,14 @@ def verify_spool(
     check_executor(executor, scheduler)
     context = _JobContext(options, frozenset(spool.delegation_parents()), extract, spool)
     orphans: list[Problem] = list(spool.problems)
-    planned = _plan_jobs(spool, chain_filter, chunk_size)
+    sizes = spool.chain_sizes()
+    planned = _plan_jobs(spool, chain_filter, chunk_size, sizes)
     jobs = itertools.chain(planned, _lone_records(spool, options, orphans, chain_filter))
     chains: list[ChainResult] = []
     facts: list[_ChainFacts] = []
     extracts: list[Any] = []
     principals: dict[str, Any] = {}
-    with _runner(executor, scheduler, workers) as run:
+    with _runner(executor, scheduler, workers, sizes) as run:
         for result, chain_facts, extracted in _chains(run(jobs, context), context, progress):
             chains.append(result)
             facts.append(chain_facts)
