@@ -168,7 +168,26 @@ def _add_report(commands: argparse._SubParsersAction[_Parser]) -> None:
     )
     report.add_argument("--quiet", action="store_true", help="no progress display")
     report.add_argument("--verbose", action="store_true", help="log each stage's timing")
+    _add_render_limits(report)
     _add_signing_options(report)
+
+
+def _add_render_limits(parser: argparse.ArgumentParser) -> None:
+    from reporting.report.sandbox import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
+
+    group = parser.add_argument_group("rendering limits (the layout runs in a child process)")
+    group.add_argument(
+        "--render-timeout",
+        type=_render_seconds,
+        metavar="SECONDS",
+        help=f"stop rendering after this long (default {DEFAULT_TIMEOUT:g})",
+    )
+    group.add_argument(
+        "--render-memory",
+        type=_memory_mb,
+        metavar="MB",
+        help=f"address space the renderer may use (default {DEFAULT_MEMORY_MB})",
+    )
 
 
 def _add_signing_options(report: argparse.ArgumentParser) -> None:
@@ -233,6 +252,7 @@ def _add_demo(commands: argparse._SubParsersAction[_Parser]) -> None:
         "(ephemeral UNTRUSTED DEMO key).",
     )
     demo.add_argument("--out", type=Path, default=Path("out/demo"), metavar="DIR")
+    _add_render_limits(demo)
 
 
 def _add_keys(commands: argparse._SubParsersAction[_Parser]) -> None:
@@ -269,6 +289,30 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _render_seconds(text: str) -> float:
+    from reporting.report.sandbox import MAX_RENDER_TIMEOUT
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= MAX_RENDER_TIMEOUT:
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most {MAX_RENDER_TIMEOUT}")
+    return value
+
+
+def _memory_mb(text: str) -> int:
+    from reporting.report.sandbox import MAX_MEMORY_MB, MIN_MEMORY_MB
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of MB: {text!r}") from None
+    if not MIN_MEMORY_MB <= value <= MAX_MEMORY_MB:
+        raise argparse.ArgumentTypeError(f"must be from {MIN_MEMORY_MB} to {MAX_MEMORY_MB}")
     return value
 
 
@@ -519,6 +563,8 @@ def _apply_config(args: argparse.Namespace) -> None:
         args.workers = args.workers or config.workers
         args.executor = args.executor or config.executor
         args.scheduler = args.scheduler or config.scheduler
+        args.render_timeout = args.render_timeout or config.render_timeout
+        args.render_memory = args.render_memory or config.render_memory
         args.passphrase_env = args.passphrase_env or config.passphrase_env
         args.tsa = args.tsa or config.tsa
         if not (args.sign_key or args.sign_cert or args.sign_p12):  # a flag replaces the block
@@ -542,6 +588,7 @@ def _apply_config(args: argparse.Namespace) -> None:
 
 def _run_report(args: argparse.Namespace, out: TextIO) -> int:
     from reporting.report.artefacts import Artefact, render_artefacts
+    from reporting.report.sandbox import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, RenderLimits
     from reporting.report.writer import write_artefacts
 
     _apply_config(args)
@@ -563,8 +610,13 @@ def _run_report(args: argparse.Namespace, out: TextIO) -> int:
         run = run_report(
             request, report_options, progress=feedback.receipts, on_stage=feedback.stage
         )
+        limits = RenderLimits(
+            timeout=args.render_timeout or DEFAULT_TIMEOUT,
+            memory_mb=args.render_memory or DEFAULT_MEMORY_MB,
+        )
+        secrets = [name for name in (args.passphrase_env, PASSPHRASE_ENV) if name]
         with stage("render artefacts", feedback.stage):
-            rendered = render_artefacts(run, formats)
+            rendered = render_artefacts(run, formats, limits=limits, secret_names=secrets)
         with stage("sign", feedback.stage):
             artefacts = sign_artefacts(
                 rendered,
@@ -638,6 +690,8 @@ def _run_demo(args: argparse.Namespace, out: TextIO) -> int:
     ]  # fmt: skip
     report_args = build_parser().parse_args(argv)
     report_args.quiet, report_args.verbose = False, False
+    report_args.render_timeout = args.render_timeout
+    report_args.render_memory = args.render_memory
     code = _run_report(report_args, out)
     directory = next(p for p in sorted(args.out.glob("2026-10/AER-*")) if p.is_dir())
     pdf = next(directory.glob("*.pdf"))

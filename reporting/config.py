@@ -96,6 +96,8 @@ class ReportConfig:
     workers: int | None = None
     executor: str | None = None
     scheduler: str | None = None
+    render_timeout: float | None = None
+    render_memory: int | None = None
 
 
 def config_schema() -> dict[str, Any]:
@@ -363,6 +365,8 @@ def _build(path: Path, data: LocatedDict) -> ReportConfig:
         workers=data.get("workers"),
         executor=data.get("executor"),
         scheduler=data.get("scheduler"),
+        render_timeout=data.get("render", {}).get("timeout_seconds"),
+        render_memory=data.get("render", {}).get("memory_mb"),
         **_signing_fields(data, resolve),
     )
 

@@ -13,6 +13,7 @@ __all__ = [
     "EvidenceError",
     "InputError",
     "KeyStoreError",
+    "ResourceLimitError",
     "UsageError",
 ]
 
@@ -64,3 +65,9 @@ class InputError(EvidenceError):
 
 class KeyStoreError(EvidenceError):
     """A key file, key directory or trust store is unreadable or invalid."""
+
+
+class ResourceLimitError(EvidenceError):
+    """A stage needed more time or memory than its configured limit (`RENDER_TIMEOUT`,
+    `RENDER_MEMORY`). Exit code 2: the input is too large or hostile for the limit, and
+    the message names the option that raises it."""

@@ -442,6 +442,7 @@ def test_schema_is_valid_2020_12_and_closed_everywhere() -> None:
         "/properties/output",
         "/properties/signing",
         "/properties/checks",
+        "/properties/render",
         "/$defs/override",
     }
     for path, node in object_schemas(schema):
@@ -463,6 +464,7 @@ def test_config_fields_cover_every_setting() -> None:
         "signing": ("sign_key",),
         "checks": ("overrides",),
         "tsa_roots": ("tsa_root",),
+        "render": ("render_timeout", "render_memory"),
     }
     fields = set(ReportConfig.__dataclass_fields__)
     for key in config_schema()["properties"]:

@@ -9,14 +9,13 @@ manifest and the machine-readable artefacts as PDF/A-3 associated files.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from reporting.evidence.frame import Period
 from reporting.periods import period_name
 from reporting.pipeline import ReportRun
-from reporting.report.charts import render_charts
 from reporting.report.exports import (
     cited_receipts_jsonl,
     findings_csv,
@@ -24,8 +23,7 @@ from reporting.report.exports import (
     report_json,
     verification_results_json,
 )
-from reporting.report.html import render_html
-from reporting.report.pdf import Attachment, render_pdf
+from reporting.report.sandbox import Rendered, RenderJob, RenderLimits, render_isolated, render_job
 from reporting.signing.manifest import MANIFEST_NAME, manifest_bytes
 
 __all__ = ["FORMATS", "Artefact", "period_label", "render_artefacts"]
@@ -63,8 +61,19 @@ def _manifest_artefact(run: ReportRun, artefacts: Iterable[Artefact]) -> Artefac
     return Artefact(MANIFEST_NAME, "application/json", data, "evidence manifest")
 
 
-def render_artefacts(run: ReportRun, formats: Iterable[str]) -> list[Artefact]:
-    """Every requested artefact plus the manifest, in a fixed order."""
+def render_artefacts(
+    run: ReportRun,
+    formats: Iterable[str],
+    *,
+    limits: RenderLimits | None = None,
+    secret_names: Sequence[str] = (),
+) -> list[Artefact]:
+    """Every requested artefact plus the manifest, in a fixed order.
+
+    With `limits`, charts, HTML and PDF are laid out in a child process under those
+    limits (`reporting.report.sandbox`; `secret_names` are environment variables kept
+    from it); without, in this process. Both give the same bytes.
+    """
     wanted = set(formats)
     model = run.model
     stem = f"evidence-{period_label(run.assessment.evidence.period)}-{model.report_id}"
@@ -95,21 +104,30 @@ def render_artefacts(run: ReportRun, formats: Iterable[str]) -> list[Artefact]:
             "the receipts cited as evidence, as stored",
         ),
     ]
-    charts = render_charts(model) if wanted & {"html", "pdf"} else {}
     selected = [a for a in data if _format_of(a.name) in wanted]
-    if "html" in wanted:
-        html = render_html(model, charts).encode("utf-8")
-        selected.insert(0, Artefact(f"{stem}.html", "text/html", html, "report (HTML)"))
-    if "pdf" in wanted:
-        # The PDF carries every machine-readable artefact and a manifest of exactly those.
-        inside = _manifest_artefact(run, data)
-        attachments = [
-            Attachment(a.name, a.media_type, a.data, a.description) for a in (inside, *data)
-        ]
-        pdf = render_pdf(model, charts, attachments)
-        selected.insert(0, Artefact(f"{stem}.pdf", "application/pdf", pdf, "report (PDF/A-3b)"))
+    # The PDF carries every machine-readable artefact and a manifest of exactly those.
+    inside = (_manifest_artefact(run, data), *data) if "pdf" in wanted else ()
+    job = RenderJob(
+        model=model,
+        html="html" in wanted,
+        pdf="pdf" in wanted,
+        attachments=tuple((a.name, a.media_type, a.data, a.description) for a in inside),
+    )
+    rendered = _render(job, limits, secret_names) if job.html or job.pdf else Rendered(None, None)
+    if rendered.html is not None:
+        selected.insert(0, Artefact(f"{stem}.html", "text/html", rendered.html, "report (HTML)"))
+    if rendered.pdf is not None:
+        selected.insert(
+            0, Artefact(f"{stem}.pdf", "application/pdf", rendered.pdf, "report (PDF/A-3b)")
+        )
     manifest = _manifest_artefact(run, selected)
     return [*selected, manifest]
+
+
+def _render(job: RenderJob, limits: RenderLimits | None, secret_names: Sequence[str]) -> Rendered:
+    if limits is None:
+        return render_job(job)
+    return render_isolated(job, limits, secret_names=secret_names)
 
 
 def _format_of(name: str) -> str:

@@ -1,0 +1,390 @@
+"""Lay out the report in a child process with a wall-clock and a memory limit.
+
+Charts, HTML and PDF layout handle untrusted text (agent names, targets, errors) with
+large native libraries (matplotlib, Pango, cairo via WeasyPrint). One hostile input
+must not hang or exhaust a scheduled job, so `render_isolated` runs that work in a
+fresh interpreter (`python -P -m reporting.report.sandbox`, never a fork: the parent may
+run a progress thread, and forking after threads can deadlock) and:
+
+* kills it when `RenderLimits.timeout` seconds (wall clock, start-up included) pass:
+  `RENDER_TIMEOUT`;
+* caps its address space at `RenderLimits.memory_mb` (``RLIMIT_AS``, set by the child
+  once the renderer's libraries are loaded and before it reads the job, so they count
+  but cannot fail half-loaded): an allocation beyond it fails, `RENDER_MEMORY`; a child
+  killed by a signal (a native library crashing or aborting when malloc fails, the OOM
+  killer) is reported the same way, with the signal named;
+* gives it an environment without secrets (no passphrase variable reaches it) and with
+  one BLAS/OpenMP thread and two malloc arenas, so the address space reflects the work.
+
+Both limit errors exit 2 (like any input or configuration problem: the fix is a smaller
+input or a larger limit, and the message says which option raises it). Nothing is
+written: the caller writes artefacts only after rendering succeeded.
+
+Parent → child is a pickle on stdin (the parent is trusted). Child → parent is never
+unpickled: one JSON header line and raw bytes on the child's original stdout (the
+child's fd 1 is pointed at stderr, so nothing a library prints can corrupt it). The
+output is the same as rendering in-process (`render_job`): the same bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import importlib
+import json
+import os
+import pickle
+import re
+import signal
+import subprocess
+import sys
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from reporting.errors import Diagnostic, EvidenceError, ResourceLimitError
+from reporting.report.model import ReportModel
+
+__all__ = [
+    "DEFAULT_MEMORY_MB",
+    "DEFAULT_TIMEOUT",
+    "MAX_MEMORY_MB",
+    "MAX_RENDER_TIMEOUT",
+    "MIN_MEMORY_MB",
+    "RENDERER_MODULES",
+    "RENDER_TARGET",
+    "RenderJob",
+    "RenderLimits",
+    "Rendered",
+    "child_environment",
+    "render_isolated",
+    "render_job",
+]
+
+# Measured (README "Sizing"): the sample renders in 15-20 s with a peak address space of
+# 0.7 GiB, a 100,000-receipt report (44 pages) in 25-35 s with 0.75 GiB.
+DEFAULT_TIMEOUT = 900.0  # seconds
+DEFAULT_MEMORY_MB = 4096  # MiB of address space, libraries included
+MIN_MEMORY_MB = 256  # a sanity floor; the libraries alone take about 0.5 GiB
+MAX_MEMORY_MB = 1 << 20  # 1 TiB
+MAX_RENDER_TIMEOUT = 86400  # a day
+NEAR_LIMIT = 0.75  # a crash with this share of the address space in use is a memory problem
+
+# "module:function" the child runs on the job; tests point it at a misbehaving stand-in.
+RENDER_TARGET = "reporting.report.sandbox:render_job"
+# Imported before the memory limit applies (about 0.5 GiB of address space, 2 s of CPU).
+RENDERER_MODULES = ("reporting.report.charts", "reporting.report.html", "reporting.report.pdf")
+
+TIMEOUT_HINT = "--render-timeout SECONDS or render.timeout_seconds in the config file"
+MEMORY_HINT = "--render-memory MB or render.memory_mb in the config file"
+
+# Environment variables never handed to the child: whatever looks like a secret.
+_SECRET_VARIABLE = re.compile(r"PASS|SECRET|TOKEN|CREDENTIAL|PRIVATE|API_?KEY", re.IGNORECASE)
+_CHILD_SETTINGS = {
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "MALLOC_ARENA_MAX": "2",
+}
+
+
+@dataclass(frozen=True)
+class RenderLimits:
+    """How long (wall clock, seconds) and how much address space (MiB) rendering may take."""
+
+    timeout: float = DEFAULT_TIMEOUT
+    memory_mb: int = DEFAULT_MEMORY_MB
+
+
+@dataclass(frozen=True)
+class RenderJob:
+    """What the child needs: the model, which documents, and the PDF's attachments as
+    (name, media type, bytes, description)."""
+
+    model: ReportModel
+    html: bool
+    pdf: bool
+    attachments: tuple[tuple[str, str, bytes, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Rendered:
+    html: bytes | None
+    pdf: bytes | None
+
+
+def render_job(job: RenderJob) -> Rendered:
+    """Charts, then the HTML and/or the PDF: what the child runs (and the in-process path)."""
+    from reporting.report.charts import render_charts
+    from reporting.report.html import render_html
+    from reporting.report.pdf import Attachment, render_pdf
+
+    charts = render_charts(job.model)
+    html = render_html(job.model, charts).encode("utf-8") if job.html else None
+    pdf = None
+    if job.pdf:
+        attachments = [Attachment(*item) for item in job.attachments]
+        pdf = render_pdf(job.model, charts, attachments)
+    return Rendered(html=html, pdf=pdf)
+
+
+# -- parent ------------------------------------------------------------------------------
+
+
+def child_environment(
+    environ: Mapping[str, str], secret_names: Sequence[str] = ()
+) -> dict[str, str]:
+    """The parent's environment without secrets (and `secret_names`), plus thread caps."""
+    drop = set(secret_names)
+    env = {
+        name: value
+        for name, value in environ.items()
+        if name not in drop and not _SECRET_VARIABLE.search(name)
+    }
+    env.update(_CHILD_SETTINGS)
+    return env
+
+
+def _limit_error(code: str, message: str) -> ResourceLimitError:
+    return ResourceLimitError(Diagnostic(code, message))
+
+
+def _timeout_error(limits: RenderLimits) -> ResourceLimitError:
+    return _limit_error(
+        "RENDER_TIMEOUT",
+        f"rendering the report took longer than its {limits.timeout:g} s limit and was "
+        f"stopped; raise the limit with {TIMEOUT_HINT}",
+    )
+
+
+def _memory_error(how: str) -> ResourceLimitError:
+    return _limit_error("RENDER_MEMORY", f"rendering the report {how}; raise it with {MEMORY_HINT}")
+
+
+def _render_error(diagnostics: list[Diagnostic], exit_code: int = 3) -> EvidenceError:
+    from reporting.report.html import RenderError
+
+    error = RenderError(diagnostics)
+    error.exit_code = exit_code
+    return error
+
+
+def _render_failed(message: str) -> EvidenceError:
+    return _render_error([Diagnostic("RENDER_FAILED", message)])
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _no_result(returncode: int, limits: RenderLimits) -> EvidenceError:
+    if returncode == _EXIT_OUT_OF_MEMORY:
+        return _memory_error(f"ran out of its {limits.memory_mb} MB memory limit")
+    if returncode < 0:  # a native library aborting on a failed malloc, or the OOM killer
+        name = _signal_name(-returncode)
+        return _memory_error(
+            f"was killed by {name}, most likely on reaching its {limits.memory_mb} MB memory limit"
+        )
+    return _render_failed(
+        f"the renderer exited with status {returncode} and no result (if a native library "
+        f"reported a failed allocation above, raise the {limits.memory_mb} MB memory limit "
+        f"with {MEMORY_HINT})"
+    )
+
+
+def _crash(error: str, peak_mb: object, limits: RenderLimits) -> EvidenceError:
+    """An unexpected exception: a memory problem when the address space was near the limit
+    (C code that cannot allocate fails in its own ways), otherwise an internal error."""
+    if isinstance(peak_mb, int) and peak_mb >= NEAR_LIMIT * limits.memory_mb:
+        return _memory_error(
+            f"failed near its {limits.memory_mb} MB memory limit (peak {peak_mb} MB of "
+            f"address space; {error})"
+        )
+    return _render_failed(f"the renderer failed: {error}")
+
+
+def _parse(output: bytes, returncode: int, limits: RenderLimits) -> Rendered:
+    """The child's header line and payload, or the error it reports."""
+    header_line, newline, payload = output.partition(b"\n")
+    try:
+        header = json.loads(header_line) if newline else None
+    except ValueError:
+        header = None
+    if not isinstance(header, dict):
+        raise _no_result(returncode, limits)
+    status = header.get("status")
+    if status == "error":
+        diagnostics = [Diagnostic(**item) for item in header["diagnostics"]]
+        raise _render_error(diagnostics, int(header["exit_code"]))
+    if status == "crash":
+        raise _crash(str(header.get("error")), header.get("peak_mb"), limits)
+    if status != "ok":
+        raise _render_failed(f"the renderer replied {status!r}")
+    sizes: dict[str, int] = header["sizes"]
+    if sum(sizes.values()) != len(payload):
+        raise _render_failed("the renderer's output is truncated")
+    parts: dict[str, bytes | None] = {"html": None, "pdf": None}
+    offset = 0
+    for name in ("html", "pdf"):
+        if name in sizes:
+            parts[name] = payload[offset : offset + sizes[name]]
+            offset += sizes[name]
+    return Rendered(html=parts["html"], pdf=parts["pdf"])
+
+
+def render_isolated(
+    job: RenderJob,
+    limits: RenderLimits,
+    *,
+    secret_names: Sequence[str] = (),
+    target: str | None = None,
+    preload: Sequence[str] | None = None,
+) -> Rendered:
+    """Run `render_job` (or `target`, "module:function") on `job` in a limited child.
+
+    The child imports `preload` (default: the renderer's modules, for `render_job`) and
+    the target before the memory limit applies, so the limit meets the work, not a
+    half-loaded library. Raises `ResourceLimitError` (`RENDER_TIMEOUT`, `RENDER_MEMORY`,
+    exit 2) when a limit is hit, and `RenderError` when rendering fails otherwise.
+    `secret_names` are environment variables withheld from the child besides the
+    secret-looking ones.
+    """
+    request = pickle.dumps(
+        {
+            "target": target or RENDER_TARGET,
+            "preload": list(RENDERER_MODULES if preload is None else preload),
+            "memory_mb": limits.memory_mb,
+            "sys_path": list(sys.path),
+            "job": pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL),
+        },
+        protocol=pickle.HIGHEST_PROTOCOL,
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-P", "-m", "reporting.report.sandbox"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=child_environment(os.environ, secret_names),
+        close_fds=True,
+    )
+    try:
+        output, _ = process.communicate(request, timeout=limits.timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise _timeout_error(limits) from None
+    finally:
+        if process.poll() is None:  # interrupted (KeyboardInterrupt): never leave it running
+            process.kill()
+            process.wait()
+    return _parse(output, process.returncode, limits)
+
+
+# -- child -------------------------------------------------------------------------------
+
+_EXIT_OUT_OF_MEMORY = 75  # a MemoryError: said by the exit status, which needs no memory
+
+
+def _limit_memory(megabytes: int) -> None:
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX: only the time limit applies
+        return
+    limit = megabytes * 1024 * 1024
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _warm_up() -> None:
+    """Let native libraries that allocate on first use do so before the limit applies:
+    OpenBLAS (under numpy, under matplotlib) exits with status 1, rather than failing
+    the call, when its buffer cannot be allocated; a product too large for its
+    small-matrix path makes it allocate the buffer now, and it keeps it."""
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        square = numpy.ones((256, 256))
+        numpy.dot(square, square)
+
+
+def _reply(stream: IO[bytes], header: dict[str, Any], *parts: bytes) -> None:
+    stream.write(json.dumps(header, separators=(",", ":")).encode() + b"\n")
+    for part in parts:
+        stream.write(part)
+    stream.flush()
+
+
+def _run(stream: IO[bytes]) -> None:
+    request = pickle.load(sys.stdin.buffer)  # noqa: S301 - written by our parent
+    sys.path.extend(p for p in request["sys_path"] if p not in sys.path)
+    for module in request["preload"]:
+        importlib.import_module(module)
+    _warm_up()
+    module_name, _, name = request["target"].partition(":")
+    target: Callable[[RenderJob], Rendered] = getattr(importlib.import_module(module_name), name)
+    _limit_memory(request["memory_mb"])
+    job: RenderJob = pickle.loads(request.pop("job"))  # noqa: S301 - written by our parent
+    result = target(job)
+    sizes: dict[str, int] = {}
+    parts: list[bytes] = []
+    for part, data in (("html", result.html), ("pdf", result.pdf)):
+        if data is not None:
+            sizes[part] = len(data)
+            parts.append(data)
+    _reply(stream, {"status": "ok", "sizes": sizes}, *parts)
+
+
+def _peak_mb() -> int | None:
+    """This process's peak address space (VmPeak), in MiB; None where /proc has none."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmPeak:"):
+            return int(line.split()[1]) // 1024
+    return None
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    """A MemoryError, ENOMEM, or an error raised while handling or because of one."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, MemoryError) or (
+            isinstance(current, OSError) and current.errno == errno.ENOMEM
+        ):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _child() -> int:
+    stream = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # whatever a library prints goes to stderr, never into the result
+    try:
+        _run(stream)
+    except EvidenceError as error:
+        diagnostics = [vars(d) for d in error.diagnostics()]
+        _reply(
+            stream, {"status": "error", "exit_code": error.exit_code, "diagnostics": diagnostics}
+        )
+    except Exception as error:  # noqa: BLE001 - reported to the parent, never a bare traceback
+        if _out_of_memory(error):
+            return _EXIT_OUT_OF_MEMORY  # the exit status says it: nothing to allocate a reply
+        if os.environ.get("AGENT_EVIDENCE_DEBUG"):
+            traceback.print_exc()
+        text = f"{type(error).__name__}: {error}"
+        _reply(stream, {"status": "crash", "error": text, "peak_mb": _peak_mb()})
+    return 0
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        raise SystemExit(_child())

@@ -1,0 +1,56 @@
+"""Stand-ins for the renderer that the sandbox child runs in tests (module:function).
+
+Kept free of heavy imports so a child reaches them quickly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+
+from reporting.errors import Diagnostic
+from reporting.report.sandbox import Rendered, RenderJob
+
+
+def sleep_forever(job: RenderJob) -> Rendered:
+    time.sleep(3600)
+    raise AssertionError("the sandbox should have been killed long ago")
+
+
+def allocate_past_the_limit(job: RenderJob) -> Rendered:
+    soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        raise AssertionError("no address-space limit in the child")
+    hog = bytearray(soft)  # more than the whole address space allowed
+    return Rendered(html=bytes(hog[:1]), pdf=None)
+
+
+def abort(job: RenderJob) -> Rendered:
+    os.abort()
+
+
+def crash(job: RenderJob) -> Rendered:
+    raise ZeroDivisionError("boom in the renderer")
+
+
+def refuse_a_resource(job: RenderJob) -> Rendered:
+    from reporting.report.html import RenderError
+
+    raise RenderError(Diagnostic("RESOURCE_REFUSED", "the report tried to load 'file:///x'"))
+
+
+def report_environment(job: RenderJob) -> Rendered:
+    """Echo what the child sees, and print to stdout, which must not reach the result."""
+    print("noise on stdout from a library")
+    sys.stdout.flush()
+    os.write(1, b"more noise on fd 1\n")
+    seen = {
+        "environment": dict(os.environ),
+        "rlimit_as": resource.getrlimit(resource.RLIMIT_AS)[0],
+        "organisation": job.model.organisation,
+        "attachments": [name for name, *_ in job.attachments],
+    }
+    return Rendered(html=json.dumps(seen).encode(), pdf=b"%PDF-not-really\n\x00\xff")
