@@ -201,7 +201,8 @@ def _schema_problems(data: Any, secrets: set[JsonPath], problems: _Problems) -> 
         failed.add(path)
         if error.validator == "additionalProperties":
             _unknown_keys(error, path, problems)
-        elif _holds_secret(path, secrets):
+        elif _holds_secret(path, secrets) or path[-1:] == ("passphrase_env",):
+            # a bad variable name may be the passphrase itself, pasted in the wrong place
             expected = json.dumps(error.validator_value)
             problems.add(path, f"fails {error.validator} {expected} (value not shown: a secret)")
         else:

@@ -477,7 +477,7 @@ def test_load_warns_about_a_key_file_readable_by_others(tmp_path: Path) -> None:
     result.key.chmod(0o640)
     warnings = load_identity(key=result.key, cert=result.certificate).warnings
     assert len(warnings) == 1
-    assert "key file is readable by others" in warnings[0]
+    assert "has mode 0640, so its group can access it; run chmod 600" in warnings[0]
     assert "0640" in warnings[0]
 
 

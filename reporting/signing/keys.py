@@ -11,15 +11,21 @@ Decisions (see DESIGN.md, "Signing"):
   verification from the moment it is written.
 * A certificate whose key usage extension lacks digitalSignature or nonRepudiation gets a
   warning; a certificate without the extension (no restriction, RFC 5280) gets none.
-* A private key file with any group/other permission bit set gets a warning.
-* Passphrases come only from an environment variable named on the command line, never
-  from an argument; an unset or empty variable is an error naming the variable.
+* A private key file (PEM, DER or PKCS#12) with any group/other permission bit set gets
+  a warning naming the file, its mode and the fix (``chmod 600``), not an error:
+  containers often mount secrets 0644, but the operator must see it.
+* Passphrases come only from an environment variable named on the command line or in
+  the config, never from an argument; an unset or empty variable is an error naming the
+  variable, and a "name" that is not a variable name is refused without echoing it (it
+  may be the passphrase itself, pasted in the wrong place). No message, warning or
+  artefact ever carries a passphrase or private key material.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import stat
 from collections.abc import Sequence
@@ -63,6 +69,7 @@ KEY_FILE_NAME = "signing-key.pem"
 CERT_FILE_NAME = "signing-cert.pem"
 CSR_FILE_NAME = "signing.csr.pem"
 
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MIN_RSA_BITS = 2048
 MAX_DAYS = 36500
 DEMO_VALIDITY = timedelta(days=2)
@@ -144,6 +151,14 @@ def _utc(moment: datetime | None, what: str) -> datetime:
 def _passphrase(env: str | None) -> bytes | None:
     if env is None:
         return None
+    if not _VARIABLE_NAME.fullmatch(env):
+        raise UsageError(
+            Diagnostic(
+                "PASSPHRASE_ENV_INVALID",
+                "--passphrase-env takes the NAME of an environment variable (letters, digits "
+                "and _), not the passphrase; the value given is not shown",
+            )
+        )
     value = os.environ.get(env)
     if value is None:
         raise UsageError(
@@ -180,17 +195,21 @@ def _read(path: Path, what: str) -> bytes:
 
 
 def _permission_note(path: Path) -> tuple[str, ...]:
+    """A warning when other users may read (or change) a private key file."""
     if os.name != "posix":
         return ()
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
     except OSError:
         return ()
-    if mode & 0o077:
-        return (
-            f"key file is readable by others: {path} has mode {mode:04o}; run chmod 600 {path}",
-        )
-    return ()
+    if not mode & 0o077:
+        return ()
+    classes = (("its group", 0o070), ("other users", 0o007))
+    who = " and ".join(name for name, bits in classes if mode & bits)
+    return (
+        f"private key file {path} has mode {mode:04o}, so {who} can access it; "
+        f"run chmod 600 {path}",
+    )
 
 
 def _is_pem(data: bytes) -> bool:
