@@ -17,6 +17,7 @@ from reporting.errors import Diagnostic, InputError
 __all__ = ["LocatedDict", "line_of_path", "load_yaml", "load_yaml_text", "plain"]
 
 DEFAULT_MAX_YAML_BYTES = 8 << 20
+MAX_YAML_DEPTH = 64  # far deeper than any mapping, config or trust store needs
 
 
 class LocatedDict(dict[str, Any]):
@@ -55,13 +56,25 @@ def line_of_path(data: Any, path: Any) -> int | None:
 
 
 class _StrictLoader(yaml.SafeLoader):
+    _depth = 0
+
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()  # type: ignore[no-untyped-call]
             raise yaml.constructor.ConstructorError(
                 None, None, "aliases are not allowed", event.start_mark
             )
-        return super().compose_node(parent, index)
+        # PyYAML composes (and later code validates) recursively: a deeply nested
+        # document must be refused here, with its line, not overflow the stack later.
+        if self._depth >= MAX_YAML_DEPTH:
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            message = f"nested too deeply (more than {MAX_YAML_DEPTH} levels)"
+            raise yaml.composer.ComposerError(None, None, message, event.start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
     def construct_mapping(  # type: ignore[override]
         self, node: yaml.MappingNode, deep: bool = False

@@ -92,6 +92,21 @@ def test_a_corrupt_store_is_an_input_problem_and_the_rest_verifies(
     _assert_good_survived(result)  # and no row of the half-read store slipped through
 
 
+def test_a_store_whose_schema_text_is_not_utf8(tmp_path: Path, good: tuple[Path, Path]) -> None:
+    """SQLite quotes the broken schema in its error message, which Python cannot decode:
+    a UnicodeDecodeError, not an sqlite3.Error, must still be a coded input problem."""
+    data = bytearray(write_store(tmp_path / "schema.db", _chain("chain_schema")).read_bytes())
+    offset = data.index(b"tablereceiptsreceipts") + len(b"table")  # sqlite_master.name
+    data[offset] = 0x80
+    bad = tmp_path / "schema-not-utf8.db"
+    bad.write_bytes(bytes(data))
+    result = verify_paths([good[0], bad, good[1]], trust(KEY.raw))
+    problem = _only_problem(result, bad)
+    assert problem.code is Code.MALFORMED_RECEIPT
+    assert "store is corrupt" in problem.message
+    _assert_good_survived(result)
+
+
 def test_a_store_corrupt_halfway_leaves_no_rows_in_the_spool(
     tmp_path: Path, good: tuple[Path, Path], big_store: Path
 ) -> None:

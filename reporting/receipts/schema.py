@@ -109,7 +109,11 @@ def _schema_errors(document: dict[str, Any]) -> list[SchemaFinding]:
 
 
 def _version_rank(version: Any) -> int:
-    return _VERSION_ORDER.index(version) if version in _VERSION_ORDER else -1
+    return (
+        _VERSION_ORDER.index(version)
+        if isinstance(version, str) and version in _VERSION_ORDER
+        else -1
+    )
 
 
 def _version_gates(document: dict[str, Any], version: Any) -> Iterator[SchemaFinding]:
@@ -125,7 +129,7 @@ def _version_gates(document: dict[str, Any], version: Any) -> Iterator[SchemaFin
 
 
 def _identifier_findings(document: dict[str, Any], version: Any) -> Iterator[SchemaFinding]:
-    legacy = version in LEGACY_IDENTIFIER_VERSIONS
+    legacy = isinstance(version, str) and version in LEGACY_IDENTIFIER_VERSIONS
     checks = (
         ("id", document.get("id"), _RECEIPT_ID),
         ("action.id", get_path(document, "credentialSubject", "action", "id"), _ACTION_ID),
@@ -147,9 +151,15 @@ def _semantic_findings(document: dict[str, Any]) -> Iterator[SchemaFinding]:
         yield SchemaFinding(
             Code.KNOWN_SCHEMA_DEVIATION, "action.tool_name is not in the schema (daemon receipt)"
         )
-    default = taxonomy_defaults().get(action.get("type", ""))
-    risk = action.get("risk_level")
-    if default is not None and risk in _RISK_ORDER and _RISK_ORDER[risk] < _RISK_ORDER[default]:
+    # Any JSON value may sit where a string belongs: a list is not even hashable.
+    action_type, risk = action.get("type"), action.get("risk_level")
+    default = taxonomy_defaults().get(action_type) if isinstance(action_type, str) else None
+    if (
+        default is not None
+        and isinstance(risk, str)
+        and risk in _RISK_ORDER
+        and (_RISK_ORDER[risk] < _RISK_ORDER[default])
+    ):
         message = f"risk_level {risk!r} is below the taxonomy default {default!r} (§6)"
         yield SchemaFinding(Code.RISK_BELOW_TAXONOMY_DEFAULT, message)
 

@@ -20,6 +20,7 @@ each record strictly and treats the group key as a hint only.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -40,6 +41,8 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 JSON_SUFFIXES = (".json",)
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 STORE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+# SQLite quotes a corrupt schema in its error messages, which may then not decode.
+_STORE_ERRORS = (sqlite3.Error, UnicodeDecodeError)
 STORE_BUSY_TIMEOUT = 5.0  # seconds a store's writer may hold a lock that keeps us out
 # No record bigger than this is ever read into memory, whatever max_receipt_bytes allows:
 # a hostile line or file without an end cannot exhaust memory before verification.
@@ -191,23 +194,24 @@ class ReceiptSpool:
         try:
             self._attach(_store_uri(path))
             return None
-        except sqlite3.Error as exc:
+        except _STORE_ERRORS as exc:
             if not _may_open_immutable(path, exc):
                 return _store_problem(path, exc)
         try:  # a WAL store nobody has open, in a directory we cannot write: see below
             self._attach(_store_uri(path, immutable=True))
             return None
-        except sqlite3.Error as exc:
+        except _STORE_ERRORS as exc:
             return _store_problem(path, exc)
 
     def _attach(self, uri: str) -> None:
         """ATTACH, then read the schema so an unreadable file fails here, detached."""
-        self._conn.execute("ATTACH DATABASE ? AS src", (uri,))
         try:
+            self._conn.execute("ATTACH DATABASE ? AS src", (uri,))
             self._conn.execute("SELECT COUNT(*) FROM src.sqlite_master").fetchone()
-        except sqlite3.Error:
+        except _STORE_ERRORS:
             self._conn.rollback()
-            self._conn.execute("DETACH DATABASE src")
+            with contextlib.suppress(sqlite3.Error):  # not attached if ATTACH itself failed
+                self._conn.execute("DETACH DATABASE src")
             raise
 
     def _copy_store(self, path: Path) -> None:
@@ -215,7 +219,7 @@ class ReceiptSpool:
             columns = {
                 row[1].decode() for row in self._conn.execute("PRAGMA src.table_info(receipts)")
             }
-        except sqlite3.DatabaseError as exc:
+        except _STORE_ERRORS as exc:
             self._not_a_store(path, _store_problem(path, exc))
             return
         if not {"receipt_json", "chain_id"} <= columns:
@@ -225,7 +229,7 @@ class ReceiptSpool:
         try:
             statement = _COPY_STORE.format(columns=selected)
             cursor = self._conn.execute(statement, (str(path),))
-        except sqlite3.DatabaseError as exc:
+        except _STORE_ERRORS as exc:
             self._conn.rollback()  # no row of a store that fails halfway is kept
             self._not_a_store(path, _store_problem(path, exc))
             return
@@ -500,7 +504,7 @@ def _is_wal_store(path: Path) -> bool:
     return len(header) == 20 and header[18:20] == b"\x02\x02"
 
 
-def _may_open_immutable(path: Path, error: sqlite3.Error) -> bool:
+def _may_open_immutable(path: Path, error: Exception) -> bool:
     """Whether a failed read-only open may be retried with ``immutable=1``.
 
     A WAL-mode store needs its ``-shm`` file even to be read. When its writer has
@@ -517,8 +521,10 @@ def _may_open_immutable(path: Path, error: sqlite3.Error) -> bool:
     return _is_wal_store(path) and not any(p.exists() for p in beside)
 
 
-def _store_problem(path: Path, error: sqlite3.Error) -> str:
+def _store_problem(path: Path, error: Exception) -> str:
     """What to tell the user about a store SQLite would not read."""
+    if isinstance(error, UnicodeDecodeError):
+        return "store is corrupt (its schema is not valid UTF-8); none of its receipts were read"
     code = getattr(error, "sqlite_errorcode", 0) & 0xFF
     if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
         return (
