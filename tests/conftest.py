@@ -22,6 +22,20 @@ def require_shared() -> Path:
     pytest.skip(reason)
 
 
+# Lines a test wants printed at the end of the run (the tamper matrix's size and rates).
+SUMMARY_LINES = pytest.StashKey[list[str]]()
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    lines = config.stash.get(SUMMARY_LINES, [])
+    if lines:
+        terminalreporter.section("summaries")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture(scope="session")
 def protocol_dir() -> Path:
     return require_shared()

@@ -29,6 +29,7 @@ from obsigna.receipt.hash import canonicalize, normalize_receipt_dict  # noqa: E
 from obsigna.receipt.types import (  # noqa: E402
     Authorization,
     Chain,
+    Intent,
     Issuer,
     KeyRotation,
     Outcome,
@@ -124,13 +125,18 @@ class ChainBuilder:
         timestamp: str | None = None,
         key_rotation: dict[str, Any] | None = None,
         delegation: dict[str, Any] | None = None,
+        intent: dict[str, Any] | None = None,
+        correlation_id: str | None = None,
+        outcome_fields: dict[str, Any] | None = None,
+        issuer_fields: dict[str, Any] | None = None,
+        tool_name: str | None = None,
         **action_extra: Any,
     ) -> dict[str, Any]:
         previous = receipt_hash(self.receipts[-1]) if self.receipts else None
         sequence = len(self.receipts) + 1
         unsigned = obsigna.create_receipt(
             obsigna.CreateReceiptInput(
-                issuer=Issuer(id=self.issuer, name="Test agent"),
+                issuer=Issuer(id=self.issuer, name="Test agent", **(issuer_fields or {})),
                 principal=Principal(id=self.principal, type="HumanPrincipal"),
                 action=obsigna.ActionInput(
                     type=action_type,
@@ -138,7 +144,7 @@ class ChainBuilder:
                     idempotency_key=idempotency_key,
                     **action_extra,
                 ),
-                outcome=Outcome(status=outcome),
+                outcome=Outcome(status=outcome, **(outcome_fields or {})),
                 chain=Chain(
                     sequence=sequence, previous_receipt_hash=previous, chain_id=self.chain_id
                 ),
@@ -148,8 +154,14 @@ class ChainBuilder:
                 response_body=response_body,
                 action_timestamp=timestamp or f"2026-10-01T10:{sequence % 60:02d}:00.000Z",
                 delegation=delegation,
+                intent=Intent(**intent) if intent else None,
+                correlation_id=correlation_id,
             )
         )
+        if tool_name is not None:  # daemon receipts carry it; the SDK's input model does not
+            action = unsigned.credentialSubject.action.model_copy(update={"tool_name": tool_name})
+            subject = unsigned.credentialSubject.model_copy(update={"action": action})
+            unsigned = unsigned.model_copy(update={"credentialSubject": subject})
         if key_rotation is not None:
             subject = unsigned.credentialSubject.model_copy(
                 update={"key_rotation": KeyRotation(**key_rotation)}
