@@ -34,6 +34,7 @@ import hashlib
 import heapq
 import json
 import math
+import operator
 import os
 import random
 import shutil
@@ -74,6 +75,7 @@ CREATE INDEX idx_receipts_risk ON receipts(risk_level);
 CREATE INDEX idx_receipts_status ON receipts(status);
 CREATE INDEX idx_receipts_timestamp ON receipts(timestamp);
 """
+_TIME_ORDER = operator.itemgetter(7, 1, 2)  # timestamp, chain_id, sequence of a store row
 _INSERT = "INSERT INTO receipts VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 _RISKS = ("low", "medium", "high", "critical")
 _CONTEXT = {
@@ -752,7 +754,7 @@ def _shard(job: tuple[Path, list[ChainSpec]]) -> tuple[Path, int]:
     """Build some chains and write their rows, in timestamp order, to a shard file."""
     path, specs = job
     rows = [row for spec in specs for row in build_chain(spec)]
-    rows.sort(key=lambda row: (row[7], row[1], row[2]))
+    rows.sort(key=_TIME_ORDER)
     db = sqlite3.connect(path)
     db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + STORE_SCHEMA)
     db.executemany(_INSERT, rows)
@@ -812,9 +814,7 @@ def write_store(
         path.unlink(missing_ok=True)
         db = sqlite3.connect(path)
         db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + STORE_SCHEMA)
-        merged = heapq.merge(
-            *(_shard_rows(shard) for shard, _ in shards), key=lambda r: (r[7], r[1], r[2])
-        )
+        merged = heapq.merge(*(_shard_rows(shard) for shard, _ in shards), key=_TIME_ORDER)
         db.executemany(_INSERT, merged)
         db.commit()
         phases["merge by time"] = time.perf_counter() - start - sum(phases.values())
