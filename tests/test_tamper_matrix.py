@@ -1479,23 +1479,11 @@ def report_problems(judge: Judge, verdict: Verdict, frameworks: list[Framework])
     return problems
 
 
-# -- known gaps: real findings, kept visible as strict xfails ----------------------------
+# -- once known gaps, now fixed: kept as their own tests -----------------------------------
 
-ESCAPED_NAMES_GAP = (
-    "a member name written with \\u escapes (same JSON, same signed bytes) is invisible to the "
-    "spool's SQLite json_extract: the record is not grouped with its chain, is verified as a "
-    "second one-receipt chain with the same chain_id, and the real chain is reported broken "
-    "(sources.py _KEYS_FROM; batch.py ungrouped records)"
-)
-TOOL_NAME_GAP = (
-    "an edited tool_name column is not reported when the signed JSON has no tool_name "
-    "(verify.py _check_index_columns skips it; the SDK writes '' there): store tampering "
-    "that changes no evidence, but goes unreported"
-)
-KNOWN_GAPS = {
-    "equivalent.escaped-names": ESCAPED_NAMES_GAP,
-    "store.index-column-without-signed-value": TOOL_NAME_GAP,
-}
+# Classes listed here are excluded from the aggregate checks and judged by their own
+# test below (empty: every class is judged everywhere).
+KNOWN_GAPS: dict[str, str] = {}
 
 
 # -- the matrix -----------------------------------------------------------------------------
@@ -1730,22 +1718,19 @@ def test_every_class_of_the_issue_is_in_the_matrix(matrix: Matrix) -> None:
         assert edited == expected, cls
 
 
-@pytest.mark.xfail(strict=True, reason=ESCAPED_NAMES_GAP)
-def test_known_gap_escaped_member_names_are_equivalent(matrix: Matrix) -> None:
+def test_escaped_member_names_are_equivalent(matrix: Matrix) -> None:
     cls = "equivalent.escaped-names"
     wrong = matrix.violations("fp", cls=cls) + matrix.report_violations(cls)
     assert not wrong, _show(wrong)
 
 
-@pytest.mark.xfail(strict=True, reason=TOOL_NAME_GAP)
-def test_known_gap_tool_name_column_without_signed_value(matrix: Matrix) -> None:
+def test_tool_name_column_without_signed_value_is_compared(matrix: Matrix) -> None:
     cls = "store.index-column-without-signed-value"
     wrong = matrix.violations("a", "b", "c", cls=cls) + matrix.report_violations(cls)
     assert not wrong, _show(wrong)
 
 
-@pytest.mark.xfail(strict=True, reason=ESCAPED_NAMES_GAP + "; so a broken chain's receipts count")
-def test_known_gap_an_escaped_genesis_launders_a_broken_chain(worlds: list[World]) -> None:
+def test_an_escaped_genesis_does_not_launder_a_broken_chain(worlds: list[World]) -> None:
     """Receipt 2 deleted (a gap) and the genesis re-encoded: the chain's receipts stay untrusted."""
     world = worlds[0]
     plain = world.cid(PLAIN)

@@ -277,7 +277,10 @@ def _concat_blocks(blocks: list[pd.DataFrame]) -> pd.DataFrame:
 def _receipts_frame(
     blocks: list[pd.DataFrame], verification: VerificationResult, period: Period
 ) -> pd.DataFrame:
-    authentic_chains = {c.chain_id for c in verification.chains if c.authentic}
+    # A chain id is authentic only if every chain verified under it is: two chains can
+    # share an id (a record that could not be grouped with its chain is verified alone).
+    not_authentic = {c.chain_id for c in verification.chains if not c.authentic}
+    authentic_chains = {c.chain_id for c in verification.chains} - not_authentic
     frame = _concat_blocks(blocks)
     _final_verdicts(frame, verification)
     frame["chain_authentic"] = frame["chain_id"].isin(authentic_chains).astype(bool)

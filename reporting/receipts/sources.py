@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from reporting.errors import Diagnostic, InputError
+from reporting.receipts.canonical import MalformedReceiptError, parse_receipt
+from reporting.receipts.fields import get_path
 from reporting.receipts.results import Code, Origin, Problem
 
 __all__ = ["INDEX_COLUMNS", "ChunkPlan", "RawRecord", "ReceiptSpool", "spool_sources"]
@@ -273,14 +275,35 @@ class ReceiptSpool:
 
     def _ensure_index(self) -> None:
         if not self._indexed:
+            self._rekey_where_sqlite_may_differ()
             self._conn.execute("CREATE INDEX records_chain ON records(chain_key)")
             self._indexed = True
+
+    def _rekey_where_sqlite_may_differ(self) -> None:
+        """Group by what the verifier parses, where SQLite's reading could differ.
+
+        SQLite's json_extract does not decode escaped member names: a record spelling
+        `"\\u0063hain_id"` is the same signed JSON as one spelling `"chain_id"`, yet SQLite
+        would not see its chain id, and the record would be verified apart from its
+        chain. Records with a \\u escape, and records SQLite could not group, get their
+        keys from the verifier's own strict parser instead.
+        """
+        self._conn.create_function("strict_key", 2, _strict_key, deterministic=True)
+        self._conn.create_function("parses", 1, _parses, deterministic=True)
+        self._conn.execute(
+            "UPDATE records SET chain_key = strict_key(raw, 'chain'), "
+            "receipt_key = strict_key(raw, 'receipt') "
+            "WHERE (chain_key IS NULL OR instr(raw, ?) > 0) AND parses(raw)",
+            (b"\\u",),
+        )
+        self._conn.commit()
 
     def record_count(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM records").fetchone()[0])
 
     def ids_in_several_chains(self) -> set[str]:
         """Receipt ids that SQLite sees in more than one chain: ids must be unique."""
+        self._ensure_index()
         rows = self._conn.execute(
             "SELECT receipt_key FROM records WHERE receipt_key IS NOT NULL "
             "GROUP BY receipt_key HAVING COUNT(DISTINCT chain_key) > 1"
@@ -288,13 +311,24 @@ class ReceiptSpool:
         return {_text(row[0]) for row in rows}
 
     def delegation_parents(self) -> set[str]:
-        """Receipt ids some receipt names as its delegation parent (§7.6)."""
+        """Receipt ids some receipt names as its delegation parent (§7.6).
+
+        Records with a \\u escape are read with the verifier's parser (SQLite does not
+        decode escaped member names; see `_rekey_where_sqlite_may_differ`).
+        """
         rows = self._conn.execute(
             "SELECT DISTINCT json_extract(raw, '$.credentialSubject.delegation.parent_receipt_id') "
             "FROM records WHERE json_valid(raw) AND "
             "json_type(raw, '$.credentialSubject.delegation.parent_receipt_id') = 'text'"
         )
-        return {_text(row[0]) for row in rows}
+        parents = {_text(row[0]) for row in rows}
+        escaped = self._conn.execute("SELECT raw FROM records WHERE instr(raw, ?) > 0", (b"\\u",))
+        for (raw,) in escaped:
+            document = _strict_document(bytes(raw)) or {}
+            parent = get_path(document, "credentialSubject", "delegation", "parent_receipt_id")
+            if isinstance(parent, str):
+                parents.add(parent)
+        return parents
 
     def raw_receipts(self, receipt_ids: Iterable[str]) -> dict[str, bytes]:
         """The stored bytes of the given receipts (first copy of each), for citation."""
@@ -363,6 +397,7 @@ class ReceiptSpool:
 
     def ungrouped_records(self) -> list[RawRecord]:
         """Records SQLite could not read a chain id from (malformed, or no chain)."""
+        self._ensure_index()
         rows = self._conn.execute(_SELECT_RECORDS + " WHERE chain_key IS NULL ORDER BY rowid")
         return [_record_from_row(row) for row in rows]
 
@@ -454,6 +489,33 @@ def _records_at(conn: sqlite3.Connection, chain_key: str, sequence: int) -> list
 
 def _text(value: object) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+@functools.lru_cache(maxsize=1)
+def _strict_document(raw: bytes) -> dict[str, object] | None:
+    try:
+        return parse_receipt(raw).document
+    except MalformedReceiptError:
+        return None
+
+
+def _parses(raw: object) -> bool:
+    """Unparseable records keep SQLite's grouping: the verifier reports them in their chain."""
+    return isinstance(raw, bytes) and _strict_document(raw) is not None
+
+
+def _strict_key(raw: object, which: str) -> str | None:
+    """A record's chain id ('chain') or receipt id ('receipt'), as the verifier reads it."""
+    document = _strict_document(raw) if isinstance(raw, bytes) else None
+    if document is None:
+        return None
+    if which == "receipt":
+        value = document.get("id")
+    else:
+        subject = document.get("credentialSubject")
+        chain = subject.get("chain") if isinstance(subject, dict) else None
+        value = chain.get("chain_id") if isinstance(chain, dict) else None
+    return value if isinstance(value, str) else None
 
 
 @functools.lru_cache(maxsize=256)

@@ -529,8 +529,6 @@ class _ChainWalk:
             return
         for name, expected in _index_expectations(entry.document, entry.parsed.receipt_hash):
             found = columns.get(name)
-            if name == "tool_name" and expected is None:
-                continue  # only compared when the signed JSON carries a tool_name
             if found != expected and not (expected is None and found in (None, "")):
                 entry.add(
                     Code.INDEX_MISMATCH,
