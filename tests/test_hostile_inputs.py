@@ -31,7 +31,7 @@ from reporting.report.build import ReportOptions
 from reporting.report.exports import cited_receipts_jsonl
 
 from .factory import ChainBuilder, Key, resign, write_jsonl
-from .helpers import codes, evidence_from, verify_docs
+from .helpers import codes, evidence_from, trust, verify_docs, verify_paths
 
 KEY = Key.from_seed("hostile-inputs")
 
@@ -257,6 +257,24 @@ def test_the_report_says_integrity_is_broken_and_counts_the_problems(run: Report
     orphans = len(run.assessment.verification.result.input_problems)
     assert model.figures.input_problems == orphans > 0
     assert model.figures.broken_chains >= 2  # chain_bad, chain_bigint
+
+
+def test_a_json_array_with_invalid_utf8_loses_only_that_element(tmp_path: Path) -> None:
+    receipts = ChainBuilder(KEY, chain_id="chain_array").extend(3).receipts
+    elements = [json.dumps(r).encode() for r in receipts]
+    broken = json.dumps({**receipts[1], "note": "x"}).replace('"x"', '"\udcff"')
+    elements.insert(2, broken.encode("utf-8", "surrogateescape"))  # a raw 0xFF byte
+    path = tmp_path / "export.json"
+    path.write_bytes(b"[\n" + b",\n".join(elements) + b"\n]\n")
+    result = verify_paths([path], trust(KEY.raw))
+    chain = result.chains[0]
+    assert [(r.origin.index, r.failures) for r in chain.receipts] == [
+        (0, ()),
+        (1, ()),
+        (3, ()),
+        (2, (Code.MALFORMED_RECEIPT,)),  # unreadable records sort last
+    ]
+    assert "not valid UTF-8" in chain.failures[0].message
 
 
 # -- the HTML: inert ----------------------------------------------------------------------

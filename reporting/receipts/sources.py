@@ -604,22 +604,16 @@ def _store_problem(path: Path, error: Exception) -> str:
     return f"cannot read the store ({error}); none of its receipts were read"
 
 
-def _line_of(data: bytes, offset: int) -> int:
-    return data.count(b"\n", 0, offset) + 1
-
-
 def _split_json_array(data: bytes, source: str) -> tuple[list[tuple[bytes, int]], Problem | None]:
     """Split a JSON array into each element's own bytes and starting line.
 
     Elements are located with the standard decoder's ``raw_decode`` (only to find where
-    each ends); each element's bytes are then verified like any other record.
+    each ends); each element's bytes are then verified like any other record. Bytes
+    that are not UTF-8 travel through as surrogate escapes and come back unchanged, so
+    only the element holding them fails (strict parsing), not the whole file.
     """
     decoder = json.JSONDecoder()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = _line_of(data, exc.start)
-        return [], Problem(Code.MALFORMED_RECEIPT, "not valid UTF-8", origin=Origin(source, line))
+    text = data.decode("utf-8", "surrogateescape")
     position = text.index("[") + 1
     elements: list[tuple[bytes, int]] = []
     while True:
@@ -634,7 +628,8 @@ def _split_json_array(data: bytes, source: str) -> tuple[list[tuple[bytes, int]]
                 f"invalid JSON in array element {len(elements)}: {exc.msg}; rest of file skipped"
             )
             return elements, Problem(Code.MALFORMED_RECEIPT, message, origin=Origin(source, line))
-        elements.append((text[position:end].encode("utf-8"), text.count("\n", 0, position) + 1))
+        element = text[position:end].encode("utf-8", "surrogateescape")
+        elements.append((element, text.count("\n", 0, position) + 1))
         position = _skip_space(text, end)
         if position < len(text) and text[position] == ",":
             position += 1
