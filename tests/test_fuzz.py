@@ -31,7 +31,7 @@ from reporting.receipts.canonical import MalformedReceiptError, parse_receipt
 from reporting.receipts.external import load_grants, load_witnesses
 from reporting.receipts.keys import load_trust
 from reporting.receipts.results import Code, Outcome, VerificationResult
-from reporting.receipts.sources import spool_sources
+from reporting.receipts.sources import SQLITE_MAGIC, spool_sources
 from reporting.receipts.verify import VerifyOptions, verify_chain
 
 from .factory import ChainBuilder, Key, write_store
@@ -210,12 +210,17 @@ def _expected_records(data: bytes) -> int:
 @given(json_lines())
 @example(b"\n".join(CHAIN_LINES) + b"\n")
 @example(b"\n".join(SPECIAL_LINES))
+@example(SQLITE_MAGIC)
 def test_json_lines_in_any_state_are_verified_and_accounted_for(data: bytes) -> None:
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "fuzz.jsonl"
         path.write_bytes(data)
         result, spooled = _verify([str(path)])
-    assert spooled == _expected_records(data)
+    if data.startswith(SQLITE_MAGIC):  # sniffed as a store, whatever the suffix says
+        assert spooled == 0
+        assert [p.origin.source for p in result.input_problems] == [str(path)]
+    else:
+        assert spooled == _expected_records(data)
     assert_coded_and_accounted(result, spooled, exact=True)
     if data == b"\n".join(CHAIN_LINES) + b"\n":
         assert result.valid  # the property is not vacuous: good input passes
