@@ -288,6 +288,28 @@ def test_immutable_retry_only_for_a_closed_wal_store(tmp_path: Path) -> None:
     assert not sources._may_open_immutable(rollback, cantopen)
 
 
+def test_the_immutable_retry_reads_the_store_when_read_only_open_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The retry path in process, wherever a read-only mount cannot be made: `mode=ro`
+    fails as it does on a read-only directory, `immutable=1` then reads the store."""
+    store = _wal_store(tmp_path)
+    attach = sources.ReceiptSpool._attach
+    tried: list[str] = []
+
+    def read_only_directory(spool: sources.ReceiptSpool, uri: str) -> None:
+        tried.append(uri)
+        if "immutable=1" not in uri:
+            raise _operational_error(sqlite3.SQLITE_CANTOPEN)
+        attach(spool, uri)
+
+    monkeypatch.setattr(sources.ReceiptSpool, "_attach", read_only_directory)
+    result = verify_paths([store], trust(KEY.raw))
+    assert result.valid
+    assert result.receipt_count == 3
+    assert [uri.rsplit("?", 1)[1] for uri in tried] == ["mode=ro", "mode=ro&immutable=1"]
+
+
 def _read_only_runner(directory: Path) -> list[str]:
     """A command prefix under which `directory` cannot be written, even by root."""
     if os.geteuid() != 0:
