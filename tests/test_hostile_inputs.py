@@ -356,15 +356,9 @@ def test_the_pdf_shows_the_hostile_text_as_text(pdf_text: str) -> None:
     assert _flat("Example " + SCRIPT) in flat  # the organisation, on every page
 
 
-# -- known crashes in files this suite may not change (strict: they fail once fixed) ------
+# -- crashes the fuzzing found, fixed --------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="evidence/frame.py casts chain.sequence to Int64: a signed-or-not sequence in "
-    "[2^63, 2^64) raises TypeError (exit 3) instead of being treated as no sequence",
-)
 def test_a_sequence_beyond_int64_does_not_crash_the_evidence(tmp_path: Path) -> None:
     builder = ChainBuilder(KEY, chain_id="chain_seq").extend(2)
     _resigned(builder, lambda d: d["credentialSubject"]["chain"].update(sequence=2**63))
@@ -372,12 +366,6 @@ def test_a_sequence_beyond_int64_does_not_crash_the_evidence(tmp_path: Path) -> 
     assert len(evidence.receipts) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="receipts/verify.py _check_grounded_principal tests `risk_level not in "
-    "_HIGH_RISK`: a list or object there raises TypeError (exit 3) with --grants",
-)
 def test_an_unhashable_risk_level_with_grants_is_a_coded_failure() -> None:
     builder = ChainBuilder(KEY, chain_id="chain_grants").extend(1)
     _resigned(builder, lambda d: d["credentialSubject"]["action"].update(risk_level=["high"]))
@@ -385,13 +373,6 @@ def test_an_unhashable_risk_level_with_grants_is_a_coded_failure() -> None:
     assert Code.SCHEMA_VIOLATION in codes(chain)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AttributeError,
-    reason="report/build.py passes a chain's missing genesis key fingerprint on as pandas NaN "
-    "(and a missing head hash, printed as 'nan'); html.py's short_hash filter then fails: "
-    "one chain forged with an untrusted key beside a good one stops the report (exit 3)",
-)
 def test_a_forged_chain_beside_a_good_one_renders(tmp_path: Path) -> None:
     from reporting.report.charts import render_charts
     from reporting.report.html import render_html
@@ -408,12 +389,6 @@ def test_a_forged_chain_beside_a_good_one_renders(tmp_path: Path) -> None:
     assert ">nan<" not in html
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="receipts/canonical.py refuses integers a double cannot hold only while orjson "
-    "returns an int: beyond 64 bits orjson returns a float, so two different number texts "
-    "verify under one signature (signed content is malleable there)",
-)
 def test_an_integer_beyond_64_bits_that_no_double_holds_is_refused() -> None:
     import base64
 

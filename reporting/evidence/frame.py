@@ -93,6 +93,7 @@ _CATEGORICAL = (
     "delegation_parent_chain",
     "delegator",
 )
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _TIMESTAMP_CODES = {
     Code.INVALID_TRUSTED_TIMESTAMP: "invalid",
     Code.TRUSTED_TIMESTAMP_UNANCHORED: "unanchored",
@@ -240,13 +241,24 @@ def _utc(series: pd.Series) -> pd.Series:
     return pd.to_datetime(series, utc=True, errors="coerce", format="ISO8601")
 
 
+def _int64_or_missing(values: pd.Series) -> pd.Series:
+    """Integers as nullable int64; anything else (a bool, text, beyond 64 bits) is missing."""
+    kept = [
+        v
+        if isinstance(v, int) and not isinstance(v, bool) and _INT64_MIN <= v <= _INT64_MAX
+        else None
+        for v in values
+    ]
+    return pd.Series(pd.array(kept, dtype="Int64"), index=values.index)
+
+
 def rows_block(rows: Sequence[tuple[Any, ...]]) -> pd.DataFrame:
     """Rows (`ROW_FIELDS` tuples) as a frame with the dtypes checks rely on."""
     frame = pd.DataFrame.from_records(list(rows), columns=list(ROW_FIELDS))
     for column in ("timestamp", "granted_at", "expires_at"):
         frame[column] = _utc(frame[column])
-    frame["sequence"] = pd.to_numeric(frame["sequence"], errors="coerce").astype("Int64")
-    frame["drop_count"] = pd.to_numeric(frame["drop_count"], errors="coerce").astype("Int64")
+    frame["sequence"] = _int64_or_missing(frame["sequence"])
+    frame["drop_count"] = _int64_or_missing(frame["drop_count"])
     frame["risk_rank"] = frame["risk_level"].map(RISK_RANK).astype("Int64")
     frame["taxonomy_rank"] = frame["taxonomy_risk"].map(RISK_RANK).astype("Int64")
     frame["verified"] = frame["verified"].astype(bool)

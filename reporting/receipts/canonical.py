@@ -173,6 +173,25 @@ def _as_jcs_number(value: int) -> int | float:
     return as_float
 
 
+def _refuse_inexact_integers(raw: bytes) -> None:
+    """orjson reads an integer beyond 64 bits as a double, dropping digits: two texts
+    would then verify under one signature. Read the integers exactly and apply the rule
+    `_as_jcs_number` applies to those orjson keeps (only receipts with a double get here)."""
+    try:
+        exact = json.loads(raw)
+    except ValueError as exc:  # e.g. more digits than Python converts
+        raise MalformedReceiptError(f"invalid number: {exc}") from exc
+    stack = [exact]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, int) and not isinstance(node, bool) and abs(node) > _SAFE_INTEGER:
+            _as_jcs_number(node)
+
+
 def _jcs_domain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _jcs_domain(v) for k, v in value.items()}
@@ -237,6 +256,8 @@ def parse_receipt(
         message = f"receipt is {len(raw)} bytes, limit {max_bytes}"
         raise MalformedReceiptError(message, too_large=True)
     document, floats_seen = _strict_loads(raw, max_depth)
+    if floats_seen:
+        _refuse_inexact_integers(raw)
     if not isinstance(document, dict):
         found = type(document).__name__
         raise MalformedReceiptError(f"a receipt must be a JSON object, found {found}")

@@ -564,8 +564,9 @@ class _ChainWalk:
         grants = self.options.grants
         if grants is None:
             return
-        if entry.action.get("risk_level") not in _HIGH_RISK:
-            return
+        risk = entry.action.get("risk_level")
+        if not isinstance(risk, str) or risk not in _HIGH_RISK:
+            return  # a risk level that is not text is a schema violation, reported there
         grant_ref = get_path(entry.subject, "authorization", "grant_ref")
         principal = get_path(entry.subject, "principal", "id")
         if not isinstance(grant_ref, str) or not grant_ref:

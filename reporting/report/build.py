@@ -271,7 +271,7 @@ def _integrity(evidence: Evidence) -> tuple[ChainRow, ...]:
         rows.append(
             ChainRow(
                 chain_id=str(chain["chain_id"]),
-                issuer=chain["issuer"],
+                issuer=_text_or_none(chain["issuer"]),
                 length=int(chain["length"]),
                 first_timestamp=_iso(chain["first_timestamp"]),
                 last_timestamp=_iso(chain["last_timestamp"]),
@@ -279,8 +279,8 @@ def _integrity(evidence: Evidence) -> tuple[ChainRow, ...]:
                 valid=bool(chain["valid"]),
                 authentic=bool(chain["authentic"]),
                 broken_at=None if pd.isna(chain["broken_at"]) else int(chain["broken_at"]),
-                head_hash=chain["head_hash"],
-                genesis_key_fingerprint=chain["genesis_key_fingerprint"],
+                head_hash=_text_or_none(chain["head_hash"]),
+                genesis_key_fingerprint=_text_or_none(chain["genesis_key_fingerprint"]),
                 rotations=int(chain["rotations"]),
                 witnessed=chain["chain_id"] in witnessed,
                 failure_codes=tuple(str(chain["failure_codes"]).split()),
@@ -288,6 +288,11 @@ def _integrity(evidence: Evidence) -> tuple[ChainRow, ...]:
             )
         )
     return tuple(rows)
+
+
+def _text_or_none(value: Any) -> str | None:
+    """A frame cell as text; a missing value (None, or pandas' NaN) as None, never 'nan'."""
+    return None if value is None or pd.isna(value) else str(value)
 
 
 def _activity(evidence: Evidence) -> ActivitySection:
