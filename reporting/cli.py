@@ -35,6 +35,7 @@ from reporting.pipeline import (
     stage,
 )
 from reporting.receipts.batch import EXECUTORS
+from reporting.receipts.canonical import DEFAULT_MAX_DEPTH, DEFAULT_MAX_RECEIPT_BYTES
 from reporting.receipts.results import ChainResult, Problem, VerificationResult
 from reporting.report.build import ReportOptions
 from reporting.signing.keys import SigningIdentity, demo_identity, init_keys, load_identity
@@ -105,6 +106,19 @@ def _add_verification_inputs(
         type=_positive_int,
         metavar="N",
         help="local processes (default: by input size; --executor local only)",
+    )
+    verify.add_argument(
+        "--max-receipt-bytes",
+        type=_positive_int,
+        metavar="BYTES",
+        help=f"largest receipt accepted (default {DEFAULT_MAX_RECEIPT_BYTES:,}; larger is "
+        "RECEIPT_TOO_LARGE)",
+    )
+    verify.add_argument(
+        "--max-depth",
+        type=_positive_int,
+        metavar="N",
+        help=f"deepest JSON nesting accepted in a receipt (default {DEFAULT_MAX_DEPTH})",
     )
     verify.add_argument(
         "--executor",
@@ -420,6 +434,8 @@ def _verify_request(args: argparse.Namespace) -> VerifyRequest:
         require_terminal=args.require_terminal,
         chains=frozenset(args.chain) if args.chain else None,
         workers=args.workers,
+        max_receipt_bytes=args.max_receipt_bytes or DEFAULT_MAX_RECEIPT_BYTES,
+        max_depth=args.max_depth or DEFAULT_MAX_DEPTH,
         executor=args.executor or "local",
         scheduler=args.scheduler,
     )
@@ -561,6 +577,8 @@ def _apply_config(args: argparse.Namespace) -> None:
         args.organisation = args.organisation or config.organisation
         args.fail_on = args.fail_on or config.fail_on
         args.workers = args.workers or config.workers
+        args.max_receipt_bytes = args.max_receipt_bytes or config.max_receipt_bytes
+        args.max_depth = args.max_depth or config.max_depth
         args.executor = args.executor or config.executor
         args.scheduler = args.scheduler or config.scheduler
         args.render_timeout = args.render_timeout or config.render_timeout

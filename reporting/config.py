@@ -94,6 +94,8 @@ class ReportConfig:
     overrides: tuple[CheckOverride, ...] = ()
     fail_on: FailOn | None = None
     workers: int | None = None
+    max_receipt_bytes: int | None = None
+    max_depth: int | None = None
     executor: str | None = None
     scheduler: str | None = None
     render_timeout: float | None = None
@@ -364,6 +366,8 @@ def _build(path: Path, data: LocatedDict) -> ReportConfig:
         overrides=_overrides(data),
         fail_on=data.get("fail_on"),
         workers=data.get("workers"),
+        max_receipt_bytes=data.get("max_receipt_bytes"),
+        max_depth=data.get("max_depth"),
         executor=data.get("executor"),
         scheduler=data.get("scheduler"),
         render_timeout=data.get("render", {}).get("timeout_seconds"),

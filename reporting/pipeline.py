@@ -18,6 +18,7 @@ from reporting.controls.loader import Framework, load_mappings, shipped_mapping_
 from reporting.errors import Diagnostic, InputError, UsageError
 from reporting.evidence.frame import Evidence, Period, build_evidence, extract_rows
 from reporting.receipts.batch import check_executor, verify_spool
+from reporting.receipts.canonical import DEFAULT_MAX_DEPTH, DEFAULT_MAX_RECEIPT_BYTES
 from reporting.receipts.external import BodiesDirectory, load_grants, load_witnesses
 from reporting.receipts.keys import TrustStore, load_trust
 from reporting.receipts.results import VerificationResult
@@ -59,6 +60,8 @@ class VerifyRequest:
     require_terminal: bool = False
     chains: frozenset[str] | None = None
     workers: int | None = None  # local processes (the local executor only)
+    max_receipt_bytes: int = DEFAULT_MAX_RECEIPT_BYTES  # larger receipts: RECEIPT_TOO_LARGE
+    max_depth: int = DEFAULT_MAX_DEPTH  # deeper JSON nesting: MALFORMED_RECEIPT
     executor: str = "local"  # or "dask": verify on the cluster of `scheduler`
     scheduler: str | Client | None = None  # tcp://HOST:PORT, or a connected distributed.Client
 
@@ -94,6 +97,8 @@ def build_options(request: VerifyRequest) -> VerifyOptions:
         grants=load_grants(request.grants) if request.grants else None,
         bodies=BodiesDirectory(request.bodies) if request.bodies else None,
         tsa_roots=load_tsa_roots(request.tsa_roots),
+        max_receipt_bytes=request.max_receipt_bytes,
+        max_depth=request.max_depth,
     )
 
 

@@ -291,9 +291,10 @@ def _join_chunks(
     return result, _ChainFacts(tuple(claims), principals), [o[2] for o in kept]
 
 
-def _chain_id_of(record: RawRecord) -> str | None:
+def _chain_id_of(record: RawRecord, options: VerifyOptions) -> str | None:
     try:
-        document = parse_receipt(record.raw).document
+        limits = {"max_bytes": options.max_receipt_bytes, "max_depth": options.max_depth}
+        document = parse_receipt(record.raw, **limits).document
     except MalformedReceiptError:
         return None
     chain_id = get_path(document, "credentialSubject", "chain", "chain_id")
@@ -303,7 +304,7 @@ def _chain_id_of(record: RawRecord) -> str | None:
 def _orphan_problem(record: RawRecord, options: VerifyOptions) -> Problem | None:
     """A record SQLite could not group: malformed, or missing its chain id."""
     problem = parse_entry_problem(record, options)
-    if problem is not None or _chain_id_of(record) is not None:
+    if problem is not None or _chain_id_of(record, options) is not None:
         return problem
     message = "receipt has no string credentialSubject.chain.chain_id; it belongs to no chain"
     return Problem(Code.SCHEMA_VIOLATION, message, None, None, None, record.origin)
@@ -342,7 +343,7 @@ def _lone_records(
         problem = _orphan_problem(record, options)
         if problem is not None:
             orphans.append(problem)
-        elif chain_filter is None or _chain_id_of(record) in chain_filter:
+        elif chain_filter is None or _chain_id_of(record, options) in chain_filter:
             yield None, [record]
 
 
