@@ -38,6 +38,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -254,16 +255,12 @@ def render_isolated(
     `secret_names` are environment variables withheld from the child besides the
     secret-looking ones.
     """
-    request = pickle.dumps(
-        {
-            "target": target or RENDER_TARGET,
-            "preload": list(RENDERER_MODULES if preload is None else preload),
-            "memory_mb": limits.memory_mb,
-            "sys_path": list(sys.path),
-            "job": pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL),
-        },
-        protocol=pickle.HIGHEST_PROTOCOL,
-    )
+    header = {
+        "target": target or RENDER_TARGET,
+        "preload": list(RENDERER_MODULES if preload is None else preload),
+        "memory_mb": limits.memory_mb,
+        "sys_path": list(sys.path),
+    }
     process = subprocess.Popen(
         [sys.executable, "-P", "-m", "reporting.report.sandbox"],
         stdin=subprocess.PIPE,
@@ -272,16 +269,50 @@ def render_isolated(
         close_fds=True,
     )
     try:
-        output, _ = process.communicate(request, timeout=limits.timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.communicate()
-        raise _timeout_error(limits) from None
+        output = _exchange(process, header, job, limits)
     finally:
         if process.poll() is None:  # interrupted (KeyboardInterrupt): never leave it running
             process.kill()
             process.wait()
     return _parse(output, process.returncode, limits)
+
+
+def _exchange(
+    process: subprocess.Popen[bytes], header: dict[str, Any], job: RenderJob, limits: RenderLimits
+) -> bytes:
+    """Stream the header and the job to the child and read its reply, within the timeout.
+
+    The job is pickled straight into the pipe: its attachments (the verification results
+    of a million receipts are hundreds of MB) are never copied into one request in the
+    parent, nor read whole before being unpickled in the child.
+    """
+    assert process.stdin is not None
+    assert process.stdout is not None
+    stdin, stdout = process.stdin, process.stdout
+    replies: list[bytes] = []
+
+    def feed() -> None:
+        try:
+            with stdin:
+                pickle.dump(header, stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(job, stdin, protocol=pickle.HIGHEST_PROTOCOL)
+        except OSError:
+            pass  # the child stopped reading (it died): its exit status says why
+
+    writer = threading.Thread(target=feed, daemon=True)
+    reader = threading.Thread(target=lambda: replies.append(stdout.read()), daemon=True)
+    writer.start()
+    reader.start()
+    reader.join(limits.timeout)
+    if reader.is_alive():
+        process.kill()
+        reader.join()
+        writer.join()
+        process.wait()
+        raise _timeout_error(limits)
+    writer.join()
+    process.wait()
+    return replies[0] if replies else b""
 
 
 # -- child -------------------------------------------------------------------------------
@@ -320,7 +351,7 @@ def _reply(stream: IO[bytes], header: dict[str, Any], *parts: bytes) -> None:
 
 
 def _run(stream: IO[bytes]) -> None:
-    request = pickle.load(sys.stdin.buffer)  # noqa: S301 - written by our parent
+    request = pickle.load(sys.stdin.buffer)  # noqa: S301 - written by our parent (the header)
     sys.path.extend(p for p in request["sys_path"] if p not in sys.path)
     for module in request["preload"]:
         importlib.import_module(module)
@@ -328,7 +359,7 @@ def _run(stream: IO[bytes]) -> None:
     module_name, _, name = request["target"].partition(":")
     target: Callable[[RenderJob], Rendered] = getattr(importlib.import_module(module_name), name)
     _limit_memory(request["memory_mb"])
-    job: RenderJob = pickle.loads(request.pop("job"))  # noqa: S301 - written by our parent
+    job: RenderJob = pickle.load(sys.stdin.buffer)  # noqa: S301 - written by our parent
     result = target(job)
     sizes: dict[str, int] = {}
     parts: list[bytes] = []
