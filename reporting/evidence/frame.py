@@ -241,15 +241,19 @@ def _utc(series: pd.Series) -> pd.Series:
     return pd.to_datetime(series, utc=True, errors="coerce", format="ISO8601")
 
 
-def _int64_or_missing(values: pd.Series) -> pd.Series:
-    """Integers as nullable int64; anything else (a bool, text, beyond 64 bits) is missing."""
-    kept = [
-        v
-        if isinstance(v, int) and not isinstance(v, bool) and _INT64_MIN <= v <= _INT64_MAX
-        else None
-        for v in values
-    ]
-    return pd.Series(pd.array(kept, dtype="Int64"), index=values.index)
+def _int64_column(values: Iterable[Any]) -> Any:
+    """Integers as nullable int64, read from the rows' own values (pandas would infer
+    float64 for a column with gaps and lose digits); anything else is missing: a bool,
+    text, a number beyond 64 bits."""
+    return pd.array(
+        [
+            v
+            if isinstance(v, int) and not isinstance(v, bool) and _INT64_MIN <= v <= _INT64_MAX
+            else None
+            for v in values
+        ],
+        dtype="Int64",
+    )
 
 
 def rows_block(rows: Sequence[tuple[Any, ...]]) -> pd.DataFrame:
@@ -257,8 +261,9 @@ def rows_block(rows: Sequence[tuple[Any, ...]]) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(list(rows), columns=list(ROW_FIELDS))
     for column in ("timestamp", "granted_at", "expires_at"):
         frame[column] = _utc(frame[column])
-    frame["sequence"] = _int64_or_missing(frame["sequence"])
-    frame["drop_count"] = _int64_or_missing(frame["drop_count"])
+    for column in ("sequence", "drop_count"):
+        position = ROW_FIELDS.index(column)
+        frame[column] = _int64_column(row[position] for row in rows)
     frame["risk_rank"] = frame["risk_level"].map(RISK_RANK).astype("Int64")
     frame["taxonomy_rank"] = frame["taxonomy_risk"].map(RISK_RANK).astype("Int64")
     frame["verified"] = frame["verified"].astype(bool)
