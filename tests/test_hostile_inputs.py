@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from markupsafe import escape
 from pypdf import PdfReader
 
 from reporting.pipeline import AssessRequest, ReportRun, VerifyRequest, run_report
@@ -29,6 +30,7 @@ from reporting.receipts.results import Code, Outcome
 from reporting.report.artefacts import Artefact, render_artefacts
 from reporting.report.build import ReportOptions
 from reporting.report.exports import cited_receipts_jsonl
+from reporting.report.html import TEXT_LIMITS
 
 from .factory import ChainBuilder, Key, resign, write_jsonl
 from .helpers import codes, evidence_from, trust, verify_docs, verify_paths
@@ -323,14 +325,21 @@ def test_bidi_and_control_characters_are_made_visible(html: str, pdf_text: str) 
     assert "nul[U+0000]byte[U+0007]bell[U+001B]escape" in _flat(pdf_text)
 
 
-def test_the_long_target_is_shown_whole_and_the_1mb_error_not_at_all(
-    html: str, pdf_text: str
+def test_the_long_target_is_shortened_visibly_and_the_1mb_error_not_shown(
+    run: ReportRun, html: str, pdf_text: str
 ) -> None:
-    """What the code does: a target is printed in full wherever its receipt is listed
-    (nothing cut silently); an outcome's error text is never printed. The 1 MB string
-    travels only inside the cited receipts, byte for byte."""
-    assert LONG in html
-    assert LONG in _flat(pdf_text)
+    """A long target is shortened wherever its receipt is listed, with a visible count of
+    what was left out (never silently; more in test_long_text.py); an outcome's error text
+    is never printed. The report model keeps the whole target; the 1 MB string travels
+    only inside the cited receipts, byte for byte."""
+    target = f"{FORMULA} {LONG}"
+    assert target in {r.target for r in run.model.activity.high_risk}
+    limit = TEXT_LIMITS["cell"]
+    shown = f"{target[:limit]}\u2026 [{len(target) - limit:,} more characters]"
+    assert str(escape(shown)) in html
+    assert LONG not in html
+    assert _flat(shown) in _flat(pdf_text)
+    assert LONG not in _flat(pdf_text)
     assert "E" * 100 not in html
     assert "E" * 100 not in pdf_text
     assert len(html) < 2_000_000

@@ -6,6 +6,16 @@ and other control characters into visible code point text, so receipt text (targ
 agent names, principals, errors) can neither inject markup nor reorder what a reader
 sees. The SVG charts come from our own chart code and are inserted as trusted markup.
 
+Receipt text is also bounded, never silently: the templates print it through the `clip`
+filter with a size per context (`TEXT_LIMITS`: identifiers, names, table cells, longer
+text), which keeps the first characters and says how many were left out
+(`… [12,345 more characters]`); `finalize` applies `TEXT_BACKSTOP` to any other string.
+Clipping happens before controls are revealed and before escaping, so an entity is never
+cut in half and the marker is plain escaped text. One hostile receipt with a megabyte
+target would otherwise cost the PDF layout minutes (WeasyPrint's cost grows faster than
+the text) and fill pages wherever it is listed. The report model and every export stay
+complete; the document's limitations say where the full text is.
+
 The document carries a strict Content-Security-Policy: no request to any origin, inline
 styles only, and our one sorting script allowed by its SHA-256. The output depends on
 the model, the charts and the medium only (no clock), so it is reproducible. The PDF
@@ -25,6 +35,7 @@ from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -37,10 +48,13 @@ from reporting.report.model import ChainRow, ReportModel
 __all__ = [
     "HTML_LIMITS",
     "PDF_LIMITS",
+    "TEXT_BACKSTOP",
+    "TEXT_LIMITS",
     "AttachmentInfo",
     "Limits",
     "Medium",
     "RenderError",
+    "clip_text",
     "csp_for",
     "render_document",
     "render_html",
@@ -55,6 +69,23 @@ SCRIPT = "report.js"
 # Bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069), the implicit
 # marks (U+200E, U+200F, U+061C), and C0/C1 controls other than tab and newline.
 _CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+# How many characters of receipt text each context shows (counted before controls are
+# revealed), chosen so a clipped value stays a few lines in its column of the A4 PDF.
+# Real values fit with room to spare: in the samples, receipt ids are at most 48
+# characters, DIDs and chain ids 26, action types 32, targets 80, hashes 71.
+TEXT_LIMITS: Mapping[str, int] = MappingProxyType(
+    {
+        "id": 120,  # receipt, chain, session and parent ids, hashes
+        "name": 160,  # agents, principals, delegators, action types, outcomes, risk levels
+        "cell": 200,  # targets, origins: the widest receipt text in a table cell
+        "text": 1000,  # messages and check figures, which may list many receipt values
+    }
+)
+# Any printed string that no template clipped (`finalize`): well above every limit above
+# and above the text of the shipped mappings (under 1,000 characters), so it only bounds
+# what a template forgot to clip.
+TEXT_BACKSTOP = 5000
 
 
 class RenderError(EvidenceError):
@@ -176,13 +207,35 @@ def reveal_controls(text: str) -> str:
     return _CONTROLS.sub(lambda match: f"[U+{ord(match.group()):04X}]", text)
 
 
+def clip_text(text: str, limit: int) -> str:
+    """`text` if it has at most `limit` characters, else its first `limit` characters and
+    a visible count of the rest: `abc… [1,234 more characters]`. Plain text (escape it
+    afterwards); the count does not depend on the locale."""
+    if len(text) <= limit:
+        return text
+    omitted = len(text) - limit
+    unit = "character" if omitted == 1 else "characters"
+    return f"{text[:limit]}\u2026 [{omitted:,} more {unit}]"
+
+
+def _clip(value: Any, size: str = "text") -> Any:
+    """The `clip` filter: receipt text shortened to `TEXT_LIMITS[size]`. Anything else
+    (None, numbers) passes unchanged, so `x|clip("name") or "—"` works. Markup is ours
+    (a macro, `join`): clip the items before joining them."""
+    limit = TEXT_LIMITS[size]
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return clip_text(value, limit)
+    return value
+
+
 def _finalize(value: Any) -> Any:
-    """Applied to every `{{ }}` output before escaping: reveal controls, even in markup
-    (the replacement text contains nothing HTML gives meaning to)."""
+    """Applied to every `{{ }}` output before escaping: bound plain text at the backstop
+    and reveal controls, even in markup (the replacement text contains nothing HTML gives
+    meaning to)."""
     if isinstance(value, Markup):
         return Markup(reveal_controls(str(value)))  # noqa: S704 - already markup
     if isinstance(value, str):
-        return reveal_controls(value)
+        return reveal_controls(clip_text(value, TEXT_BACKSTOP))
     return value
 
 
@@ -211,7 +264,7 @@ def _ts_short(value: str | None) -> str:
 
 def _breakable(value: Any) -> Markup:
     """Escaped text with break opportunities after `_`, `.` and `/` (long codes, paths)."""
-    escaped = str(escape(reveal_controls(str(value))))
+    escaped = str(escape(reveal_controls(clip_text(str(value), TEXT_BACKSTOP))))
     return Markup(re.sub(r"([_./])", r"\1<wbr>", escaped))  # noqa: S704 - escaped above
 
 
@@ -275,6 +328,7 @@ def _environment() -> Environment:
         ts=_ts,
         ts_short=_ts_short,
         breakable=_breakable,
+        clip=_clip,
         slug=_slug,
         short_hash=_short_hash,
         compact=_compact,
@@ -286,6 +340,7 @@ def _environment() -> Environment:
         status_order=STATUS_ORDER,
         status_sentence=STATUS_SENTENCE,
         posture_help=POSTURE_HELP,
+        text_limits=TEXT_LIMITS,
     )
     return env
 
