@@ -16,7 +16,7 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -99,7 +99,8 @@ def verification_results_json(
 
     With `include_receipts` (the default) each chain also lists every receipt's own verdict.
     Laid out as `json.dumps(indent=2, sort_keys=True)` would, but written by orjson a
-    batch of receipts at a time: a month can hold millions of receipt verdicts.
+    batch of receipts at a time and joined once: a month can hold millions of receipt
+    verdicts, hundreds of MB that must not be copied piece by piece.
     """
     chains = sorted(result.chains, key=lambda c: (c.chain_id, c.issuer or ""))
     head = {
@@ -110,8 +111,18 @@ def verification_results_json(
         "chains": [],
         "input_problems": [p.to_json() for p in result.input_problems],
     }
-    listed = _pretty_items([_chain_json(c, include_receipts) for c in chains], depth=1)
-    return _pretty(head).replace(b'\n  "chains": []', b'\n  "chains": ' + listed, 1) + b"\n"
+    before, after = _pretty(head).split(b'\n  "chains": []', 1)
+    parts = [before, b'\n  "chains": ']
+    if chains:
+        parts.append(b"[")
+        for number, chain in enumerate(chains):
+            parts.append(b"\n    " if number == 0 else b",\n    ")
+            parts.extend(_chain_parts(chain, include_receipts, depth=2))
+        parts.append(b"\n  ]")
+    else:
+        parts.append(b"[]")
+    parts.extend((after, b"\n"))
+    return b"".join(parts)
 
 
 _BATCH = 10_000
@@ -121,29 +132,29 @@ def _pretty(value: Any) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
 
 
-def _pretty_items(items: Sequence[bytes], depth: int) -> bytes:
-    """A JSON list of already-serialised items, as the value of a member at `depth`."""
-    if not items:
-        return b"[]"
-    inner = b"  " * (depth + 1)
-    body = b",\n".join(inner + item.replace(b"\n", b"\n" + inner) for item in items)
-    return b"[\n" + body + b"\n" + b"  " * depth + b"]"
+def _indented(data: bytes, depth: int) -> bytes:
+    return data.replace(b"\n", b"\n" + b"  " * depth)
 
 
-def _chain_json(chain: ChainResult, include_receipts: bool) -> bytes:
+def _chain_parts(chain: ChainResult, include_receipts: bool, depth: int) -> Iterator[bytes]:
+    """One chain's object, nested `depth` levels deep, as pieces to join."""
     data = chain.to_json(include_receipts=False)
     if not include_receipts:
-        return _pretty(data)
+        yield _indented(_pretty(data), depth)
+        return
     data["receipts"] = []
+    before, after = _pretty(data).split(b'\n  "receipts": []', 1)
+    yield _indented(before + b'\n  "receipts": ', depth)
     receipts = chain.receipts
-    batches = [
-        _pretty([r.to_json() for r in receipts[start : start + _BATCH]])[2:-2]
-        for start in range(0, len(receipts), _BATCH)
-    ]
-    listed = b"[\n" + b",\n".join(batches) + b"\n]" if batches else b"[]"
-    return _pretty(data).replace(
-        b'\n  "receipts": []', b'\n  "receipts": ' + listed.replace(b"\n", b"\n  "), 1
-    )
+    if not receipts:
+        yield b"[]"
+    else:
+        yield b"["
+        for start in range(0, len(receipts), _BATCH):
+            batch = _pretty([r.to_json() for r in receipts[start : start + _BATCH]])[1:-2]
+            yield (b"," if start else b"") + _indented(batch, depth + 1)
+        yield b"\n" + b"  " * (depth + 1) + b"]"
+    yield _indented(after, depth)
 
 
 def cited_receipts_jsonl(cited: dict[str, bytes]) -> bytes:
