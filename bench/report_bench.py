@@ -46,7 +46,10 @@ import synthetic
 REPO = Path(__file__).resolve().parents[1]
 FORMATS = "pdf,html,json,csv,oscal"
 BASELINE = 10_000
-STAGE_LINE = re.compile(r"^agent-evidence: (?P<stage>[^:]+): (?P<seconds>[0-9.]+) s$")
+STAGE_LINE = re.compile(
+    r"^agent-evidence: (?P<stage>[^:]+): (?P<seconds>[0-9.]+) s"
+    r"(?: \((?P<gb>[0-9.]+) GB resident\))?$"
+)
 REST = "startup, exit (rest)"
 GB = 1e9
 # receipts → (wall seconds, peak tree RSS bytes); the targets on 2-core machines

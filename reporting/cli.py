@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import traceback
 from collections.abc import Sequence
@@ -490,7 +491,19 @@ class _Feedback:
         if self._progress is not None:
             self._progress.update(self._task, description=f"{name} done")
         if self.verbose:
-            sys.stderr.write(f"agent-evidence: {name}: {seconds:.2f} s\n")
+            memory = _resident_memory()
+            where = f" ({memory / 1e9:.2f} GB resident)" if memory is not None else ""
+            sys.stderr.write(f"agent-evidence: {name}: {seconds:.2f} s{where}\n")
+
+
+def _resident_memory() -> int | None:
+    """This process's resident memory in bytes (Linux /proc), for the --verbose log."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+    return int(match.group(1)) * 1024 if match else None
 
 
 def _report_summary(run: ReportRun, written: list[tuple[Path, str]]) -> dict[str, object]:
@@ -634,7 +647,9 @@ def _run_report(args: argparse.Namespace, out: TextIO) -> int:
         )
         secrets = [name for name in (args.passphrase_env, PASSPHRASE_ENV) if name]
         with stage("render artefacts", feedback.stage):
-            rendered = render_artefacts(run, formats, limits=limits, secret_names=secrets)
+            rendered = render_artefacts(
+                run, formats, limits=limits, secret_names=secrets, release_rows=True
+            )
         with stage("sign", feedback.stage):
             artefacts = sign_artefacts(
                 rendered,

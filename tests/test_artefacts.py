@@ -129,3 +129,28 @@ def test_unknown_format_is_a_usage_error(tmp_path: Path, capsys) -> None:
     assert code == 2
     assert "docx" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_releasing_the_rows_before_the_layout_changes_no_byte(tmp_path) -> None:
+    """The CLI frees the per-receipt rows once the exports are built; the documents are
+    rendered from the report model alone, so every artefact is the same."""
+    from reporting.periods import parse_period
+    from reporting.pipeline import AssessRequest, VerifyRequest, run_report
+    from reporting.report.artefacts import render_artefacts
+    from reporting.report.build import ReportOptions
+
+    samples = Path(__file__).resolve().parents[1] / "samples"
+    request = AssessRequest(
+        verify=VerifyRequest(sources=(str(samples / "receipts.db"),), keys=samples / "trust.yaml"),
+        period=parse_period("2026-10", None, None),
+    )
+    formats = ["html", "json", "csv", "oscal"]
+    kept = run_report(request, ReportOptions(organisation="Example Corp"))
+    released = run_report(request, ReportOptions(organisation="Example Corp"))
+    assert len(released.assessment.evidence.receipts) > 3000
+    expected = {a.name: a.data for a in render_artefacts(kept, formats)}
+    actual = {a.name: a.data for a in render_artefacts(released, formats, release_rows=True)}
+    assert actual == expected
+    assert len(released.assessment.evidence.receipts) == 0
+    assert released.assessment.evidence.in_scope.empty
+    assert len(kept.assessment.evidence.receipts) > 3000

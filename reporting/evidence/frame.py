@@ -135,6 +135,17 @@ class Evidence:
         scope = self.in_scope
         return scope[scope["trusted"]]
 
+    def discard_rows(self) -> None:
+        """Free the per-receipt rows once nothing more will be derived from them.
+
+        The report process calls this before the layout: at a million receipts the rows
+        are most of its memory, and the rendered documents only need the report model.
+        Afterwards the frames are empty (same columns), not stale.
+        """
+        object.__setattr__(self, "receipts", self.receipts.iloc[0:0].copy())
+        for view in ("in_scope", "trusted", "chains_in_scope"):
+            self.__dict__.pop(view, None)
+
     @cached_property
     def chains_in_scope(self) -> pd.DataFrame:
         ids = set(self.in_scope["chain_id"].astype(str))

@@ -67,12 +67,15 @@ def render_artefacts(
     *,
     limits: RenderLimits | None = None,
     secret_names: Sequence[str] = (),
+    release_rows: bool = False,
 ) -> list[Artefact]:
     """Every requested artefact plus the manifest, in a fixed order.
 
     With `limits`, charts, HTML and PDF are laid out in a child process under those
     limits (`reporting.report.sandbox`; `secret_names` are environment variables kept
-    from it); without, in this process. Both give the same bytes.
+    from it); without, in this process. Both give the same bytes. With `release_rows`
+    the evidence frame's rows are freed once the exports are built (`run` is then spent
+    for anything that reads them).
     """
     wanted = set(formats)
     model = run.model
@@ -104,6 +107,8 @@ def render_artefacts(
             "the receipts cited as evidence, as stored",
         ),
     ]
+    if release_rows:  # the exports were the last use of the per-receipt rows
+        run.assessment.evidence.discard_rows()
     selected = [a for a in data if _format_of(a.name) in wanted]
     # The PDF carries every machine-readable artefact and a manifest of exactly those.
     inside = (_manifest_artefact(run, data), *data) if "pdf" in wanted else ()
