@@ -59,6 +59,26 @@ def test_pdf_attachments_match_the_manifest_inside_it(artefacts) -> None:
     assert any(name.endswith("-cited-receipts.jsonl") for name in attached)
 
 
+def test_the_pdf_carries_chain_verdicts_and_the_export_every_receipt(
+    artefacts, sample_report
+) -> None:
+    """Each passing receipt's own line is bulk: it stays in the -verification.json export;
+    the PDF's copy keeps every chain's verdict with every failure and warning."""
+    reader = PdfReader(io.BytesIO(_by_suffix(artefacts, ".pdf").data))
+    attached = {name: contents[0] for name, contents in reader.attachments.items()}
+    assert not any(name.endswith("-verification.json") for name in attached)
+    [chains_name] = [n for n in attached if n.endswith("-verification-chains.json")]
+    in_pdf = json.loads(attached[chains_name])
+    exported = json.loads(_by_suffix(artefacts, "-verification.json").data)
+    result = sample_report.assessment.verification.result
+    assert sum(len(c["receipts"]) for c in exported["chains"]) == result.receipt_count
+    assert all("receipts" not in c for c in in_pdf["chains"])
+    slim = [{k: v for k, v in c.items() if k != "receipts"} for c in exported["chains"]]
+    assert in_pdf["chains"] == slim  # every verdict, failure and warning, in both
+    assert in_pdf["receipts_total"] == result.receipt_count
+    assert any(c["failures"] for c in in_pdf["chains"])
+
+
 def test_manifest_is_canonical_json(artefacts) -> None:
     import rfc8785
 

@@ -365,9 +365,14 @@ def test_the_cited_receipts_keep_every_character(long: Rendered) -> None:
 
 def test_the_attached_files_are_the_complete_exports(long: Rendered) -> None:
     attached = PdfReader(io.BytesIO(long.get(".pdf"))).attachments
-    for suffix in (".json", "-findings.csv", "-cited-receipts.jsonl", "-verification.json"):
+    for suffix in (".json", "-findings.csv", "-cited-receipts.jsonl"):
         artefact = long.artefacts[suffix]
         assert attached[artefact.name] == [artefact.data], suffix
+    # the PDF carries every chain's verdict; each receipt's own line is in the export
+    [chains] = [data for name, data in attached.items() if name.endswith("-chains.json")]
+    complete = json.loads(long.artefacts["-verification.json"].data)
+    slim = [{k: v for k, v in c.items() if k != "receipts"} for c in complete["chains"]]
+    assert json.loads(chains[0])["chains"] == slim
 
 
 # -- every receipt field the templates print ------------------------------------------------

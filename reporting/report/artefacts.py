@@ -110,8 +110,18 @@ def render_artefacts(
     if release_rows:  # the exports were the last use of the per-receipt rows
         run.assessment.evidence.discard_rows()
     selected = [a for a in data if _format_of(a.name) in wanted]
-    # The PDF carries every machine-readable artefact and a manifest of exactly those.
-    inside = (_manifest_artefact(run, data), *data) if "pdf" in wanted else ()
+    # The PDF carries the machine-readable artefacts and a manifest of exactly those. Of
+    # the verification results it carries every chain's verdict with every failure and
+    # warning, not each passing receipt's own line: those are bulk (hundreds of MB at a
+    # million receipts, which no ticket takes) and stay in the -verification.json export.
+    chains_only = Artefact(
+        f"{stem}-verification-chains.json",
+        "application/json",
+        verification_results_json(run.assessment.verification.result, include_receipts=False),
+        f"per-chain verification results (every receipt's own verdict: {stem}-verification.json)",
+    )
+    attached = [chains_only if a.name.endswith("-verification.json") else a for a in data]
+    inside = (_manifest_artefact(run, attached), *attached) if "pdf" in wanted else ()
     job = RenderJob(
         model=model,
         html="html" in wanted,
