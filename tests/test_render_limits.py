@@ -330,3 +330,16 @@ def test_the_limits_in_the_config_load(tmp_path: Path) -> None:
     config.write_text("schema: agent-evidence/config/v1\nrender: {timeout_seconds: 60}\n")
     loaded = load_config(config)
     assert (loaded.render_timeout, loaded.render_memory) == (60, None)
+
+
+def test_glibc_failing_to_allocate_a_thread_is_the_memory_limit() -> None:
+    """At the limit, a library starting a thread can make glibc abort with status 127
+    ("cannot allocate memory for thread-local data"): that is RENDER_MEMORY (exit 2)."""
+    from reporting.errors import ResourceLimitError
+    from reporting.report.sandbox import _no_result
+
+    error = _no_result(127, RenderLimits(memory_mb=256))
+    assert isinstance(error, ResourceLimitError)
+    assert error.code == "RENDER_MEMORY"
+    assert "256 MB" in str(error)
+    assert _no_result(1, RenderLimits(memory_mb=256)).code == "RENDER_FAILED"

@@ -186,6 +186,11 @@ def _signal_name(number: int) -> str:
 def _no_result(returncode: int, limits: RenderLimits) -> EvidenceError:
     if returncode == _EXIT_OUT_OF_MEMORY:
         return _memory_error(f"ran out of its {limits.memory_mb} MB memory limit")
+    if returncode == _EXIT_TLS_OUT_OF_MEMORY:
+        return _memory_error(
+            f"could not allocate a thread's memory (exit status {returncode}), most likely on "
+            f"reaching its {limits.memory_mb} MB memory limit"
+        )
     if returncode < 0:  # a native library aborting on a failed malloc, or the OOM killer
         name = _signal_name(-returncode)
         return _memory_error(
@@ -318,6 +323,9 @@ def _exchange(
 # -- child -------------------------------------------------------------------------------
 
 _EXIT_OUT_OF_MEMORY = 75  # a MemoryError: said by the exit status, which needs no memory
+# glibc's own exit when a new thread's local storage cannot be allocated ("cannot allocate
+# memory for thread-local data: ABORT"): seen when a library starts a thread at the limit.
+_EXIT_TLS_OUT_OF_MEMORY = 127
 
 
 def _limit_memory(megabytes: int) -> None:
