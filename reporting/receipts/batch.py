@@ -28,7 +28,6 @@ from reporting.receipts.results import (
     Code,
     Outcome,
     Problem,
-    ReceiptResult,
     VerificationResult,
 )
 from reporting.receipts.sources import ChunkPlan, RawRecord, ReceiptSpool
@@ -42,6 +41,7 @@ from reporting.receipts.verify import (
     finish_chain,
     parse_entry_problem,
     stitch_chunks,
+    verified_receipts,
     walk_chunk,
 )
 
@@ -156,18 +156,9 @@ def _outcome(
     """What a job sends back: its verdicts, its delegation facts and its extract."""
     extract = None
     if context.extract is not None:
-        extract = context.extract([(result.chain_id, _paired(documents, result.receipts))])
+        verified = verified_receipts(documents, result.receipts)
+        extract = context.extract([(result.chain_id, verified)])
     return result, _facts(documents, context.parent_ids), extract
-
-
-def _paired(
-    documents: Sequence[dict[str, Any] | None], receipts: Sequence[ReceiptResult]
-) -> list[VerifiedReceipt]:
-    return [
-        VerifiedReceipt(document, receipt)
-        for document, receipt in zip(documents, receipts, strict=True)
-        if document is not None
-    ]
 
 
 def _chunk_records(
@@ -228,7 +219,8 @@ def _run_batch(context: _JobContext, jobs: Sequence[_Job]) -> list[_Outcome]:
     if context.extract is None or len(whole) != len(jobs) or len(jobs) < 2:
         return [_run_job(context, job) for job in jobs]
     walked = [_walk_whole(context, job) for job in whole]
-    block = context.extract([(r.chain_id, _paired(docs, r.receipts)) for r, docs in walked])
+    runs = [(r.chain_id, verified_receipts(docs, r.receipts)) for r, docs in walked]
+    block = context.extract(runs)
     return [
         (result, _facts(documents, context.parent_ids), block if number == 0 else None)
         for number, (result, documents) in enumerate(walked)

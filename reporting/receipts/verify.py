@@ -924,13 +924,12 @@ def finish_chain(chunks: Sequence[ChunkResult], options: VerifyOptions) -> Chain
 
 
 def verified_receipts(
-    chain: ChainResult, documents: Sequence[dict[str, Any] | None], offset: int = 0
+    documents: Sequence[dict[str, Any] | None], receipts: Sequence[ReceiptResult]
 ) -> list[VerifiedReceipt]:
-    """Pair each parsed document of a run with its receipt's final verdict."""
-    results = chain.receipts[offset : offset + len(documents)]
+    """Pair each parsed document of a run with its receipt's verdict (unparsed: skipped)."""
     return [
         VerifiedReceipt(document, receipt)
-        for document, receipt in zip(documents, results, strict=True)
+        for document, receipt in zip(documents, receipts, strict=True)
         if document is not None
     ]
 
@@ -944,4 +943,4 @@ def verify_chain(
     """Verify one chain's records; every receipt gets its own verdict."""
     chunk, documents = walk_chunk(chain_key, records, options=options)
     result = finish_chain([chunk], options)
-    return result, verified_receipts(result, documents)
+    return result, verified_receipts(documents, result.receipts)
