@@ -1479,13 +1479,6 @@ def report_problems(judge: Judge, verdict: Verdict, frameworks: list[Framework])
     return problems
 
 
-# -- once known gaps, now fixed: kept as their own tests -----------------------------------
-
-# Classes listed here are excluded from the aggregate checks and judged by their own
-# test below (empty: every class is judged everywhere).
-KNOWN_GAPS: dict[str, str] = {}
-
-
 # -- the matrix -----------------------------------------------------------------------------
 
 
@@ -1501,11 +1494,11 @@ class Matrix:
         return [v for v in self.verdicts if v.mutation.bucket is bucket]
 
     def violations(self, *kinds: str, cls: str | None = None) -> list[str]:
-        """Violations of the given kinds: of one class, or of every class but the known gaps."""
+        """Violations of the given kinds: of one class, or of every class."""
         return [
             message
             for v in self.verdicts
-            if (v.mutation.cls == cls if cls else v.mutation.cls not in KNOWN_GAPS)
+            if cls is None or v.mutation.cls == cls
             for kind, message in v.violations
             if kind in kinds
         ]
@@ -1514,7 +1507,7 @@ class Matrix:
         return [
             f"{key} (full report): {problem}"
             for key, problems in self.report_problems.items()
-            if (key.split(" [")[0] == cls if cls else key.split(" [")[0] not in KNOWN_GAPS)
+            if cls is None or key.split(" [")[0] == cls
             for problem in problems
         ]
 
@@ -1560,7 +1553,6 @@ def _summary(matrix: Matrix) -> list[str]:
     detected = sum(1 for v in signed if v.detected)
     equivalent = matrix.by_bucket(Bucket.EQUIVALENT)
     false_positives = sum(1 for v in equivalent if v.detected)
-    known = sum(1 for v in equivalent if v.detected and v.mutation.cls in KNOWN_GAPS)
     index = matrix.by_bucket(Bucket.INDEX)
     truncation = matrix.by_bucket(Bucket.TRUNCATION)
     proof = matrix.by_bucket(Bucket.PROOF_METADATA)
@@ -1568,9 +1560,7 @@ def _summary(matrix: Matrix) -> list[str]:
     lines = [
         f"tamper matrix: {len(matrix.verdicts):,} mutations ({len(signed):,} of signed content), "
         f"detected {rate:.1f}% of signed-content mutations, {false_positives} false positives "
-        f"({len(equivalent)} equivalent encodings"
-        + (f"; {known} of them a known gap, xfail" if known else "")
-        + ")",
+        f"({len(equivalent)} equivalent encodings)",
         f"tamper matrix: index columns {sum(v.detected for v in index)}/{len(index)} detected; "
         f"tail truncations {sum(v.detected for v in truncation)}/{len(truncation)} detected "
         "with a witness, none without (protocol limit); "
@@ -1648,7 +1638,7 @@ def test_every_signed_content_mutation_is_detected(matrix: Matrix) -> None:
 
 def test_every_index_edit_truncation_and_invalid_proof_is_detected(matrix: Matrix) -> None:
     for bucket in (Bucket.INDEX, Bucket.TRUNCATION, Bucket.PROOF_METADATA):
-        verdicts = [v for v in matrix.by_bucket(bucket) if v.mutation.cls not in KNOWN_GAPS]
+        verdicts = matrix.by_bucket(bucket)
         missed = [v.mutation.label for v in verdicts if not v.detected]
         assert verdicts, bucket
         assert not missed, _show(missed)
@@ -1672,7 +1662,7 @@ def test_each_mutation_is_counted_in_the_integrity_section(matrix: Matrix) -> No
 
 def test_encodings_of_the_same_signed_content_are_accepted(matrix: Matrix) -> None:
     equivalent = matrix.by_bucket(Bucket.EQUIVALENT)
-    classes = {v.mutation.cls for v in equivalent} - set(KNOWN_GAPS)
+    classes = {v.mutation.cls for v in equivalent}
     assert len(classes) >= 10, classes
     wrong = matrix.violations("fp")
     assert not wrong, _show(wrong)
