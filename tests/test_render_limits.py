@@ -343,3 +343,24 @@ def test_glibc_failing_to_allocate_a_thread_is_the_memory_limit() -> None:
     assert error.code == "RENDER_MEMORY"
     assert "256 MB" in str(error)
     assert _no_result(1, RenderLimits(memory_mb=256)).code == "RENDER_FAILED"
+
+
+def test_a_crash_whose_report_cannot_be_allocated_is_the_memory_limit(monkeypatch) -> None:
+    """A library error at the limit, then no memory left to read /proc or write the
+    reply (seen in CI): the child exits with the out-of-memory status, not status 1."""
+    import io
+
+    from reporting.report import sandbox
+
+    def no_memory() -> int:
+        raise MemoryError
+
+    monkeypatch.setattr(sandbox, "_peak_mb", no_memory)
+    stream = io.BytesIO()
+    error = RuntimeError("failed to load glyph")
+    assert sandbox._report_crash(stream, error) == sandbox._EXIT_OUT_OF_MEMORY
+    assert stream.getvalue() == b""
+    monkeypatch.setattr(sandbox, "_peak_mb", lambda: 100)
+    assert sandbox._report_crash(stream, error) == 0
+    assert b'"status":"crash"' in stream.getvalue()
+    assert sandbox._report_crash(io.BytesIO(), MemoryError()) == sandbox._EXIT_OUT_OF_MEMORY

@@ -415,12 +415,25 @@ def _child() -> int:
             stream, {"status": "error", "exit_code": error.exit_code, "diagnostics": diagnostics}
         )
     except Exception as error:  # noqa: BLE001 - reported to the parent, never a bare traceback
-        if _out_of_memory(error):
-            return _EXIT_OUT_OF_MEMORY  # the exit status says it: nothing to allocate a reply
+        return _report_crash(stream, error)
+    return 0
+
+
+def _report_crash(stream: IO[bytes], error: Exception) -> int:
+    """Tell the parent how rendering failed; the exit status when that is all there is room for.
+
+    At the memory limit, even the reply (or reading the peak from /proc) can fail to
+    allocate: that too is the limit, said by the exit status, which needs no memory.
+    """
+    if _out_of_memory(error):
+        return _EXIT_OUT_OF_MEMORY
+    try:
         if os.environ.get("AGENT_EVIDENCE_DEBUG"):
             traceback.print_exc()
         text = f"{type(error).__name__}: {error}"
         _reply(stream, {"status": "crash", "error": text, "peak_mb": _peak_mb()})
+    except MemoryError:
+        return _EXIT_OUT_OF_MEMORY
     return 0
 
 
