@@ -36,6 +36,28 @@ def crash(job: RenderJob) -> Rendered:
     raise ZeroDivisionError("boom in the renderer")
 
 
+def crash_near_the_limit(job: RenderJob) -> Rendered:
+    """Fail with the address space at 85% of the limit, leaving room to reply.
+
+    The space is reserved (mmap, never touched), so how close to the limit the child is
+    does not depend on which libraries happen to be loaded.
+    """
+    import mmap
+
+    soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
+    in_use = _address_space_bytes()
+    ballast = mmap.mmap(-1, int(soft * 0.85) - in_use)
+    raise ZeroDivisionError(f"boom in the renderer ({len(ballast)} bytes reserved)")
+
+
+def _address_space_bytes() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmSize in /proc/self/status")
+
+
 def refuse_a_resource(job: RenderJob) -> Rendered:
     from reporting.report.html import RenderError
 

@@ -116,9 +116,14 @@ def test_a_crash_in_the_child_is_an_internal_render_error(job: RenderJob) -> Non
 
 def test_a_crash_near_the_memory_limit_is_a_memory_error(job: RenderJob) -> None:
     # Native code that cannot allocate fails in its own ways (SystemError, exit 1, ...):
-    # with the renderer's libraries loaded, the address space is past 75% of 256 MB.
+    # an error raised with the address space past 75% of the limit is the limit.
     with pytest.raises(ResourceLimitError) as caught:
-        render_isolated(job, RenderLimits(memory_mb=256), target=f"{TARGETS}:crash")
+        render_isolated(
+            job,
+            RenderLimits(memory_mb=256),
+            target=f"{TARGETS}:crash_near_the_limit",
+            preload=(),
+        )
     assert caught.value.code == "RENDER_MEMORY"
     message = str(caught.value)
     assert "near its 256 MB memory limit" in message
