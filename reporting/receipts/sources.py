@@ -64,16 +64,21 @@ INDEX_COLUMNS = (
     "previous_receipt_hash",
 )
 _COL_NAMES = ", ".join(f"col_{c}" for c in INDEX_COLUMNS)
+# chain_key, receipt_key and parent_key as SQLite reads them, in the pass that stores the
+# record (one parse, cached by SQLite across the expressions of a row).
 _KEYS_FROM = (
     "CASE WHEN json_valid({0}) THEN json_extract({0}, '$.credentialSubject.chain.chain_id') END, "
-    "CASE WHEN json_valid({0}) THEN json_extract({0}, '$.id') END"
+    "CASE WHEN json_valid({0}) THEN json_extract({0}, '$.id') END, "
+    "CASE WHEN json_valid({0}) AND "
+    "json_type({0}, '$.credentialSubject.delegation.parent_receipt_id') = 'text' "
+    "THEN json_extract({0}, '$.credentialSubject.delegation.parent_receipt_id') END"
 )
 _INSERT_RECORD = (
-    "INSERT INTO records(raw, source, line, idx, chain_key, receipt_key) "
+    "INSERT INTO records(raw, source, line, idx, chain_key, receipt_key, parent_key) "
     "VALUES (?1, ?2, ?3, ?4, " + _KEYS_FROM.format("?1") + ")"
 )
 _COPY_STORE = (
-    "INSERT INTO records(raw, source, src_rowid, has_index, chain_key, receipt_key, "
+    "INSERT INTO records(raw, source, src_rowid, has_index, chain_key, receipt_key, parent_key, "
     + _COL_NAMES
     + ") SELECT CAST(receipt_json AS BLOB), ?, rowid, 1, "
     + _KEYS_FROM.format("receipt_json")
@@ -86,7 +91,8 @@ _SELECT_RECORDS = (
 )
 _SPOOL_SCHEMA = f"""
 CREATE TABLE records (
-  chain_key TEXT, receipt_key TEXT, source TEXT NOT NULL, line INTEGER, idx INTEGER,
+  chain_key TEXT, receipt_key TEXT, parent_key TEXT, source TEXT NOT NULL, line INTEGER,
+  idx INTEGER,
   src_rowid INTEGER, raw BLOB NOT NULL, has_index INTEGER NOT NULL DEFAULT 0,
   {", ".join(f"col_{c}" for c in INDEX_COLUMNS)},
   seq  -- the signed chain.sequence, filled in only for chains read in chunks
@@ -292,7 +298,7 @@ class ReceiptSpool:
         self._conn.create_function("parses", 1, _parses, deterministic=True)
         self._conn.execute(
             "UPDATE records SET chain_key = strict_key(raw, 'chain'), "
-            "receipt_key = strict_key(raw, 'receipt') "
+            "receipt_key = strict_key(raw, 'receipt'), parent_key = strict_key(raw, 'parent') "
             "WHERE (chain_key IS NULL OR instr(raw, ?) > 0) AND parses(raw)",
             (b"\\u",),
         )
@@ -313,22 +319,15 @@ class ReceiptSpool:
     def delegation_parents(self) -> set[str]:
         """Receipt ids some receipt names as its delegation parent (§7.6).
 
-        Records with a \\u escape are read with the verifier's parser (SQLite does not
-        decode escaped member names; see `_rekey_where_sqlite_may_differ`).
+        Read when the record was stored; records with a \\u escape are read with the
+        verifier's parser (SQLite does not decode escaped member names; see
+        `_rekey_where_sqlite_may_differ`).
         """
+        self._ensure_index()
         rows = self._conn.execute(
-            "SELECT DISTINCT json_extract(raw, '$.credentialSubject.delegation.parent_receipt_id') "
-            "FROM records WHERE json_valid(raw) AND "
-            "json_type(raw, '$.credentialSubject.delegation.parent_receipt_id') = 'text'"
+            "SELECT DISTINCT parent_key FROM records WHERE parent_key IS NOT NULL"
         )
-        parents = {_text(row[0]) for row in rows}
-        escaped = self._conn.execute("SELECT raw FROM records WHERE instr(raw, ?) > 0", (b"\\u",))
-        for (raw,) in escaped:
-            document = _strict_document(bytes(raw)) or {}
-            parent = get_path(document, "credentialSubject", "delegation", "parent_receipt_id")
-            if isinstance(parent, str):
-                parents.add(parent)
-        return parents
+        return {_text(row[0]) for row in rows}
 
     def raw_receipts(self, receipt_ids: Iterable[str]) -> dict[str, bytes]:
         """The stored bytes of the given receipts (first copy of each), for citation."""
@@ -505,17 +504,20 @@ def _parses(raw: object) -> bool:
 
 
 def _strict_key(raw: object, which: str) -> str | None:
-    """A record's chain id ('chain') or receipt id ('receipt'), as the verifier reads it."""
+    """A record's chain id ('chain'), receipt id ('receipt') or delegation parent receipt
+    id ('parent'), as the verifier reads it."""
     document = _strict_document(raw) if isinstance(raw, bytes) else None
     if document is None:
         return None
-    if which == "receipt":
-        value = document.get("id")
-    else:
-        subject = document.get("credentialSubject")
-        chain = subject.get("chain") if isinstance(subject, dict) else None
-        value = chain.get("chain_id") if isinstance(chain, dict) else None
+    value = get_path(document, *_STRICT_KEY_PATHS[which])
     return value if isinstance(value, str) else None
+
+
+_STRICT_KEY_PATHS = {
+    "chain": ("credentialSubject", "chain", "chain_id"),
+    "receipt": ("id",),
+    "parent": ("credentialSubject", "delegation", "parent_receipt_id"),
+}
 
 
 @functools.lru_cache(maxsize=256)
