@@ -37,6 +37,7 @@ _RECEIPT_ID = re.compile(
 )
 _ACTION_ID = re.compile(r"^act_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _VERSION_ORDER = ("0.1.0", "0.2.0", "0.2.1", "0.3.0", "0.4.0", "0.5.0", "0.6.0")
+_VERSION_RANK = {version: rank for rank, version in enumerate(_VERSION_ORDER)}
 _RISK_ORDER = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 _MAX_REPORTED_ERRORS = 3
 
@@ -52,6 +53,11 @@ _FIELD_INTRODUCED = (
         "outcome.response_disclosure",
     ),
 )
+
+_LAST_GATED_VERSION = max(
+    [introduced for _path, introduced, _name in _FIELD_INTRODUCED] + ["0.3.0"],
+    key=_VERSION_RANK.__getitem__,
+)  # 0.3.0: the HPKE disclosure gate below
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +104,10 @@ def _pointer(path: list[str | int]) -> str:
 
 
 def _schema_errors(document: dict[str, Any]) -> list[SchemaFinding]:
-    errors = list(_validator().iter_errors(document))
-    if not errors:
+    validator = _validator()
+    if validator.is_valid(document):  # the common case, without building error objects
         return []
+    errors = list(validator.iter_errors(document))
     shown = "; ".join(
         f"at {_pointer(e.instance_path)}: {e.message}" for e in errors[:_MAX_REPORTED_ERRORS]
     )
@@ -109,15 +116,13 @@ def _schema_errors(document: dict[str, Any]) -> list[SchemaFinding]:
 
 
 def _version_rank(version: Any) -> int:
-    return (
-        _VERSION_ORDER.index(version)
-        if isinstance(version, str) and version in _VERSION_ORDER
-        else -1
-    )
+    return _VERSION_RANK.get(version, -1) if isinstance(version, str) else -1
 
 
 def _version_gates(document: dict[str, Any], version: Any) -> Iterator[SchemaFinding]:
     rank = _version_rank(version)
+    if rank >= _VERSION_RANK[_LAST_GATED_VERSION]:
+        return  # every gated field is defined at this version
     for path, introduced, name in _FIELD_INTRODUCED:
         if rank < _version_rank(introduced) and get_path(document, *path) is not None:
             message = f"{name} is defined from version {introduced}, receipt says {version}"
