@@ -64,21 +64,25 @@ INDEX_COLUMNS = (
     "previous_receipt_hash",
 )
 _COL_NAMES = ", ".join(f"col_{c}" for c in INDEX_COLUMNS)
-# chain_key, receipt_key and parent_key as SQLite reads them, in the pass that stores the
-# record (one parse, cached by SQLite across the expressions of a row).
+# chain_key, receipt_key, parent_key and seq as SQLite reads them, in the pass that stores
+# the record (one parse, cached by SQLite across the expressions of a row).
 _KEYS_FROM = (
     "CASE WHEN json_valid({0}) THEN json_extract({0}, '$.credentialSubject.chain.chain_id') END, "
     "CASE WHEN json_valid({0}) THEN json_extract({0}, '$.id') END, "
     "CASE WHEN json_valid({0}) AND "
     "json_type({0}, '$.credentialSubject.delegation.parent_receipt_id') = 'text' "
-    "THEN json_extract({0}, '$.credentialSubject.delegation.parent_receipt_id') END"
+    "THEN json_extract({0}, '$.credentialSubject.delegation.parent_receipt_id') END, "
+    "CASE WHEN json_valid({0}) AND "
+    "json_type({0}, '$.credentialSubject.chain.sequence') = 'integer' "
+    "THEN json_extract({0}, '$.credentialSubject.chain.sequence') END"
 )
+_KEY_COLUMNS = "chain_key, receipt_key, parent_key, seq"
 _INSERT_RECORD = (
-    "INSERT INTO records(raw, source, line, idx, chain_key, receipt_key, parent_key) "
+    f"INSERT INTO records(raw, source, line, idx, {_KEY_COLUMNS}) "
     "VALUES (?1, ?2, ?3, ?4, " + _KEYS_FROM.format("?1") + ")"
 )
 _COPY_STORE = (
-    "INSERT INTO records(raw, source, src_rowid, has_index, chain_key, receipt_key, parent_key, "
+    f"INSERT INTO records(raw, source, src_rowid, has_index, {_KEY_COLUMNS}, "
     + _COL_NAMES
     + ") SELECT CAST(receipt_json AS BLOB), ?, rowid, 1, "
     + _KEYS_FROM.format("receipt_json")
@@ -95,14 +99,9 @@ CREATE TABLE records (
   idx INTEGER,
   src_rowid INTEGER, raw BLOB NOT NULL, has_index INTEGER NOT NULL DEFAULT 0,
   {", ".join(f"col_{c}" for c in INDEX_COLUMNS)},
-  seq  -- the signed chain.sequence, filled in only for chains read in chunks
+  seq  -- the signed chain.sequence as SQLite reads it, to cut long chains into chunks
 );
 """
-_SEQUENCE_OF = (
-    "CASE WHEN json_valid(raw) AND "
-    "json_type(raw, '$.credentialSubject.chain.sequence') = 'integer' "
-    "THEN json_extract(raw, '$.credentialSubject.chain.sequence') END"
-)
 
 
 @dataclass(frozen=True)
@@ -282,7 +281,7 @@ class ReceiptSpool:
     def _ensure_index(self) -> None:
         if not self._indexed:
             self._rekey_where_sqlite_may_differ()
-            self._conn.execute("CREATE INDEX records_chain ON records(chain_key)")
+            self._conn.execute("CREATE INDEX records_chain ON records(chain_key, seq)")
             self._indexed = True
 
     def _rekey_where_sqlite_may_differ(self) -> None:
@@ -352,13 +351,7 @@ class ReceiptSpool:
 
     def chunk_plan(self, chain_key: str, size: int) -> list[ChunkPlan]:
         """Cut one chain into runs of about `size` records, in sequence order."""
-        self._conn.execute(
-            f"UPDATE records SET seq = {_SEQUENCE_OF} WHERE chain_key = ?", (chain_key,)
-        )
-        self._conn.execute(
-            "CREATE INDEX IF NOT EXISTS records_chain_seq ON records(chain_key, seq)"
-        )
-        self._conn.commit()
+        self._ensure_index()
         rows = self._conn.execute(
             "SELECT seq FROM records WHERE chain_key = ? AND seq IS NOT NULL ORDER BY seq",
             (chain_key,),
