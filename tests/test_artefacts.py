@@ -45,7 +45,10 @@ def test_manifest_lists_every_artefact_with_its_digest(artefacts, sample_report)
     assert manifest["results_digest"] == results_digest(sample_report.model)
     assert {c["chain_id"] for c in manifest["inputs"]["chains"]} >= {"2026-10-20"}
     sources = manifest["inputs"]["sources"]
-    assert sources[0]["sha256"].startswith("sha256:")
+    assert sources, "the manifest lists no source"
+    for source in sources:  # the bytes of each source file, hashed while it was spooled
+        expected = hashlib.sha256(Path(source["path"]).read_bytes()).hexdigest()
+        assert source["sha256"] == f"sha256:{expected}"
 
 
 def test_pdf_attachments_match_the_manifest_inside_it(artefacts) -> None:

@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
 import os
 import sqlite3
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -135,6 +137,7 @@ class SourceSummary:
     path: str
     kind: str
     records: int
+    sha256: str | None = None  # "sha256:<hex>" of the file's bytes; None for stdin
 
 
 def _input_error(code: str, message: str, source: str, line: int | None = None) -> InputError:
@@ -673,7 +676,26 @@ def _files_in(directory: Path) -> list[Path]:
     return sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in wanted)
 
 
+def _file_sha256(path: Path) -> str | None:
+    """ "sha256:<hex>" of a regular file's bytes; None for anything else."""
+    if not path.is_file():
+        return None
+    with path.open("rb") as handle:
+        return "sha256:" + hashlib.file_digest(handle, "sha256").hexdigest()
+
+
 def _add_file(spool: ReceiptSpool, path: Path) -> None:
+    """Spool one file while another thread hashes it: hashlib and SQLite release the
+    GIL, so on a second core the digest (seconds for a multi-GB store) costs no time."""
+    added = len(spool.sources)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        digest = pool.submit(_file_sha256, path)
+        _spool_file(spool, path)
+        sha256 = digest.result()
+    spool.sources[added:] = [replace(s, sha256=sha256) for s in spool.sources[added:]]
+
+
+def _spool_file(spool: ReceiptSpool, path: Path) -> None:
     suffix = path.suffix.lower()
     if _is_sqlite(path):
         spool.add_store(path)

@@ -226,16 +226,6 @@ def _posture(evidence: Evidence, frameworks: Sequence[FrameworkAssessment]) -> t
     return Posture.SUPPORTED, "every chain verified and no control is contradicted by the evidence."
 
 
-def _file_digest(path: Path) -> str | None:
-    if not path.is_file():
-        return None
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return "sha256:" + digest.hexdigest()
-
-
 def _scope(inputs: ReportInputs, options: dict[str, Any]) -> ScopeSection:
     evidence = inputs.evidence
     ran = sorted({r.check for a in inputs.assessments for c in a.controls for r in c.results})
@@ -247,7 +237,7 @@ def _scope(inputs: ReportInputs, options: dict[str, Any]) -> ScopeSection:
                 "path": s.path,
                 "kind": s.kind,
                 "records": s.records,
-                "sha256": _file_digest(Path(s.path)),
+                "sha256": s.sha256,
             }
             for s in inputs.sources
         ),
