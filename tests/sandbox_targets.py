@@ -12,15 +12,15 @@ import sys
 import time
 
 from reporting.errors import Diagnostic
-from reporting.report.sandbox import Rendered, RenderJob
+from reporting.report.sandbox import AttachmentData, Rendered, RenderJob
 
 
-def sleep_forever(job: RenderJob) -> Rendered:
+def sleep_forever(job: RenderJob, attachment_data: AttachmentData) -> Rendered:
     time.sleep(3600)
     raise AssertionError("the sandbox should have been killed long ago")
 
 
-def allocate_past_the_limit(job: RenderJob) -> Rendered:
+def allocate_past_the_limit(job: RenderJob, attachment_data: AttachmentData) -> Rendered:
     soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
     if soft == resource.RLIM_INFINITY:
         raise AssertionError("no address-space limit in the child")
@@ -28,15 +28,15 @@ def allocate_past_the_limit(job: RenderJob) -> Rendered:
     return Rendered(html=bytes(hog[:1]), pdf=None)
 
 
-def abort(job: RenderJob) -> Rendered:
+def abort(job: RenderJob, attachment_data: AttachmentData) -> Rendered:
     os.abort()
 
 
-def crash(job: RenderJob) -> Rendered:
+def crash(job: RenderJob, attachment_data: AttachmentData) -> Rendered:
     raise ZeroDivisionError("boom in the renderer")
 
 
-def crash_near_the_limit(job: RenderJob) -> Rendered:
+def crash_near_the_limit(job: RenderJob, attachment_data: AttachmentData) -> Rendered:
     """Fail with the address space at 85% of the limit, leaving room to reply.
 
     The space is reserved (mmap, never touched), so how close to the limit the child is
@@ -58,13 +58,13 @@ def _address_space_bytes() -> int:
     raise AssertionError("no VmSize in /proc/self/status")
 
 
-def refuse_a_resource(job: RenderJob) -> Rendered:
+def refuse_a_resource(job: RenderJob, attachment_data: AttachmentData) -> Rendered:
     from reporting.report.html import RenderError
 
     raise RenderError(Diagnostic("RESOURCE_REFUSED", "the report tried to load 'file:///x'"))
 
 
-def report_environment(job: RenderJob) -> Rendered:
+def report_environment(job: RenderJob, attachment_data: AttachmentData) -> Rendered:
     """Echo what the child sees, and print to stdout, which must not reach the result."""
     print("noise on stdout from a library")
     sys.stdout.flush()
@@ -74,5 +74,19 @@ def report_environment(job: RenderJob) -> Rendered:
         "rlimit_as": resource.getrlimit(resource.RLIMIT_AS)[0],
         "organisation": job.model.organisation,
         "attachments": [name for name, *_ in job.attachments],
+        "attachment_data": [data.decode() for data in attachment_data()],
     }
     return Rendered(html=json.dumps(seen).encode(), pdf=b"%PDF-not-really\n\x00\xff")
+
+
+def announce_then_wait(job: RenderJob, attachment_data: AttachmentData) -> Rendered:
+    """Leave a mark before asking for the attachments, then echo them."""
+    mark = os.environ["SANDBOX_TEST_MARK"]
+    with open(mark, "w") as handle:
+        handle.write("working before the attachments arrived")
+    data = attachment_data()
+    return Rendered(html=b"|".join(data), pdf=None)
+
+
+def wait_for_attachments(job: RenderJob, attachment_data: AttachmentData) -> Rendered:
+    return Rendered(html=b"|".join(attachment_data()), pdf=None)

@@ -13,13 +13,20 @@ from pathlib import Path
 
 import pytest
 
+import reporting.report.pdf as pdf_module
 import reporting.report.sandbox as sandbox
 from reporting.cli import main
 from reporting.config import load_config
 from reporting.errors import Diagnostic, InputError, ResourceLimitError
 from reporting.report.artefacts import render_artefacts
 from reporting.report.html import RenderError
-from reporting.report.sandbox import RenderJob, RenderLimits, child_environment, render_isolated
+from reporting.report.sandbox import (
+    RenderJob,
+    RenderLimits,
+    child_environment,
+    render_isolated,
+    start_render,
+)
 
 from .factory import ChainBuilder, Key, write_jsonl
 
@@ -29,8 +36,11 @@ KEY = Key.from_seed("render-limits")
 
 @pytest.fixture(scope="module")
 def job(sample_report) -> RenderJob:
-    attachment = ("inside.json", "application/json", b"{}", "an attachment")
+    attachment = ("inside.json", "application/json", "an attachment")
     return RenderJob(model=sample_report.model, html=True, pdf=True, attachments=(attachment,))
+
+
+ATTACHMENT_DATA = (b"{}",)
 
 
 def _children() -> list[int]:
@@ -50,7 +60,13 @@ def _children() -> list[int]:
 
 
 def _isolated(job: RenderJob, target: str, **limits: float) -> object:
-    return render_isolated(job, RenderLimits(**limits), target=f"{TARGETS}:{target}", preload=())
+    return render_isolated(
+        job,
+        RenderLimits(**limits),
+        attachment_data=ATTACHMENT_DATA,
+        target=f"{TARGETS}:{target}",
+        preload=(),
+    )
 
 
 # -- the limits --------------------------------------------------------------------------
@@ -93,7 +109,7 @@ def test_a_child_killed_by_a_signal_is_reported_as_likely_memory(job: RenderJob)
 def test_the_real_renderer_under_a_tiny_memory_limit_fails_cleanly(job: RenderJob) -> None:
     # The renderer's libraries alone take more address space than this.
     with pytest.raises(ResourceLimitError) as caught:
-        render_isolated(job, RenderLimits(memory_mb=256))
+        render_isolated(job, RenderLimits(memory_mb=256), attachment_data=ATTACHMENT_DATA)
     assert caught.value.code == "RENDER_MEMORY"
 
 
@@ -130,6 +146,77 @@ def test_a_crash_near_the_memory_limit_is_a_memory_error(job: RenderJob) -> None
     assert "ZeroDivisionError: boom in the renderer" in message
 
 
+# -- the attachments arrive while the child works ---------------------------------------
+
+
+def test_the_child_works_before_the_attachments_exist(
+    job: RenderJob, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mark = tmp_path / "mark"
+    monkeypatch.setenv("SANDBOX_TEST_MARK", str(mark))
+    with start_render(
+        job, RenderLimits(), target=f"{TARGETS}:announce_then_wait", preload=()
+    ) as pending:
+        deadline = time.monotonic() + 60
+        while not mark.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert mark.exists(), "the child waited for the attachments before starting"
+        rendered = pending.finish([b"first", b"second"])
+    assert rendered.html == b"first|second"
+
+
+def test_the_renderer_lays_out_the_pdf_before_asking_for_the_attachments(
+    job: RenderJob, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order: list[str] = []
+    real_lay_out = pdf_module.lay_out
+
+    def lay_out(*args: object, **kwargs: object) -> object:
+        order.append("layout")
+        return real_lay_out(*args, **kwargs)
+
+    def attachment_data() -> tuple[bytes, ...]:
+        order.append("attachments")
+        return ATTACHMENT_DATA
+
+    monkeypatch.setattr(pdf_module, "lay_out", lay_out)
+    rendered = sandbox.render_job(job, attachment_data)
+    assert order == ["layout", "attachments"]
+    assert rendered.pdf is not None
+    assert rendered.pdf.startswith(b"%PDF-")
+
+
+def test_attachments_other_than_announced_are_refused(job: RenderJob) -> None:
+    with pytest.raises(RenderError) as caught:
+        sandbox.render_job(job, lambda: (b"{}", b"an extra file"))
+    assert caught.value.code == "ATTACHMENT_MISMATCH"
+    assert "1 attachments announced, 2 received" in str(caught.value)
+
+
+def test_leaving_a_render_unfinished_kills_the_child(job: RenderJob) -> None:
+    before = set(_children())
+
+    def fail_while_the_child_works() -> None:
+        with start_render(job, RenderLimits(), target=f"{TARGETS}:sleep_forever", preload=()):
+            assert set(_children()) - before, "no child was started"
+            raise KeyError("building an export failed")
+
+    with pytest.raises(KeyError):
+        fail_while_the_child_works()
+    assert set(_children()) <= before  # killed and reaped
+
+
+def test_the_time_limit_counts_from_the_start(job: RenderJob) -> None:
+    # The child waits for the attachments; they come after its time is up.
+    with start_render(
+        job, RenderLimits(timeout=1.0), target=f"{TARGETS}:wait_for_attachments", preload=()
+    ) as pending:
+        time.sleep(1.5)
+        with pytest.raises(ResourceLimitError) as caught:
+            pending.finish()
+    assert caught.value.code == "RENDER_TIMEOUT"
+
+
 # -- what the child gets and gives back -------------------------------------------------------
 
 
@@ -142,6 +229,7 @@ def test_the_child_has_no_secrets_a_memory_limit_and_a_clean_result_channel(
     rendered = render_isolated(
         job,
         RenderLimits(memory_mb=3000),
+        attachment_data=ATTACHMENT_DATA,
         secret_names=["SIGNING_PIN"],
         target=f"{TARGETS}:report_environment",
         preload=(),
@@ -157,6 +245,7 @@ def test_the_child_has_no_secrets_a_memory_limit_and_a_clean_result_channel(
     assert seen["rlimit_as"] == 3000 * 1024 * 1024
     assert seen["organisation"] == job.model.organisation
     assert seen["attachments"] == ["inside.json"]
+    assert seen["attachment_data"] == ["{}"]  # the bytes sent after the job
     assert "correct horse" not in rendered.html.decode()
 
 
@@ -239,7 +328,7 @@ def test_the_config_file_sets_the_limits_and_flags_win(
         seen.append(limits)
         raise ResourceLimitError(Diagnostic("RENDER_TIMEOUT", "recorded"))
 
-    monkeypatch.setattr("reporting.report.artefacts.render_isolated", record)
+    monkeypatch.setattr("reporting.report.artefacts.start_render", record)
     source, _, key = small_input
     config = tmp_path / "report.yaml"
     config.write_text(
@@ -269,7 +358,7 @@ def test_exports_alone_never_start_a_renderer(
     def fail(*args: object, **kwargs: object) -> object:
         raise AssertionError("no HTML or PDF was asked for")
 
-    monkeypatch.setattr("reporting.report.artefacts.render_isolated", fail)
+    monkeypatch.setattr("reporting.report.artefacts.start_render", fail)
     out = tmp_path / "out"
     assert main(["report", *small_input, "--format", "json,csv,oscal", "--out", str(out)]) == 0
     assert {p.suffix for p in _files_under(out)} >= {".json", ".csv"}

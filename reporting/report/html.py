@@ -137,12 +137,12 @@ PDF_LIMITS = Limits(
 
 @dataclass(frozen=True)
 class AttachmentInfo:
-    """What the appendix says about a file attached to the PDF."""
+    """What the appendix says about a file attached to the PDF (known before the file's
+    bytes are: the PDF is laid out while the exports are built; their sizes and digests
+    are in the attached manifest)."""
 
     name: str
     media_type: str
-    size: int
-    sha256: str
     description: str
 
 

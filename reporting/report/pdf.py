@@ -39,7 +39,11 @@ from reporting.report.model import ReportModel
 __all__ = [
     "PDF_VARIANT",
     "Attachment",
+    "LaidOutPdf",
     "RefusingFetcher",
+    "finish_pdf",
+    "lay_out",
+    "lay_out_pdf",
     "pdf_limits",
     "render_pdf",
     "write_pdf",
@@ -138,25 +142,62 @@ def _weasy_attachments(
     ]
 
 
+_WEASYPRINT_OPTIONS: dict[str, Any] = {
+    "pdf_variant": PDF_VARIANT,
+    "uncompressed_pdf": False,
+    "custom_metadata": False,
+    "presentational_hints": False,
+}
+
+
+@dataclass(frozen=True)
+class LaidOutPdf:
+    """A paginated document waiting for its attachments' bytes (WeasyPrint lays out
+    without them: they only enter the file when it is written)."""
+
+    document: Any  # weasyprint.document.Document
+    fetcher: RefusingFetcher
+    when: datetime
+    attachments: tuple[AttachmentInfo, ...]
+
+
+def lay_out(
+    html: str, *, when: datetime = EPOCH, attachments: Sequence[AttachmentInfo] = ()
+) -> LaidOutPdf:
+    """Paginate `html` (the costly part of making the PDF)."""
+    fetcher = RefusingFetcher()
+    document = weasyprint.HTML(string=html, base_url=None, url_fetcher=fetcher).render(
+        **_WEASYPRINT_OPTIONS
+    )
+    return LaidOutPdf(document, fetcher, when, tuple(attachments))
+
+
+def _write(laid_out: LaidOutPdf, attachments: Sequence[Attachment] = ()) -> bytes:
+    """Write a laid-out document as PDF/A-3b with `attachments`, the files its appendix
+    announced (same names, types and descriptions, in order)."""
+    announced = [(a.name, a.media_type, a.description) for a in laid_out.attachments]
+    if [(a.name, a.media_type, a.description) for a in attachments] != announced:
+        message = "the attached files differ from those the document lists"
+        raise RenderError(Diagnostic("ATTACHMENT_MISMATCH", message))
+    types = {
+        hashlib.md5(a.data, usedforsecurity=False).hexdigest(): a.media_type for a in attachments
+    }
+    pdf = laid_out.document.write_pdf(
+        attachments=_weasy_attachments(attachments, laid_out.fetcher, laid_out.when),
+        finisher=_finisher(types),
+        **_WEASYPRINT_OPTIONS,
+    )
+    return bytes(pdf)
+
+
 def write_pdf(
     html: str, attachments: Sequence[Attachment] = (), *, when: datetime = EPOCH
 ) -> tuple[bytes, tuple[str, ...]]:
     """Lay out `html` as PDF/A-3b with `attachments`; return the bytes and every URL the
     document tried to load (all refused)."""
-    fetcher = RefusingFetcher()
-    types = {
-        hashlib.md5(a.data, usedforsecurity=False).hexdigest(): a.media_type for a in attachments
-    }
-    document = weasyprint.HTML(string=html, base_url=None, url_fetcher=fetcher)
-    pdf = document.write_pdf(
-        pdf_variant=PDF_VARIANT,
-        attachments=_weasy_attachments(attachments, fetcher, when),
-        finisher=_finisher(types),
-        uncompressed_pdf=False,
-        custom_metadata=False,
-        presentational_hints=False,
-    )
-    return bytes(pdf), tuple(fetcher.refused)
+    laid_out = lay_out(html, when=when, attachments=_infos(attachments))
+    pdf = _write(laid_out, attachments)
+    return pdf, tuple(laid_out.fetcher.refused)
 
 
 # Rows the findings and the controls may spend on receipts, across the whole document.
@@ -179,30 +220,41 @@ def pdf_limits(model: ReportModel) -> Limits:
 
 
 def _infos(attachments: Sequence[Attachment]) -> tuple[AttachmentInfo, ...]:
-    return tuple(
-        AttachmentInfo(
-            name=a.name,
-            media_type=a.media_type,
-            size=len(a.data),
-            sha256=hashlib.sha256(a.data).hexdigest(),
-            description=a.description,
-        )
-        for a in attachments
-    )
+    return tuple(AttachmentInfo(a.name, a.media_type, a.description) for a in attachments)
+
+
+def _refuse_loads(fetcher: RefusingFetcher) -> None:
+    refused = fetcher.refused
+    if refused:
+        LOGGER.error("the report tried to load %d resource(s): %s", len(refused), refused[:5])
+        message = f"the report tried to load {len(refused)} resource(s), first {refused[0]!r}"
+        raise RenderError(Diagnostic("RESOURCE_REFUSED", message))
+
+
+def lay_out_pdf(
+    model: ReportModel, charts: Mapping[str, str], attachments: Sequence[AttachmentInfo] = ()
+) -> LaidOutPdf:
+    """The evidence report paginated, announcing `attachments` in its appendix; their
+    bytes are only needed by `finish_pdf`, so they can be built meanwhile."""
+    names = [a.name for a in attachments]
+    if len(set(names)) != len(names):
+        raise RenderError(Diagnostic("DUPLICATE_ATTACHMENT", "attachment names must be unique"))
+    medium = Medium(pdf=True, limits=pdf_limits(model), attachments=tuple(attachments))
+    html = render_document(model, charts, medium)
+    laid_out = lay_out(html, when=_as_of(model), attachments=attachments)
+    _refuse_loads(laid_out.fetcher)
+    return laid_out
+
+
+def finish_pdf(laid_out: LaidOutPdf, attachments: Sequence[Attachment] = ()) -> bytes:
+    """The laid-out report as PDF/A-3b bytes, `attachments` embedded as associated files."""
+    pdf = _write(laid_out, attachments)
+    _refuse_loads(laid_out.fetcher)
+    return pdf
 
 
 def render_pdf(
     model: ReportModel, charts: Mapping[str, str], attachments: Sequence[Attachment] = ()
 ) -> bytes:
     """The evidence report as PDF/A-3b bytes, `attachments` embedded as associated files."""
-    names = [a.name for a in attachments]
-    if len(set(names)) != len(names):
-        raise RenderError(Diagnostic("DUPLICATE_ATTACHMENT", "attachment names must be unique"))
-    medium = Medium(pdf=True, limits=pdf_limits(model), attachments=_infos(attachments))
-    html = render_document(model, charts, medium)
-    pdf, refused = write_pdf(html, attachments, when=_as_of(model))
-    if refused:
-        LOGGER.error("the report tried to load %d resource(s): %s", len(refused), refused[:5])
-        message = f"the report tried to load {len(refused)} resource(s), first {refused[0]!r}"
-        raise RenderError(Diagnostic("RESOURCE_REFUSED", message))
-    return pdf
+    return finish_pdf(lay_out_pdf(model, charts, _infos(attachments)), attachments)

@@ -20,10 +20,12 @@ Both limit errors exit 2 (like any input or configuration problem: the fix is a 
 input or a larger limit, and the message says which option raises it). Nothing is
 written: the caller writes artefacts only after rendering succeeded.
 
-Parent → child is a pickle on stdin (the parent is trusted). Child → parent is never
-unpickled: one JSON header line and raw bytes on the child's original stdout (the
-child's fd 1 is pointed at stderr, so nothing a library prints can corrupt it). The
-output is the same as rendering in-process (`render_job`): the same bytes.
+Parent → child is pickles on stdin (the parent is trusted): the job first, then the
+bytes of the files the PDF carries, which the parent builds while the child lays the
+PDF out (`start_render`, `PendingRender.finish`). Child → parent is never unpickled:
+one JSON header line and raw bytes on the child's original stdout (the child's fd 1 is
+pointed at stderr, so nothing a library prints can corrupt it). The output is the same
+as rendering in-process (`render_job`): the same bytes.
 """
 
 from __future__ import annotations
@@ -34,11 +36,13 @@ import importlib
 import json
 import os
 import pickle
+import queue
 import re
 import signal
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -56,12 +60,15 @@ __all__ = [
     "MIN_MEMORY_MB",
     "RENDERER_MODULES",
     "RENDER_TARGET",
+    "AttachmentData",
+    "PendingRender",
     "RenderJob",
     "RenderLimits",
     "Rendered",
     "child_environment",
     "render_isolated",
     "render_job",
+    "start_render",
 ]
 
 # Measured (README "Sizing"): the sample renders in 15-20 s with a peak address space of
@@ -101,13 +108,14 @@ class RenderLimits:
 
 @dataclass(frozen=True)
 class RenderJob:
-    """What the child needs: the model, which documents, and the PDF's attachments as
-    (name, media type, bytes, description)."""
+    """What the child needs: the model, which documents, and the files the PDF will
+    carry as (name, media type, description). Their bytes come later (`AttachmentData`):
+    the PDF is laid out while the parent builds them."""
 
     model: ReportModel
     html: bool
     pdf: bool
-    attachments: tuple[tuple[str, str, bytes, str], ...] = ()
+    attachments: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -116,18 +124,37 @@ class Rendered:
     pdf: bytes | None
 
 
-def render_job(job: RenderJob) -> Rendered:
-    """Charts, then the HTML and/or the PDF: what the child runs (and the in-process path)."""
+# Waits for, then returns, the bytes of the job's attachments, in the job's order.
+AttachmentData = Callable[[], Sequence[bytes]]
+
+
+def _no_attachments() -> Sequence[bytes]:
+    return ()
+
+
+def render_job(job: RenderJob, attachment_data: AttachmentData = _no_attachments) -> Rendered:
+    """Charts, then the HTML and/or the PDF: what the child runs (and the in-process path).
+
+    The PDF is laid out before `attachment_data` is asked for its bytes.
+    """
     from reporting.report.charts import render_charts
-    from reporting.report.html import render_html
-    from reporting.report.pdf import Attachment, render_pdf
+    from reporting.report.html import AttachmentInfo, RenderError, render_html
+    from reporting.report.pdf import Attachment, finish_pdf, lay_out_pdf
 
     charts = render_charts(job.model)
     html = render_html(job.model, charts).encode("utf-8") if job.html else None
     pdf = None
     if job.pdf:
-        attachments = [Attachment(*item) for item in job.attachments]
-        pdf = render_pdf(job.model, charts, attachments)
+        laid_out = lay_out_pdf(job.model, charts, [AttachmentInfo(*a) for a in job.attachments])
+        data = attachment_data()
+        if len(data) != len(job.attachments):
+            message = f"{len(job.attachments)} attachments announced, {len(data)} received"
+            raise RenderError(Diagnostic("ATTACHMENT_MISMATCH", message))
+        attachments = [
+            Attachment(name, media_type, content, description)
+            for (name, media_type, description), content in zip(job.attachments, data, strict=True)
+        ]
+        pdf = finish_pdf(laid_out, attachments)
     return Rendered(html=html, pdf=pdf)
 
 
@@ -247,18 +274,38 @@ def render_isolated(
     job: RenderJob,
     limits: RenderLimits,
     *,
+    attachment_data: Sequence[bytes] = (),
     secret_names: Sequence[str] = (),
     target: str | None = None,
     preload: Sequence[str] | None = None,
 ) -> Rendered:
-    """Run `render_job` (or `target`, "module:function") on `job` in a limited child.
+    """Run `render_job` (or `target`) on `job` in a limited child, its attachments'
+    bytes at hand (see `start_render`)."""
+    with start_render(
+        job, limits, secret_names=secret_names, target=target, preload=preload
+    ) as pending:
+        return pending.finish(attachment_data)
+
+
+def start_render(
+    job: RenderJob,
+    limits: RenderLimits,
+    *,
+    secret_names: Sequence[str] = (),
+    target: str | None = None,
+    preload: Sequence[str] | None = None,
+) -> PendingRender:
+    """Start `render_job` (or `target`, "module:function") on `job` in a limited child;
+    `PendingRender.finish` hands it the attachments' bytes and waits for the result.
 
     The child imports `preload` (default: the renderer's modules, for `render_job`) and
     the target before the memory limit applies, so the limit meets the work, not a
-    half-loaded library. Raises `ResourceLimitError` (`RENDER_TIMEOUT`, `RENDER_MEMORY`,
-    exit 2) when a limit is hit, and `RenderError` when rendering fails otherwise.
-    `secret_names` are environment variables withheld from the child besides the
-    secret-looking ones.
+    half-loaded library. `finish` raises `ResourceLimitError` (`RENDER_TIMEOUT`,
+    `RENDER_MEMORY`, exit 2) when a limit is hit, and `RenderError` when rendering fails
+    otherwise. The timeout counts from the start. `secret_names` are environment
+    variables withheld from the child besides the secret-looking ones. Use it as a
+    context manager: leaving it unfinished (an error while building the attachments)
+    kills the child.
     """
     header = {
         "target": target or RENDER_TARGET,
@@ -273,51 +320,82 @@ def render_isolated(
         env=child_environment(os.environ, secret_names),
         close_fds=True,
     )
-    try:
-        output = _exchange(process, header, job, limits)
-    finally:
-        if process.poll() is None:  # interrupted (KeyboardInterrupt): never leave it running
-            process.kill()
-            process.wait()
-    return _parse(output, process.returncode, limits)
+    return PendingRender(process, header, job, limits)
 
 
-def _exchange(
-    process: subprocess.Popen[bytes], header: dict[str, Any], job: RenderJob, limits: RenderLimits
-) -> bytes:
-    """Stream the header and the job to the child and read its reply, within the timeout.
+class PendingRender:
+    """A child laying out a job while the parent builds the attachments' bytes.
 
-    The job is pickled straight into the pipe: its attachments (the verification results
-    of a million receipts are hundreds of MB) are never copied into one request in the
-    parent, nor read whole before being unpickled in the child.
+    Parent to child, on stdin: the header, the job, then (once `finish` has them) the
+    attachments' bytes, each a pickle streamed into the pipe: the bytes (the
+    verification results of a million receipts are tens of MB) are never copied into
+    one request, nor read whole before being unpickled in the child.
     """
-    assert process.stdin is not None
-    assert process.stdout is not None
-    stdin, stdout = process.stdin, process.stdout
-    replies: list[bytes] = []
 
-    def feed() -> None:
+    def __init__(
+        self,
+        process: subprocess.Popen[bytes],
+        header: dict[str, Any],
+        job: RenderJob,
+        limits: RenderLimits,
+    ) -> None:
+        assert process.stdin is not None
+        assert process.stdout is not None
+        self._process = process
+        self._limits = limits
+        self._deadline = time.monotonic() + limits.timeout
+        self._data: queue.Queue[Sequence[bytes] | None] = queue.Queue(maxsize=1)
+        self._replies: list[bytes] = []
+        stdout = process.stdout
+        self._writer = threading.Thread(target=self._feed, args=(header, job), daemon=True)
+        self._reader = threading.Thread(
+            target=lambda: self._replies.append(stdout.read()), daemon=True
+        )
+        self._writer.start()
+        self._reader.start()
+
+    def __enter__(self) -> PendingRender:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._process.poll() is None:  # not finished, or interrupted: never leave it
+            with contextlib.suppress(queue.Full):
+                self._data.put_nowait(None)  # the feeder stops waiting for the bytes
+            self._process.kill()
+            self._process.wait()
+
+    def _feed(self, header: dict[str, Any], job: RenderJob) -> None:
+        stdin = self._process.stdin
+        assert stdin is not None
         try:
             with stdin:
                 pickle.dump(header, stdin, protocol=pickle.HIGHEST_PROTOCOL)
                 pickle.dump(job, stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                stdin.flush()
+                data = self._data.get()
+                if data is not None:
+                    pickle.dump(tuple(data), stdin, protocol=pickle.HIGHEST_PROTOCOL)
         except OSError:
             pass  # the child stopped reading (it died): its exit status says why
 
-    writer = threading.Thread(target=feed, daemon=True)
-    reader = threading.Thread(target=lambda: replies.append(stdout.read()), daemon=True)
-    writer.start()
-    reader.start()
-    reader.join(limits.timeout)
-    if reader.is_alive():
-        process.kill()
-        reader.join()
-        writer.join()
-        process.wait()
-        raise _timeout_error(limits)
-    writer.join()
-    process.wait()
-    return replies[0] if replies else b""
+    def finish(self, attachment_data: Sequence[bytes] = ()) -> Rendered:
+        """Send the attachments' bytes, wait (within the timeout) and read the result."""
+        left = self._deadline - time.monotonic()
+        if left > 0:
+            self._data.put_nowait(attachment_data)
+            self._reader.join(left)
+        if left <= 0 or self._reader.is_alive():
+            self._process.kill()
+            with contextlib.suppress(queue.Full):
+                self._data.put_nowait(None)  # a feeder still waiting for the bytes stops
+            self._reader.join()
+            self._writer.join()
+            self._process.wait()
+            raise _timeout_error(self._limits)
+        self._writer.join()
+        self._process.wait()
+        output = self._replies[0] if self._replies else b""
+        return _parse(output, self._process.returncode, self._limits)
 
 
 # -- child -------------------------------------------------------------------------------
@@ -365,10 +443,17 @@ def _run(stream: IO[bytes]) -> None:
         importlib.import_module(module)
     _warm_up()
     module_name, _, name = request["target"].partition(":")
-    target: Callable[[RenderJob], Rendered] = getattr(importlib.import_module(module_name), name)
+    target: Callable[[RenderJob, AttachmentData], Rendered] = getattr(
+        importlib.import_module(module_name), name
+    )
     _limit_memory(request["memory_mb"])
     job: RenderJob = pickle.load(sys.stdin.buffer)  # noqa: S301 - written by our parent
-    result = target(job)
+
+    def attachment_data() -> Sequence[bytes]:
+        data: Sequence[bytes] = pickle.load(sys.stdin.buffer)  # noqa: S301 - our parent
+        return data
+
+    result = target(job, attachment_data)
     sizes: dict[str, int] = {}
     parts: list[bytes] = []
     for part, data in (("html", result.html), ("pdf", result.pdf)):
