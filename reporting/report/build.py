@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -178,14 +178,31 @@ def _ref(row: Any) -> ReceiptRef:
 
 
 def _refs(frame: pd.DataFrame, limit: int) -> tuple[ReceiptRef, ...]:
-    ordered = frame.sort_values(["timestamp", "chain_id", "sequence"], kind="stable")
-    return tuple(_ref(row) for _, row in ordered.head(limit).iterrows())
+    """The first `limit` receipts by time, chain and sequence (ties: frame order)."""
+    return tuple(_ref(row) for _, row in _earliest(frame, limit).iterrows())
+
+
+def _earliest(frame: pd.DataFrame, limit: int) -> pd.DataFrame:
+    """`frame` sorted (stable) by time, chain and sequence, first `limit` rows.
+
+    Only rows no later than the limit-th earliest time can be among them: those are
+    sorted, not the whole frame (a million rows for a check that fails everywhere).
+    Receipts without a time sort last, so this holds whenever `limit` rows have one.
+    """
+    times = frame["timestamp"]
+    if len(frame) > limit > 0 and int(times.notna().sum()) >= limit:
+        frame = frame[times <= times.nsmallest(limit).iloc[-1]]
+    return frame.sort_values(["timestamp", "chain_id", "sequence"], kind="stable").head(limit)
 
 
 def _counts(series: pd.Series, limit: int | None = None) -> tuple[CountRow, ...]:
-    counts = series.astype(str).value_counts()
-    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    return tuple(CountRow(label, int(count)) for label, count in ordered[:limit])
+    """Values as text and how often each occurs, most first; missing values are not
+    counted. Counted before the values become text: one string per distinct value."""
+    by_label: Counter[str] = Counter()
+    for value, count in series.value_counts(dropna=True).items():
+        by_label[str(value)] += int(count)
+    ordered = sorted(by_label.items(), key=lambda item: (-item[1], item[0]))
+    return tuple(CountRow(label, count) for label, count in ordered[:limit])
 
 
 # -- sections -----------------------------------------------------------------------------
@@ -287,21 +304,10 @@ def _text_or_none(value: Any) -> str | None:
 
 def _activity(evidence: Evidence) -> ActivitySection:
     scope = evidence.in_scope
-    days = scope.assign(
-        day=scope["timestamp"].dt.strftime("%Y-%m-%d"), risk=scope["risk_level"].astype(str)
-    )
-    per_day = tuple(
-        CountRow(
-            str(day),
-            len(group),
-            {str(k): int(v) for k, v in group["risk"].value_counts().sort_index().items()},
-        )
-        for day, group in days.groupby("day", sort=True)
-    )
     failures = scope[scope["outcome"].astype(str) == "failure"]
     high = scope[scope["risk_rank"].fillna(0) >= RISK_RANK["high"]]
     return ActivitySection(
-        per_day=per_day,
+        per_day=_per_day(scope),
         by_agent=_counts(scope["issuer"]),
         by_principal=_counts(scope["principal"]),
         by_action_type=_counts(scope["action_type"], 15),
@@ -310,6 +316,27 @@ def _activity(evidence: Evidence) -> ActivitySection:
         high_risk=_refs(high.sort_values("risk_rank", ascending=False, kind="stable"), LIST_LIMIT),
         high_risk_total=len(high),
         failures_total=len(failures),
+    )
+
+
+def _per_day(scope: pd.DataFrame) -> tuple[CountRow, ...]:
+    """Receipts per UTC day (those without a time are left out), with the count of each
+    risk level given as text (receipts without one count only in the day's total)."""
+    day = scope["timestamp"].dt.normalize()
+    known = day.notna()
+    pairs = pd.DataFrame({"day": day[known], "risk": scope["risk_level"][known]})
+    sizes = pairs.groupby(["day", "risk"], sort=False, observed=True, dropna=False).size()
+    totals: Counter[str] = Counter()
+    by_day: dict[str, Counter[str]] = {}
+    for (moment, risk), count in sizes.items():
+        label = moment.strftime("%Y-%m-%d")
+        totals[label] += int(count)
+        risks = by_day.setdefault(label, Counter())
+        if not pd.isna(risk):
+            risks[str(risk)] += int(count)
+    return tuple(
+        CountRow(label, totals[label], dict(sorted(risks.items())))
+        for label, risks in sorted(by_day.items())
     )
 
 

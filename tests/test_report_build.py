@@ -1,0 +1,80 @@
+"""The report model's selections and counts, against their plain definitions.
+
+`_earliest` sorts only the rows that can come first, and `_counts`/`_per_day` count
+before turning values into text: each must give exactly what sorting or converting
+everything would.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reporting.report.build import _counts, _earliest, _per_day
+
+TIMES = [
+    pd.Timestamp("2026-10-01T10:00:00Z"),
+    pd.Timestamp("2026-10-01T23:59:59Z"),
+    pd.Timestamp("2026-10-02T00:00:00Z"),
+    pd.NaT,
+]
+
+rows = st.lists(
+    st.tuples(
+        st.sampled_from(TIMES),
+        st.sampled_from(["chain-a", "chain-b"]),
+        st.one_of(st.none(), st.integers(1, 3)),
+        st.sampled_from(["low", "high", "critical", None, "nan"]),
+    ),
+    max_size=40,
+)
+
+
+def _frame(items: list[tuple[object, str, int | None, str | None]]) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime(pd.Series([i[0] for i in items], dtype=object), utc=True),
+            "chain_id": pd.Series([i[1] for i in items], dtype="category"),
+            "sequence": pd.array([i[2] for i in items], dtype="Int64"),
+            "risk_level": pd.Series([i[3] for i in items], dtype="category"),
+            "row": range(len(items)),
+        }
+    )
+    return frame.iloc[::-1]  # an index out of order, as after filtering
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows, st.integers(0, 45))
+def test_earliest_is_the_head_of_the_full_stable_sort(items, limit) -> None:
+    frame = _frame(items)
+    expected = frame.sort_values(["timestamp", "chain_id", "sequence"], kind="stable")
+    assert _earliest(frame, limit)["row"].tolist() == expected.head(limit)["row"].tolist()
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows)
+def test_counts_and_per_day_match_counting_the_text(items) -> None:
+    frame = _frame(items).sort_values("row")
+    risks = [i[3] for i in items]
+    counted = Counter(r for r in risks if r is not None)
+    expected = sorted(counted.items(), key=lambda item: (-item[1], item[0]))
+    assert [(c.label, c.count) for c in _counts(frame["risk_level"])] == expected
+    days: dict[str, list[str | None]] = {}
+    for moment, *_, risk in items:
+        if moment is not pd.NaT:
+            days.setdefault(moment.strftime("%Y-%m-%d"), []).append(risk)
+    expected_days = [
+        (day, len(day_risks), dict(sorted(Counter(r for r in day_risks if r).items())))
+        for day, day_risks in sorted(days.items())
+    ]
+    assert [(c.label, c.count, c.detail) for c in _per_day(frame)] == expected_days
+
+
+@pytest.mark.parametrize("limit", [1, 2, 5])
+def test_earliest_with_fewer_timed_rows_than_the_limit_keeps_the_untimed_last(limit) -> None:
+    frame = _frame([(pd.NaT, "chain-a", 1, "low"), (TIMES[0], "chain-b", 2, "low")])
+    assert _earliest(frame, limit)["row"].tolist() == [1, 0][:limit]
