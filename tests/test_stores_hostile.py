@@ -179,6 +179,27 @@ def test_an_oversized_receipt_json_in_a_store_fails_alone(tmp_path: Path) -> Non
     assert result.receipt_count == 3
 
 
+def test_a_chain_id_that_is_not_utf8_loses_no_record(tmp_path: Path) -> None:
+    # Found by fuzzing: SQLite read the damaged id as bytes that cannot be asked for as
+    # text again, and the record was in no chain and no problem.
+    store = write_store(tmp_path / "damaged.db", _chain("chain_damaged", 3))
+    with sqlite3.connect(store) as db:
+        db.execute(
+            "UPDATE receipts SET receipt_json = CAST(replace(CAST(receipt_json AS BLOB), "
+            "CAST('\"chain_damaged\"' AS BLOB), X'22806861696E5F64616D6167656422') AS TEXT) "
+            "WHERE sequence = 2"
+        )
+    result = verify_paths([store], trust(KEY.raw))
+    (chain,) = result.chains
+    assert chain.chain_id == "chain_damaged"
+    assert chain.length == 2
+    assert Code.SEQUENCE_GAP in {p.code for p in chain.failures}
+    problem = _only_problem(result, store)
+    assert problem.code is Code.MALFORMED_RECEIPT
+    assert problem.origin.rowid == 2
+    assert "UTF-8" in problem.message
+
+
 def test_an_enormous_sparse_store_file_is_read_without_reading_it_all(tmp_path: Path) -> None:
     store = write_store(tmp_path / "sparse.db", _chain("chain_sparse"))
     with store.open("r+b") as handle:

@@ -285,6 +285,7 @@ class ReceiptSpool:
         if not self._indexed:
             self._rekey_where_sqlite_may_differ()
             self._conn.execute("CREATE INDEX records_chain ON records(chain_key, seq)")
+            self._ungroup_unreadable_keys()
             self._indexed = True
 
     def _rekey_where_sqlite_may_differ(self) -> None:
@@ -304,6 +305,20 @@ class ReceiptSpool:
             "WHERE (chain_key IS NULL OR instr(raw, ?) > 0) AND parses(raw)",
             (b"\\u",),
         )
+        self._conn.commit()
+
+    def _ungroup_unreadable_keys(self) -> None:
+        """A chain id SQLite read as bytes that are not UTF-8 (a damaged record the strict
+        parser refuses) cannot be asked for again as text: such records are ungrouped, so
+        each is reported on its own instead of being lost."""
+        keys = self._conn.execute(
+            "SELECT DISTINCT chain_key FROM records WHERE chain_key IS NOT NULL"
+        ).fetchall()
+        for (key,) in keys:
+            if isinstance(key, bytes) and not _is_utf8(key):
+                self._conn.execute(
+                    "UPDATE records SET chain_key = NULL WHERE chain_key = CAST(? AS TEXT)", (key,)
+                )
         self._conn.commit()
 
     def record_count(self) -> int:
@@ -480,6 +495,14 @@ def _records_in(conn: sqlite3.Connection, chain_key: str, plan: ChunkPlan) -> li
 def _records_at(conn: sqlite3.Connection, chain_key: str, sequence: int) -> list[RawRecord]:
     query = _SELECT_RECORDS + " WHERE chain_key = ? AND seq = ? ORDER BY rowid"
     return [_record_from_row(row) for row in conn.execute(query, (chain_key, sequence))]
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _text(value: object) -> str:
