@@ -8,13 +8,14 @@ everything would.
 from __future__ import annotations
 
 from collections import Counter
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reporting.report.build import _counts, _earliest, _per_day
+from reporting.report.build import _counts, _earliest, _per_day, _sessions
 
 TIMES = [
     pd.Timestamp("2026-10-01T10:00:00Z"),
@@ -78,3 +79,30 @@ def test_counts_and_per_day_match_counting_the_text(items) -> None:
 def test_earliest_with_fewer_timed_rows_than_the_limit_keeps_the_untimed_last(limit) -> None:
     frame = _frame([(pd.NaT, "chain-a", 1, "low"), (TIMES[0], "chain-b", 2, "low")])
     assert _earliest(frame, limit)["row"].tolist() == [1, 0][:limit]
+
+
+def test_a_session_with_an_untimed_receipt_ends_unknown_and_lists_it_last() -> None:
+    times = [TIMES[1], pd.NaT, TIMES[0]]
+    scope = pd.DataFrame(
+        {
+            "session_id": ["s1", "s1", "s1"],
+            "chain_id": pd.Series(["chain-a"] * 3, dtype="category"),
+            "delegation_parent_chain": [None, None, None],
+            "risk_rank": pd.array([1, 3, 0], dtype="Int64"),
+            "timestamp": pd.to_datetime(pd.Series(times, dtype=object), utc=True),
+            "sequence": pd.array([2, 3, 1], dtype="Int64"),
+            "principal": [None, "did:user:b", "did:user:a"],
+            "issuer": ["did:agent:x"] * 3,
+            "outcome": ["success", "failure", "success"],
+            "receipt_id": ["r2", "r3", "r1"],
+            "action_type": ["t"] * 3,
+            "risk_level": ["medium", "critical", "low"],
+        }
+    )
+    (session,) = _sessions(SimpleNamespace(in_scope=scope))
+    assert [e.receipt_id for e in session.events] == ["r1", "r2", "r3"]
+    assert session.start == TIMES[0].isoformat()
+    assert session.end is None  # one receipt has no time: the end is not known
+    assert session.principal == "did:user:a"  # the earliest receipt's
+    assert (session.receipts, session.high_risk, session.failures) == (3, 1, 1)
+    assert session.max_risk == "critical"

@@ -393,11 +393,14 @@ def _sessions(evidence: Evidence) -> tuple[Session, ...]:
     scope = evidence.in_scope
     if scope.empty:
         return ()
-    keyed = scope.assign(_session=_session_keys(scope))
+    session_of = _session_keys(scope)
+    keyed = pd.DataFrame({"_session": session_of, "risk_rank": scope["risk_rank"]})
     sessions = []
     for key in _top_session_keys(keyed):
-        group = keyed[keyed["_session"] == key]
-        ordered = group.sort_values(["timestamp", "chain_id", "sequence"], kind="stable")
+        group = scope[session_of == key]
+        shown = _earliest(group, SESSION_EVENTS)  # the head of the session's timeline
+        times = group["timestamp"]
+        last = pd.NaT if times.isna().any() else times.max()  # receipts without a time last
         ranks = group["risk_rank"].fillna(-1)
         max_rank = int(ranks.max())
         sessions.append(
@@ -405,13 +408,13 @@ def _sessions(evidence: Evidence) -> tuple[Session, ...]:
                 (-max_rank, -int((ranks >= RISK_RANK["high"]).sum()), -len(group), str(key)),
                 Session(
                     key=str(key),
-                    principal=str(ordered["principal"].iloc[0])
-                    if ordered["principal"].notna().any()
+                    principal=str(shown["principal"].iloc[0])
+                    if group["principal"].notna().any()
                     else None,
                     agents=tuple(sorted(set(group["issuer"].dropna().astype(str)))),
                     chains=tuple(sorted(set(group["chain_id"].astype(str)))),
-                    start=_iso(ordered["timestamp"].iloc[0]),
-                    end=_iso(ordered["timestamp"].iloc[-1]),
+                    start=_iso(shown["timestamp"].iloc[0]),
+                    end=_iso(last),
                     receipts=len(group),
                     high_risk=int((ranks >= RISK_RANK["high"]).sum()),
                     failures=int((group["outcome"].astype(str) == "failure").sum()),
@@ -426,7 +429,7 @@ def _sessions(evidence: Evidence) -> tuple[Session, ...]:
                             None if pd.isna(r["outcome"]) else str(r["outcome"]),
                             None if pd.isna(r["issuer"]) else str(r["issuer"]),
                         )
-                        for _, r in ordered.head(SESSION_EVENTS).iterrows()
+                        for _, r in shown.iterrows()
                     ),
                     events_total=len(group),
                 ),
