@@ -29,7 +29,7 @@ import sqlite3
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
@@ -700,21 +700,23 @@ def _files_in(directory: Path) -> list[Path]:
 
 
 def _file_sha256(path: Path) -> str | None:
-    """ "sha256:<hex>" of a regular file's bytes; None for anything else."""
+    """The SHA-256 of a regular file's bytes as "sha256:<hex>"; None for anything else."""
     if not path.is_file():
         return None
     with path.open("rb") as handle:
         return "sha256:" + hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def _add_file(spool: ReceiptSpool, path: Path) -> None:
-    """Spool one file while another thread hashes it: hashlib and SQLite release the
+def _add_file(spool: ReceiptSpool, path: Path, hasher: ThreadPoolExecutor) -> None:
+    """Spool one file while `hasher`'s thread hashes it: hashlib and SQLite release the
     GIL, so on a second core the digest (seconds for a multi-GB store) costs no time."""
     added = len(spool.sources)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        digest = pool.submit(_file_sha256, path)
+    digest = hasher.submit(_file_sha256, path)
+    try:
         _spool_file(spool, path)
-        sha256 = digest.result()
+    finally:
+        wait([digest])  # whatever happened, the thread is done with the file
+    sha256 = digest.result()
     spool.sources[added:] = [replace(s, sha256=sha256) for s in spool.sources[added:]]
 
 
@@ -739,6 +741,7 @@ def spool_sources(sources: Iterable[str], *, stdin: BinaryIO | None = None) -> R
     MAX_RECORD_BYTES) is recorded in `problems` and the other sources are still read.
     """
     spool = ReceiptSpool()
+    hasher = ThreadPoolExecutor(max_workers=1)  # one thread for every file's digest
     try:
         for source in sources:
             if source == "-":
@@ -752,10 +755,12 @@ def spool_sources(sources: Iterable[str], *, stdin: BinaryIO | None = None) -> R
                 raise _input_error("EMPTY_SOURCE", "no .json, .jsonl or store files", source)
             for file in files:
                 try:
-                    _add_file(spool, file)
+                    _add_file(spool, file, hasher)
                 except OSError as exc:
                     raise _input_error("UNREADABLE", exc.strerror or str(exc), str(file)) from exc
     except BaseException:
         spool.close()
         raise
+    finally:
+        hasher.shutdown()
     return spool
