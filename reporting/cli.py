@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import traceback
 from collections.abc import Sequence
@@ -498,12 +497,10 @@ class _Feedback:
 
 def _resident_memory() -> int | None:
     """This process's resident memory in bytes (Linux /proc), for the --verbose log."""
-    try:
-        status = Path("/proc/self/status").read_text()
-    except OSError:
-        return None
-    match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
-    return int(match.group(1)) * 1024 if match else None
+    from reporting.report.sandbox import process_status_kib
+
+    resident = process_status_kib("VmRSS")
+    return None if resident is None else resident * 1024
 
 
 def _report_summary(run: ReportRun, written: list[tuple[Path, str]]) -> dict[str, object]:

@@ -12,7 +12,7 @@ import sys
 import time
 
 from reporting.errors import Diagnostic
-from reporting.report.sandbox import AttachmentData, Rendered, RenderJob
+from reporting.report.sandbox import AttachmentData, Rendered, RenderJob, process_status_kib
 
 
 def sleep_forever(job: RenderJob, attachment_data: AttachmentData) -> Rendered:
@@ -45,17 +45,11 @@ def crash_near_the_limit(job: RenderJob, attachment_data: AttachmentData) -> Ren
     import mmap
 
     soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
-    in_use = _address_space_bytes()
-    ballast = mmap.mmap(-1, int(soft * 0.85) - in_use)
+    in_use = process_status_kib("VmSize")
+    if in_use is None:
+        raise AssertionError("no VmSize in /proc/self/status")
+    ballast = mmap.mmap(-1, int(soft * 0.85) - in_use * 1024)
     raise ZeroDivisionError(f"boom in the renderer ({len(ballast)} bytes reserved)")
-
-
-def _address_space_bytes() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmSize:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmSize in /proc/self/status")
 
 
 def refuse_a_resource(job: RenderJob, attachment_data: AttachmentData) -> Rendered:

@@ -66,6 +66,7 @@ __all__ = [
     "RenderLimits",
     "Rendered",
     "child_environment",
+    "process_status_kib",
     "render_isolated",
     "render_job",
     "start_render",
@@ -463,16 +464,23 @@ def _run(stream: IO[bytes]) -> None:
     _reply(stream, {"status": "ok", "sizes": sizes}, *parts)
 
 
-def _peak_mb() -> int | None:
-    """This process's peak address space (VmPeak), in MiB; None where /proc has none."""
+def process_status_kib(field: str) -> int | None:
+    """A kB figure of this process from /proc/self/status (`VmPeak`, `VmRSS`, `VmSize`);
+    None where /proc has none (not Linux)."""
     try:
         status = Path("/proc/self/status").read_text()
     except OSError:
         return None
     for line in status.splitlines():
-        if line.startswith("VmPeak:"):
-            return int(line.split()[1]) // 1024
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
     return None
+
+
+def _peak_mb() -> int | None:
+    """This process's peak address space (VmPeak), in MiB; None where /proc has none."""
+    peak = process_status_kib("VmPeak")
+    return None if peak is None else peak // 1024
 
 
 def _out_of_memory(error: BaseException) -> bool:
