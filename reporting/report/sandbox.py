@@ -360,10 +360,14 @@ class PendingRender:
 
     def __exit__(self, *exc_info: object) -> None:
         if self._process.poll() is None:  # not finished, or interrupted: never leave it
-            with contextlib.suppress(queue.Full):
-                self._data.put_nowait(None)  # the feeder stops waiting for the bytes
-            self._process.kill()
-            self._process.wait()
+            self._kill()
+
+    def _kill(self) -> None:
+        """Stop the child and the feeder (which may still be waiting for the bytes)."""
+        self._process.kill()
+        with contextlib.suppress(queue.Full):
+            self._data.put_nowait(None)
+        self._process.wait()
 
     def _feed(self, header: dict[str, Any], job: RenderJob) -> None:
         stdin = self._process.stdin
@@ -386,12 +390,9 @@ class PendingRender:
             self._data.put_nowait(attachment_data)
             self._reader.join(left)
         if left <= 0 or self._reader.is_alive():
-            self._process.kill()
-            with contextlib.suppress(queue.Full):
-                self._data.put_nowait(None)  # a feeder still waiting for the bytes stops
+            self._kill()
             self._reader.join()
             self._writer.join()
-            self._process.wait()
             raise _timeout_error(self._limits)
         self._writer.join()
         self._process.wait()
