@@ -1,5 +1,5 @@
 """`python -m reporting` is the same as the `agent-evidence` console script."""
 
-from reporting.cli import main
+from reporting.cli import console
 
-raise SystemExit(main())
+raise SystemExit(console())

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 import orjson
 
 from reporting import __version__
+from reporting.collector import tune_for_batch_work
 from reporting.config import load_config
 from reporting.controls.checks import registry_summary
 from reporting.controls.loader import load_mappings, shipped_mapping_paths
@@ -43,7 +44,7 @@ from reporting.signing.outputs import notice_for, sign_artefacts
 from reporting.signing.rederive import RederiveInputs, rederive_digest
 from reporting.signing.verify_report import verify_report
 
-__all__ = ["main"]
+__all__ = ["console", "main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 VERIFY_JSON_SCHEMA = "agent-evidence/verify/v1"
@@ -829,6 +830,12 @@ def _run_mappings(args: argparse.Namespace, out: TextIO) -> int:
 def _report_error(error: EvidenceError) -> None:
     for diagnostic in error.diagnostics():
         sys.stderr.write(f"agent-evidence: error: {diagnostic}\n")
+
+
+def console() -> int:
+    """The `agent-evidence` program: `main` on sys.argv, in a process tuned for batch work."""
+    tune_for_batch_work()
+    return main()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

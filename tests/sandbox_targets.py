@@ -5,6 +5,7 @@ Kept free of heavy imports so a child reaches them quickly.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import resource
@@ -66,6 +67,8 @@ def report_environment(job: RenderJob, attachment_data: AttachmentData) -> Rende
     seen = {
         "environment": dict(os.environ),
         "rlimit_as": resource.getrlimit(resource.RLIMIT_AS)[0],
+        "gc_threshold": gc.get_threshold(),
+        "gc_frozen": gc.get_freeze_count(),
         "organisation": job.model.organisation,
         "attachments": [name for name, *_ in job.attachments],
         "attachment_data": [data.decode() for data in attachment_data()],

@@ -16,6 +16,7 @@ import pytest
 import reporting.report.pdf as pdf_module
 import reporting.report.sandbox as sandbox
 from reporting.cli import main
+from reporting.collector import YOUNG_GENERATION
 from reporting.config import load_config
 from reporting.errors import Diagnostic, InputError, ResourceLimitError
 from reporting.report.artefacts import render_artefacts
@@ -243,6 +244,8 @@ def test_the_child_has_no_secrets_a_memory_limit_and_a_clean_result_channel(
     assert env["HARMLESS_SETTING"] == "kept"
     assert env["OPENBLAS_NUM_THREADS"] == "1"
     assert seen["rlimit_as"] == 3000 * 1024 * 1024
+    assert seen["gc_threshold"][0] == YOUNG_GENERATION  # tuned for the layout's allocations
+    assert seen["gc_frozen"] > 0
     assert seen["organisation"] == job.model.organisation
     assert seen["attachments"] == ["inside.json"]
     assert seen["attachment_data"] == ["{}"]  # the bytes sent after the job

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+from reporting.collector import tune_for_batch_work
 from reporting.errors import Diagnostic, UsageError
 from reporting.receipts.canonical import MalformedReceiptError, parse_receipt
 from reporting.receipts.fields import get_path
@@ -120,6 +121,7 @@ _WORKER_CONTEXT: _JobContext | None = None
 def _init_worker(context: _JobContext) -> None:
     global _WORKER_CONTEXT  # noqa: PLW0603 - one context per worker process, set once
     _WORKER_CONTEXT = context
+    tune_for_batch_work()
 
 
 def _facts(documents: Sequence[dict[str, Any] | None], parent_ids: frozenset[str]) -> _ChainFacts:

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from reporting.collector import tune_for_batch_work
 from reporting.errors import Diagnostic, EvidenceError, ResourceLimitError
 from reporting.report.model import ReportModel
 
@@ -450,6 +451,7 @@ def _run(stream: IO[bytes]) -> None:
     )
     _limit_memory(request["memory_mb"])
     job: RenderJob = pickle.load(sys.stdin.buffer)  # noqa: S301 - written by our parent
+    tune_for_batch_work()
 
     def attachment_data() -> Sequence[bytes]:
         data: Sequence[bytes] = pickle.load(sys.stdin.buffer)  # noqa: S301 - our parent
