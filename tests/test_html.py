@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from jinja2 import StrictUndefined, TemplateNotFound
 
-from reporting.report.build import anchor
 from reporting.report.html import (
     _environment,
     csp_for,
@@ -24,7 +23,7 @@ from reporting.report.html import (
     reveal_controls,
     templates_dir,
 )
-from reporting.report.model import ReceiptRef, ReportModel
+from reporting.report.model import ReceiptRef, ReportModel, anchor
 
 CHROMIUM = Path("/usr/bin/chromium")
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -461,3 +463,14 @@ def test_a_crash_whose_report_cannot_be_allocated_is_the_memory_limit(monkeypatc
     assert sandbox._report_crash(stream, error) == 0
     assert b'"status":"crash"' in stream.getvalue()
     assert sandbox._report_crash(io.BytesIO(), MemoryError()) == sandbox._EXIT_OUT_OF_MEMORY
+
+
+def test_the_render_child_does_not_import_the_analysis_stack() -> None:
+    # pandas costs the child half a second at start-up and nothing in rendering needs it.
+    modules = ", ".join(sandbox.RENDERER_MODULES)
+    listing = "sorted(m for m in ('pandas', 'pyarrow') if m in sys.modules)"
+    script = f"import sys, {modules}; print({listing})"
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -42,6 +41,7 @@ from reporting.report.model import (
     SessionEvent,
     Severity,
     SignatureNotice,
+    anchor,
 )
 
 __all__ = ["ReportInputs", "ReportOptions", "anchor", "build_report"]
@@ -485,10 +485,6 @@ def _findings(evidence: Evidence, frameworks: Sequence[FrameworkAssessment]) -> 
 
 
 # -- frameworks ---------------------------------------------------------------------------
-
-
-def anchor(framework_id: str, control_id: str) -> str:
-    return "ctl-" + re.sub(r"[^a-z0-9]+", "-", f"{framework_id}-{control_id}".lower()).strip("-")
 
 
 def _control_section(

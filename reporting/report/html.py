@@ -42,8 +42,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup, escape
 
 from reporting.errors import Diagnostic, EvidenceError
-from reporting.report.build import anchor
-from reporting.report.model import ChainRow, ReportModel
+from reporting.report.model import ChainRow, ReportModel, anchor
 
 __all__ = [
     "HTML_LIMITS",

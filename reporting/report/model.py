@@ -9,6 +9,7 @@ time, so the same inputs give the same model.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -31,9 +32,15 @@ __all__ = [
     "SessionEvent",
     "Severity",
     "SignatureNotice",
+    "anchor",
 ]
 
 REPORT_SCHEMA = "agent-evidence/report/v1"
+
+
+def anchor(framework_id: str, control_id: str) -> str:
+    """A control's fragment id in the HTML and PDF (links from findings land there)."""
+    return "ctl-" + re.sub(r"[^a-z0-9]+", "-", f"{framework_id}-{control_id}".lower()).strip("-")
 
 
 class Posture(StrEnum):
