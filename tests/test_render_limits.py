@@ -311,8 +311,10 @@ def test_report_stops_at_the_time_limit_and_writes_nothing(
 
 
 def test_report_stops_at_the_memory_limit_and_writes_nothing(
-    small_input: list[str], tmp_path: Path, capsys
+    small_input: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
+    # A renderer that needs more than the limit, whatever the real one's footprint.
+    monkeypatch.setattr(sandbox, "RENDER_TARGET", f"{TARGETS}:allocate_past_the_limit")
     out = tmp_path / "out"
     argv = ["report", *small_input, "--format", "html,csv", "--out", str(out)]
     assert main([*argv, "--render-memory", "256", "--verbose"]) == 2
