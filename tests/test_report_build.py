@@ -1,8 +1,8 @@
 """The report model's selections and counts, against their plain definitions.
 
-`_earliest` sorts only the rows that can come first, and `_counts`/`_per_day` count
-before turning values into text: each must give exactly what sorting or converting
-everything would.
+`_earliest` sorts only the rows that can come first, `_counts`/`_per_day` count
+before turning values into text, and `_RowsById` hashes the ids once: each must give
+exactly what sorting, converting or `isin` over everything would.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reporting.report.build import _counts, _earliest, _per_day, _sessions
+from reporting.report.build import _counts, _earliest, _per_day, _RowsById, _sessions
 
 TIMES = [
     pd.Timestamp("2026-10-01T10:00:00Z"),
@@ -106,3 +106,21 @@ def test_a_session_with_an_untimed_receipt_ends_unknown_and_lists_it_last() -> N
     assert session.principal == "did:user:a"  # the earliest receipt's
     assert (session.receipts, session.high_risk, session.failures) == (3, 1, 1)
     assert session.max_risk == "critical"
+
+
+IDS = ["urn:receipt:a", "urn:receipt:b", "urn:receipt:c", "urn:receipt:d"]
+
+
+@pytest.mark.parametrize("dtype", ["str", "string", "object"])
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.sampled_from(IDS)), max_size=30),  # repeats allowed
+    st.lists(st.sampled_from([*IDS, "urn:receipt:absent"]), max_size=6),
+)
+def test_rows_by_id_are_the_isin_selection_in_frame_order(dtype, ids, wanted) -> None:
+    frame = pd.DataFrame({"receipt_id": pd.Series(ids, dtype=dtype), "row": range(len(ids))})
+    frame = frame.iloc[::-1]
+    expected = frame[frame["receipt_id"].isin(set(wanted))]
+    selected = _RowsById(frame).rows(set(wanted))
+    assert selected["row"].tolist() == expected["row"].tolist()
+    assert selected.index.tolist() == expected.index.tolist()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from reporting import __version__
@@ -487,11 +488,25 @@ def _findings(evidence: Evidence, frameworks: Sequence[FrameworkAssessment]) -> 
 # -- frameworks ---------------------------------------------------------------------------
 
 
+class _RowsById:
+    """A frame's rows by receipt id, in frame order, as `frame[ids.isin(wanted)]` gives
+    them: the ids are hashed once for every control, not once per control (a million
+    strings each time)."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self._frame = frame
+        self._ids = pd.Index(frame["receipt_id"])
+
+    def rows(self, wanted: Iterable[str]) -> pd.DataFrame:
+        positions = self._ids.get_indexer_for(list(wanted))
+        return self._frame.iloc[np.unique(positions[positions >= 0])]
+
+
 def _control_section(
     framework_id: str,
     control: ControlAssessment,
     findings: Sequence[Finding],
-    evidence: Evidence,
+    in_scope: _RowsById,
     recent: tuple[ReceiptRef, ...],
 ) -> ControlSection:
     ref = f"{framework_id}:{control.control.id}"
@@ -499,11 +514,7 @@ def _control_section(
     failing_ids = {
         rid for r in control.results if r.status is Status.FAIL for rid in r.failing_receipts
     }
-    if failing_ids:
-        scope = evidence.in_scope
-        sample = _refs(scope[scope["receipt_id"].isin(failing_ids)], SAMPLE_EVIDENCE)
-    else:
-        sample = recent
+    sample = _refs(in_scope.rows(failing_ids), SAMPLE_EVIDENCE) if failing_ids else recent
     return ControlSection(
         id=control.control.id,
         anchor=anchor(framework_id, control.control.id),
@@ -547,6 +558,7 @@ def _framework_sections(
     frameworks: Sequence[FrameworkAssessment], findings: Sequence[Finding], evidence: Evidence
 ) -> tuple[FrameworkSection, ...]:
     recent = _recent_trusted(evidence)
+    in_scope = _RowsById(evidence.in_scope)
     return tuple(
         FrameworkSection(
             id=a.framework.id,
@@ -560,7 +572,7 @@ def _framework_sections(
             counts=a.counts,
             manual=a.manual,
             controls=tuple(
-                _control_section(a.framework.id, c, findings, evidence, recent) for c in a.controls
+                _control_section(a.framework.id, c, findings, in_scope, recent) for c in a.controls
             ),
         )
         for a in frameworks
