@@ -1,8 +1,9 @@
 """The report model's selections and counts, against their plain definitions.
 
 `_earliest` sorts only the rows that can come first, `_counts`/`_per_day` count
-before turning values into text, and `_RowsById` hashes the ids once: each must give
-exactly what sorting, converting or `isin` over everything would.
+before turning values into text, `_RowsById` hashes the ids once, and the checks' `_ids`
+keeps the first ids without sorting them all: each must give exactly what sorting,
+converting or `isin` over everything would.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reporting.controls import checks
 from reporting.report.build import _counts, _earliest, _per_day, _RowsById, _sessions
 
 TIMES = [
@@ -124,3 +126,14 @@ def test_rows_by_id_are_the_isin_selection_in_frame_order(dtype, ids, wanted) ->
     selected = _RowsById(frame).rows(set(wanted))
     assert selected["row"].tolist() == expected["row"].tolist()
     assert selected.index.tolist() == expected.index.tolist()
+
+
+@pytest.mark.parametrize("dtype", ["str", "category", "object"])
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.sampled_from(IDS)), max_size=30), st.integers(0, 5))
+def test_listed_ids_are_the_head_of_the_sorted_distinct_ids(dtype, values, limit) -> None:
+    series = pd.Series(values, dtype=dtype)
+    expected = tuple(sorted(str(v) for v in series.dropna().unique()))[:limit]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(checks, "MAX_LISTED", limit)
+        assert checks._ids(series) == expected
