@@ -17,7 +17,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reporting.controls import checks
-from reporting.report.build import _counts, _earliest, _per_day, _RowsById, _sessions
+from reporting.report.build import (
+    _counts,
+    _earliest,
+    _per_day,
+    _RowsById,
+    _session_keys,
+    _sessions,
+)
 
 TIMES = [
     pd.Timestamp("2026-10-01T10:00:00Z"),
@@ -137,3 +144,51 @@ def test_listed_ids_are_the_head_of_the_sorted_distinct_ids(dtype, values, limit
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(checks, "MAX_LISTED", limit)
         assert checks._ids(series) == expected
+
+
+def _plain_session_keys(scope: pd.DataFrame) -> list[str]:
+    """The definition, row by row: own session (else chain), then up the delegation
+    parents (each chain's last row names its session and parent), stopping at a cycle."""
+    chain_ids = [str(c) for c in scope["chain_id"]]
+    own = [
+        s if isinstance(s, str) else c for s, c in zip(scope["session_id"], chain_ids, strict=True)
+    ]
+    by_chain = dict(zip(chain_ids, own, strict=True))
+    last_parent = dict(zip(chain_ids, scope["delegation_parent_chain"], strict=True))
+    parent = {c: p for c, p in last_parent.items() if isinstance(p, str)}
+    keys = []
+    for start, own_key in zip(chain_ids, own, strict=True):
+        chain, key, seen = start, own_key, set()
+        while chain in parent and chain not in seen:
+            seen.add(chain)
+            chain = parent[chain]
+            key = by_chain.get(chain, key)
+        keys.append(key)
+    return keys
+
+
+CHAINS = ["c1", "c2", "c3", "c4"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(CHAINS),
+            st.one_of(st.none(), st.sampled_from(["s1", "s2"])),
+            st.one_of(st.none(), st.sampled_from([*CHAINS, "outside"])),  # cycles too
+        ),
+        max_size=30,
+    )
+)
+def test_session_keys_follow_their_definition(items) -> None:
+    scope = pd.DataFrame(
+        {
+            "chain_id": pd.Series([i[0] for i in items], dtype="category"),
+            "session_id": pd.Series([i[1] for i in items], dtype="str"),
+            "delegation_parent_chain": pd.Series([i[2] for i in items], dtype="str"),
+        }
+    ).iloc[::-1]
+    keys = _session_keys(scope)
+    assert keys.index.tolist() == scope.index.tolist()
+    assert keys.tolist() == _plain_session_keys(scope)

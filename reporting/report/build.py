@@ -345,16 +345,16 @@ def _session_keys(scope: pd.DataFrame) -> pd.Series:
     """Session per receipt: the issuer's session id, else its chain.
 
     Delegated chains join their parent's session, so a sub-agent's work shows with it.
+    A chain's session and parent are those of its last row. Resolved once per distinct
+    (chain, own session): a month has millions of rows and few of those.
     """
-    own = (
-        scope["session_id"]
-        .astype(object)
-        .where(scope["session_id"].notna(), scope["chain_id"].astype(str))
-    )
-    by_chain = dict(zip(scope["chain_id"].astype(str), own, strict=False))
-    parent = scope["delegation_parent_chain"].astype(object)
-    first_parent = dict(zip(scope["chain_id"].astype(str), parent, strict=False))
-    chain_parent = {c: p for c, p in first_parent.items() if isinstance(p, str)}
+    chains = scope["chain_id"].astype(str)
+    own = scope["session_id"].astype(object).where(scope["session_id"].notna(), chains).tolist()
+    chain_list = chains.tolist()
+    by_chain = dict(zip(chain_list, own, strict=True))
+    parents = scope["delegation_parent_chain"].astype(object).tolist()
+    last_parent = zip(chain_list, parents, strict=True)
+    chain_parent = {c: p for c, p in dict(last_parent).items() if isinstance(p, str)}
 
     def resolve(chain: str, key: Any) -> str:
         seen = set()
@@ -364,10 +364,14 @@ def _session_keys(scope: pd.DataFrame) -> pd.Series:
             key = by_chain.get(chain, key)
         return str(key)
 
-    return pd.Series(
-        [resolve(c, k) for c, k in zip(scope["chain_id"].astype(str), own, strict=True)],
-        index=scope.index,
-    )
+    resolved: dict[tuple[str, Any], str] = {}
+    keys = []
+    for pair in zip(chain_list, own, strict=True):
+        key = resolved.get(pair)
+        if key is None:
+            key = resolved[pair] = resolve(*pair)
+        keys.append(key)
+    return pd.Series(keys, index=scope.index)
 
 
 def _top_session_keys(keyed: pd.DataFrame) -> list[str]:
