@@ -22,7 +22,7 @@ from reporting.collector import YOUNG_GENERATION
 from reporting.config import load_config
 from reporting.errors import Diagnostic, InputError, ResourceLimitError
 from reporting.report.artefacts import render_artefacts
-from reporting.report.html import RenderError
+from reporting.report.html import AttachmentInfo, RenderError
 from reporting.report.sandbox import (
     RenderJob,
     RenderLimits,
@@ -476,3 +476,16 @@ def test_the_render_child_does_not_import_the_analysis_stack() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_a_laid_out_pdf_refuses_files_it_did_not_announce() -> None:
+    announced = [AttachmentInfo("inside.json", "application/json", "what the appendix lists")]
+    laid_out = pdf_module.lay_out("<p>report</p>", attachments=announced)
+    renamed = pdf_module.Attachment(
+        "other.json", "application/json", b"{}", announced[0].description
+    )
+    with pytest.raises(RenderError) as caught:
+        pdf_module.finish_pdf(laid_out, [renamed])
+    assert caught.value.code == "ATTACHMENT_MISMATCH"
+    same = pdf_module.Attachment("inside.json", "application/json", b"{}", announced[0].description)
+    assert pdf_module.finish_pdf(laid_out, [same]).startswith(b"%PDF-")

@@ -175,8 +175,7 @@ def lay_out(
 def _write(laid_out: LaidOutPdf, attachments: Sequence[Attachment] = ()) -> bytes:
     """Write a laid-out document as PDF/A-3b with `attachments`, the files its appendix
     announced (same names, types and descriptions, in order)."""
-    announced = [(a.name, a.media_type, a.description) for a in laid_out.attachments]
-    if [(a.name, a.media_type, a.description) for a in attachments] != announced:
+    if _infos(attachments) != laid_out.attachments:
         message = "the attached files differ from those the document lists"
         raise RenderError(Diagnostic("ATTACHMENT_MISMATCH", message))
     types = {
