@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reporting.controls import checks
+from reporting.controls.checks import rules
 from reporting.report.build import (
     _counts,
     _earliest,
@@ -142,8 +142,8 @@ def test_listed_ids_are_the_head_of_the_sorted_distinct_ids(dtype, values, limit
     series = pd.Series(values, dtype=dtype)
     expected = tuple(sorted(str(v) for v in series.dropna().unique()))[:limit]
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(checks, "MAX_LISTED", limit)
-        assert checks._ids(series) == expected
+        patch.setattr(rules, "MAX_LISTED", limit)
+        assert rules.ids(series) == expected
 
 
 def _plain_session_keys(scope: pd.DataFrame) -> list[str]:

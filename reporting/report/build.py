@@ -53,62 +53,6 @@ SAMPLE_EVIDENCE = 5
 TOP_SESSIONS = 5
 SESSION_EVENTS = 40
 
-SEVERITY_BY_CATEGORY = {
-    "integrity": Severity.CRITICAL,
-    "completeness": Severity.HIGH,
-    "authorization": Severity.HIGH,
-    "oversight": Severity.HIGH,
-    "capabilities": Severity.HIGH,
-    "accountability": Severity.MEDIUM,
-    "risk": Severity.MEDIUM,
-    "anomalies": Severity.LOW,
-}
-# Coverage gaps are not breaches: they weaken what the evidence can show.
-SEVERITY_BY_CHECK = {
-    "termination_status": Severity.MEDIUM,
-    "witness_coverage": Severity.MEDIUM,
-    "trusted_timestamp_coverage": Severity.MEDIUM,
-    "log_retention": Severity.MEDIUM,
-    "activity_continuity": Severity.MEDIUM,
-}
-REMEDIATION = {
-    "chain_integrity": "Investigate the broken chains: compare the store with backups and the "
-    "issuer's logs, and treat actions recorded there as unverified until explained.",
-    "termination_status": "Make agents close chains with a terminal receipt on every exit path.",
-    "witness_coverage": "Publish each chain's length and final hash to a witness the agent "
-    "cannot write (a transparency log, a ticket, a separate store).",
-    "key_rotation_continuity": "Re-issue the rotation from the outgoing key and review what "
-    "the unverified key signed.",
-    "trusted_timestamp_coverage": "Have high-risk receipts time-stamped by an RFC 3161 authority.",
-    "no_events_dropped": "Size emitter buffers so audit events are not dropped, and review the "
-    "period where they were.",
-    "no_sequence_gaps": "Recover the missing receipts from backups or treat the gap as lost "
-    "audit evidence and investigate it.",
-    "activity_continuity": "Explain long silences inside sessions; check emitter health there.",
-    "log_retention": "Supply (or keep) logs reaching back over the required retention period.",
-    "authorization_present": "Require an authorization with scopes before risky actions run.",
-    "authorization_time_valid": "Stop agents from acting on expired or future-dated grants.",
-    "grounded_principal": "Bind every high-risk action to a grant_ref resolvable to its principal.",
-    "scope_matches_action": "Issue grants whose scopes match the actions they allow.",
-    "critical_human_approval": "Route critical actions through an explicit human approval.",
-    "reversibility_declared": "Declare reversibility and the reversal method on destructive "
-    "actions.",
-    "reversal_links": "Make reversal receipts reference the receipt they reverse.",
-    "risk_not_below_taxonomy": "Never classify actions below their taxonomy default risk.",
-    "unknown_action_share": "Map tools to taxonomy action types instead of `unknown`.",
-    "failure_rate": "Review the failing actions and their causes.",
-    "code_execution_authorized": "Authorize every command and code execution explicitly.",
-    "external_transfer_authorized": "Authorize egress, sharing and outbound mail explicitly.",
-    "financial_actions_granted": "Bind financial actions to an explicit grant.",
-    "attribution": "Make every receipt name its agent and its principal.",
-    "delegation_resolves": "Include parent chains in the evidence and fix delegation links.",
-    "intent_recorded": "Record a conversation hash or prompt preview for risky actions.",
-    "write_commitments": "Commit to parameters (and responses) by hash on write actions.",
-    "no_plaintext_disclosure": "Move to the encrypted (HPKE) disclosure envelope.",
-    "burst_detection": "Rate-limit agents and review the bursts.",
-    "working_hours": "Review out-of-hours activity, or set the working hours of this deployment.",
-    "first_seen": "Review newly seen action types and targets.",
-}
 LIMITATIONS = (
     "Receipts record what agents reported doing; they cannot prove an action that was never "
     "recorded, or that a recorded action had the effect it claims.",
@@ -470,14 +414,12 @@ def _findings(evidence: Evidence, frameworks: Sequence[FrameworkAssessment]) -> 
         drafts.append(
             Finding(
                 id="",
-                severity=SEVERITY_BY_CHECK.get(
-                    result.check, SEVERITY_BY_CATEGORY.get(spec.category, Severity.MEDIUM)
-                ),
-                title=spec.title,
+                severity=spec.problem.severity,
+                title=spec.problem.headline(result.failing),
                 check=result.check,
                 statement=f"Evidence does not support: {result.statement} "
                 f"({result.failing} of {result.population} failed).",
-                remediation=REMEDIATION.get(result.check, "Review the affected receipts."),
+                remediation=spec.problem.remediation,
                 controls=tuple(sorted(set(controls[key]))),
                 chains=result.failing_chains,
                 receipts=_refs(cited, FINDING_RECEIPTS),

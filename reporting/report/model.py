@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from reporting.controls.vocabulary import Severity
+
 __all__ = [
     "REPORT_SCHEMA",
     "ActivitySection",
@@ -49,17 +51,6 @@ class Posture(StrEnum):
     INTEGRITY_BROKEN = "INTEGRITY BROKEN"
     ATTENTION = "ATTENTION"
     SUPPORTED = "SUPPORTED"
-
-
-class Severity(StrEnum):
-    CRITICAL = "critical"
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
-
-    @property
-    def rank(self) -> int:
-        return ["critical", "high", "medium", "low"].index(self.value)
 
 
 @dataclass(frozen=True)

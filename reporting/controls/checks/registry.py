@@ -1,0 +1,240 @@
+"""The check registry: each check registers with everything a report says about it.
+
+A check is a pure function over the evidence, registered by `@check(...)` in the module of
+its family (`integrity.py`, `completeness.py`, ...). Its name is the function's name and
+its family the module's; the decorator requires a title, a description of what it tests,
+and the problem it finds when it fails (`Problem`: severity, remediation, and the finding
+title phrased as the problem with a `{n}` count). The function returns a `Verdict`; the
+registry adds the name and the parameters to make the `CheckResult`, so no check repeats
+its own name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonschema
+
+from reporting.controls.vocabulary import CheckStatus, Severity
+from reporting.evidence.frame import Evidence
+
+__all__ = [
+    "REGISTRY",
+    "CheckFunction",
+    "CheckResult",
+    "CheckSpec",
+    "Problem",
+    "RegistrationError",
+    "Status",
+    "Verdict",
+    "check",
+    "parameter_errors",
+    "registry_summary",
+    "resolve_params",
+    "run_check",
+]
+
+Status = CheckStatus  # the name checks and their callers have always used
+
+
+class RegistrationError(ValueError):
+    """A check or problem was registered without what a report needs to say about it."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What a failing check has found, as a finding states it.
+
+    `title` states the problem with `{n}`, the number of receipts (or chains) affected:
+    "{n} high-risk actions carry no authorization". Checks that test the same condition
+    share one `Problem` (same `code`), so a defect they all see is one finding.
+    """
+
+    code: str
+    title: str
+    severity: Severity
+    remediation: str
+
+    def __post_init__(self) -> None:
+        if not self.code or not self.code.replace("_", "").isalnum():
+            raise RegistrationError(f"problem code {self.code!r}: letters, digits and _ only")
+        if "{n}" not in self.title:
+            raise RegistrationError(f"problem {self.code}: the title needs an {{n}} count")
+        if not self.remediation.strip():
+            raise RegistrationError(f"problem {self.code}: a remediation is required")
+        if not isinstance(self.severity, Severity):
+            raise RegistrationError(f"problem {self.code}: severity must be a Severity")
+
+    def headline(self, count: int) -> str:
+        return self.title.format(n=f"{count:,}")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a check function returns: the registry turns it into a `CheckResult`."""
+
+    status: CheckStatus
+    statement: str
+    population: int
+    failing: int = 0
+    untrusted: int = 0
+    metrics: dict[str, Any] = field(default_factory=dict)
+    failing_receipts: tuple[str, ...] = ()
+    failing_chains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check: str
+    params: dict[str, Any]
+    status: CheckStatus
+    statement: str
+    population: int
+    failing: int = 0
+    untrusted: int = 0
+    metrics: dict[str, Any] = field(default_factory=dict)
+    failing_receipts: tuple[str, ...] = ()
+    failing_chains: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "check": self.check,
+            "params": self.params,
+            "status": self.status.value,
+            "statement": self.statement,
+            "population": self.population,
+            "failing": self.failing,
+            "untrusted": self.untrusted,
+            "metrics": self.metrics,
+            "failing_receipts": list(self.failing_receipts),
+            "failing_chains": list(self.failing_chains),
+        }
+
+
+CheckFunction = Callable[[Evidence, dict[str, Any]], Verdict]
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    name: str
+    family: str
+    title: str
+    description: str
+    problem: Problem
+    parameters: dict[str, Any]  # JSON Schema properties of the params object
+    required: tuple[str, ...]
+    function: CheckFunction
+    validator: Callable[[dict[str, Any]], list[str]] | None = None
+
+    @property
+    def params_schema(self) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "properties": self.parameters,
+            "required": list(self.required),
+            "additionalProperties": False,
+        }
+
+    def defaults(self) -> dict[str, Any]:
+        return {k: v["default"] for k, v in self.parameters.items() if "default" in v}
+
+
+REGISTRY: dict[str, CheckSpec] = {}
+_PROBLEMS: dict[str, Problem] = {}
+
+
+def check(
+    *,
+    title: str,
+    description: str,
+    problem: Problem,
+    required: Sequence[str] = (),
+    validator: Callable[[dict[str, Any]], list[str]] | None = None,
+    **parameters: Any,
+) -> Callable[[CheckFunction], CheckFunction]:
+    """Register the decorated function as a check named after it, in its module's family.
+
+    `parameters` are JSON Schema properties of its params object.
+    """
+    if not title.strip() or not description.strip():
+        raise RegistrationError("a check needs a title and a description")
+
+    def register(function: CheckFunction) -> CheckFunction:
+        name = function.__name__
+        if name in REGISTRY:
+            raise RegistrationError(f"check {name!r} registered twice")
+        known = _PROBLEMS.setdefault(problem.code, problem)
+        if known != problem:
+            raise RegistrationError(f"problem {problem.code!r} registered with two meanings")
+        family = function.__module__.rsplit(".", 1)[-1]
+        REGISTRY[name] = CheckSpec(
+            name=name,
+            family=family,
+            title=title,
+            description=description,
+            problem=problem,
+            parameters=parameters,
+            required=tuple(required),
+            function=function,
+            validator=validator,
+        )
+        return function
+
+    return register
+
+
+def parameter_errors(name: str, params: Mapping[str, Any]) -> list[str]:
+    """Why `params` are not acceptable for check `name` (empty when they are)."""
+    spec = REGISTRY.get(name)
+    if spec is None:
+        return [f"unknown check {name!r}"]
+    validator = jsonschema.Draft202012Validator(spec.params_schema)
+    errors = [
+        f"{name}: {'/'.join(str(p) for p in error.path) or 'params'}: {error.message}"
+        for error in validator.iter_errors(dict(params))
+    ]
+    if not errors and spec.validator is not None:
+        errors = [f"{name}: {problem}" for problem in spec.validator(resolve_params(name, params))]
+    return errors
+
+
+def resolve_params(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    return {**REGISTRY[name].defaults(), **params}
+
+
+def run_check(
+    name: str, evidence: Evidence, params: Mapping[str, Any] | None = None
+) -> CheckResult:
+    resolved = resolve_params(name, params or {})
+    verdict = REGISTRY[name].function(evidence, resolved)
+    return CheckResult(
+        check=name,
+        params=resolved,
+        status=verdict.status,
+        statement=verdict.statement,
+        population=verdict.population,
+        failing=verdict.failing,
+        untrusted=verdict.untrusted,
+        metrics=verdict.metrics,
+        failing_receipts=verdict.failing_receipts,
+        failing_chains=verdict.failing_chains,
+    )
+
+
+def registry_summary() -> list[dict[str, Any]]:
+    """What `mappings checks` prints: every check with its metadata and parameter schema."""
+    return [
+        {
+            "name": s.name,
+            "title": s.title,
+            "category": s.family,
+            "description": s.description,
+            "severity": s.problem.severity.value,
+            "finding": s.problem.title,
+            "remediation": s.problem.remediation,
+            "parameters": s.params_schema,
+        }
+        for s in sorted(REGISTRY.values(), key=lambda s: (s.family, s.name))
+    ]
