@@ -53,8 +53,12 @@ def failure_rate(evidence: Evidence, params: dict[str, Any]) -> Verdict:
 def burst_detection(evidence: Evidence, params: dict[str, Any]) -> Verdict:
     scope = evidence.in_scope
     minute = scope["timestamp"].dt.floor("min")
-    per_minute = scope.assign(_minute=minute).groupby(["issuer", "_minute"], observed=True)
-    counts = per_minute["receipt_id"].transform("size")
+    # Rows without an issuer (unverified records can carry any JSON there) or a time are
+    # grouped among themselves, never dropped: a NaN count would crash the verdict.
+    per_minute = scope.assign(_minute=minute).groupby(
+        ["issuer", "_minute"], observed=True, dropna=False
+    )
+    counts = per_minute["receipt_id"].transform("size").fillna(0)
     burst = counts > params["max_per_minute"]
     return verdict(
         f"no agent takes more than {params['max_per_minute']} actions in one minute",
