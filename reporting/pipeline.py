@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from cryptography import x509
 
-from reporting.config import CheckOverride
+from reporting.config import EVERY, CheckOverride
 from reporting.controls.assess import FrameworkAssessment, assess
-from reporting.controls.loader import Framework, load_mappings, shipped_mapping_paths
+from reporting.controls.loader import CheckRef, Framework, load_mappings, shipped_mapping_paths
 from reporting.errors import Diagnostic, InputError, UsageError
 from reporting.evidence.frame import Evidence, Period, build_evidence, extract_rows
 from reporting.receipts.batch import check_executor, verify_spool
@@ -264,15 +264,35 @@ def _override(framework: Framework, override: CheckOverride, source: str | None)
     return replace(framework, controls=tuple(controls))
 
 
+def _everywhere(framework: Framework, override: CheckOverride) -> Framework:
+    def merged(ref: CheckRef) -> CheckRef:
+        if ref.check != override.check:
+            return ref
+        return replace(ref, params={**ref.params, **override.params})
+
+    controls = tuple(
+        replace(control, checks=tuple(merged(ref) for ref in control.checks))
+        for control in framework.controls
+    )
+    return replace(framework, controls=controls)
+
+
 def apply_overrides(
     frameworks: Sequence[Framework],
     overrides: Sequence[CheckOverride],
     *,
     source: str | None = None,
 ) -> list[Framework]:
-    """Merge per-control check parameters (validated when the config was loaded)."""
+    """Merge per-control check parameters (validated when the config was loaded).
+
+    An override for every control (`*`, from the deployment section) reaches each use of
+    its check in every framework; there may be none.
+    """
     result = list(frameworks)
     for override in overrides:
+        if override.framework == EVERY:
+            result = [_everywhere(framework, override) for framework in result]
+            continue
         index = next((i for i, f in enumerate(result) if f.id == override.framework), None)
         if index is None:
             message = f"override for framework {override.framework!r}, which is not being assessed"

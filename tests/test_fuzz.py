@@ -339,8 +339,12 @@ GOOD_MAPPING: dict[str, Any] = {
             "requirement": {"text": "Logs shall be tamper-evident.", "quote": "verbatim"},
             "checks": [
                 {"check": "chain_integrity"},
-                {"check": "log_retention", "params": {"min_days": 30}},
-                {"check": "working_hours", "params": {"start": "07:00", "end": "19:00"}},
+                {"check": "log_retention", "params": {"min_months": 6}},
+                {
+                    "check": "working_hours",
+                    "role": "supporting",
+                    "params": {"producers": [{"issuer": "did:agent:*", "always": True}]},
+                },
             ],
             "manual_evidence": ["Logging design document"],
             "crosswalks": {"other": ["X-1"]},
@@ -368,8 +372,20 @@ GOOD_CONFIG: dict[str, Any] = {
             {
                 "framework": "soc2",
                 "control": "CC7.2",
-                "check": "working_hours",
-                "params": {"start": "07:00", "end": "19:00", "timezone": "Europe/Berlin"},
+                "check": "burst_detection",
+                "params": {"max_per_minute": 20},
+            }
+        ]
+    },
+    "deployment": {
+        "producers": [
+            {
+                "issuer": "did:agent:*",
+                "timezone": "Europe/Berlin",
+                "working_hours": {"start": "07:00", "end": "19:00", "weekdays": [1, 2, 3, 4, 5]},
+                "operating_days": [1, 2, 3, 4, 5],
+                "conversational": True,
+                "inventory": {"models": ["model-*"]},
             }
         ]
     },

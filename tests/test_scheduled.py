@@ -105,11 +105,8 @@ def _config_elsewhere(directory: Path, text: str) -> Path:
 
 
 def test_an_override_that_matches_nothing_names_the_config_line(tmp_path: Path, capsys) -> None:
-    text = CONFIG.read_text().replace("check: working_hours", "check: unknown_action_share")
-    text = text.replace(
-        'params: {start: "07:00", end: "19:00", timezone: Europe/Berlin}',
-        "params: {max_share: 0.5}",
-    )
+    text = CONFIG.read_text().replace("check: burst_detection", "check: unknown_action_share")
+    text = text.replace("params: {max_per_minute: 20}", "params: {max_share: 0.5}")
     config = _config_elsewhere(tmp_path, text)
     out = tmp_path / "out"
     code = main(["report", "--config", str(config), "--format", "json", "--out", str(out)])

@@ -43,9 +43,17 @@ class MappingError(EvidenceError):
 
 @dataclass(frozen=True)
 class CheckRef:
+    """A check a control cites. A `supporting` check is shown with the control but never
+    decides its status; a control with no deciding check is MANUAL."""
+
     check: str
     params: dict[str, Any] = field(default_factory=dict)
     rationale: str | None = None
+    role: str = "deciding"
+
+    @property
+    def deciding(self) -> bool:
+        return self.role == "deciding"
 
 
 @dataclass(frozen=True)
@@ -147,7 +155,12 @@ def _control(data: dict[str, Any]) -> Control:
         parent=data.get("parent"),
         applies_to=tuple(data.get("applies_to", [])),
         checks=tuple(
-            CheckRef(ref["check"], dict(ref.get("params", {})), ref.get("rationale"))
+            CheckRef(
+                ref["check"],
+                dict(ref.get("params", {})),
+                ref.get("rationale"),
+                ref.get("role", "deciding"),
+            )
             for ref in data.get("checks", [])
         ),
         manual_evidence=tuple(data.get("manual_evidence", [])),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,8 +19,10 @@ import pandas as pd
 
 from reporting import __version__
 from reporting.controls.assess import ControlAssessment, FrameworkAssessment
-from reporting.controls.checks import REGISTRY, CheckResult, Status
+from reporting.controls.checks import REGISTRY, CheckResult, Hit, Problem, Status, problem_of
+from reporting.controls.checks.rules import MAX_LISTED
 from reporting.controls.loader import Framework
+from reporting.controls.vocabulary import Reason
 from reporting.evidence.frame import RISK_RANK, Evidence
 from reporting.receipts.keys import TrustStore
 from reporting.receipts.sources import SourceSummary
@@ -392,43 +394,101 @@ def _sessions(evidence: Evidence) -> tuple[Session, ...]:
 # -- findings -----------------------------------------------------------------------------
 
 
-def _result_key(result: CheckResult) -> str:
-    return result.check + json.dumps(result.params, sort_keys=True)
+@dataclass
+class _Group:
+    """The hits of one problem, gathered across every check run and control citing it."""
+
+    problem: Problem
+    statements: dict[str, str] = field(default_factory=dict)  # check → what it tested
+    controls: set[str] = field(default_factory=set)
+    supporting: set[str] = field(default_factory=set)
+    receipts: set[str] = field(default_factory=set)
+    chains: set[str] = field(default_factory=set)
+    count: int = 0
+    per_receipt: bool = True  # every hit counts receipts (not chains or days)
+
+    def add(self, result: CheckResult, hit: Hit, ref: str, *, deciding: bool) -> None:
+        self.statements[result.check] = result.statement
+        (self.controls if deciding else self.supporting).add(ref)
+        self.receipts.update(hit.receipts)
+        self.chains.update(hit.chains)
+        self.count = max(self.count, hit.count)
+        self.per_receipt &= len(hit.receipts) == min(hit.count, MAX_LISTED)
+
+    @property
+    def affected(self) -> int:
+        """Receipts (or chains, days) affected: exact while the ids listed are complete."""
+        return max(self.count, len(self.receipts)) if self.per_receipt else self.count
+
+    def key(self) -> str:
+        """Stable across periods: the problem, the checks and the controls, not receipts."""
+        identity = [
+            self.problem.code,
+            sorted(self.statements),
+            sorted(self.controls | self.supporting),
+        ]
+        return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
 
 
-def _findings(evidence: Evidence, frameworks: Sequence[FrameworkAssessment]) -> tuple[Finding, ...]:
-    controls: dict[str, list[str]] = defaultdict(list)
-    failing: dict[str, CheckResult] = {}
+def _groups(frameworks: Sequence[FrameworkAssessment], *, detective: bool) -> dict[str, _Group]:
+    """Failures (or a detective check's exceptions) grouped by their problem."""
+    groups: dict[str, _Group] = {}
     for assessment in frameworks:
         for control in assessment.controls:
-            for result in control.results:
-                if result.status is Status.FAIL:
-                    key = _result_key(result)
-                    failing[key] = result
-                    controls[key].append(f"{assessment.framework.id}:{control.control.id}")
+            ref = f"{assessment.framework.id}:{control.control.id}"
+            for result, cited in zip(control.results, control.control.checks, strict=True):
+                if detective != result.detective or (
+                    result.status is not Status.FAIL and not result.exceptions
+                ):
+                    continue
+                for hit in result.hits:
+                    group = groups.setdefault(hit.problem, _Group(problem_of(hit.problem)))
+                    group.add(result, hit, ref, deciding=cited.deciding)
+    return groups
+
+
+def _finding(group: _Group, rows: pd.DataFrame, kind: str) -> Finding:
+    problem = group.problem
+    found_by = "; ".join(f"{check}: {text}" for check, text in sorted(group.statements.items()))
+    verb = "Detected for review (an exception to disposition, not a control failure)"
+    cited = rows.loc[rows.index.intersection(sorted(group.receipts))]
+    return Finding(
+        id="",
+        key=group.key(),
+        kind=kind,
+        severity=problem.severity,
+        title=problem.headline(group.affected),
+        problem=problem.code,
+        checks=tuple(sorted(group.statements)),
+        statement=(
+            f"{verb} by {found_by}."
+            if kind == "exception"
+            else f"Evidence does not support: {found_by}."
+        ),
+        remediation=problem.remediation,
+        controls=tuple(sorted(group.controls)),
+        supporting=tuple(sorted(group.supporting - group.controls)),
+        chains=tuple(sorted(group.chains)),
+        receipts=_refs(cited, FINDING_RECEIPTS),
+        receipt_ids=tuple(sorted(group.receipts)),
+        affected=group.affected,
+    )
+
+
+def _findings(
+    evidence: Evidence, frameworks: Sequence[FrameworkAssessment]
+) -> tuple[tuple[Finding, ...], tuple[Finding, ...]]:
+    """The findings (one per failing condition, whatever number of checks and controls see
+    it) and the exceptions detective checks listed, most severe and widest first."""
     rows = evidence.receipts.set_index("receipt_id", drop=False)
-    drafts = []
-    for key, result in failing.items():
-        spec = REGISTRY[result.check]
-        cited = rows.loc[rows.index.intersection(list(result.failing_receipts))]
-        drafts.append(
-            Finding(
-                id="",
-                severity=spec.problem.severity,
-                title=spec.problem.headline(result.failing),
-                check=result.check,
-                statement=f"Evidence does not support: {result.statement} "
-                f"({result.failing} of {result.population} failed).",
-                remediation=spec.problem.remediation,
-                controls=tuple(sorted(set(controls[key]))),
-                chains=result.failing_chains,
-                receipts=_refs(cited, FINDING_RECEIPTS),
-                receipt_ids=result.failing_receipts,
-                affected=result.failing,
-            )
-        )
-    drafts.sort(key=lambda f: (f.severity.rank, -f.affected, f.check, f.controls))
-    return tuple(replace(f, id=f"F-{i:03d}") for i, f in enumerate(drafts, start=1))
+    out = []
+    for kind, prefix, detective in (("finding", "F", False), ("exception", "E", True)):
+        drafts = [
+            _finding(g, rows, kind) for g in _groups(frameworks, detective=detective).values()
+        ]
+        drafts.sort(key=lambda f: (f.severity.rank, -f.affected, f.problem))
+        out.append(tuple(replace(f, id=f"{prefix}-{i:03d}") for i, f in enumerate(drafts, start=1)))
+    return out[0], out[1]
 
 
 # -- frameworks ---------------------------------------------------------------------------
@@ -456,9 +516,9 @@ def _control_section(
     recent: tuple[ReceiptRef, ...],
 ) -> ControlSection:
     ref = f"{framework_id}:{control.control.id}"
-    related = tuple(f.id for f in findings if ref in f.controls)
+    related = tuple(f.id for f in findings if ref in f.controls or ref in f.supporting)
     failing_ids = {
-        rid for r in control.results if r.status is Status.FAIL for rid in r.failing_receipts
+        rid for r in control.deciding if r.status is Status.FAIL for rid in r.failing_receipts
     }
     sample = _refs(in_scope.rows(failing_ids), SAMPLE_EVIDENCE) if failing_ids else recent
     return ControlSection(
@@ -480,13 +540,18 @@ def _control_section(
                 r.untrusted,
                 r.metrics,
                 r.params,
+                role=cited.role,
+                reason=None if r.reason is None else r.reason.value,
+                detective=r.detective,
+                exceptions=r.exceptions,
             )
-            for r in control.results
+            for r, cited in zip(control.results, control.control.checks, strict=True)
         ),
         findings=related,
         sample_evidence=sample if control.control.checks else (),
         manual_evidence=control.control.manual_evidence,
         crosswalks=control.control.crosswalks,
+        reason=control.reason,
     )
 
 
@@ -559,14 +624,46 @@ def _delegations(evidence: Evidence) -> tuple[dict[str, Any], ...]:
     )
 
 
-def _limitations(evidence: Evidence) -> tuple[str, ...]:
+def _limitations(evidence: Evidence, frameworks: Sequence[FrameworkAssessment]) -> tuple[str, ...]:
+    """The general limits of receipts, then this run's own scope limitations."""
     extra = []
+    scope = evidence.in_scope
+    untrusted = scope[~scope["trusted"].astype(bool)]
+    if len(untrusted):
+        chains = untrusted["chain_id"].astype(str).nunique()
+        extra.append(
+            f"{len(untrusted):,} receipts in {chains:,} chain(s) that failed verification are "
+            "left out of every check's population: they are neither evidence for nor against "
+            "any control, and are reported once, under Evidence integrity (chain_integrity)."
+        )
     if evidence.grants is None:
         extra.append(
             "No grants file was given: grant references were checked for presence, not resolved."
         )
-    if not evidence.witnesses:
-        extra.append("No witness file was given: no chain's tail can be shown complete.")
+    chains = evidence.chains_in_scope
+    unwitnessed = int(
+        (chains["authentic"] & ~chains["chain_id"].isin(set(evidence.witnesses))).sum()
+    )
+    if unwitnessed:
+        extra.append(
+            f"{unwitnessed:,} verified chain(s) have no external witness: their tails cannot "
+            "be shown complete (the protocol makes witnesses optional)."
+        )
+    unconfigured = sorted(
+        {
+            r.check
+            for a in frameworks
+            for c in a.controls
+            for r in c.results
+            if r.reason is Reason.NOT_CONFIGURED
+        }
+    )
+    if unconfigured:
+        extra.append(
+            "Deployment parameters were not configured for "
+            + ", ".join(unconfigured)
+            + ": those checks are INDETERMINATE (see the deployment section of report.yaml)."
+        )
     return LIMITATIONS + tuple(extra)
 
 
@@ -594,8 +691,8 @@ def _report_id(model: ReportModel) -> str:
 def build_report(inputs: ReportInputs, options: ReportOptions | None = None) -> ReportModel:
     settings = options or ReportOptions()
     evidence = inputs.evidence
-    findings = _findings(evidence, inputs.assessments)
-    sections = _framework_sections(inputs.assessments, findings, evidence)
+    findings, exceptions = _findings(evidence, inputs.assessments)
+    sections = _framework_sections(inputs.assessments, findings + exceptions, evidence)
     posture, reason = _posture(evidence, inputs.assessments)
     latest = evidence.in_scope["timestamp"].max() if len(evidence.in_scope) else None
     model = ReportModel(
@@ -615,10 +712,11 @@ def build_report(inputs: ReportInputs, options: ReportOptions | None = None) -> 
         sessions=_sessions(evidence),
         frameworks=sections,
         findings=findings,
+        exceptions=exceptions,
         attribution=_attribution(evidence),
         delegations=_delegations(evidence),
-        limitations=_limitations(evidence),
-        cited_receipts=_cited(findings, sections),
+        limitations=_limitations(evidence, inputs.assessments),
+        cited_receipts=_cited(findings + exceptions, sections),
         verification_howto=HOWTO,
     )
     return replace(model, report_id=_report_id(model))

@@ -6,9 +6,19 @@ from typing import Any
 
 import pandas as pd
 
-from reporting.controls.checks.registry import Problem, Status, Verdict, check
-from reporting.controls.checks.rules import RISK, SHARE, at_least, chain_verdict, ids, share_verdict
-from reporting.controls.vocabulary import Severity
+from reporting.controls.checks.registry import Hit, Problem, Status, Verdict, check
+from reporting.controls.checks.rules import (
+    RISK,
+    SHARE,
+    at_least,
+    chain_verdict,
+    hits,
+    ids,
+    matches,
+    undecided,
+    verdict,
+)
+from reporting.controls.vocabulary import Reason, Severity
 from reporting.evidence.frame import Evidence
 
 __all__: list[str] = []
@@ -20,7 +30,7 @@ __all__: list[str] = []
     "links, sequence and keys verify, and every input record could be read.",
     problem=Problem(
         "broken_chain",
-        "{n} chains fail verification",
+        "{n} [chain or input record fails|chains or input records fail] verification",
         Severity.CRITICAL,
         "Investigate the broken chains: compare the store with backups and the issuer's "
         "logs, and treat actions recorded there as unverified until explained.",
@@ -36,59 +46,85 @@ def chain_integrity(evidence: Evidence, params: dict[str, Any]) -> Verdict:
     problems = [p for p in evidence.verification.input_problems if p.severity.value == "failure"]
     if problems and status is Status.PASS:
         status = Status.FAIL
+    receipts = ids(scope[~scope["verified"].astype(bool)]["receipt_id"])
+    failing = len(broken) + len(problems)
     return Verdict(
         status=status,
         statement="every chain with receipts in the period is authentic (signatures, links, keys)",
         population=len(chains),
-        failing=len(broken) + len(problems),
+        failing=failing,
         untrusted=int((~scope["trusted"].astype(bool)).sum()),
         metrics={
             "chains": len(chains),
             "broken_chains": len(broken),
             "input_problems": len(problems),
         },
-        failing_receipts=ids(scope[~scope["verified"].astype(bool)]["receipt_id"]),
+        failing_receipts=receipts,
         failing_chains=ids(broken["chain_id"]),
+        hits=(Hit("", failing, receipts, ids(broken["chain_id"])),) if failing else (),
     )
 
 
 @check(
-    title="Chains end with a terminal receipt",
-    description="The share of chains that never reached a terminal receipt is within a limit.",
+    title="Sessions end with a terminal receipt",
+    description="The chains of producers expected to close them end with a terminal receipt "
+    "(complete or interrupted). Producers whose chains stay open by design (a daemon's "
+    "date-named chains) are listed in `open_chains` and left out; an open chain may still be "
+    "running or may have been cut short, so too many of them leave the check undecided.",
     problem=Problem(
         "chain_not_terminated",
-        "{n} chains never reached a terminal receipt",
+        "{n} [chain|chains] never reached a terminal receipt",
         Severity.MEDIUM,
-        "Make agents close chains with a terminal receipt on every exit path.",
+        "Make agents close chains with a terminal receipt on every exit path, or declare the "
+        "producer's chains open by design in the deployment section.",
     ),
     max_unknown_share=SHARE | {"default": 0.25},
+    open_chains={"type": "array", "items": {"type": "string", "minLength": 1}, "default": []},
 )
 def termination_status(evidence: Evidence, params: dict[str, Any]) -> Verdict:
     chains = evidence.chains_in_scope
-    authentic = chains[chains["authentic"]]
-    counts = chains["termination"].value_counts().to_dict()
-    unknown = chains["termination"] == "unknown"
-    share = float((authentic["termination"] == "unknown").mean()) if len(authentic) else 0.0
-    breached = share > params["max_unknown_share"]
-    return chain_verdict(
-        "share of chains that never reached a terminal receipt is within the limit",
-        chains,
-        unknown if breached else pd.Series(False, index=chains.index),
-        complete=counts.get("complete", 0),
-        interrupted=counts.get("interrupted", 0),
-        unknown=counts.get("unknown", 0),
-        unknown_share=round(share, 4),
+    by_design = (
+        matches(chains["issuer"].astype(str), params["open_chains"])
+        if len(chains)
+        else (pd.Series(False, index=chains.index))
+    )
+    expected = chains[~by_design]
+    authentic = expected[expected["authentic"]]
+    counts = authentic["termination"].value_counts().to_dict()
+    unknown = authentic["termination"] == "unknown"
+    share = float(unknown.mean()) if len(authentic) else 0.0
+    statement = (
+        f"at most {params['max_unknown_share']:.0%} of the chains of producers expected to "
+        "close them are left without a terminal receipt"
+    )
+    metrics: dict[str, Any] = {
+        "complete": counts.get("complete", 0),
+        "interrupted": counts.get("interrupted", 0),
+        "unknown": counts.get("unknown", 0),
+        "unknown_share": round(share, 4),
+        "open_by_design": int(by_design.sum()),
+    }
+    if share <= params["max_unknown_share"] or authentic.empty:
+        return chain_verdict(statement, expected, pd.Series(False, index=expected.index), **metrics)
+    return undecided(
+        statement,
+        Reason.OPEN_CHAINS,
+        population=len(authentic),
+        untrusted=len(expected) - len(authentic),
+        found=hits(authentic, unknown),
+        **metrics,
     )
 
 
 @check(
     title="Chains are witnessed externally",
     description="Chains have an external witness (expected length and final hash), so a "
-    "cut-off tail is detectable.",
+    "cut-off tail is detectable. The protocol makes witnesses optional: a chain without one "
+    "is a scope limitation (its tail cannot be shown complete), not a failure.",
     problem=Problem(
         "chain_not_witnessed",
-        "{n} chains have no external witness",
-        Severity.MEDIUM,
+        "{n} [chain has|chains have] no external witness",
+        Severity.LOW,
         "Publish each chain's length and final hash to a witness the agent cannot write "
         "(a transparency log, a ticket, a separate store).",
     ),
@@ -96,16 +132,20 @@ def termination_status(evidence: Evidence, params: dict[str, Any]) -> Verdict:
 )
 def witness_coverage(evidence: Evidence, params: dict[str, Any]) -> Verdict:
     chains = evidence.chains_in_scope
-    witnessed = chains["chain_id"].isin(set(evidence.witnesses))
-    share = float(witnessed.mean()) if len(chains) else 0.0
-    breached = share < params["min_share"]
-    return chain_verdict(
-        "chains have an external witness, so a cut-off tail is detectable",
-        chains,
-        ~witnessed if breached else pd.Series(False, index=chains.index),
-        proven_by_verification=True,  # a missing witness is a fact, whatever the chain's state
-        witnessed=int(witnessed.sum()),
-        share=round(share, 4),
+    authentic = chains[chains["authentic"]]
+    witnessed = authentic["chain_id"].isin(set(evidence.witnesses))
+    share = float(witnessed.mean()) if len(authentic) else 0.0
+    statement = "chains have an external witness, so a cut-off tail is detectable"
+    metrics: dict[str, Any] = {"witnessed": int(witnessed.sum()), "share": round(share, 4)}
+    if authentic.empty or share >= params["min_share"]:
+        return chain_verdict(statement, chains, pd.Series(False, index=chains.index), **metrics)
+    return undecided(
+        statement,
+        Reason.NOT_WITNESSED,
+        population=len(authentic),
+        untrusted=len(chains) - len(authentic),
+        found=hits(authentic, ~witnessed),
+        **metrics,
     )
 
 
@@ -114,7 +154,7 @@ def witness_coverage(evidence: Evidence, params: dict[str, Any]) -> Verdict:
     description="Every key rotation was signed by the outgoing key and names the incoming one.",
     problem=Problem(
         "invalid_key_rotation",
-        "{n} chains carry an invalid key rotation",
+        "{n} [chain carries|chains carry] an invalid key rotation",
         Severity.CRITICAL,
         "Re-issue the rotation from the outgoing key and review what the unverified key signed.",
     ),
@@ -135,24 +175,33 @@ def key_rotation_continuity(evidence: Evidence, params: dict[str, Any]) -> Verdi
 @check(
     title="High-risk actions carry a trusted timestamp",
     description="The share of actions at or above a risk level with a valid RFC 3161 "
-    "timestamp meets a minimum.",
+    "timestamp meets a minimum. Trusted timestamps are optional in the protocol: an action "
+    "without one rests on the issuer's own clock, a scope limitation rather than a failure.",
     problem=Problem(
         "no_trusted_timestamp",
-        "{n} high-risk actions carry no valid trusted timestamp",
-        Severity.MEDIUM,
+        "{n} high-risk [action carries|actions carry] no valid trusted timestamp",
+        Severity.LOW,
         "Have high-risk receipts time-stamped by an RFC 3161 authority.",
     ),
     min_share=SHARE | {"default": 1.0},
     min_risk=RISK,
 )
 def trusted_timestamp_coverage(evidence: Evidence, params: dict[str, Any]) -> Verdict:
-    population = at_least(evidence.in_scope, params["min_risk"])
-    stamped = population["trusted_timestamp"].astype(str).isin({"valid"})
-    return share_verdict(
-        f"share of {params['min_risk']}+ actions with a valid RFC 3161 timestamp meets the minimum",
-        population,
-        stamped,
+    selection = at_least(evidence.in_scope, params["min_risk"])
+    population = selection[selection["trusted"].astype(bool)]
+    stamped = population["trusted_timestamp"].astype(str) == "valid"
+    share = float(stamped.mean()) if len(population) else 0.0
+    statement = (
+        f"share of {params['min_risk']}+ actions with a valid RFC 3161 timestamp meets the minimum"
+    )
+    if population.empty or share >= params["min_share"]:
+        return verdict(statement, selection, pd.Series(False, index=selection.index), share=share)
+    return undecided(
+        statement,
+        Reason.NOT_TIMESTAMPED,
+        population=len(population),
+        untrusted=len(selection) - len(population),
+        found=hits(population, ~stamped),
+        share=round(share, 4),
         limit=params["min_share"],
-        at_most=False,
-        fail_ids=~stamped,
     )

@@ -11,13 +11,15 @@ its own name.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import jsonschema
 
-from reporting.controls.vocabulary import CheckStatus, Severity
+from reporting.controls.vocabulary import CheckStatus, Reason, Severity
 from reporting.evidence.frame import Evidence
 
 __all__ = [
@@ -25,12 +27,14 @@ __all__ = [
     "CheckFunction",
     "CheckResult",
     "CheckSpec",
+    "Hit",
     "Problem",
     "RegistrationError",
     "Status",
     "Verdict",
     "check",
     "parameter_errors",
+    "problem_of",
     "registry_summary",
     "resolve_params",
     "run_check",
@@ -47,8 +51,9 @@ class RegistrationError(ValueError):
 class Problem:
     """What a failing check has found, as a finding states it.
 
-    `title` states the problem with `{n}`, the number of receipts (or chains) affected:
-    "{n} high-risk actions carry no authorization". Checks that test the same condition
+    `title` states the problem with `{n}`, the number of receipts (or chains) affected,
+    and `[singular|plural]` for the words that agree with it: "{n} [action carries|actions
+    carry] no authorization". Checks that test the same condition
     share one `Problem` (same `code`), so a defect they all see is one finding.
     """
 
@@ -68,12 +73,42 @@ class Problem:
             raise RegistrationError(f"problem {self.code}: severity must be a Severity")
 
     def headline(self, count: int) -> str:
-        return self.title.format(n=f"{count:,}")
+        """The title for `count`: `[one|many]` picks the words that agree with the count."""
+        chosen = _NUMBER.sub(lambda m: m.group(1 if count == 1 else 2), self.title)
+        return chosen.format(n=f"{count:,}")
+
+
+_NUMBER = re.compile(r"\[([^|\]]*)\|([^|\]]*)\]")
+
+
+@dataclass(frozen=True)
+class Hit:
+    """The receipts (or chains) of one problem: failures when the check fails, exceptions
+    to disposition when a detective check ran, what stood in the way when it could not
+    decide. `count` is exact; the ids are the first `MAX_LISTED`."""
+
+    problem: str  # a Problem code; "" (the check's own problem) until the registry fills it
+    count: int
+    receipts: tuple[str, ...] = ()
+    chains: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "problem": self.problem,
+            "count": self.count,
+            "receipts": list(self.receipts),
+            "chains": list(self.chains),
+        }
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """What a check function returns: the registry turns it into a `CheckResult`."""
+    """What a check function returns: the registry turns it into a `CheckResult`.
+
+    `population` counts the trusted receipts (or authentic chains) the check examined;
+    `untrusted` those it left out because they failed verification (they are reported
+    once, by `chain_integrity`, never counted as evidence either way).
+    """
 
     status: CheckStatus
     statement: str
@@ -83,33 +118,33 @@ class Verdict:
     metrics: dict[str, Any] = field(default_factory=dict)
     failing_receipts: tuple[str, ...] = ()
     failing_chains: tuple[str, ...] = ()
+    reason: Reason | None = None  # why INDETERMINATE (or NOT_APPLICABLE)
+    hits: tuple[Hit, ...] = ()
+    exceptions: int = 0  # anomalies a detective check found, to be dispositioned
 
 
 @dataclass(frozen=True)
-class CheckResult:
-    check: str
-    params: dict[str, Any]
-    status: CheckStatus
-    statement: str
-    population: int
-    failing: int = 0
-    untrusted: int = 0
-    metrics: dict[str, Any] = field(default_factory=dict)
-    failing_receipts: tuple[str, ...] = ()
-    failing_chains: tuple[str, ...] = ()
+class CheckResult(Verdict):
+    check: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    detective: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
             "check": self.check,
             "params": self.params,
             "status": self.status.value,
+            "reason": None if self.reason is None else self.reason.value,
+            "detective": self.detective,
             "statement": self.statement,
             "population": self.population,
             "failing": self.failing,
             "untrusted": self.untrusted,
+            "exceptions": self.exceptions,
             "metrics": self.metrics,
             "failing_receipts": list(self.failing_receipts),
             "failing_chains": list(self.failing_chains),
+            "hits": [hit.to_json() for hit in self.hits],
         }
 
 
@@ -127,6 +162,12 @@ class CheckSpec:
     required: tuple[str, ...]
     function: CheckFunction
     validator: Callable[[dict[str, Any]], list[str]] | None = None
+    also: tuple[Problem, ...] = ()  # further problems the check can find
+    detective: bool = False  # finds exceptions to disposition, never fails on them
+
+    @property
+    def problems(self) -> dict[str, Problem]:
+        return {p.code: p for p in (self.problem, *self.also)}
 
     @property
     def params_schema(self) -> dict[str, Any]:
@@ -150,13 +191,18 @@ def check(
     title: str,
     description: str,
     problem: Problem,
+    also: Sequence[Problem] = (),
+    detective: bool = False,
     required: Sequence[str] = (),
     validator: Callable[[dict[str, Any]], list[str]] | None = None,
     **parameters: Any,
 ) -> Callable[[CheckFunction], CheckFunction]:
     """Register the decorated function as a check named after it, in its module's family.
 
-    `parameters` are JSON Schema properties of its params object.
+    `problem` is what it finds when it fails (detective: the exceptions it lists); `also`
+    further problems it can tell apart. `parameters` are JSON Schema properties of its
+    params object; a parameter without a default that describes the deployment leaves
+    the check INDETERMINATE, "not configured", until configured.
     """
     if not title.strip() or not description.strip():
         raise RegistrationError("a check needs a title and a description")
@@ -165,9 +211,10 @@ def check(
         name = function.__name__
         if name in REGISTRY:
             raise RegistrationError(f"check {name!r} registered twice")
-        known = _PROBLEMS.setdefault(problem.code, problem)
-        if known != problem:
-            raise RegistrationError(f"problem {problem.code!r} registered with two meanings")
+        for one in (problem, *also):
+            known = _PROBLEMS.setdefault(one.code, one)
+            if known != one:
+                raise RegistrationError(f"problem {one.code!r} registered with two meanings")
         family = function.__module__.rsplit(".", 1)[-1]
         REGISTRY[name] = CheckSpec(
             name=name,
@@ -179,6 +226,8 @@ def check(
             required=tuple(required),
             function=function,
             validator=validator,
+            also=tuple(also),
+            detective=detective,
         )
         return function
 
@@ -207,20 +256,22 @@ def resolve_params(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
 def run_check(
     name: str, evidence: Evidence, params: Mapping[str, Any] | None = None
 ) -> CheckResult:
+    spec = REGISTRY[name]
     resolved = resolve_params(name, params or {})
-    verdict = REGISTRY[name].function(evidence, resolved)
+    verdict = spec.function(evidence, resolved)
+    hits = tuple(replace(hit, problem=hit.problem or spec.problem.code) for hit in verdict.hits)
+    unknown = {hit.problem for hit in hits} - set(spec.problems)
+    if unknown:
+        raise RegistrationError(f"{name} reported unregistered problems {sorted(unknown)}")
+    fields = {f.name: getattr(verdict, f.name) for f in dataclasses.fields(Verdict)}
     return CheckResult(
-        check=name,
-        params=resolved,
-        status=verdict.status,
-        statement=verdict.statement,
-        population=verdict.population,
-        failing=verdict.failing,
-        untrusted=verdict.untrusted,
-        metrics=verdict.metrics,
-        failing_receipts=verdict.failing_receipts,
-        failing_chains=verdict.failing_chains,
+        **(fields | {"hits": hits}), check=name, params=resolved, detective=spec.detective
     )
+
+
+def problem_of(code: str) -> Problem:
+    """The registered problem with this code (every code a result carries is registered)."""
+    return _PROBLEMS[code]
 
 
 def registry_summary() -> list[dict[str, Any]]:
@@ -231,9 +282,14 @@ def registry_summary() -> list[dict[str, Any]]:
             "title": s.title,
             "category": s.family,
             "description": s.description,
+            "detective": s.detective,
             "severity": s.problem.severity.value,
             "finding": s.problem.title,
             "remediation": s.problem.remediation,
+            "problems": [
+                {"code": p.code, "finding": p.title, "severity": p.severity.value}
+                for p in s.problems.values()
+            ],
             "parameters": s.params_schema,
         }
         for s in sorted(REGISTRY.values(), key=lambda s: (s.family, s.name))

@@ -17,7 +17,7 @@ __all__: list[str] = []
     description="No action is classified below its taxonomy default risk (protocol §6).",
     problem=Problem(
         "risk_understated",
-        "{n} actions are classified below their taxonomy default risk",
+        "{n} [action is|actions are] classified below [its|their] taxonomy default risk",
         Severity.MEDIUM,
         "Never classify actions below their taxonomy default risk.",
     ),
@@ -37,7 +37,7 @@ def risk_not_below_taxonomy(evidence: Evidence, params: dict[str, Any]) -> Verdi
     description="The share of actions typed `unknown` is within a limit.",
     problem=Problem(
         "unclassified_actions",
-        "{n} actions are typed `unknown`",
+        "{n} [action is|actions are] typed `unknown`",
         Severity.MEDIUM,
         "Map tools to taxonomy action types instead of `unknown`.",
     ),
@@ -52,5 +52,4 @@ def unknown_action_share(evidence: Evidence, params: dict[str, Any]) -> Verdict:
         unknown,
         limit=params["max_share"],
         at_most=True,
-        fail_ids=unknown,
     )

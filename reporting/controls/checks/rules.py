@@ -1,22 +1,33 @@
 """The rules every check follows, and the row selections they share.
 
-`verdict`: no receipt in scope → NOT_APPLICABLE; any trusted receipt failing → FAIL;
-otherwise, if any receipt in the population is untrusted (its chain did not verify) →
-INDETERMINATE, because unverified evidence never counts as passing; otherwise PASS.
-`chain_verdict` is the same rule over chains.
+Population: a check judges trusted receipts (authentic chains) only. Receipts whose chain
+failed verification are left out and counted as `untrusted`: they are reported once, by
+`chain_integrity` and as a scope limitation, and are never evidence either way. Checks of
+the verification itself (`proven_by_verification`: a sequence gap, a broken delegation)
+count the failures the verifier established wherever they occur; they still pass only on
+trusted evidence.
+
+`verdict`: any trusted row failing (or a proven failure anywhere) → FAIL; nothing
+selected → NOT_APPLICABLE; only untrusted rows selected → INDETERMINATE (no trusted
+evidence); otherwise PASS.
+`detection` (detective checks): anomalies are exceptions to disposition, and the check
+passes when it could run. `undecided` and `not_configured` are the INDETERMINATE verdicts
+with their reason.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import heapq
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
 
-from reporting.controls.checks.registry import Status, Verdict
+from reporting.controls.checks.registry import Hit, Status, Verdict
+from reporting.controls.vocabulary import Reason
 from reporting.evidence.frame import RISK_RANK
 
 __all__ = [
@@ -26,11 +37,17 @@ __all__ = [
     "SHARE",
     "at_least",
     "chain_verdict",
+    "detection",
+    "entry_for",
+    "hits",
     "ids",
     "matches",
+    "not_configured",
     "per_value",
     "present",
     "share_verdict",
+    "timezone_errors",
+    "undecided",
     "verdict",
 ]
 
@@ -47,39 +64,67 @@ def ids(values: pd.Series) -> tuple[str, ...]:
     return tuple(heapq.nsmallest(MAX_LISTED, [str(v) for v in values.dropna().unique().tolist()]))
 
 
+def _codes(failing: pd.Series) -> pd.Series:
+    """A failing mask, or per-row problem codes, as codes ("" = the check's own problem;
+    None = not failing)."""
+    if pd.api.types.is_bool_dtype(failing.dtype):
+        return pd.Series(None, index=failing.index, dtype=object).mask(failing.astype(bool), "")
+    return failing.astype(object).where(failing.notna(), None)
+
+
+def hits(rows: pd.DataFrame, failing: pd.Series) -> tuple[Hit, ...]:
+    """One `Hit` per problem among `rows`: `failing` is a mask over them, or problem codes."""
+    marked = _codes(failing).reindex(rows.index)
+    out = []
+    for code in sorted(set(marked.dropna().tolist())):
+        chosen = rows[marked == code]
+        receipts = ids(chosen["receipt_id"]) if "receipt_id" in rows else ()
+        out.append(Hit(str(code), len(chosen), receipts, ids(chosen["chain_id"].astype(str))))
+    return tuple(out)
+
+
+def _trusted_column(selection: pd.DataFrame) -> pd.Series:
+    column = "trusted" if "trusted" in selection else "authentic"
+    return selection[column].astype(bool)
+
+
 def verdict(
     statement: str,
-    population: pd.DataFrame,
+    selection: pd.DataFrame,
     failing: pd.Series,
     *,
     proven_by_verification: bool = False,
     **metrics: Any,
 ) -> Verdict:
-    """The common rule: trusted failures fail; untrusted rows block a pass.
+    """The common rule over receipts or chains (see the module docstring).
 
-    A failure the verifier itself established (a gap, a broken delegation) needs no
-    trusted row to prove it: `proven_by_verification` counts it wherever it occurs.
+    `failing` is a mask over `selection`, or per-row problem codes (None where fine).
     """
-    trusted = population["trusted"].astype(bool)
-    failing_trusted = population[failing if proven_by_verification else failing & trusted]
+    trusted = _trusted_column(selection)
+    population = selection[trusted]
     untrusted = int((~trusted).sum())
-    if population.empty:
-        status = Status.NOT_APPLICABLE
-    elif not failing_trusted.empty:
-        status = Status.FAIL
-    elif untrusted:
-        status = Status.INDETERMINATE
+    judged = selection if proven_by_verification else population
+    codes = _codes(failing).reindex(judged.index)
+    failed = judged[codes.notna()]
+    found = hits(judged, codes)
+    if len(failed):
+        status, reason = Status.FAIL, None
+    elif population.empty:
+        status = Status.INDETERMINATE if untrusted else Status.NOT_APPLICABLE
+        reason = Reason.NO_TRUSTED_EVIDENCE if untrusted else None
     else:
-        status = Status.PASS
+        status, reason = Status.PASS, None
     return Verdict(
         status=status,
         statement=statement,
         population=len(population),
-        failing=len(failing_trusted),
+        failing=len(failed),
         untrusted=untrusted,
         metrics=metrics,
-        failing_receipts=ids(failing_trusted["receipt_id"]),
-        failing_chains=ids(failing_trusted["chain_id"].astype(str)),
+        failing_receipts=ids(failed["receipt_id"]) if "receipt_id" in failed else (),
+        failing_chains=ids(failed["chain_id"].astype(str)),
+        reason=reason,
+        hits=found,
     )
 
 
@@ -91,42 +136,81 @@ def chain_verdict(
     proven_by_verification: bool = False,
     **metrics: Any,
 ) -> Verdict:
-    """`verdict` for checks over the chains frame: broken chains block a pass."""
-    authentic = chains["authentic"].astype(bool)
-    failed = chains[failing if proven_by_verification else failing & authentic]
-    untrusted = int((~authentic).sum())
-    if chains.empty:
-        status = Status.NOT_APPLICABLE
-    elif not failed.empty:
-        status = Status.FAIL
-    else:
-        status = Status.INDETERMINATE if untrusted else Status.PASS
+    """`verdict` over the chains frame: only authentic chains are judged."""
+    return verdict(
+        statement, chains, failing, proven_by_verification=proven_by_verification, **metrics
+    )
+
+
+def detection(
+    statement: str, selection: pd.DataFrame, anomalous: pd.Series, **metrics: Any
+) -> Verdict:
+    """A detective check's verdict: the anomalies among trusted rows are exceptions to be
+    dispositioned; the check passes when there was trusted evidence to run on."""
+    found = verdict(statement, selection, anomalous, **metrics)
+    if found.status is not Status.FAIL:
+        return found
     return Verdict(
-        status=status,
+        status=Status.PASS,
         statement=statement,
-        population=len(chains),
-        failing=len(failed),
+        population=found.population,
+        untrusted=found.untrusted,
+        metrics=metrics,
+        hits=found.hits,
+        exceptions=found.failing,
+    )
+
+
+def undecided(
+    statement: str,
+    reason: Reason,
+    *,
+    population: int,
+    untrusted: int = 0,
+    found: tuple[Hit, ...] = (),
+    **metrics: Any,
+) -> Verdict:
+    """INDETERMINATE for `reason`, with the receipts or chains that stood in the way."""
+    return Verdict(
+        status=Status.INDETERMINATE,
+        statement=statement,
+        population=population,
         untrusted=untrusted,
         metrics=metrics,
-        failing_chains=ids(failed["chain_id"]),
+        reason=reason,
+        hits=found,
+    )
+
+
+def not_configured(statement: str, selection: pd.DataFrame, *missing: str) -> Verdict:
+    """A check whose deployment parameters were not given: INDETERMINATE, not configured
+    (NOT_APPLICABLE when it would have had nothing to look at anyway)."""
+    trusted = _trusted_column(selection)
+    if selection.empty:
+        return Verdict(status=Status.NOT_APPLICABLE, statement=statement, population=0)
+    return undecided(
+        statement,
+        Reason.NOT_CONFIGURED,
+        population=int(trusted.sum()),
+        untrusted=int((~trusted).sum()),
+        not_configured=list(missing),
     )
 
 
 def share_verdict(
     statement: str,
-    population: pd.DataFrame,
-    hits: pd.Series,
+    selection: pd.DataFrame,
+    hits_mask: pd.Series,
     *,
     limit: float,
     at_most: bool,
-    fail_ids: pd.Series,
 ) -> Verdict:
     """A rate over trusted rows compared with a threshold; the rows behind it are listed."""
-    trusted_mask = population["trusted"].astype(bool)
-    share = float(hits[trusted_mask].mean()) if bool(trusted_mask.any()) else 0.0
+    trusted = _trusted_column(selection)
+    share = float(hits_mask[trusted].mean()) if bool(trusted.any()) else 0.0
     breached = (share > limit) if at_most else (share < limit)
-    failing = fail_ids if breached else pd.Series(False, index=population.index)
-    return verdict(statement, population, failing, share=round(share, 4), limit=limit)
+    failing = hits_mask if breached else pd.Series(False, index=selection.index)
+    return verdict(statement, selection, failing, share=round(share, 4), limit=limit)
 
 
 def per_value(values: pd.Series, predicate: Callable[[str], bool]) -> pd.Series:
@@ -144,6 +228,21 @@ def matches(action_types: pd.Series, patterns: Sequence[str]) -> pd.Series:
     return per_value(action_types, lambda t: any(fnmatch.fnmatchcase(t, p) for p in patterns))
 
 
+def entry_for(issuers: pd.Series, entries: Sequence[Mapping[str, Any]]) -> pd.Series:
+    """Per row, the position of the first deployment entry whose `issuer` glob matches its
+    issuer (-1: none, or no issuer), looked up once per distinct issuer."""
+    codes, uniques = pd.factorize(issuers)
+    table = np.array(
+        [
+            next((i for i, e in enumerate(entries) if fnmatch.fnmatchcase(str(u), e["issuer"])), -1)
+            for u in uniques
+        ]
+        + [-1],
+        dtype=np.int64,
+    )
+    return pd.Series(table[codes], index=issuers.index)  # code -1 (missing) → the last: -1
+
+
 def present(values: pd.Series) -> pd.Series:
     """Non-missing and non-empty text: an empty string is no grant, no id, no intent."""
     return values.notna() & (values.astype(str) != "")
@@ -151,3 +250,11 @@ def present(values: pd.Series) -> pd.Series:
 
 def at_least(frame: pd.DataFrame, risk: str) -> pd.DataFrame:
     return frame[frame["risk_rank"].fillna(-1) >= RISK_RANK[risk]]
+
+
+def timezone_errors(name: str) -> list[str]:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return [f"timezone: {name!r} is not an IANA time zone"]
+    return []
