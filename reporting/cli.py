@@ -710,6 +710,7 @@ def _run_demo(args: argparse.Namespace, out: TextIO) -> int:
     samples = samples_directory()
     argv = [
         "report", str(samples / "receipts.db"),
+        "--config", str(samples / "report.yaml"),  # the deployment section: hours, inventory
         "--keys", str(samples / "trust.yaml"),
         "--witness", str(samples / "witness.yaml"),
         "--grants", str(samples / "grants.yaml"),
