@@ -198,6 +198,15 @@ def _verify(
     )
 
 
+def _without_names(value: Any) -> Any:
+    """A settings record without display names: files count by their digests alone."""
+    if isinstance(value, dict):
+        return {k: _without_names(v) for k, v in value.items() if k not in ("name", "path")}
+    if isinstance(value, list):
+        return [_without_names(v) for v in value]
+    return value
+
+
 def _trust_anchors(trust: TrustStore, request: VerifyRequest) -> list[dict[str, Any]]:
     return [
         {**anchor, "source": request.name(str(anchor["source"])) if anchor["source"] else None}
@@ -378,7 +387,7 @@ def report_id(settings: dict[str, Any], sources: Sequence[SourceSummary]) -> str
     spelled and whatever formats were asked for."""
     identity = {
         "tool_version": __version__,
-        "settings": settings,
+        "settings": _without_names(settings),
         "sources": [{"kind": s.kind, "records": s.records, "sha256": s.sha256} for s in sources],
     }
     return "AER-" + hashlib.sha256(canonical_json(identity)).hexdigest()[:16].upper()
