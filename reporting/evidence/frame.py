@@ -248,8 +248,16 @@ def extract_rows(runs: Sequence[tuple[str, list[VerifiedReceipt]]]) -> pd.DataFr
     )
 
 
+# Times a report can place and print: years 1 to 9999 in UTC (Python's datetime range).
+# A signed time beyond it (0001-01-01T00:00:00+14:00 is year 0 in UTC) is kept in the
+# verification results but cannot be placed in any period: it reads as no time.
+_EARLIEST = pd.Timestamp("0001-01-01T00:00:00", tz="UTC")
+_LATEST = pd.Timestamp("9999-12-31T23:59:59.999999", tz="UTC")
+
+
 def _utc(series: pd.Series) -> pd.Series:
-    return pd.to_datetime(series, utc=True, errors="coerce", format="ISO8601")
+    times = pd.to_datetime(series, utc=True, errors="coerce", format="ISO8601")
+    return times.where((times >= _EARLIEST) & (times <= _LATEST))
 
 
 def _int64_column(values: Iterable[Any]) -> Any:
