@@ -3,7 +3,8 @@
 from importlib.metadata import PackageNotFoundError, version
 
 try:
-    __version__ = version("agent-evidence")
+    # The distribution's name: "agent-evidence" on the public index is someone else's.
+    __version__ = version("agent-receipts-evidence")
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+source"
 

@@ -95,7 +95,6 @@ class _StrictLoader(yaml.SafeLoader):
             result.key_lines[key] = key_node.start_mark.line + 1
         return result
 
-
     def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
         """An integer, or a located error: Python refuses to convert more than 4,300
         decimal digits (a ValueError without a line), so a hostile file names its line."""

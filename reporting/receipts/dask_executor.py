@@ -45,7 +45,9 @@ if TYPE_CHECKING:
 
 __all__ = ["CONNECT_TIMEOUT", "INSTALL_HINT", "connect", "run_on_cluster"]
 
-INSTALL_HINT = "pip install 'agent-evidence[dask]'"
+# Install from this repository or a wheel built from it: never by bare name from an index
+# ("agent-evidence" on PyPI is an unrelated project).
+INSTALL_HINT = "pip install '<this repository or its wheel>[dask]', e.g. pip install '.[dask]'"
 CONNECT_TIMEOUT = 10.0  # seconds to reach the scheduler before giving up
 BATCH_RECORDS = 2_000  # small jobs are sent together until a batch holds this many records
 IN_FLIGHT_PER_THREAD = 4  # batches submitted and not yet collected, per worker thread
