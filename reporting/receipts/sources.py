@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from reporting.errors import Diagnostic, InputError
+from reporting.receipts import tempfiles
 from reporting.receipts.canonical import MalformedReceiptError, parse_receipt
 from reporting.receipts.fields import get_path
 from reporting.receipts.results import Code, Origin, Problem
@@ -51,6 +52,16 @@ STORE_BUSY_TIMEOUT = 5.0  # seconds a store's writer may hold a lock that keeps 
 # No record bigger than this is ever read into memory, whatever max_receipt_bytes allows:
 # a hostile line or file without an end cannot exhaust memory before verification.
 MAX_RECORD_BYTES = 64 << 20
+# A store is copied only from a real table, and into no more spool than a few times its
+# own bytes, in a bounded number of SQLite steps: a view, a virtual table or a generated
+# column computes rows without end from a 4 KiB file, and a corrupt file can repeat pages.
+STORE_COPY_GROWTH = 4  # spool bytes per byte of the store's files, plus the slack below
+STORE_COPY_SLACK = 8 << 20
+STORE_COPY_STEPS_PER_BYTE = 100  # SQLite VM steps per byte of the store's files,
+STORE_COPY_STEPS_SLACK = 10_000_000  # plus these
+_PROGRESS_EVERY = 10_000  # SQLite VM steps between two looks at the copy's budget
+# What SQLite says when writing the spool fails locally (disk full, I/O error).
+_LOCAL_IO_ERRORS = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR})
 INDEX_COLUMNS = (
     "id",
     "chain_id",
@@ -86,7 +97,7 @@ _INSERT_RECORD = (
 _COPY_STORE = (
     f"INSERT INTO records(raw, source, src_rowid, has_index, {_KEY_COLUMNS}, "
     + _COL_NAMES
-    + ") SELECT CAST(receipt_json AS BLOB), ?, rowid, 1, "
+    + ") SELECT CAST(receipt_json AS BLOB), ?, src.receipts.rowid, 1, "
     + _KEYS_FROM.format("receipt_json")
     + ", {columns} FROM src.receipts"
 )
@@ -96,9 +107,11 @@ _SELECT_RECORDS = (
     + " FROM records"
 )
 _SPOOL_SCHEMA = f"""
+CREATE TABLE sources (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
 CREATE TABLE records (
-  chain_key TEXT, receipt_key TEXT, parent_key TEXT, source TEXT NOT NULL, line INTEGER,
-  idx INTEGER,
+  chain_key TEXT, receipt_key TEXT, parent_key TEXT,
+  source INTEGER NOT NULL,  -- sources.id: a row's size does not grow with its path
+  line INTEGER, idx INTEGER,
   src_rowid INTEGER, raw BLOB NOT NULL, has_index INTEGER NOT NULL DEFAULT 0,
   {", ".join(f"col_{c}" for c in INDEX_COLUMNS)},
   seq  -- the signed chain.sequence as SQLite reads it, to cut long chains into chunks
@@ -148,20 +161,38 @@ class ReceiptSpool:
     """A temporary SQLite file holding every record; chains are read back one at a time."""
 
     def __init__(self) -> None:
-        handle, name = tempfile.mkstemp(prefix="agent-evidence-", suffix=".spool.db")
+        try:
+            handle, name = tempfile.mkstemp(prefix="agent-evidence-", suffix=".spool.db")
+        except OSError as exc:
+            where = tempfile.gettempdir()
+            message = f"cannot create the receipt spool: {exc.strerror or exc}; set TMPDIR"
+            raise InputError(Diagnostic("SPOOL_IO_ERROR", message, where)) from exc
         os.close(handle)
         self.path = Path(name)
-        # The busy timeout also applies to attached stores: how long a writer's lock is waited for.
-        self._conn = sqlite3.connect(f"file:{name}", uri=True, timeout=STORE_BUSY_TIMEOUT)
-        self._conn.text_factory = bytes
-        self._conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + _SPOOL_SCHEMA)
+        tempfiles.register(self.path)  # removed even if the process is told to stop
         self.problems: list[Problem] = []
         self.sources: list[SourceSummary] = []
         self._indexed = False
+        self._source_ids: dict[str, int] = {}
+        self._source_names: dict[int, str] = {}
+        try:
+            # The busy timeout also applies to attached stores: how long a writer's lock
+            # is waited for.
+            self._conn = sqlite3.connect(f"file:{name}", uri=True, timeout=STORE_BUSY_TIMEOUT)
+            self._conn.text_factory = bytes
+            with self._writing("creating the spool"):
+                self._conn.executescript(
+                    "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + _SPOOL_SCHEMA
+                )
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
-        self._conn.close()
+        if hasattr(self, "_conn"):
+            self._conn.close()
         self.path.unlink(missing_ok=True)
+        tempfiles.forget(self.path)
 
     def __enter__(self) -> ReceiptSpool:
         return self
@@ -171,8 +202,34 @@ class ReceiptSpool:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def _insert(self, rows: Iterable[tuple[bytes, str, int | None, int | None]]) -> int:
-        cursor = self._conn.executemany(_INSERT_RECORD, rows)
+    @contextlib.contextmanager
+    def _writing(self, what: str) -> Iterator[None]:
+        """A spool that cannot be written (disk full, I/O error) is a local error, exit 2.
+
+        It is never taken for a problem of the input being read: a report must not say a
+        store is unreadable because this machine's temporary directory is full.
+        """
+        try:
+            yield
+        except sqlite3.Error as exc:
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF not in _LOCAL_IO_ERRORS:
+                raise
+            raise _spool_io_error(self.path, what, exc) from exc
+
+    def _source_id(self, name: str) -> int:
+        if name not in self._source_ids:
+            number = len(self._source_ids) + 1
+            with self._writing(f"reading {name}"):
+                self._conn.execute("INSERT INTO sources(id, name) VALUES (?, ?)", (number, name))
+            self._source_ids[name], self._source_names[number] = number, name
+        return self._source_ids[name]
+
+    def _insert(self, source: str, rows: Iterable[tuple[bytes, int | None, int | None]]) -> int:
+        number = self._source_id(source)
+        with self._writing(f"reading {source}"):
+            cursor = self._conn.executemany(
+                _INSERT_RECORD, ((raw, number, line, index) for raw, line, index in rows)
+            )
         return cursor.rowcount
 
     def add_store(self, path: Path) -> None:
@@ -182,7 +239,9 @@ class ReceiptSpool:
         behind (its receipts are not half-verified), and the sources before and after it
         are still read.
         """
-        self._conn.commit()  # ATTACH needs no open transaction; earlier sources are kept
+        source = self._source_id(str(path))
+        with self._writing(f"reading {path}"):
+            self._conn.commit()  # ATTACH needs no open transaction; earlier sources are kept
         # While copying, a rollback must work (journal OFF makes it undefined). Appended
         # pages are never journalled, so the in-memory journal stays a few pages long.
         self._conn.execute("PRAGMA main.journal_mode=MEMORY")
@@ -192,9 +251,10 @@ class ReceiptSpool:
                 self._not_a_store(path, why)
                 return
             try:
-                self._copy_store(path)
+                self._copy_store(path, source)
             finally:
-                self._conn.commit()  # the copy's transaction spans `src`; it must end first
+                with self._writing(f"reading {path}"):
+                    self._conn.commit()  # the copy's transaction spans `src`; end it first
                 self._conn.execute("DETACH DATABASE src")
         finally:
             self._conn.execute("PRAGMA main.journal_mode=OFF")
@@ -224,25 +284,34 @@ class ReceiptSpool:
                 self._conn.execute("DETACH DATABASE src")
             raise
 
-    def _copy_store(self, path: Path) -> None:
+    def _copy_store(self, path: Path, source: int) -> None:
         try:
-            columns = {
-                row[1].decode() for row in self._conn.execute("PRAGMA src.table_info(receipts)")
-            }
+            columns = _receipts_table_columns(self._conn)
         except _STORE_ERRORS as exc:
             self._not_a_store(path, _store_problem(path, exc))
             return
-        if not {"receipt_json", "chain_id"} <= columns:
-            self._not_a_store(path, "not a receipts store: no 'receipts' table with receipt_json")
+        if isinstance(columns, str):
+            self._not_a_store(path, columns)
             return
         selected = ", ".join(f"src.receipts.{c}" if c in columns else "NULL" for c in INDEX_COLUMNS)
+        budget = _CopyBudget(path, self.path)
+        self._conn.set_progress_handler(budget.exhausted, _PROGRESS_EVERY)
         try:
             statement = _COPY_STORE.format(columns=selected)
-            cursor = self._conn.execute(statement, (str(path),))
+            cursor = self._conn.execute(statement, (source,))
         except _STORE_ERRORS as exc:
             self._conn.rollback()  # no row of a store that fails halfway is kept
+            if tempfiles.interrupted():
+                raise KeyboardInterrupt from exc  # swallowed inside SQLite's callback
+            if budget.exceeded is not None:
+                self._not_a_store(path, budget.exceeded)
+                return
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF in _LOCAL_IO_ERRORS:
+                raise _spool_io_error(self.path, f"copying {path}", exc) from exc
             self._not_a_store(path, _store_problem(path, exc))
             return
+        finally:
+            self._conn.set_progress_handler(None, 0)
         self.sources.append(SourceSummary(str(path), "store", cursor.rowcount))
 
     def _not_a_store(self, path: Path, why: str) -> None:
@@ -250,11 +319,8 @@ class ReceiptSpool:
         self.sources.append(SourceSummary(str(path), "invalid", 0))
 
     def add_json_lines(self, stream: BinaryIO, source: str) -> None:
-        rows = (
-            (line, source, number, None)
-            for number, line in _json_lines(stream, source, self.problems)
-        )
-        self.sources.append(SourceSummary(source, "jsonl", self._insert(rows)))
+        rows = ((line, number, None) for number, line in _json_lines(stream, source, self.problems))
+        self.sources.append(SourceSummary(source, "jsonl", self._insert(source, rows)))
 
     def add_json_file(self, path: Path) -> None:
         source = str(path)
@@ -267,15 +333,14 @@ class ReceiptSpool:
         data = path.read_bytes()
         stripped = data.lstrip()
         if not stripped.startswith(b"["):
-            self.sources.append(
-                SourceSummary(source, "json", self._insert([(data, source, 1, None)]))
-            )
+            count = self._insert(source, [(data, 1, None)])
+            self.sources.append(SourceSummary(source, "json", count))
             return
         elements, problem = _split_json_array(data, source)
         if problem is not None:
             self.problems.append(problem)
         count = self._insert(
-            (raw, source, line, index) for index, (raw, line) in enumerate(elements)
+            source, ((raw, line, index) for index, (raw, line) in enumerate(elements))
         )
         self.sources.append(SourceSummary(source, "json", count))
 
@@ -283,10 +348,17 @@ class ReceiptSpool:
 
     def _ensure_index(self) -> None:
         if not self._indexed:
-            self._rekey_where_sqlite_may_differ()
-            self._conn.execute("CREATE INDEX records_chain ON records(chain_key, seq)")
-            self._ungroup_unreadable_keys()
+            with self._writing("indexing the spool"):
+                self._rekey_where_sqlite_may_differ()
+                self._conn.execute("CREATE INDEX records_chain ON records(chain_key, seq)")
+                self._ungroup_unreadable_keys()
             self._indexed = True
+
+    def finish(self) -> None:
+        """Index what was read; after this the spool is only read (see `_writing`)."""
+        self._ensure_index()
+        with self._writing("indexing the spool"):
+            self._conn.commit()
 
     def _rekey_where_sqlite_may_differ(self) -> None:
         """Group by what the verifier parses, where SQLite's reading could differ.
@@ -384,10 +456,10 @@ class ReceiptSpool:
         return [ChunkPlan(r.low, r.high, r.nulls, r.previous) for r in plans]
 
     def records_in(self, chain_key: str, plan: ChunkPlan) -> list[RawRecord]:
-        return _records_in(self._conn, chain_key, plan)
+        return _records_in(self._conn, self._source_names, chain_key, plan)
 
     def records_at(self, chain_key: str, sequence: int) -> list[RawRecord]:
-        return _records_at(self._conn, chain_key, sequence)
+        return _records_at(self._conn, self._source_names, chain_key, sequence)
 
     def chain_keys(self) -> list[str]:
         """Every chain key, sorted, so runs are reproducible."""
@@ -400,16 +472,13 @@ class ReceiptSpool:
     def records_for(self, chain_key: str) -> list[RawRecord]:
         """One chain's records in arrival order (the verifier orders them by sequence)."""
         self._ensure_index()
-        rows = self._conn.execute(
-            _SELECT_RECORDS + " WHERE chain_key = ? ORDER BY rowid", (chain_key,)
-        )
-        return [_record_from_row(row) for row in rows]
+        return _records_for(self._conn, self._source_names, chain_key)
 
     def ungrouped_records(self) -> list[RawRecord]:
         """Records SQLite could not read a chain id from (malformed, or no chain)."""
         self._ensure_index()
         rows = self._conn.execute(_SELECT_RECORDS + " WHERE chain_key IS NULL ORDER BY rowid")
-        return [_record_from_row(row) for row in rows]
+        return [_record_from_row(row, self._source_names) for row in rows]
 
     def chains(self) -> Iterator[tuple[str | None, list[RawRecord]]]:
         """Yield (chain key, records) one chain at a time, then each ungrouped record alone."""
@@ -431,27 +500,27 @@ class SpoolReader:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._conn: sqlite3.Connection | None = None
+        self._names: dict[int, str] = {}
 
     def __getstate__(self) -> dict[str, object]:
-        return {"path": self.path, "_conn": None}
+        return {"path": self.path, "_conn": None, "_names": {}}
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             self._conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
             self._conn.text_factory = bytes
+            rows = self._conn.execute("SELECT id, name FROM sources")
+            self._names = {number: _text(name) for number, name in rows}
         return self._conn
 
     def records_for(self, chain_key: str) -> list[RawRecord]:
-        rows = self._connection().execute(
-            _SELECT_RECORDS + " WHERE chain_key = ? ORDER BY rowid", (chain_key,)
-        )
-        return [_record_from_row(row) for row in rows]
+        return _records_for(self._connection(), self._names, chain_key)
 
     def records_in(self, chain_key: str, plan: ChunkPlan) -> list[RawRecord]:
-        return _records_in(self._connection(), chain_key, plan)
+        return _records_in(self._connection(), self._names, chain_key, plan)
 
     def records_at(self, chain_key: str, sequence: int) -> list[RawRecord]:
-        return _records_at(self._connection(), chain_key, sequence)
+        return _records_at(self._connection(), self._names, chain_key, sequence)
 
 
 @dataclass(frozen=True)
@@ -479,7 +548,16 @@ def _sequence_ranges(values: list[int], size: int) -> list[_Range]:
     return ranges
 
 
-def _records_in(conn: sqlite3.Connection, chain_key: str, plan: ChunkPlan) -> list[RawRecord]:
+def _records_for(
+    conn: sqlite3.Connection, names: dict[int, str], chain_key: str
+) -> list[RawRecord]:
+    rows = conn.execute(_SELECT_RECORDS + " WHERE chain_key = ? ORDER BY rowid", (chain_key,))
+    return [_record_from_row(row, names) for row in rows]
+
+
+def _records_in(
+    conn: sqlite3.Connection, names: dict[int, str], chain_key: str, plan: ChunkPlan
+) -> list[RawRecord]:
     where = " AND seq IS NULL" if plan.nulls else " AND seq IS NOT NULL"
     params: list[object] = [chain_key]
     if plan.low is not None:
@@ -489,12 +567,14 @@ def _records_in(conn: sqlite3.Connection, chain_key: str, plan: ChunkPlan) -> li
         where += " AND seq < ?"
         params.append(plan.high)
     query = _SELECT_RECORDS + " WHERE chain_key = ?" + where + " ORDER BY rowid"
-    return [_record_from_row(row) for row in conn.execute(query, params)]
+    return [_record_from_row(row, names) for row in conn.execute(query, params)]
 
 
-def _records_at(conn: sqlite3.Connection, chain_key: str, sequence: int) -> list[RawRecord]:
+def _records_at(
+    conn: sqlite3.Connection, names: dict[int, str], chain_key: str, sequence: int
+) -> list[RawRecord]:
     query = _SELECT_RECORDS + " WHERE chain_key = ? AND seq = ? ORDER BY rowid"
-    return [_record_from_row(row) for row in conn.execute(query, (chain_key, sequence))]
+    return [_record_from_row(row, names) for row in conn.execute(query, (chain_key, sequence))]
 
 
 def _is_utf8(data: bytes) -> bool:
@@ -539,21 +619,14 @@ _STRICT_KEY_PATHS = {
 }
 
 
-@functools.lru_cache(maxsize=256)
-def _source_name(source: object) -> str:
-    """One string per source, shared by every origin read from it.
-
-    A million records come from a handful of sources: without this, every verdict
-    would carry its own copy of the path.
-    """
-    return _text(source)
-
-
-def _record_from_row(row: tuple[object, ...]) -> RawRecord:
+def _record_from_row(row: tuple[object, ...], names: dict[int, str]) -> RawRecord:
+    """A spool row as a record. `names` maps source numbers to one string per source,
+    shared by every origin read from it (a million verdicts, a handful of paths)."""
     raw, source, line, idx, rowid, has_index = row[1:7]
     assert isinstance(raw, bytes)
+    assert isinstance(source, int)
     origin = Origin(
-        source=_source_name(source),
+        source=names[source],
         line=line if isinstance(line, int) else None,
         index=idx if isinstance(idx, int) else None,
         rowid=rowid if isinstance(rowid, int) else None,
@@ -623,6 +696,83 @@ def _store_problem(path: Path, error: Exception) -> str:
             "(sqlite3 STORE \"VACUUM INTO 'copy.db'\"); none of its receipts were read"
         )
     return f"cannot read the store ({error}); none of its receipts were read"
+
+
+def _receipts_table_columns(conn: sqlite3.Connection) -> set[str] | str:
+    """The columns of the attached store's `receipts` table, or why it cannot be copied.
+
+    Only a real table is read: a view or a virtual table computes its rows (a recursive
+    view never stops), and so does a generated column; a real table's rows are its bytes.
+    """
+    row = conn.execute(
+        "SELECT type, sql FROM src.sqlite_master WHERE name = 'receipts' COLLATE NOCASE"
+    ).fetchone()
+    if row is None:
+        return "not a receipts store: no 'receipts' table with receipt_json"
+    kind, sql = _text(row[0]), _text(row[1] or b"")
+    if kind != "table" or sql.lstrip().upper().startswith("CREATE VIRTUAL"):
+        what = "a virtual table" if kind == "table" else f"a {kind}"
+        return f"not a receipts store: 'receipts' is {what}, not a table; nothing was read"
+    # (cid, name, type, notnull, default, pk, hidden): hidden 2 and 3 are generated columns
+    info = conn.execute("PRAGMA src.table_xinfo(receipts)").fetchall()
+    columns = {_text(column[1]): column[6] for column in info}
+    if not {"receipt_json", "chain_id"} <= set(columns):
+        return "not a receipts store: no 'receipts' table with receipt_json"
+    computed = sorted(name for name, hidden in columns.items() if hidden and name in _READ)
+    if computed:
+        return (
+            f"not a receipts store: column {computed[0]!r} is computed, not stored; "
+            "nothing was read"
+        )
+    return set(columns)
+
+
+_READ = frozenset({"receipt_json", *INDEX_COLUMNS})  # the store columns a copy reads
+
+
+class _CopyBudget:
+    """SQLite's progress callback during a store's copy: stops a copy that writes more
+    spool than STORE_COPY_GROWTH times the store's bytes, or runs more steps than
+    STORE_COPY_STEPS_PER_BYTE times them (a hostile or corrupt store), and lets the
+    Python signal handlers run during the copy (see `tempfiles`)."""
+
+    def __init__(self, store: Path, spool: Path) -> None:
+        size = sum(_size(Path(f"{store}{suffix}")) for suffix in ("", "-wal"))
+        self._spool = spool
+        self._spool_limit = _size(spool) + STORE_COPY_GROWTH * size + STORE_COPY_SLACK
+        steps = STORE_COPY_STEPS_PER_BYTE * size + STORE_COPY_STEPS_SLACK
+        self._steps_left = steps // _PROGRESS_EVERY
+        self._size = size
+        self.exceeded: str | None = None
+
+    def exhausted(self) -> int:
+        self._steps_left -= 1
+        if self._steps_left < 0:
+            self._stop("reading it takes more work than")
+        elif _size(self._spool) > self._spool_limit:
+            self._stop("it yields more data than")
+        return 1 if self.exceeded else 0
+
+    def _stop(self, why: str) -> None:
+        self.exceeded = (
+            f"store is corrupt or hostile: {why} its {self._size} bytes can hold; "
+            "none of its receipts were read"
+        )
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _spool_io_error(spool: Path, what: str, error: Exception) -> InputError:
+    message = (
+        f"cannot write the receipt spool while {what}: {error}; nothing was verified "
+        "(free space where TMPDIR points, or point TMPDIR elsewhere)"
+    )
+    return InputError(Diagnostic("SPOOL_IO_ERROR", message, str(spool)))
 
 
 def _split_json_array(data: bytes, source: str) -> tuple[list[tuple[bytes, int]], Problem | None]:
@@ -758,6 +908,7 @@ def spool_sources(sources: Iterable[str], *, stdin: BinaryIO | None = None) -> R
                     _add_file(spool, file, hasher)
                 except OSError as exc:
                     raise _input_error("UNREADABLE", exc.strerror or str(exc), str(file)) from exc
+        spool.finish()
     except BaseException:
         spool.close()
         raise
