@@ -291,3 +291,37 @@ def test_report_on_a_full_disk_exits_2_and_writes_nothing(tmp_path: Path) -> Non
     assert "Traceback" not in run.stderr
     assert not out.exists() or list(out.rglob("*")) == []
     assert _spools(tmp_path) == []
+
+
+# -- one JSON value per file ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        "[{r1}] ,[{r2}] garbage",
+        "[{r1}] {r2}",
+        "[]x",
+    ],
+)
+def test_content_after_a_json_array_is_a_problem_of_the_file(tmp_path: Path, shape: str) -> None:
+    first, second = _chain("chain_trailing", 2)
+    path = tmp_path / "trailing.json"
+    text = shape.replace("{r1}", json.dumps(first)).replace("{r2}", json.dumps(second))
+    path.write_text(text)
+    result = verify_paths([path], trust(KEY.raw))
+    assert [(p.code, p.origin.source) for p in result.input_problems if p.origin] == [
+        (Code.MALFORMED_RECEIPT, str(path))
+    ]
+    assert not result.valid
+
+
+def test_two_values_on_one_line_are_malformed_in_lines_and_on_stdin(tmp_path: Path) -> None:
+    first, second = _chain("chain_pair", 2)
+    line = (json.dumps(first) + " " + json.dumps(second) + "\n").encode()
+    path = tmp_path / "pair.jsonl"
+    path.write_bytes(line)
+    result = verify_paths([path], trust(KEY.raw))
+    problems = [*result.input_problems, *(p for c in result.chains for p in c.failures)]
+    assert Code.MALFORMED_RECEIPT in {p.code for p in problems}
+    assert not result.valid

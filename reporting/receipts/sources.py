@@ -790,7 +790,7 @@ def _split_json_array(data: bytes, source: str) -> tuple[list[tuple[bytes, int]]
     while True:
         position = _skip_space(text, position)
         if position < len(text) and text[position] == "]" and not elements:
-            return elements, None
+            return elements, _trailing_content(text, position + 1, source)
         try:
             _, end = decoder.raw_decode(text, position)
         except json.JSONDecodeError as exc:
@@ -806,10 +806,21 @@ def _split_json_array(data: bytes, source: str) -> tuple[list[tuple[bytes, int]]
             position += 1
             continue
         if position < len(text) and text[position] == "]":
-            return elements, None
+            return elements, _trailing_content(text, position + 1, source)
         line = text.count("\n", 0, position) + 1
         message = "expected ',' or ']' after an array element; rest of file skipped"
         return elements, Problem(Code.MALFORMED_RECEIPT, message, origin=Origin(source, line))
+
+
+def _trailing_content(text: str, end: int, source: str) -> Problem | None:
+    """Anything but whitespace after the array is a problem of the file: a second value
+    there would otherwise be dropped without a word (RFC 8259: one value per text)."""
+    position = _skip_space(text, end)
+    if position == len(text):
+        return None
+    line = text.count("\n", 0, position) + 1
+    message = "content after the JSON array; the file must hold one JSON value"
+    return Problem(Code.MALFORMED_RECEIPT, message, origin=Origin(source, line))
 
 
 def _too_large(origin: Origin) -> Problem:
