@@ -213,12 +213,26 @@ def test_a_body_that_is_not_json_fails_alike(tmp_path: Path, client: Any) -> Non
     receipt = json.loads(path.read_text().splitlines()[5])  # plain #6, with a response_hash
     (bodies / f"{receipt['id'].removeprefix('urn:receipt:')}.json").write_text("{oops")
     options = VerifyOptions(trust=trust(KEY.raw), bodies=BodiesDirectory(bodies))
+    local = _verify(path, options, workers=1)
+    on_cluster = _verify(path, options, executor="dask", scheduler=client)
+    assert on_cluster == local
+    codes = {p["code"] for chain in local[0] for p in chain["failures"]}
+    assert Code.RESPONSE_BODY_UNVERIFIABLE.value in codes
+
+
+def test_a_body_that_cannot_be_read_fails_alike(tmp_path: Path, client: Any) -> None:
+    path, bodies = _long_chains(tmp_path)
+    receipt = json.loads(path.read_text().splitlines()[5])  # plain #6, with a response_hash
+    body = bodies / f"{receipt['id'].removeprefix('urn:receipt:')}.json"
+    body.unlink()
+    body.mkdir()
+    options = VerifyOptions(trust=trust(KEY.raw), bodies=BodiesDirectory(bodies))
     with pytest.raises(InputError) as local:
         _verify(path, options, workers=1)
     with pytest.raises(InputError) as on_cluster:
         _verify(path, options, executor="dask", scheduler=client)
     assert str(on_cluster.value) == str(local.value)
-    assert "response body is not JSON" in str(local.value)
+    assert "not a regular file" in str(local.value)
 
 
 def test_the_context_travels_without_files_and_with_its_certificates() -> None:

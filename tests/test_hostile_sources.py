@@ -26,12 +26,13 @@ import pytest
 
 from reporting.errors import InputError
 from reporting.receipts import sources
+from reporting.receipts.external import BodiesDirectory
 from reporting.receipts.results import Code
 from reporting.receipts.sources import ReceiptSpool, spool_sources
 
 from .conftest import REPO, SAMPLES
 from .factory import ChainBuilder, Key, write_jsonl, write_store
-from .helpers import trust, verify_paths
+from .helpers import trust, verify_docs, verify_paths
 
 KEY = Key.from_seed("hostile-sources")
 PYTHON = sys.executable
@@ -325,3 +326,53 @@ def test_two_values_on_one_line_are_malformed_in_lines_and_on_stdin(tmp_path: Pa
     problems = [*result.input_problems, *(p for c in result.chains for p in c.failures)]
     assert Code.MALFORMED_RECEIPT in {p.code for p in problems}
     assert not result.valid
+
+
+# -- what cannot be canonicalised is a result of its receipt -------------------------------------
+
+
+def _nested_list(depth: int) -> str:
+    return "[" * depth + "1" + "]" * depth
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"id": 1447612329457729537}',  # a 64-bit id: not the ES6 form of its double
+        _nested_list(500),
+        '{"a": 1, "a": 2}',
+        "{oops",
+    ],
+    ids=["64-bit integer", "500 deep", "duplicate name", "not JSON"],
+)
+def test_a_body_that_cannot_be_hashed_is_that_receipt_s_result(tmp_path: Path, body: str) -> None:
+    builder = ChainBuilder(KEY, chain_id="chain_bodies")
+    for _ in range(3):
+        builder.add(response_body={"status": 200})
+    bodies = tmp_path / "bodies"
+    bodies.mkdir()
+    for receipt in builder.receipts:
+        name = receipt["id"].removeprefix("urn:receipt:")
+        (bodies / f"{name}.json").write_text('{"status": 200}')
+    hostile = builder.receipts[1]["id"].removeprefix("urn:receipt:")
+    (bodies / f"{hostile}.json").write_text(body)
+    chain = verify_docs(builder.receipts, KEY.raw, bodies=BodiesDirectory(bodies))
+    assert [r.failures for r in chain.receipts] == [(), (Code.RESPONSE_BODY_UNVERIFIABLE,), ()]
+    assert chain.broken_at == 1
+
+
+def test_a_receipt_deeper_than_python_recurses_is_malformed_with_a_raised_max_depth(
+    tmp_path: Path,
+) -> None:
+    receipts = _chain("chain_deep", 3)
+    deep_member = '"deep": ' + _nested_list(900) + ', "issuer": {'
+    deep = json.dumps(receipts[1]).replace('"issuer": {', deep_member, 1)
+    path = tmp_path / "deep.jsonl"
+    path.write_text("\n".join([json.dumps(receipts[0]), deep, json.dumps(receipts[2])]) + "\n")
+    key = KEY.write_pem(tmp_path / "key.pem")
+    run = _cli(tmp_path, "verify", str(path), "--keys", str(key), "--max-depth", "5000", "--json")
+    assert run.returncode == 1, run.stderr
+    [chain] = json.loads(run.stdout)["chains"]
+    malformed = [r for r in chain["receipts"] if Code.MALFORMED_RECEIPT.value in r["failures"]]
+    assert len(malformed) == 1
+    assert chain["length"] == 3

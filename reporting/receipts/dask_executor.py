@@ -18,7 +18,6 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -36,7 +35,7 @@ from reporting.receipts.batch import (
     _walk_run,
 )
 from reporting.receipts.canonical import MalformedReceiptError, parse_receipt
-from reporting.receipts.external import BodiesDirectory
+from reporting.receipts.external import ResponseBodies
 from reporting.receipts.sources import ChunkPlan, RawRecord
 from reporting.receipts.verify import ChainInput, ChunkStart, VerifyOptions
 
@@ -136,20 +135,17 @@ class _SharedContext:
 
 
 @dataclass(frozen=True)
-class _ShippedBodies(BodiesDirectory):
+class _ShippedBodies:
     """The response bodies a job's receipts name, read by the parent from its directory.
 
     A body the parent could not read is an error raised only if the verifier asks for
     it, as it would be when reading the directory.
     """
 
-    bodies: dict[str, tuple[bool, Any]] = field(default_factory=dict)
+    bodies: dict[str, bytes | None] = field(default_factory=dict)
     errors: dict[str, list[Diagnostic]] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        """The directory is on the parent's machine; nothing to check here."""
-
-    def body_for(self, receipt_id: str) -> tuple[bool, Any]:
+    def body_bytes(self, receipt_id: str) -> bytes | None:
         if receipt_id in self.errors:
             raise InputError(self.errors[receipt_id])
         if receipt_id not in self.bodies:
@@ -173,17 +169,17 @@ def _receipt_id(record: RawRecord, options: VerifyOptions) -> str | None:
 
 
 def _bodies_for(
-    directory: BodiesDirectory | None, records: Iterable[RawRecord], options: VerifyOptions
+    directory: ResponseBodies | None, records: Iterable[RawRecord], options: VerifyOptions
 ) -> _ShippedBodies | None:
     if directory is None:
         return None
-    shipped = _ShippedBodies(Path(directory.path))
+    shipped = _ShippedBodies()
     for record in records:
         receipt_id = _receipt_id(record, options)
         if receipt_id is None or receipt_id in shipped.bodies:
             continue
         try:
-            shipped.bodies[receipt_id] = directory.body_for(receipt_id)
+            shipped.bodies[receipt_id] = directory.body_bytes(receipt_id)
         except InputError as error:
             shipped.errors[receipt_id] = error.diagnostics()
     return shipped

@@ -40,10 +40,10 @@ from reporting.receipts.canonical import (
     MalformedReceiptError,
     ParsedReceipt,
     canonical_json,
+    json_text_hash,
     parse_receipt,
-    sha256_tag,
 )
-from reporting.receipts.external import BodiesDirectory, Grant, Witness
+from reporting.receipts.external import Grant, ResponseBodies, Witness
 from reporting.receipts.fields import get_path
 from reporting.receipts.keys import PublicKey, TrustStore, decode_multibase_key, fingerprint
 from reporting.receipts.results import (
@@ -88,7 +88,7 @@ class VerifyOptions:
     require_terminal: bool = False
     witnesses: dict[str, Witness] = field(default_factory=dict)
     grants: dict[str, Grant] | None = None
-    bodies: BodiesDirectory | None = None
+    bodies: ResponseBodies | None = None
     tsa_roots: tuple[x509.Certificate, ...] = ()
     timestamp_tolerance: timedelta = timedelta(minutes=5)
     max_receipt_bytes: int = DEFAULT_MAX_RECEIPT_BYTES
@@ -611,22 +611,25 @@ class _ChainWalk:
             self._check_termination_claims()
 
     def _check_response_hashes(self) -> None:
+        bodies = self.options.bodies
         for local, entry in enumerate(self.entries):
             expected = entry.outcome.get("response_hash")
             if not isinstance(expected, str) or entry.receipt_id is None:
                 continue
-            bodies = self.options.bodies
-            found, body = bodies.body_for(entry.receipt_id) if bodies else (False, None)
-            if not found:
+            body = bodies.body_bytes(entry.receipt_id) if bodies else None
+            if body is None:
                 self.missing_bodies += 1
                 continue
-            actual = sha256_tag(canonical_json(body))
+            index = self.start.offset + local
+            try:
+                actual = json_text_hash(body)
+            except MalformedReceiptError as exc:
+                message = f"the supplied response body cannot be hashed unambiguously: {exc}"
+                entry.add(Code.RESPONSE_BODY_UNVERIFIABLE, message, index)
+                continue
             if actual != expected:
-                entry.add(
-                    Code.RESPONSE_HASH_MISMATCH,
-                    f"response body hashes to {actual}, receipt says {expected}",
-                    self.start.offset + local,
-                )
+                message = f"response body hashes to {actual}, receipt says {expected}"
+                entry.add(Code.RESPONSE_HASH_MISMATCH, message, index)
 
     def _check_termination_claims(self) -> None:
         if not self.entries:
