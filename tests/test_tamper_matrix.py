@@ -331,6 +331,7 @@ class Style:
     escape_names: bool = False  # every character of member names as \uXXXX
     escape_values: bool = False  # every character of string values as \uXXXX
     reverse: bool = False
+    float_integers: bool = False  # every integer written as a float: 2.0 (the same number)
 
 
 PLAIN_STYLE = Style()
@@ -372,6 +373,8 @@ def encode(value: Any, style: Style = PLAIN_STYLE, dup: Dup | None = None, at: P
         return "[" + style.pad + style.item.join(parts) + style.pad + "]"
     if isinstance(value, str):
         return _string(value, style.escape_values)
+    if style.float_integers and type(value) is int and abs(value) <= 2**53:
+        return json.dumps(float(value))
     return json.dumps(value)
 
 
@@ -857,6 +860,7 @@ ENCODINGS = {
     "equivalent.member-order": Style(reverse=True),
     "equivalent.escaped-values": Style(escape_values=True),
     "equivalent.escaped-names": Style(escape_names=True),
+    "equivalent.number-form": Style(float_integers=True),
 }
 OPTIONAL_MEMBERS: tuple[Path_, ...] = (  # absent optional members that may be written as null
     ("credentialSubject", "correlation_id"),

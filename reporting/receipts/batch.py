@@ -25,6 +25,7 @@ from reporting.errors import Diagnostic, UsageError
 from reporting.receipts.canonical import MalformedReceiptError, parse_receipt
 from reporting.receipts.fields import get_path
 from reporting.receipts.results import (
+    POLICY_CODES,
     ChainResult,
     Code,
     Outcome,
@@ -77,7 +78,7 @@ class _ChainFacts:
     """What delegation needs to know about a chain once it has left memory."""
 
     claims: tuple[_DelegationClaim, ...]
-    principals: dict[str, Any]  # referenced parent receipt id -> its principal id
+    principals: dict[tuple[str, str], Any]  # (chain id, referenced receipt id) -> principal
 
     def shifted(self, offset: int) -> _ChainFacts:
         claims = tuple(replace(c, receipt_index=c.receipt_index + offset) for c in self.claims)
@@ -124,10 +125,12 @@ def _init_worker(context: _JobContext) -> None:
     tune_for_batch_work()
 
 
-def _facts(documents: Sequence[dict[str, Any] | None], parent_ids: frozenset[str]) -> _ChainFacts:
+def _facts(
+    chain_id: str, documents: Sequence[dict[str, Any] | None], parent_ids: frozenset[str]
+) -> _ChainFacts:
     """Delegation claims (indexed from the run's first receipt) and referenced principals."""
     claims: list[_DelegationClaim] = []
-    principals: dict[str, Any] = {}
+    principals: dict[tuple[str, str], Any] = {}
     for index, document in enumerate(documents):
         if document is None:
             continue
@@ -135,7 +138,7 @@ def _facts(documents: Sequence[dict[str, Any] | None], parent_ids: frozenset[str
         principal = get_path(subject, "principal", "id")
         receipt_id = document.get("id")
         if isinstance(receipt_id, str) and receipt_id in parent_ids:
-            principals[receipt_id] = principal
+            principals.setdefault((chain_id, receipt_id), principal)
         delegation = subject.get("delegation") if isinstance(subject, dict) else None
         if isinstance(delegation, dict):
             claims.append(
@@ -160,7 +163,7 @@ def _outcome(
     if context.extract is not None:
         verified = verified_receipts(documents, result.receipts)
         extract = context.extract([(result.chain_id, verified)])
-    return result, _facts(documents, context.parent_ids), extract
+    return result, _facts(result.chain_id, documents, context.parent_ids), extract
 
 
 def _chunk_records(
@@ -224,7 +227,11 @@ def _run_batch(context: _JobContext, jobs: Sequence[_Job]) -> list[_Outcome]:
     runs = [(r.chain_id, verified_receipts(docs, r.receipts)) for r, docs in walked]
     block = context.extract(runs)
     return [
-        (result, _facts(documents, context.parent_ids), block if number == 0 else None)
+        (
+            result,
+            _facts(result.chain_id, documents, context.parent_ids),
+            block if number == 0 else None,
+        )
         for number, (result, documents) in enumerate(walked)
     ]
 
@@ -276,11 +283,11 @@ def _join_chunks(
     accepted = stitch_chunks(chunks, rewalk)
     result = finish_chain(accepted, context.options)
     claims: list[_DelegationClaim] = []
-    principals: dict[str, Any] = {}
+    principals: dict[tuple[str, str], Any] = {}
     offset = 0
     for chunk, (_, facts, _) in zip(accepted, kept, strict=True):
         claims.extend(facts.shifted(offset).claims)
-        principals.update(facts.principals)
+        principals.update({k: v for k, v in facts.principals.items() if k not in principals})
         offset += len(chunk.receipts)
     return result, _ChainFacts(tuple(claims), principals), [o[2] for o in kept]
 
@@ -419,24 +426,63 @@ def _chains(
             runs, run_outcomes = [], []
 
 
+# Failures that leave a receipt what its issuer signed, where its chain says it is: the
+# policy tier (§7.9), a store column that disagrees with the signed JSON (the column is
+# not evidence), and what a witness or --require-terminal says of the chain's end.
+_STILL_AUTHENTIC = POLICY_CODES | {
+    Code.INDEX_MISMATCH,
+    Code.LENGTH_MISMATCH,
+    Code.FINAL_HASH_MISMATCH,
+    Code.TERMINAL_REQUIRED,
+}
+
+
+def _first_inauthentic(chain: ChainResult) -> int | None:
+    """The index of the first receipt that is not authentic, with all before it."""
+    return next(
+        (
+            index
+            for index, receipt in enumerate(chain.receipts)
+            if not _STILL_AUTHENTIC.issuperset(receipt.failures)
+        ),
+        None,
+    )
+
+
 def _delegation_failures(
-    claim: _DelegationClaim, chains: dict[str, ChainResult], principals: dict[str, Any]
+    claim: _DelegationClaim,
+    chains: dict[str, ChainResult],
+    principals: dict[tuple[str, str], Any],
 ) -> str | None:
-    """Why a delegation claim cannot be verified, or None when it holds (§7.6)."""
+    """Why a delegation claim cannot be verified, or None when it holds (§7.6).
+
+    The four checks: the parent chain is in the input; the parent receipt is in it and
+    authentic (it, and every receipt before it, verified: a break after it, or a store
+    column that disagrees, does not make it less so); the delegator is the parent
+    chain's issuer; the principal is the parent receipt's.
+    """
     parent = chains.get(claim.parent_chain_id) if isinstance(claim.parent_chain_id, str) else None
     if parent is None:
         return f"parent chain {claim.parent_chain_id!r} is not in the input"
-    if not any(r.receipt_id == claim.parent_receipt_id for r in parent.receipts):
+    index = next(
+        (i for i, r in enumerate(parent.receipts) if r.receipt_id == claim.parent_receipt_id),
+        None,
+    )
+    if index is None:
         return f"parent receipt {claim.parent_receipt_id!r} is not in chain {parent.chain_id!r}"
+    broken = _first_inauthentic(parent)
+    if broken is not None and broken <= index:
+        return (
+            f"parent receipt {claim.parent_receipt_id!r} is not authentic: chain "
+            f"{parent.chain_id!r} fails at index {broken}, at or before it"
+        )
     if claim.delegator_id != parent.issuer:
         return (
             f"delegator {claim.delegator_id!r} is not the parent chain's issuer {parent.issuer!r}"
         )
-    if principals.get(str(claim.parent_receipt_id)) != claim.principal_id:
-        parent_principal = principals.get(str(claim.parent_receipt_id))
+    parent_principal = principals.get((parent.chain_id, str(claim.parent_receipt_id)))
+    if parent_principal != claim.principal_id:
         return f"principal {claim.principal_id!r} differs from the parent's {parent_principal!r}"
-    if not parent.valid:
-        return f"parent chain {parent.chain_id!r} failed verification"
     return None
 
 
@@ -455,7 +501,7 @@ def _with_problem(chain: ChainResult, index: int, problem: Problem) -> ChainResu
 
 
 def _check_delegations(
-    chains: list[ChainResult], facts: list[_ChainFacts], principals: dict[str, Any]
+    chains: list[ChainResult], facts: list[_ChainFacts], principals: dict[tuple[str, str], Any]
 ) -> list[ChainResult]:
     by_id = {c.chain_id: c for c in chains}
     checked: list[ChainResult] = []
@@ -530,7 +576,7 @@ def verify_spool(
     chains: list[ChainResult] = []
     facts: list[_ChainFacts] = []
     extracts: list[Any] = []
-    principals: dict[str, Any] = {}
+    principals: dict[tuple[str, str], Any] = {}
     with _runner(executor, scheduler, workers, sizes) as run:
         for result, chain_facts, extracted in _chains(run(jobs, context), context, progress):
             chains.append(result)

@@ -10,10 +10,13 @@ Steps, as the spec numbers them:
 4. Receipt hash = ``sha256:`` + lowercase hex SHA-256 of those bytes.
 
 The parse is strict: invalid UTF-8, NaN/Infinity, lone surrogates and duplicate member
-names are rejected, because each lets two parsers disagree about what was signed.
-JCS bytes come from orjson with sorted keys (fast) except where orjson and RFC 8785
-can differ — floats, integers beyond ±(2^53-1), member names at or above U+E000 — where
-the `rfc8785` package serialises instead. Nesting is bounded by the caller's limit and
+names are rejected, because each lets two parsers disagree about what was signed, and
+so is integer text beyond ±(2^53-1) that is not the ES6 form of its IEEE 754 double
+(RFC 8785 §3.2.2.3 and Appendix B: `9223372036854776000` is that form of 2^63, and
+`9223372036854775807` names the same double in other digits). JCS bytes come from
+orjson with sorted keys (fast) except where orjson and RFC 8785 can differ — floats,
+integers beyond ±(2^53-1), member names at or above U+E000 — where the `rfc8785`
+package serialises instead. Nesting is bounded by the caller's limit and
 never deeper than MAX_CANONICAL_DEPTH, the deepest orjson serialises (the fallback
 recurses in Python).
 """
@@ -175,13 +178,20 @@ def _restore_previous_hash(document: dict[str, Any]) -> None:
 
 
 def _as_jcs_number(value: int) -> float:
-    """Integers beyond ±(2^53-1) are IEEE doubles in JCS; refuse those a double cannot hold."""
+    """An integer beyond ±(2^53-1) is an IEEE double in JCS (§3.2.2.3). Its text is
+    accepted only when it is that double's ES6 form: other digits naming the same
+    double (`9223372036854775807` for `9223372036854776000`) would verify under one
+    signature as two different texts, so they are refused as ambiguous."""
     try:
         as_float = float(value)
     except OverflowError as exc:
         raise MalformedReceiptError(f"integer of {len(str(value))} digits overflows") from exc
-    if int(as_float) != value:
-        raise MalformedReceiptError(f"integer {value} cannot be represented exactly in RFC 8785")
+    es6 = bytes(rfc8785.dumps(as_float))
+    if es6 != str(value).encode():
+        es6_text = es6.decode()
+        raise MalformedReceiptError(
+            f"integer {value} is not in RFC 8785 form ({es6_text}): ambiguous signed content"
+        )
     return as_float
 
 

@@ -85,20 +85,29 @@ _KEYS_FROM = (
     "CASE WHEN json_valid({0}) AND "
     "json_type({0}, '$.credentialSubject.delegation.parent_receipt_id') = 'text' "
     "THEN json_extract({0}, '$.credentialSubject.delegation.parent_receipt_id') END, "
-    "CASE WHEN json_valid({0}) AND "
-    "json_type({0}, '$.credentialSubject.chain.sequence') = 'integer' "
-    "THEN json_extract({0}, '$.credentialSubject.chain.sequence') END"
+    "CASE WHEN json_valid({0}) THEN CASE json_type({0}, '$.credentialSubject.chain.sequence') "
+    "WHEN 'integer' THEN json_extract({0}, '$.credentialSubject.chain.sequence') "
+    # 2.0 is the integer 2 (verify.as_integer); beyond 2^53 a double is no sequence to cut by
+    "WHEN 'real' THEN CASE WHEN {1} = CAST({1} AS INTEGER) AND abs({1}) <= 9007199254740991 "
+    "THEN CAST({1} AS INTEGER) END END END"
 )
 _KEY_COLUMNS = "chain_key, receipt_key, parent_key, seq"
+
+
+def _keys_from(raw: str) -> str:
+    sequence = f"json_extract({raw}, '$.credentialSubject.chain.sequence')"
+    return _KEYS_FROM.format(raw, sequence)
+
+
 _INSERT_RECORD = (
     f"INSERT INTO records(raw, source, line, idx, {_KEY_COLUMNS}) "
-    "VALUES (?1, ?2, ?3, ?4, " + _KEYS_FROM.format("?1") + ")"
+    "VALUES (?1, ?2, ?3, ?4, " + _keys_from("?1") + ")"
 )
 _COPY_STORE = (
     f"INSERT INTO records(raw, source, src_rowid, has_index, {_KEY_COLUMNS}, "
     + _COL_NAMES
     + ") SELECT CAST(receipt_json AS BLOB), ?, src.receipts.rowid, 1, "
-    + _KEYS_FROM.format("receipt_json")
+    + _keys_from("receipt_json")
     + ", {columns} FROM src.receipts"
 )
 _SELECT_RECORDS = (

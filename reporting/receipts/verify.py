@@ -32,6 +32,7 @@ from typing import Any
 
 import nacl.bindings
 import nacl.exceptions
+import orjson
 from cryptography import x509
 
 from reporting.receipts.canonical import (
@@ -110,9 +111,32 @@ ChainVisitor = Callable[[ChainResult, list[VerifiedReceipt]], Any]
 # -- small helpers ------------------------------------------------------------------------
 
 
+def as_integer(value: Any) -> int | None:
+    """A JSON number that is an integer, read as the schema reads it: JSON Schema's
+    `integer` is any number with a zero fractional part, so `2.0` is 2 (and RFC 8785
+    writes both as `2`: the same signed bytes). Anything else is None."""
+    if type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return None
+
+
 def _sequence(document: dict[str, Any]) -> int | None:
-    value = get_path(document, "credentialSubject", "chain", "sequence")
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return as_integer(get_path(document, "credentialSubject", "chain", "sequence"))
+
+
+def _lenient_sequence(record: RawRecord, options: VerifyOptions) -> int | None:
+    """Where a record that failed the strict parse claims to sit, read leniently (a
+    duplicate member, say, does not hide its sequence): only to place its failure in
+    its chain, never as evidence. Records over the size limit are not read."""
+    if len(record.raw) > options.max_receipt_bytes:
+        return None
+    try:
+        document = orjson.loads(record.raw)
+    except orjson.JSONDecodeError:
+        return None
+    return _sequence(document) if isinstance(document, dict) else None
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -172,6 +196,7 @@ class _Entry:
         "document",
         "outcome",
         "parsed",
+        "placement",
         "problems",
         "receipt_id",
         "record",
@@ -191,11 +216,16 @@ class _Entry:
         receipt_id = self.document.get("id")
         self.receipt_id: str | None = receipt_id if isinstance(receipt_id, str) else None
         self.sequence: int | None = _sequence(self.document)
+        self.placement = self.sequence  # where it sits in sequence order (see _ordered)
 
     def add(self, code: Code, message: str, index: int | None) -> None:
         self.problems.append(
             Problem(code, message, self.receipt_id, self.sequence, index, self.record.origin)
         )
+
+    def place_at(self, index: int) -> None:
+        """A record that could not be parsed learns its index once its chain is ordered."""
+        self.problems = [replace(p, index=index) for p in self.problems]
 
     def result(self) -> ReceiptResult:
         failures = tuple(
@@ -222,6 +252,7 @@ def _parse_entry(record: RawRecord, options: VerifyOptions) -> _Entry:
         )
     except MalformedReceiptError as exc:
         entry = _Entry(record, None)
+        entry.placement = _lenient_sequence(record, options)
         entry.add(
             Code.RECEIPT_TOO_LARGE if exc.too_large else Code.MALFORMED_RECEIPT, str(exc), None
         )
@@ -235,10 +266,27 @@ def parse_entry_problem(record: RawRecord, options: VerifyOptions) -> Problem | 
     return entry.problems[0] if entry.problems else None
 
 
-def _order_key(item: tuple[int, _Entry]) -> tuple[int, int]:
-    position, entry = item
-    sequence = entry.sequence
-    return (sequence if sequence is not None else 2**62, position)
+_LAST = 2**62  # where a parsed receipt without a sequence is placed: after every other
+
+
+def _in_sequence_order(entries: list[_Entry]) -> list[_Entry]:
+    """Entries ordered by sequence, ties in arrival order.
+
+    A parsed receipt sits at its sequence (one without any, last). A record that could
+    not be parsed sits where it claims to (`_lenient_sequence`), or else right after the
+    record that arrived before it: a malformed receipt in the middle of a chain is that
+    chain's first failure where it stands, not after the link it breaks.
+    """
+    keys: list[tuple[int, int, int]] = []
+    before = (-1, -1)  # the arrival predecessor's (placement, position)
+    for position, entry in enumerate(entries):
+        if entry.placement is not None:
+            before = (entry.placement, position)
+        elif entry.parsed is not None:
+            before = (_LAST, position)
+        keys.append((*before, position))
+    order = sorted(range(len(entries)), key=keys.__getitem__)
+    return [entries[i] for i in order]
 
 
 def _dedupe(entries: list[_Entry]) -> tuple[list[_Entry], list[Problem]]:
@@ -356,7 +404,12 @@ class _ChainWalk:
     _first_parsed_seen: bool = False
 
     def run(self, previous: _Entry | None = None) -> None:
-        """Walk the entries; `previous` is the receipt before the first (a chunk's overlap)."""
+        """Walk the entries; `previous` is the receipt before the first (a chunk's overlap).
+
+        Each receipt links to the last receipt before it that could be parsed: a record
+        that could not be is its own failure, where it stands, and breaks a link only
+        if the receipt after it does not link past it.
+        """
         self.active_key, self.genesis_key = self.start.active_key, self.start.genesis_key
         self.terminal = self.start.terminal
         if self.start.issuer_known:
@@ -367,7 +420,9 @@ class _ChainWalk:
         for local, entry in enumerate(self.entries):
             if entry.parsed is not None:
                 self._check_receipt(self.start.offset + local, entry, previous)
-            previous = entry
+                previous = entry
+            else:
+                entry.place_at(self.start.offset + local)
         self._check_chunk_level()
 
     def _check_receipt(self, index: int, entry: _Entry, previous: _Entry | None) -> None:
@@ -447,13 +502,8 @@ class _ChainWalk:
                     index,
                 )
             return
-        if previous.parsed is None:
-            entry.add(
-                Code.HASH_LINK_BROKEN,
-                "previous record could not be parsed; link unverifiable",
-                index,
-            )
-        elif link != previous.parsed.receipt_hash:
+        assert previous.parsed is not None
+        if link != previous.parsed.receipt_hash:
             entry.add(
                 Code.HASH_LINK_BROKEN,
                 f"previous_receipt_hash is {link!r}; previous receipt hashes to "
@@ -747,7 +797,7 @@ def _ordered_entries(
     records: Sequence[RawRecord], options: VerifyOptions
 ) -> tuple[list[_Entry], list[Problem]]:
     parsed = [_parse_entry(record, options) for record in records]
-    return _dedupe([entry for _, entry in sorted(enumerate(parsed), key=_order_key)])
+    return _dedupe(_in_sequence_order(parsed))
 
 
 def walk_chunk(
@@ -767,14 +817,26 @@ def walk_chunk(
     chain's last receipt. A whole chain is one run with neither.
     """
     entries, duplicates = _ordered_entries(records, options)
-    overlap, _ = _ordered_entries(previous, options)
+    overlap = [e for e in _ordered_entries(previous, options)[0] if e.parsed is not None]
     first_id = next((e.chain.get("chain_id") for e in entries if e.parsed), None)
     chain_id = chain_key if chain_key is not None else str(first_id)
     walk = _ChainWalk(chain_id, options, entries, start or ChunkStart(), final)
     walk.run(overlap[-1] if overlap else None)
-    in_range = sequences is None or all(sequences.holds(e.sequence) for e in entries)
+    # Where the records before the run hold no receipt to link to, the link to look
+    # for lies further back: the chain is walked whole.
+    in_range = sequences is None or (
+        all(_held(sequences, e) for e in entries) and (bool(overlap) or not previous)
+    )
     documents = [entry.document if entry.parsed is not None else None for entry in entries]
     return _chunk_result(walk, duplicates, in_range), documents
+
+
+def _held(sequences: SequenceRange, entry: _Entry) -> bool:
+    """Whether a run read for `sequences` holds this entry where a whole walk puts it.
+    A record placed only by its arrival is never held: its chain is walked whole."""
+    if entry.parsed is None and entry.placement is None:
+        return False
+    return sequences.holds(entry.placement)
 
 
 def _walk_matches(chunk: ChunkResult, state: ChunkStart) -> bool:
