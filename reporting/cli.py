@@ -35,8 +35,8 @@ from reporting.pipeline import (
     run_verification,
     stage,
 )
-from reporting.receipts.batch import EXECUTORS
 from reporting.receipts.canonical import DEFAULT_MAX_DEPTH, DEFAULT_MAX_RECEIPT_BYTES
+from reporting.receipts.executors import EXECUTORS
 from reporting.receipts.results import ChainResult, Problem, VerificationResult
 from reporting.report.build import ReportOptions
 from reporting.report.model import Posture

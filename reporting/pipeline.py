@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fnmatch
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -18,13 +17,13 @@ from reporting.controls.assess import FrameworkAssessment, assess
 from reporting.controls.loader import Framework, load_mappings, shipped_mapping_paths
 from reporting.errors import Diagnostic, InputError, UsageError
 from reporting.evidence.frame import Evidence, Period, build_evidence, extract_rows
-from reporting.receipts.batch import check_executor, verify_spool
 from reporting.receipts.canonical import DEFAULT_MAX_DEPTH, DEFAULT_MAX_RECEIPT_BYTES
+from reporting.receipts.executors import check_executor, default_workers
 from reporting.receipts.external import BodiesDirectory, load_grants, load_witnesses
 from reporting.receipts.keys import TrustStore, load_trust
 from reporting.receipts.results import VerificationResult
 from reporting.receipts.sources import ReceiptSpool, SourceSummary, spool_sources
-from reporting.receipts.verify import VerifyOptions
+from reporting.receipts.verify import VerifyOptions, verify_spool
 from reporting.report.build import ReportInputs, ReportOptions, build_report
 from reporting.report.model import ReportModel
 
@@ -44,8 +43,6 @@ __all__ = [
     "run_report",
     "run_verification",
 ]
-
-_RECORDS_PER_WORKER = 2000
 
 
 @dataclass(frozen=True)
@@ -72,12 +69,6 @@ class VerificationRun:
     result: VerificationResult
     sources: tuple[SourceSummary, ...]
     trust: TrustStore
-
-
-def default_workers(records: int) -> int:
-    """All cores for large inputs; one process when a pool would cost more than it saves."""
-    cores = os.cpu_count() or 1
-    return max(1, min(cores, records // _RECORDS_PER_WORKER))
 
 
 def load_tsa_roots(paths: Sequence[Path]) -> tuple[x509.Certificate, ...]:
@@ -153,7 +144,10 @@ def run_verification(
     progress: Callable[[int], None] | None = None,
 ) -> VerificationRun:
     options = build_options(request)
-    with connected(request) as scheduler, spool_sources(request.sources, stdin=stdin) as spool:
+    with (
+        connected(request) as scheduler,
+        spool_sources(request.sources, stdin=stdin, limits=options.limits) as spool,
+    ):
         workers = request.workers or default_workers(spool.record_count())
         result, _ = verify_spool(
             spool,
@@ -234,7 +228,7 @@ def _assessed(
     with ExitStack() as cluster:
         scheduler = cluster.enter_context(connected(request.verify))  # before reading input
         with stage("read sources", on_stage):
-            spool = spool_sources(request.verify.sources, stdin=stdin)
+            spool = spool_sources(request.verify.sources, stdin=stdin, limits=options.limits)
         with spool:
             with stage("verify chains", on_stage):
                 workers = request.verify.workers or default_workers(spool.record_count())

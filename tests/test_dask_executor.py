@@ -28,12 +28,12 @@ from reporting.config import load_config
 from reporting.errors import InputError
 from reporting.evidence.frame import build_evidence, extract_rows
 from reporting.receipts import dask_executor
-from reporting.receipts.batch import _JobContext, verify_spool
 from reporting.receipts.external import BodiesDirectory, load_grants, load_witnesses
+from reporting.receipts.jobs import JobContext
 from reporting.receipts.keys import load_trust
 from reporting.receipts.results import Code, VerificationResult
 from reporting.receipts.sources import spool_sources
-from reporting.receipts.verify import VerifyOptions
+from reporting.receipts.verify import VerifyOptions, verify_spool
 
 from .factory import ChainBuilder, Key, rotation_fields
 from .helpers import trust
@@ -241,7 +241,7 @@ def test_the_context_travels_without_files_and_with_its_certificates() -> None:
         options = VerifyOptions(
             trust=trust(KEY.raw), tsa_roots=(root,), bodies=BodiesDirectory(SAMPLES / "bodies")
         )
-        context = _JobContext(options, frozenset(), extract_rows, spool)
+        context = JobContext(options, frozenset(), extract_rows, spool)
         arrived = pickle.loads(pickle.dumps(dask_executor._SharedContext(context))).context
     assert arrived.options.tsa_roots == (root,)
     assert arrived.options.bodies is None  # bodies travel with each job
@@ -331,7 +331,7 @@ def test_without_distributed_dask_is_a_usage_error_naming_the_extra(
 
 def test_the_tool_does_not_import_distributed_unless_asked() -> None:
     code = (
-        "import sys, reporting.cli, reporting.pipeline, reporting.receipts.batch; "
+        "import sys, reporting.cli, reporting.pipeline, reporting.receipts.verify; "
         "print('distributed' in sys.modules)"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from reporting.errors import InputError
-from reporting.receipts import sources
+from reporting.receipts import stores
 from reporting.receipts.external import BodiesDirectory
 from reporting.receipts.results import Code
 from reporting.receipts.sources import ReceiptSpool, spool_sources
@@ -151,8 +151,8 @@ def test_a_store_copy_is_bounded_by_the_store_s_own_size(
 ) -> None:
     """A corrupt file can repeat its pages; the spool then stops at a multiple of the
     file's bytes. Here the multiple is 0, so any store is over it."""
-    monkeypatch.setattr(sources, "STORE_COPY_GROWTH", 0)
-    monkeypatch.setattr(sources, "STORE_COPY_SLACK", 0)
+    monkeypatch.setattr(stores, "STORE_COPY_GROWTH", 0)
+    monkeypatch.setattr(stores, "STORE_COPY_SLACK", 0)
     store = _database(tmp_path / "big.db", _junk_rows(20_000))  # more than SQLite caches
     lines = write_jsonl(tmp_path / "good.jsonl", _chain("chain_lines", 2))
     result = verify_paths([store, lines], trust(KEY.raw))
@@ -163,8 +163,8 @@ def test_a_store_copy_is_bounded_by_the_store_s_own_size(
 
 
 def test_a_store_copy_is_bounded_in_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sources, "STORE_COPY_STEPS_PER_BYTE", 0)
-    monkeypatch.setattr(sources, "STORE_COPY_STEPS_SLACK", 0)
+    monkeypatch.setattr(stores, "STORE_COPY_STEPS_PER_BYTE", 0)
+    monkeypatch.setattr(stores, "STORE_COPY_STEPS_SLACK", 0)
     store = _database(tmp_path / "store.db", _junk_rows(5_000))
     with spool_sources([str(store)]) as spool:
         assert spool.record_count() == 0
@@ -253,8 +253,8 @@ def full_disk(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setattr("tempfile.tempdir", str(temporary))
     created = ReceiptSpool.__init__
 
-    def full(self: ReceiptSpool) -> None:
-        created(self)
+    def full(self: ReceiptSpool, *args: Any) -> None:
+        created(self, *args)
         pages = self._conn.execute("PRAGMA page_count").fetchone()[0]
         self._conn.execute(f"PRAGMA max_page_count = {pages}")
 

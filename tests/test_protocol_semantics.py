@@ -18,12 +18,11 @@ from typing import Any
 
 import pytest
 
-from reporting.receipts.batch import verify_spool
 from reporting.receipts.canonical import MalformedReceiptError, parse_receipt
 from reporting.receipts.external import BodiesDirectory
 from reporting.receipts.results import ChainResult, Code, VerificationResult
 from reporting.receipts.sources import spool_sources
-from reporting.receipts.verify import VerifyOptions
+from reporting.receipts.verify import VerifyOptions, verify_spool
 
 from .factory import ChainBuilder, Key, resign, write_jsonl, write_store
 from .helpers import codes, trust, verify_docs, verify_paths

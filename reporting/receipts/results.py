@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 __all__ = [
     "PLACEABLE_CODES",
@@ -22,6 +23,7 @@ __all__ = [
     "Severity",
     "Termination",
     "VerificationResult",
+    "VerifiedReceipt",
 ]
 
 
@@ -201,6 +203,14 @@ class ReceiptResult:
             "failures": [c.value for c in self.failures],
             "warnings": [c.value for c in self.warnings],
         }
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedReceipt:
+    """A parsed receipt and its verdict, handed to later stages while its chain is in memory."""
+
+    document: dict[str, Any]
+    result: ReceiptResult
 
 
 @dataclass(frozen=True, slots=True)
