@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import replace
 from pathlib import Path
@@ -59,7 +59,7 @@ def read_lines_into(spool: ReceiptSpool, stream: BinaryIO, source: str) -> None:
 
 
 def _add_json_file(spool: ReceiptSpool, path: Path) -> None:
-    source = str(path)
+    source = spool.name(path)
     with path.open("rb") as handle:
         head = handle.read(4096).lstrip()
     if not head.startswith(b"[") and path.stat().st_size > MAX_RECORD_BYTES:
@@ -153,6 +153,22 @@ def _skip_space(text: str, position: int) -> int:
     return position
 
 
+class _HashingStream:
+    """Standard input, hashed as it is read: its digest identifies it like a file's."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._hash = hashlib.sha256()
+
+    def readline(self, limit: int = -1) -> bytes:
+        data = self._stream.readline(limit)
+        self._hash.update(data)
+        return data
+
+    def digest(self) -> str:
+        return "sha256:" + self._hash.hexdigest()
+
+
 def _is_sqlite(path: Path) -> bool:
     with path.open("rb") as handle:
         return handle.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
@@ -193,13 +209,17 @@ def read_into(spool: ReceiptSpool, path: Path) -> None:
         spool.not_a_store(path, "not an SQLite database")
     elif suffix in JSONL_SUFFIXES:
         with path.open("rb") as stream:
-            read_lines_into(spool, stream, str(path))
+            read_lines_into(spool, stream, spool.name(path))
     else:
         _add_json_file(spool, path)
 
 
 def spool_sources(
-    sources: Iterable[str], *, stdin: BinaryIO | None = None, limits: ReadLimits | None = None
+    sources: Iterable[str],
+    *,
+    stdin: BinaryIO | None = None,
+    name: Callable[[Path], str] | None = None,
+    limits: ReadLimits | None = None,
 ) -> ReceiptSpool:
     """Spool every SOURCE argument, and index the spool for reading back by chain.
 
@@ -210,11 +230,14 @@ def spool_sources(
     verifier will read within them.
     """
     spool = ReceiptSpool(limits)
+    spool.name = name or str
     hasher = ThreadPoolExecutor(max_workers=1)  # one thread for every file's digest
     try:
         for source in sources:
             if source == "-":
-                read_lines_into(spool, stdin or sys.stdin.buffer, "<stdin>")
+                stream = _HashingStream(stdin or sys.stdin.buffer)
+                read_lines_into(spool, stream, "<stdin>")  # type: ignore[arg-type]
+                spool.sources[-1] = replace(spool.sources[-1], sha256=stream.digest())
                 continue
             path = Path(source)
             if not path.exists():
@@ -226,7 +249,8 @@ def spool_sources(
                 try:
                     _add_file(spool, file, hasher)
                 except OSError as exc:
-                    raise _input_error("UNREADABLE", exc.strerror or str(exc), str(file)) from exc
+                    message = exc.strerror or str(exc)
+                    raise _input_error("UNREADABLE", message, spool.name(file)) from exc
         spool.finish()
     except BaseException:
         spool.close()

@@ -20,7 +20,7 @@ import functools
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,6 +158,9 @@ class ReceiptSpool:
         tempfiles.register(self.path)  # removed even if the process is told to stop
         self.problems: list[Problem] = []
         self.sources: list[SourceSummary] = []
+        # How origins and summaries name a file: its display name (never an absolute path
+        # of this machine when the caller gives one; see `reporting.settings.display_name`).
+        self.name: Callable[[Path], str] = str
         self._indexed = False
         self._source_ids: dict[str, int] = {}
         self._source_names: dict[int, str] = {}
@@ -227,7 +230,7 @@ class ReceiptSpool:
         behind (its receipts are not half-verified), and the sources before and after it
         are still read.
         """
-        source = self._source_id(str(path))
+        source = self._source_id(self.name(path))
         with self._writing(f"reading {path}"):
             self._conn.commit()  # ATTACH needs no open transaction; earlier sources are kept
         # While copying, a rollback must work (journal OFF makes it undefined). Appended
@@ -300,11 +303,12 @@ class ReceiptSpool:
             return
         finally:
             self._conn.set_progress_handler(None, 0)
-        self.sources.append(SourceSummary(str(path), "store", cursor.rowcount))
+        self.sources.append(SourceSummary(self.name(path), "store", cursor.rowcount))
 
     def not_a_store(self, path: Path, why: str) -> None:
-        self.problems.append(Problem(Code.MALFORMED_RECEIPT, why, origin=Origin(str(path))))
-        self.sources.append(SourceSummary(str(path), "invalid", 0))
+        name = self.name(path)
+        self.problems.append(Problem(Code.MALFORMED_RECEIPT, why, origin=Origin(name)))
+        self.sources.append(SourceSummary(name, "invalid", 0))
 
     def add_records(
         self, source: str, kind: str, rows: Iterable[tuple[bytes, int | None, int | None]]
