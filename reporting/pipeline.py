@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -28,13 +27,14 @@ from reporting.controls.assess import FrameworkAssessment, assess
 from reporting.controls.loader import Framework, load_mappings, shipped_mapping_paths
 from reporting.errors import Diagnostic, InputError, UsageError
 from reporting.evidence.frame import Evidence, build_evidence, extract_rows
-from reporting.receipts.batch import check_executor, verify_spool
 from reporting.receipts.canonical import canonical_json
+from reporting.receipts.executors import check_executor, default_workers
 from reporting.receipts.external import BodiesDirectory, load_grants, load_witnesses
 from reporting.receipts.keys import TrustStore, load_trust
+from reporting.receipts.records import ReadLimits
 from reporting.receipts.results import VerificationResult
 from reporting.receipts.sources import ReceiptSpool, SourceSummary, spool_sources
-from reporting.receipts.verify import VerifyOptions
+from reporting.receipts.verify import VerifyOptions, verify_spool
 from reporting.report.build import ReportInputs, ReportOptions, build_report
 from reporting.report.model import Posture, ReportModel, SignatureNotice
 from reporting.settings import RunSettings, VerifyRequest, settings_record
@@ -67,7 +67,6 @@ __all__ = [
     "stage",
 ]
 
-_RECORDS_PER_WORKER = 2000
 StageListener = Callable[[str, float], None]
 
 
@@ -89,12 +88,6 @@ class VerificationRun:
     sources: tuple[SourceSummary, ...]
     trust: TrustStore
     trust_anchors: tuple[dict[str, Any], ...] = ()  # issuer, fingerprint, source (display)
-
-
-def default_workers(records: int) -> int:
-    """All cores for large inputs; one process when a pool would cost more than it saves."""
-    cores = os.cpu_count() or 1
-    return max(1, min(cores, records // _RECORDS_PER_WORKER))
 
 
 def load_tsa_roots(paths: Sequence[Path]) -> tuple[x509.Certificate, ...]:
@@ -172,7 +165,8 @@ def _spooled(
     """The sources, spooled. With `display`, files are named by their display names (what
     a report may print); else by the paths as given (what `verify` prints on a terminal)."""
     name = request.name if display else None
-    with spool_sources(request.sources, stdin=stdin, name=name) as spool:
+    limits = ReadLimits(request.max_receipt_bytes, request.max_depth)
+    with spool_sources(request.sources, stdin=stdin, name=name, limits=limits) as spool:
         yield spool
 
 

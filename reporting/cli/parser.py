@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from reporting import __version__
-from reporting.receipts.batch import EXECUTORS
+from reporting.receipts.executors import EXECUTORS
 from reporting.receipts.canonical import DEFAULT_MAX_DEPTH, DEFAULT_MAX_RECEIPT_BYTES
 
 __all__ = ["EXIT_USAGE", "PASSPHRASE_ENV", "build_parser"]
