@@ -20,8 +20,8 @@ from reporting.config import load_config
 from reporting.controls.checks import REGISTRY, Status
 from reporting.controls.vocabulary import ControlStatus, Reason
 from reporting.periods import parse_period
-from reporting.pipeline import AssessRequest, ReportRun, VerifyRequest, run_report
-from reporting.report.build import ReportOptions
+from reporting.pipeline import ReportRun, run_report
+from reporting.settings import RunSettings, VerifyRequest
 
 pytestmark = pytest.mark.slow  # generates a month of samples, then assesses it twice
 
@@ -52,7 +52,7 @@ def clean(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _run(samples: Path, *, configured: bool) -> ReportRun:
     overrides = load_config(ROOT / "samples" / "report.yaml").overrides if configured else ()
-    request = AssessRequest(
+    request = RunSettings(
         verify=VerifyRequest(
             sources=(str(samples / "receipts.db"),),
             keys=samples / "trust.yaml",
@@ -62,7 +62,7 @@ def _run(samples: Path, *, configured: bool) -> ReportRun:
         period=parse_period("2026-10", None, None),
         overrides=overrides,
     )
-    return run_report(request, ReportOptions(organisation="Example Corp"))
+    return run_report(request)
 
 
 @pytest.fixture(scope="module")

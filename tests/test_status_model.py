@@ -21,9 +21,9 @@ from reporting.controls.checks import CheckResult, Status
 from reporting.controls.loader import CheckRef, Control, Framework
 from reporting.controls.vocabulary import ControlStatus, Reason
 from reporting.periods import parse_period
-from reporting.pipeline import AssessRequest, VerifyRequest, run_report
+from reporting.pipeline import run_report
 from reporting.report import charts, html
-from reporting.report.build import ReportOptions
+from reporting.settings import RunSettings, VerifyRequest
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
@@ -105,7 +105,7 @@ def test_the_words_of_every_status_are_defined_once() -> None:
 def sample_evidence():
     from reporting.pipeline import run_assessment
 
-    request = AssessRequest(
+    request = RunSettings(
         verify=VerifyRequest(
             sources=(str(SAMPLES / "receipts.db"),),
             keys=SAMPLES / "trust.yaml",
@@ -118,7 +118,7 @@ def sample_evidence():
 
 
 def _report(period: str | None = "2026-10", since: str | None = None, until: str | None = None):
-    request = AssessRequest(
+    request = RunSettings(
         verify=VerifyRequest(
             sources=(str(SAMPLES / "receipts.db"),),
             keys=SAMPLES / "trust.yaml",
@@ -126,8 +126,9 @@ def _report(period: str | None = "2026-10", since: str | None = None, until: str
             grants=SAMPLES / "grants.yaml",
         ),
         period=parse_period(period, since, until),
+        organisation="Example Corp",
     )
-    return run_report(request, ReportOptions(organisation="Example Corp"))
+    return run_report(request)
 
 
 @pytest.fixture(scope="module")
