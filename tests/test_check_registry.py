@@ -126,3 +126,43 @@ def test_checks_live_in_one_module_per_family() -> None:
     assert not (ROOT / "reporting" / "controls" / "checks.py").exists()
     for path in package.glob("*.py"):
         assert len(path.read_text().splitlines()) < 400, path.name
+
+
+def test_a_deployment_parameter_has_no_default(scratch_registry: dict[str, Any]) -> None:
+    with pytest.raises(RegistrationError):
+        check(
+            title="T",
+            description="D",
+            problem=PROBLEM,
+            deployment=("hours",),
+            hours={"type": "string", "default": "09:00-17:00"},
+        )
+
+
+def test_an_unconfigured_check_does_not_run(scratch_registry: dict[str, Any]) -> None:
+    from reporting.controls.checks import run_check
+    from reporting.controls.vocabulary import Reason
+
+    ran: list[str] = []
+
+    def needs_hours(evidence: Evidence, params: dict[str, Any]) -> Verdict:
+        ran.append("yes")
+        return _passes(evidence, params)
+
+    check(
+        title="T", description="D", problem=PROBLEM, deployment=("hours",), hours={"type": "string"}
+    )(needs_hours)
+    evidence = _one_row_evidence()
+    result = run_check("needs_hours", evidence)
+    assert (result.status, result.reason, ran) == (Status.INDETERMINATE, Reason.NOT_CONFIGURED, [])
+    assert run_check("needs_hours", evidence, {"hours": "x"}).status is Status.PASS
+    assert ran == ["yes"]
+
+
+def _one_row_evidence() -> Evidence:
+    import pandas as pd
+
+    from reporting.receipts.results import VerificationResult
+
+    rows = pd.DataFrame({"trusted": [True], "in_scope": [True]})
+    return Evidence(receipts=rows, chains=pd.DataFrame(), verification=VerificationResult(()))

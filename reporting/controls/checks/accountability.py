@@ -13,7 +13,6 @@ from reporting.controls.checks.rules import (
     RISK,
     at_least,
     matches,
-    not_configured,
     present,
     verdict,
 )
@@ -92,6 +91,7 @@ def delegation_resolves(evidence: Evidence, params: dict[str, Any]) -> Verdict:
         "Record a conversation or reasoning hash on the risky actions of conversational agents.",
     ),
     min_risk=RISK,
+    deployment=("conversational",),
     conversational={
         "type": "array",
         "items": {"type": "string", "minLength": 1},
@@ -104,8 +104,6 @@ def intent_recorded(evidence: Evidence, params: dict[str, Any]) -> Verdict:
         "(conversation or reasoning hash, or prompt)"
     )
     risky = at_least(evidence.in_scope, params["min_risk"])
-    if "conversational" not in params:
-        return not_configured(statement, risky, "conversational")
     population = risky[matches(risky["issuer"].astype(object).fillna(""), params["conversational"])]
     recorded = (
         population["has_conversation_hash"].astype(bool)

@@ -19,8 +19,7 @@ from reporting.controls.checks.rules import (
     SHARE,
     detection,
     entry_for,
-    not_configured,
-    timezone_errors,
+    producer_timezone_errors,
     undecided,
 )
 from reporting.controls.vocabulary import Reason, Severity
@@ -154,18 +153,13 @@ def _outside(rows: pd.DataFrame, hours: dict[str, Any]) -> pd.Series:
         "Review the out-of-hours actions and record their disposition.",
     ),
     detective=True,
-    validator=lambda params: [
-        problem
-        for entry in params.get("producers", [])
-        for problem in timezone_errors(entry.get("timezone", "UTC"))
-    ],
+    validator=producer_timezone_errors,
+    deployment=("producers",),
     producers=WORKING_HOURS,
 )
 def working_hours(evidence: Evidence, params: dict[str, Any]) -> Verdict:
     statement = "actions outside their producer's working hours are detected and listed for review"
     scope = evidence.in_scope
-    if "producers" not in params:
-        return not_configured(statement, scope, "producers")
     entry = entry_for(scope["issuer"], params["producers"])
     if bool((entry < 0).any()):
         return undecided(

@@ -18,7 +18,6 @@ from reporting.controls.checks.rules import (
     GLOBS,
     entry_for,
     matches,
-    not_configured,
     per_value,
     present,
     undecided,
@@ -183,13 +182,12 @@ _KINDS = {
             "Identify the unlisted agents; stop them or add them to the inventory.",
         ),
     ),
+    deployment=("producers",),
     producers=_INVENTORY,
 )
 def inventory_allowlist(evidence: Evidence, params: dict[str, Any]) -> Verdict:
     statement = "every agent, model, tool, target and executable in use is on the allowlist"
     scope = evidence.in_scope
-    if "producers" not in params:
-        return not_configured(statement, scope, "producers")
     entries = params["producers"]
     entry = entry_for(scope["issuer"], entries)
     codes = pd.Series(None, index=scope.index, dtype=object).mask(

@@ -10,8 +10,7 @@ import pandas as pd
 from reporting.controls.checks.registry import Hit, Problem, Status, Verdict, check
 from reporting.controls.checks.rules import (
     entry_for,
-    not_configured,
-    timezone_errors,
+    producer_timezone_errors,
     undecided,
     verdict,
 )
@@ -123,14 +122,13 @@ def _operating_days(
         "Explain each silent operating day (agent not running, emitter down, records lost) "
         "and check emitter health there.",
     ),
-    validator=lambda params: _timezones(params.get("producers", [])),
+    validator=producer_timezone_errors,
+    deployment=("producers",),
     producers=OPERATING,
 )
 def activity_continuity(evidence: Evidence, params: dict[str, Any]) -> Verdict:
     statement = "every expected producer recorded on every operating day of the period"
     scope = evidence.in_scope
-    if "producers" not in params:
-        return not_configured(statement, scope, "producers")
     window = _window(evidence)
     if window is None:
         return verdict(statement, scope.iloc[0:0], pd.Series(dtype=bool))
@@ -168,12 +166,6 @@ def activity_continuity(evidence: Evidence, params: dict[str, Any]) -> Verdict:
     if unverified:
         return undecided(statement, Reason.NO_TRUSTED_EVIDENCE, population=expected, **metrics)
     return Verdict(status=Status.PASS, statement=statement, population=expected, metrics=metrics)
-
-
-def _timezones(entries: list[dict[str, Any]]) -> list[str]:
-    return [
-        problem for entry in entries for problem in timezone_errors(entry.get("timezone", "UTC"))
-    ]
 
 
 @check(

@@ -12,11 +12,9 @@ from reporting.controls.checks.rules import (
     SHARE,
     at_least,
     chain_verdict,
-    hits,
     ids,
     matches,
-    undecided,
-    verdict,
+    shortfall,
 )
 from reporting.controls.vocabulary import Reason, Severity
 from reporting.evidence.frame import Evidence
@@ -104,14 +102,12 @@ def termination_status(evidence: Evidence, params: dict[str, Any]) -> Verdict:
         "unknown_share": round(share, 4),
         "open_by_design": int(by_design.sum()),
     }
-    if share <= params["max_unknown_share"] or authentic.empty:
-        return chain_verdict(statement, expected, pd.Series(False, index=expected.index), **metrics)
-    return undecided(
+    return shortfall(
         statement,
+        expected,
+        expected["termination"] == "unknown",
         Reason.OPEN_CHAINS,
-        population=len(authentic),
-        untrusted=len(expected) - len(authentic),
-        found=hits(authentic, unknown),
+        short=share > params["max_unknown_share"],
         **metrics,
     )
 
@@ -137,14 +133,12 @@ def witness_coverage(evidence: Evidence, params: dict[str, Any]) -> Verdict:
     share = float(witnessed.mean()) if len(authentic) else 0.0
     statement = "chains have an external witness, so a cut-off tail is detectable"
     metrics: dict[str, Any] = {"witnessed": int(witnessed.sum()), "share": round(share, 4)}
-    if authentic.empty or share >= params["min_share"]:
-        return chain_verdict(statement, chains, pd.Series(False, index=chains.index), **metrics)
-    return undecided(
+    return shortfall(
         statement,
+        chains,
+        ~chains["chain_id"].isin(set(evidence.witnesses)),
         Reason.NOT_WITNESSED,
-        population=len(authentic),
-        untrusted=len(chains) - len(authentic),
-        found=hits(authentic, ~witnessed),
+        short=not authentic.empty and share < params["min_share"],
         **metrics,
     )
 
@@ -194,14 +188,12 @@ def trusted_timestamp_coverage(evidence: Evidence, params: dict[str, Any]) -> Ve
     statement = (
         f"share of {params['min_risk']}+ actions with a valid RFC 3161 timestamp meets the minimum"
     )
-    if population.empty or share >= params["min_share"]:
-        return verdict(statement, selection, pd.Series(False, index=selection.index), share=share)
-    return undecided(
+    return shortfall(
         statement,
+        selection,
+        selection["trusted_timestamp"].astype(str) != "valid",
         Reason.NOT_TIMESTAMPED,
-        population=len(population),
-        untrusted=len(selection) - len(population),
-        found=hits(population, ~stamped),
+        short=not population.empty and share < params["min_share"],
         share=round(share, 4),
         limit=params["min_share"],
     )

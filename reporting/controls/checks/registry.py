@@ -164,6 +164,7 @@ class CheckSpec:
     validator: Callable[[dict[str, Any]], list[str]] | None = None
     also: tuple[Problem, ...] = ()  # further problems the check can find
     detective: bool = False  # finds exceptions to disposition, never fails on them
+    deployment: tuple[str, ...] = ()  # parameters that describe the deployment: no default
 
     @property
     def problems(self) -> dict[str, Problem]:
@@ -193,6 +194,7 @@ def check(
     problem: Problem,
     also: Sequence[Problem] = (),
     detective: bool = False,
+    deployment: Sequence[str] = (),
     required: Sequence[str] = (),
     validator: Callable[[dict[str, Any]], list[str]] | None = None,
     **parameters: Any,
@@ -201,11 +203,14 @@ def check(
 
     `problem` is what it finds when it fails (detective: the exceptions it lists); `also`
     further problems it can tell apart. `parameters` are JSON Schema properties of its
-    params object; a parameter without a default that describes the deployment leaves
-    the check INDETERMINATE, "not configured", until configured.
+    params object; those named in `deployment` describe the deployment (working hours,
+    conversational agents, ...), have no default, and until they are given the check is
+    INDETERMINATE, "not configured", without running.
     """
     if not title.strip() or not description.strip():
         raise RegistrationError("a check needs a title and a description")
+    if any("default" in parameters.get(name, {"default": None}) for name in deployment):
+        raise RegistrationError("a deployment parameter is a declared parameter with no default")
 
     def register(function: CheckFunction) -> CheckFunction:
         name = function.__name__
@@ -228,6 +233,7 @@ def check(
             validator=validator,
             also=tuple(also),
             detective=detective,
+            deployment=tuple(deployment),
         )
         return function
 
@@ -258,7 +264,10 @@ def run_check(
 ) -> CheckResult:
     spec = REGISTRY[name]
     resolved = resolve_params(name, params or {})
-    verdict = spec.function(evidence, resolved)
+    missing = [p for p in spec.deployment if p not in resolved]
+    verdict = (
+        _not_configured(spec, evidence, missing) if missing else spec.function(evidence, resolved)
+    )
     hits = tuple(replace(hit, problem=hit.problem or spec.problem.code) for hit in verdict.hits)
     unknown = {hit.problem for hit in hits} - set(spec.problems)
     if unknown:
@@ -266,6 +275,24 @@ def run_check(
     fields = {f.name: getattr(verdict, f.name) for f in dataclasses.fields(Verdict)}
     return CheckResult(
         **(fields | {"hits": hits}), check=name, params=resolved, detective=spec.detective
+    )
+
+
+def _not_configured(spec: CheckSpec, evidence: Evidence, missing: list[str]) -> Verdict:
+    """A check whose deployment parameters were not given: INDETERMINATE, "not configured"
+    (NOT_APPLICABLE when there was nothing in scope to judge anyway)."""
+    scope = evidence.in_scope
+    statement = f"{spec.title}: needs the deployment's {', '.join(missing)}"
+    if scope.empty:
+        return Verdict(status=CheckStatus.NOT_APPLICABLE, statement=statement, population=0)
+    trusted = int(scope["trusted"].astype(bool).sum())
+    return Verdict(
+        status=CheckStatus.INDETERMINATE,
+        statement=statement,
+        population=trusted,
+        untrusted=len(scope) - trusted,
+        metrics={"not_configured": missing},
+        reason=Reason.NOT_CONFIGURED,
     )
 
 
@@ -283,6 +310,7 @@ def registry_summary() -> list[dict[str, Any]]:
             "category": s.family,
             "description": s.description,
             "detective": s.detective,
+            "deployment": list(s.deployment),
             "severity": s.problem.severity.value,
             "finding": s.problem.title,
             "remediation": s.problem.remediation,

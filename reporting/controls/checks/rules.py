@@ -42,10 +42,11 @@ __all__ = [
     "hits",
     "ids",
     "matches",
-    "not_configured",
     "per_value",
     "present",
+    "producer_timezone_errors",
     "share_verdict",
+    "shortfall",
     "timezone_errors",
     "undecided",
     "verdict",
@@ -182,18 +183,29 @@ def undecided(
     )
 
 
-def not_configured(statement: str, selection: pd.DataFrame, *missing: str) -> Verdict:
-    """A check whose deployment parameters were not given: INDETERMINATE, not configured
-    (NOT_APPLICABLE when it would have had nothing to look at anyway)."""
+def shortfall(
+    statement: str,
+    selection: pd.DataFrame,
+    lacking: pd.Series,
+    reason: Reason,
+    *,
+    short: bool,
+    **metrics: Any,
+) -> Verdict:
+    """For a property the protocol makes optional (a witness, a trusted timestamp, a terminal
+    receipt): when too much of the trusted selection lacks it (`short`), the check cannot
+    decide (INDETERMINATE for `reason`, listing what lacks it); otherwise it passes."""
+    if not short:
+        return verdict(statement, selection, pd.Series(False, index=selection.index), **metrics)
     trusted = _trusted_column(selection)
-    if selection.empty:
-        return Verdict(status=Status.NOT_APPLICABLE, statement=statement, population=0)
+    population = selection[trusted]
     return undecided(
         statement,
-        Reason.NOT_CONFIGURED,
-        population=int(trusted.sum()),
+        reason,
+        population=len(population),
         untrusted=int((~trusted).sum()),
-        not_configured=list(missing),
+        found=hits(population, lacking.reindex(population.index)),
+        **metrics,
     )
 
 
@@ -258,3 +270,12 @@ def timezone_errors(name: str) -> list[str]:
     except (ZoneInfoNotFoundError, ValueError):
         return [f"timezone: {name!r} is not an IANA time zone"]
     return []
+
+
+def producer_timezone_errors(params: Mapping[str, Any]) -> list[str]:
+    """The `timezone` of each `producers` entry must be an IANA zone (default UTC)."""
+    return [
+        problem
+        for entry in params.get("producers", [])
+        for problem in timezone_errors(entry.get("timezone", "UTC"))
+    ]
