@@ -1,9 +1,12 @@
 """Offline validation of the report PDF's PAdES signature.
 
-`validate_pdf` checks the first signature with pyHanko against an explicit list of
-trust anchors (never the operating system's), fetching nothing, with revocation
-checking in soft-fail mode, and requires the signer's key usage to include
-digitalSignature or nonRepudiation. It never raises.
+`validate_pdf` checks the first signature with pyHanko: integrity, signature value,
+coverage of the whole file, the signature time-stamp, and the signer's certificate path
+under the rules of `reporting.certificates` (explicit trust anchors only, nothing
+fetched, revocation not checked). The path is validated at the signature's time: the
+time of a trusted signature time-stamp when there is one (proof the signature existed
+then), else the signing time the signer states (``/M``), else now; a time-stamp
+authority's path at its time-stamp's time. It never raises.
 """
 
 from __future__ import annotations
@@ -11,35 +14,31 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from asn1crypto import cms
 from cryptography import x509
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.ades.report import AdESIndeterminate
 from pyhanko.sign.validation import async_validate_pdf_signature
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
-from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
-from pyhanko_certvalidator import ValidationContext
-from pyhanko_certvalidator.authority import CertTrustAnchor
 
 from reporting.aio import run_sync
-from reporting.certificates import asn1_certificate
+from reporting.certificates import (
+    PathCode,
+    Usage,
+    code_for_indication,
+    key_usage_constraints,
+    signer_problem,
+    validate_path,
+    validation_context,
+)
 
 __all__ = ["PdfSignatureVerdict", "validate_pdf"]
-
-# Trust problems that only mean "the certificate is not valid now": a trusted signature
-# time-stamp from inside the validity period is proof of existence at that time.
-_EXPIRY_INDICATIONS = frozenset(
-    {
-        AdESIndeterminate.EXPIRED,
-        AdESIndeterminate.OUT_OF_BOUNDS_NO_POE,
-        AdESIndeterminate.OUT_OF_BOUNDS_NOT_REVOKED,
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,8 @@ class PdfSignatureVerdict:
     valid: bool
     """Intact, and the signature value verifies against the signer's public key."""
     trusted: bool
-    """Valid, and the signer's certificate chains to one of the given trust anchors."""
+    """Valid, and the signer's certificate path leads to one of the given trust anchors,
+    valid at the signature's time (`reporting.certificates`)."""
     covers_whole_file: bool
     """No byte of the file lies outside the signed revision (except the signature)."""
     timestamp_valid: bool | None
@@ -65,6 +65,8 @@ class PdfSignatureVerdict:
     first_revision_sha256: str | None
     """SHA-256 (hex) of the file's first revision: the unsigned render."""
     detail: str
+    trust_code: PathCode | None = None
+    """Why the signer is not trusted, when the signature is valid but not trusted."""
 
     @property
     def ok(self) -> bool:
@@ -94,6 +96,9 @@ def _first_revision_end(reader: PdfFileReader, pdf: bytes) -> int:
     return end
 
 
+# --- pyHanko's log -----------------------------------------------------------------------
+
+
 class _TrustFailureToDebug(logging.Filter):
     """pyHanko logs every failed trust-path search as a WARNING with a traceback. Here an
     untrusted signer is a verdict, not a warning (every demo report has one): such
@@ -107,48 +112,59 @@ class _TrustFailureToDebug(logging.Filter):
 
 
 _PYHANKO_CMS_LOGGER = "pyhanko.sign.validation.generic_cms"
-_TRUST_FAILURE_FILTER = _TrustFailureToDebug()
 
 
-def _quiet_trust_failures() -> None:
+@contextmanager
+def _trust_failures_at_debug() -> Iterator[None]:
+    """The filter above on pyHanko's logger for the duration of one validation only:
+    the host process's logging is its own."""
     logger = logging.getLogger(_PYHANKO_CMS_LOGGER)
-    if _TRUST_FAILURE_FILTER not in logger.filters:
-        logger.addFilter(_TRUST_FAILURE_FILTER)
+    quiet = _TrustFailureToDebug()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
 
 
-def _context(trust: Sequence[Any], moment: datetime | None = None) -> ValidationContext:
-    # Anchors carry their own validity period: an expired self-signed signer (the usual
-    # case, `keys init`) is not trusted after it expires (pyHanko ignores an anchor's
-    # dates unless asked).
-    anchors = [CertTrustAnchor(c, derive_default_quals_from_cert=True) for c in trust]
-    return ValidationContext(
-        trust_roots=anchors,
-        allow_fetching=False,
-        revocation_mode="soft-fail",
-        moment=moment,
-    )
-
-
-_KEY_USAGE = KeyUsageConstraints(
-    key_usage={"digital_signature", "non_repudiation"}, match_all_key_usages=False
-)
+# --- validation --------------------------------------------------------------------------
 
 
 def _status(
-    signature: EmbeddedPdfSignature, trust: Sequence[Any], moment: datetime | None = None
+    signature: EmbeddedPdfSignature,
+    trust: Sequence[x509.Certificate],
+    *,
+    signer_at: datetime | None,
+    stamped_at: datetime | None,
 ) -> PdfSignatureStatus:
     return run_sync(
         async_validate_pdf_signature(
             signature,
-            signer_validation_context=_context(trust, moment),
-            ts_validation_context=_context(trust),
-            key_usage_settings=_KEY_USAGE,
+            signer_validation_context=validation_context(trust, moment=signer_at),
+            ts_validation_context=validation_context(trust, moment=stamped_at),
+            key_usage_settings=key_usage_constraints(Usage.DOCUMENT_SIGNING),
             # pyHanko's difference analysis of appended revisions walks the whole object
             # graph (about 20 s on a 1,300-object report, and attacker-controlled). The
             # verdict only needs to know that bytes were appended: coverage says so.
             skip_diff=True,
         )
     )
+
+
+def _stamped_time(signature: EmbeddedPdfSignature) -> datetime | None:
+    """The genTime the first signature time-stamp token states (checked by pyHanko)."""
+    try:
+        attributes = signature.signer_info["unsigned_attrs"]
+        if not isinstance(attributes, cms.CMSAttributes):
+            return None
+        for attribute in attributes:
+            if attribute["type"].native == "signature_time_stamp_token":
+                token = attribute["values"][0]["content"]
+                moment = token["encap_content_info"]["content"].parsed["gen_time"].native
+                return moment if isinstance(moment, datetime) else None
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return None
+    return None
 
 
 def _strict_whole_file(signature: EmbeddedPdfSignature, size: int) -> bool:
@@ -162,17 +178,24 @@ def _strict_whole_file(signature: EmbeddedPdfSignature, size: int) -> bool:
     return second_start == first_length + contents and second_start + second_length == size
 
 
-def _subject(certificate: Any) -> str | None:
+def _certificate(asn1_certificate: Any) -> x509.Certificate | None:
     try:
-        loaded = x509.load_der_x509_certificate(certificate.dump())
+        return x509.load_der_x509_certificate(asn1_certificate.dump())
     except ValueError:
         return None
-    return loaded.subject.rfc4514_string()
 
 
-def _absent(detail: str, first_revision: str | None) -> PdfSignatureVerdict:
+def _subject(asn1_certificate: Any) -> str | None:
+    loaded = _certificate(asn1_certificate)
+    return None if loaded is None else loaded.subject.rfc4514_string()
+
+
+def _failed(
+    detail: str, first_revision: str | None, *, present: bool = False
+) -> PdfSignatureVerdict:
+    """Every check failed: no signature, or one that could not be validated at all."""
     return PdfSignatureVerdict(
-        present=False,
+        present=present,
         intact=False,
         valid=False,
         trusted=False,
@@ -189,87 +212,105 @@ def validate_pdf(pdf: bytes, *, trust: Sequence[x509.Certificate]) -> PdfSignatu
     """Check the first signature of `pdf` offline against the `trust` anchors.
 
     Only `trust` is trusted (never the system store); nothing is fetched; revocation is
-    checked in soft-fail mode with what the file carries. With several signatures the
-    first (the issuer's) is checked and any later one counts as bytes outside it. When
-    the signer's certificate has expired but a trusted signature time-stamp proves the
-    signature existed while it was valid, the signer is validated at that time. Never
+    not checked. With several signatures the first (the issuer's) is checked and any
+    later one counts as bytes outside it. The signer's path is validated at the time of
+    a trusted signature time-stamp, else at the signing time the signer states. Never
     raises: a malformed file gives ``present=False`` (or False flags) and a `detail`.
     """
     data = bytes(pdf)
-    _quiet_trust_failures()
-    try:
-        anchors = [asn1_certificate(c) for c in trust]
-    except Exception as exc:  # noqa: BLE001 - a bad anchor is reported, not raised
-        return _absent(f"unusable trust anchor: {exc}", None)
     try:
         reader = PdfFileReader(io.BytesIO(data), strict=True)
         first_revision = hashlib.sha256(data[: _first_revision_end(reader, data)]).hexdigest()
     except Exception as exc:  # noqa: BLE001 - never raise on malformed input
-        return _absent(f"not a readable PDF: {type(exc).__name__}: {exc}", None)
+        return _failed(f"not a readable PDF: {type(exc).__name__}: {exc}", None)
     try:
         signatures = list(reader.embedded_regular_signatures)
     except Exception as exc:  # noqa: BLE001
-        return _absent(f"unreadable signature field: {type(exc).__name__}: {exc}", first_revision)
+        return _failed(f"unreadable signature field: {type(exc).__name__}: {exc}", first_revision)
     if not signatures:
-        return _absent("no signature in the PDF", first_revision)
+        return _failed("no signature in the PDF", first_revision)
     signature = signatures[0]
     try:
-        return _verdict(signature, anchors, data, first_revision, len(signatures))
+        with _trust_failures_at_debug():
+            return _verdict(signature, trust, data, first_revision, len(signatures))
     except Exception as exc:  # noqa: BLE001
-        return PdfSignatureVerdict(
-            present=True,
-            intact=False,
-            valid=False,
-            trusted=False,
-            covers_whole_file=False,
-            timestamp_valid=None,
-            signer=None,
-            signing_time=None,
-            first_revision_sha256=first_revision,
-            detail=f"the signature could not be validated: {type(exc).__name__}: {exc}",
+        detail = f"the signature could not be validated: {type(exc).__name__}: {exc}"
+        return _failed(detail, first_revision, present=True)
+
+
+def _validated_status(
+    signature: EmbeddedPdfSignature, trust: Sequence[x509.Certificate]
+) -> tuple[PdfSignatureStatus, str]:
+    """pyHanko's status with the signer validated at the signature's time, and which
+    time that was. One pass when the time-stamp (if any) is trusted, else two."""
+    claimed = signature.self_reported_timestamp
+    stamped = _stamped_time(signature)
+    moment = stamped or claimed
+    status = _status(signature, trust, signer_at=moment, stamped_at=stamped)
+    tst = status.timestamp_validity
+    proven = tst.timestamp if tst is not None and tst.valid and tst.trusted else None
+    wanted = proven or claimed
+    if wanted != moment:
+        status = _status(signature, trust, signer_at=wanted, stamped_at=stamped)
+    if proven is not None:
+        return status, f"at the trusted time-stamp {proven.isoformat()}"
+    if claimed is not None:
+        return status, f"at the signing time the signer states, {claimed.isoformat()}"
+    return status, "now (the signature states no time)"
+
+
+def _trust_code(
+    signature: EmbeddedPdfSignature,
+    status: PdfSignatureStatus,
+    trust: Sequence[x509.Certificate],
+) -> PathCode | None:
+    """None when the valid signature's signer is trusted, else why not. pyHanko's AdES
+    indication is coarse (a not-yet-valid or non-CA certificate is a "general failure"):
+    the path is validated again here, at the same time, for the reason."""
+    if status.trusted:
+        return signer_problem(status.validation_path, status.signing_cert)
+    signer = _certificate(status.signing_cert)
+    carried = [c for c in map(_certificate, signature.other_embedded_certs) if c is not None]
+    if signer is not None:
+        again = validate_path(
+            signer,
+            intermediates=carried,
+            trust=trust,
+            moment=status.validation_time,
+            usage=Usage.DOCUMENT_SIGNING,
         )
+        if again.code is not None:
+            return again.code
+    return code_for_indication(status.trust_problem_indic)
 
 
 def _verdict(
     signature: EmbeddedPdfSignature,
-    anchors: Sequence[Any],
+    trust: Sequence[x509.Certificate],
     data: bytes,
     first_revision: str,
     count: int,
 ) -> PdfSignatureVerdict:
-    status = _status(signature, anchors)
-    notes: list[str] = []
+    status, validated_at = _validated_status(signature, trust)
     tst = status.timestamp_validity
     timestamp_valid = None if tst is None else bool(tst.intact and tst.valid and tst.trusted)
-    if (
-        not status.trusted
-        and status.intact
-        and status.valid
-        and status.trust_problem_indic in _EXPIRY_INDICATIONS
-        and tst is not None
-        and timestamp_valid
-    ):
-        at_timestamp = _status(signature, anchors, moment=tst.timestamp)
-        if at_timestamp.trusted:
-            notes.append(
-                f"signer certificate validated at the time-stamp {tst.timestamp.isoformat()} "
-                f"(not valid now: {_indication(status)})"
-            )
-            status = at_timestamp
     intact = bool(status.intact)
     valid = intact and bool(status.valid)
-    trusted = valid and bool(status.trusted)
+    trust_code = _trust_code(signature, status, trust) if valid else None
+    trusted = valid and trust_code is None
     whole = (
         status.coverage == SignatureCoverageLevel.ENTIRE_FILE
         and count == 1
         and _strict_whole_file(signature, len(data))
     )
-    signer = _subject(status.signing_cert)
     claimed = status.signer_reported_dt
-    notes.insert(
-        0,
-        _summary(status, intact=intact, valid=valid, trusted=trusted, whole=whole, count=count),
-    )
+    notes = [
+        _summary(
+            status, intact=intact, valid=valid, whole=whole, count=count, trust_code=trust_code
+        )
+    ]
+    if valid:
+        notes.append(f"signer certificate path validated {validated_at}")
     if tst is not None:
         notes.append(
             f"signature time-stamp {tst.timestamp.isoformat()} "
@@ -282,32 +323,32 @@ def _verdict(
         trusted=trusted,
         covers_whole_file=whole,
         timestamp_valid=timestamp_valid,
-        signer=signer,
+        signer=_subject(status.signing_cert),
         signing_time=claimed.astimezone(UTC) if claimed is not None else None,
         first_revision_sha256=first_revision,
         detail="; ".join(notes),
+        trust_code=trust_code,
     )
 
 
-def _indication(status: PdfSignatureStatus) -> str:
-    indication = status.trust_problem_indic
-    if indication is None:
-        return "NO_CERTIFICATE_CHAIN_FOUND"
-    return str(getattr(indication, "name", indication))
-
-
 def _summary(
-    status: PdfSignatureStatus, *, intact: bool, valid: bool, trusted: bool, whole: bool, count: int
+    status: PdfSignatureStatus,
+    *,
+    intact: bool,
+    valid: bool,
+    whole: bool,
+    count: int,
+    trust_code: PathCode | None,
 ) -> str:
     if not intact:
         return "the signed bytes do not match the signature's digest (the file was altered)"
     if not valid:
         return "the signature value does not verify against the signer's certificate"
     parts = ["signature intact and valid"]
-    if trusted:
+    if trust_code is None:
         parts.append("signer trusted")
     else:
-        parts.append(f"signer NOT trusted ({_indication(status)})")
+        parts.append(f"signer NOT trusted ({trust_code})")
     if not whole:
         extra = f"{count} signatures" if count > 1 else "bytes were appended after it"
         level = status.modification_level
