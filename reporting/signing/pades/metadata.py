@@ -15,7 +15,8 @@ It also derives the second file identifier from the unsigned bytes and the signi
 time (pyHanko draws it at random), so that signing is reproducible.
 
 This is the one place that depends on pyHanko internals: it overrides the private
-``BasePdfFileWriter._update_meta`` hook and sets the private ``_document_id``.
+``BasePdfFileWriter._update_meta`` hook and sets the private ``_document_id``
+(tests/test_pades.py has a tripwire for both; pyHanko is pinned to one minor version).
 """
 
 from __future__ import annotations
