@@ -43,8 +43,6 @@ from typing import Any
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from pyhanko.sign.ades.report import AdESIndeterminate
-from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.authority import (
     AuthorityWithCert,
@@ -66,12 +64,12 @@ from reporting.aio import run_sync
 __all__ = [
     "MAX_INTERMEDIATES",
     "PATH_SEARCH_BUDGET",
+    "SIGNER_KEY_USAGES",
+    "TSA_KEY_PURPOSE",
     "PathCode",
     "PathVerdict",
     "Usage",
     "asn1_certificate",
-    "code_for_indication",
-    "key_usage_constraints",
     "signer_problem",
     "validate_path",
     "validation_context",
@@ -126,17 +124,26 @@ class PathVerdict:
     """The time at which the path was validated."""
 
 
-_USAGES = {
-    Usage.DOCUMENT_SIGNING: KeyUsageConstraints(
-        key_usage={"digital_signature", "non_repudiation"}, match_all_key_usages=False
-    ),
-    Usage.TIME_STAMPING: KeyUsageConstraints(extd_key_usage={"time_stamping"}),
-}
+SIGNER_KEY_USAGES = frozenset({"digital_signature", "non_repudiation"})
+"""A document signer's certificate needs a keyUsage extension with one of these."""
+TSA_KEY_PURPOSE = "time_stamping"
+"""A time-stamping authority's certificate needs this extendedKeyUsage purpose."""
 
 
-def key_usage_constraints(usage: Usage) -> KeyUsageConstraints:
-    """The key usage rule for `usage`, in the form pyHanko takes."""
-    return _USAGES[usage]
+def _usage_problem(certificate: Any, usage: Usage) -> str | None:
+    """Why `certificate` is not for `usage` (the rules pyHanko's KeyUsageConstraints
+    apply to PDF signers: an absent extension grants nothing), or None."""
+    if usage is Usage.DOCUMENT_SIGNING:
+        extension = certificate.key_usage_value
+        granted = set(extension.native) if extension is not None else set()
+        if not granted & SIGNER_KEY_USAGES:
+            return "its keyUsage has neither digitalSignature nor nonRepudiation"
+        return None
+    extension = certificate.extended_key_usage_value
+    purposes = set(extension.native) if extension is not None else set()
+    if TSA_KEY_PURPOSE not in purposes:
+        return "its extendedKeyUsage lacks id-kp-timeStamping"
+    return None
 
 
 def asn1_certificate(certificate: x509.Certificate) -> Any:
@@ -230,10 +237,9 @@ def validate_path(
     problem = signer_problem(path, end_entity)
     if problem is not None:
         return _untrusted(certificate, problem, "not the trust anchor's certificate", when)
-    try:
-        _USAGES[usage].validate(end_entity)
-    except InvalidCertificateError as exc:
-        return _untrusted(certificate, PathCode.WRONG_USAGE, _reason(exc), when)
+    wrong_usage = _usage_problem(end_entity, usage)
+    if wrong_usage is not None:
+        return _untrusted(certificate, PathCode.WRONG_USAGE, wrong_usage, when)
     anchor = path.trust_anchor.authority.name.human_friendly
     _remember(key, path, anchor)
     return _trusted(certificate, anchor, when)
@@ -348,17 +354,3 @@ def _code_for(exc: BaseException) -> PathCode:
             if fragment in message:
                 return code
     return PathCode.INVALID_PATH
-
-
-_INDICATION_CODES: dict[object, PathCode] = {
-    AdESIndeterminate.NO_CERTIFICATE_CHAIN_FOUND: PathCode.NO_PATH,
-    AdESIndeterminate.OUT_OF_BOUNDS_NO_POE: PathCode.EXPIRED,
-    AdESIndeterminate.OUT_OF_BOUNDS_NOT_REVOKED: PathCode.EXPIRED,
-    AdESIndeterminate.EXPIRED: PathCode.EXPIRED,
-    AdESIndeterminate.NOT_YET_VALID: PathCode.NOT_YET_VALID,
-}
-
-
-def code_for_indication(indication: object) -> PathCode:
-    """The code for a trust problem pyHanko reports as an AdES sub-indication."""
-    return _INDICATION_CODES.get(indication, PathCode.INVALID_PATH)

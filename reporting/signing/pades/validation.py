@@ -23,16 +23,17 @@ from typing import Any
 from asn1crypto import cms
 from cryptography import x509
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.ades.report import AdESIndeterminate
 from pyhanko.sign.validation import async_validate_pdf_signature
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
+from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
 
 from reporting.aio import run_sync
 from reporting.certificates import (
+    SIGNER_KEY_USAGES,
     PathCode,
     Usage,
-    code_for_indication,
-    key_usage_constraints,
     signer_problem,
     validate_path,
     validation_context,
@@ -129,6 +130,19 @@ def _trust_failures_at_debug() -> Iterator[None]:
 
 # --- validation --------------------------------------------------------------------------
 
+# reporting.certificates' usage rule for document signers, in the form pyHanko takes
+_SIGNER_USAGE = KeyUsageConstraints(key_usage=SIGNER_KEY_USAGES, match_all_key_usages=False)
+
+# The trust problems pyHanko reports as an AdES sub-indication that have a code of
+# their own; any other is INVALID_PATH.
+_INDICATION_CODES: dict[object, PathCode] = {
+    AdESIndeterminate.NO_CERTIFICATE_CHAIN_FOUND: PathCode.NO_PATH,
+    AdESIndeterminate.OUT_OF_BOUNDS_NO_POE: PathCode.EXPIRED,
+    AdESIndeterminate.OUT_OF_BOUNDS_NOT_REVOKED: PathCode.EXPIRED,
+    AdESIndeterminate.EXPIRED: PathCode.EXPIRED,
+    AdESIndeterminate.NOT_YET_VALID: PathCode.NOT_YET_VALID,
+}
+
 
 def _status(
     signature: EmbeddedPdfSignature,
@@ -142,7 +156,7 @@ def _status(
             signature,
             signer_validation_context=validation_context(trust, moment=signer_at),
             ts_validation_context=validation_context(trust, moment=stamped_at),
-            key_usage_settings=key_usage_constraints(Usage.DOCUMENT_SIGNING),
+            key_usage_settings=_SIGNER_USAGE,
             # pyHanko's difference analysis of appended revisions walks the whole object
             # graph (about 20 s on a 1,300-object report, and attacker-controlled). The
             # verdict only needs to know that bytes were appended: coverage says so.
@@ -281,7 +295,7 @@ def _trust_code(
         )
         if again.code is not None:
             return again.code
-    return code_for_indication(status.trust_problem_indic)
+    return _INDICATION_CODES.get(status.trust_problem_indic, PathCode.INVALID_PATH)
 
 
 def _verdict(
