@@ -23,7 +23,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509.oid import NameOID
 
-from reporting.cli import _apply_config, _verify_request, build_parser, main
+from reporting.cli import build_parser, main
+from reporting.cli.arguments import run_settings
 from reporting.config import load_config
 from reporting.errors import InputError
 from reporting.evidence.frame import build_evidence, extract_rows
@@ -333,13 +334,11 @@ def test_the_config_file_chooses_the_executor_and_flags_win(tmp_path: Path) -> N
     loaded = load_config(config)
     assert (loaded.executor, loaded.scheduler) == ("dask", "tcp://scheduler.example:8786")
     args = build_parser().parse_args(["report", "--config", str(config)])
-    _apply_config(args)
-    request = _verify_request(args)
+    request = run_settings(args).verify
     assert (request.executor, request.scheduler) == ("dask", "tcp://scheduler.example:8786")
     argv = ["report", "--config", str(config), "--scheduler", "tcp://127.0.0.1:9999"]
     args = build_parser().parse_args(argv)
-    _apply_config(args)
-    assert _verify_request(args).scheduler == "tcp://127.0.0.1:9999"
+    assert run_settings(args).verify.scheduler == "tcp://127.0.0.1:9999"
     config.write_text(config.read_text().replace("executor: dask", "executor: spark"))
     with pytest.raises(InputError, match="executor"):
         load_config(config)

@@ -24,13 +24,13 @@ import pytest
 from markupsafe import escape
 from pypdf import PdfReader
 
-from reporting.pipeline import AssessRequest, ReportRun, VerifyRequest, run_report
+from reporting.pipeline import ReportRun, render_report, run_report
 from reporting.receipts.external import Grant
 from reporting.receipts.results import Code, Outcome
-from reporting.report.artefacts import Artefact, render_artefacts
-from reporting.report.build import ReportOptions
+from reporting.report.artefacts import Artefact
 from reporting.report.exports import cited_receipts_jsonl
 from reporting.report.html import TEXT_LIMITS
+from reporting.settings import RunSettings, VerifyRequest
 
 from .factory import ChainBuilder, Key, resign, write_jsonl
 from .helpers import codes, evidence_from, trust, verify_docs, verify_paths
@@ -140,18 +140,19 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> Sources:
 
 @pytest.fixture(scope="module")
 def run(sources: Sources) -> ReportRun:
-    request = AssessRequest(
+    settings = RunSettings(
         verify=VerifyRequest(
             sources=(str(sources.mixed_file), str(sources.hostile_file)), keys=sources.key
-        )
+        ),
+        organisation="Example " + SCRIPT,
     )
-    return run_report(request, ReportOptions(organisation="Example " + SCRIPT))
+    return run_report(settings)
 
 
 @pytest.fixture(scope="module")
 def artefacts(run: ReportRun) -> dict[str, Artefact]:
-    rendered = render_artefacts(run, ["html"])
-    return {Path(a.name).suffix if a.name != "manifest.json" else "manifest": a for a in rendered}
+    rendered = render_report(run, ["html"])
+    return {Path(a.name).suffix: a for a in rendered}
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +192,7 @@ def _problems_by_line(run: ReportRun, source: Path) -> dict[int, set[Code]]:
     found: dict[int, set[Code]] = {}
     problems = [*result.input_problems] + [p for c in result.chains for p in c.failures]
     for problem in problems:
-        if problem.origin and problem.origin.source == str(source):
+        if problem.origin and problem.origin.source == source.name:
             assert problem.origin.line is not None
             found.setdefault(problem.origin.line, set()).add(problem.code)
     return found
@@ -226,12 +227,12 @@ def test_nothing_is_lost_every_line_is_a_result_or_a_problem(
     lines = set()
     for chain in result.chains:
         for receipt in chain.receipts:
-            if receipt.origin and receipt.origin.source == str(sources.mixed_file):
+            if receipt.origin and receipt.origin.source == sources.mixed_file.name:
                 lines.add(receipt.origin.line)
     lines |= {
         p.origin.line
         for p in result.input_problems
-        if p.origin and p.origin.source == str(sources.mixed_file)
+        if p.origin and p.origin.source == sources.mixed_file.name
     }
     assert lines == set(range(1, len(sources.mixed_lines) + 1))
 
@@ -389,10 +390,10 @@ def test_a_forged_chain_beside_a_good_one_renders(tmp_path: Path) -> None:
     good = ChainBuilder(KEY, chain_id="chain_good").extend(2).receipts
     forged = ChainBuilder(Key.from_seed("attacker"), chain_id="chain_forged").extend(2).receipts
     source = write_jsonl(tmp_path / "r.jsonl", good + forged)
-    request = AssessRequest(
+    settings = RunSettings(
         verify=VerifyRequest(sources=(str(source),), keys=KEY.write_pem(tmp_path / "k.pem"))
     )
-    run = run_report(request, ReportOptions())
+    run = run_report(settings)
     html = render_html(run.model, render_charts(run.model))
     assert "chain_forged" in html
     assert ">nan<" not in html

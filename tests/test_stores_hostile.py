@@ -272,9 +272,9 @@ def test_cli_report_with_a_bad_store_is_integrity_broken(
     summary = json.loads(captured.out)
     assert summary["posture"] == "INTEGRITY BROKEN"
     assert summary["figures"]["chains"] == 2
-    report = next(Path(a["path"]) for a in summary["artefacts"] if a["path"].endswith(".json"))
-    problems = json.loads(report.read_text())["input_problems"]
-    assert [(p["code"], p["origin"]) for p in problems] == [("MALFORMED_RECEIPT", str(bad))]
+    name = next(a["name"] for a in summary["artefacts"] if a["name"].endswith(".json"))
+    problems = json.loads((Path(summary["directory"]) / name).read_text())["input_problems"]
+    assert [(p["code"], p["origin"]) for p in problems] == [("MALFORMED_RECEIPT", bad.name)]
 
 
 # -- WAL-mode stores on read-only directories ---------------------------------------------

@@ -1444,7 +1444,7 @@ def report_problems(judge: Judge, verdict: Verdict, frameworks: list[Framework])
     evidence = single.evidence
     assessments = tuple(assess(frameworks, evidence))
     model = build_report(
-        ReportInputs(evidence, frameworks, assessments, single.sources, TRUST),
+        ReportInputs(evidence, frameworks, assessments, single.sources, TRUST.fingerprints()),
         ReportOptions(organisation="Tamper matrix"),
     )
     problems: list[str] = []

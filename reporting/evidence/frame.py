@@ -423,19 +423,19 @@ def _chains_frame(verification: VerificationResult, in_scope: set[str]) -> pd.Da
 
 
 def _final_verdicts(frame: pd.DataFrame, verification: VerificationResult) -> None:
-    """Apply failures added after extraction (delegation, ids shared across chains)."""
-    # Also the witness's codes: a chain read in chunks gets them on its last receipt
-    # after that receipt's row was extracted.
-    late = {
-        Code.DELEGATION_UNVERIFIABLE,
-        Code.DUPLICATE_RECEIPT_ID,
-        Code.LENGTH_MISMATCH,
-        Code.FINAL_HASH_MISMATCH,
-    }
+    """Give every row of a chain that failed its receipt's final verdict.
+
+    Rows are extracted while a chain (or a chunk of it) is verified; checks that need
+    other chains or the whole chain (delegation, receipt ids shared across chains, the
+    witness on a chunked chain's last receipt, and any added later) amend verdicts
+    afterwards. Any chain with a failure is re-read from its final result, whatever the
+    code, so no amended receipt can stay counted as trusted evidence. A chain without
+    failures has nothing to amend.
+    """
     updates = {
         (chain.chain_id, receipt.receipt_id): receipt
         for chain in verification.chains
-        if any(p.code in late for p in chain.failures)
+        if chain.failures
         for receipt in chain.receipts
     }
     if not updates:

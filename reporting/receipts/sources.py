@@ -28,7 +28,7 @@ import os
 import sqlite3
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -157,6 +157,9 @@ class ReceiptSpool:
         self._conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + _SPOOL_SCHEMA)
         self.problems: list[Problem] = []
         self.sources: list[SourceSummary] = []
+        # How origins and summaries name a file: its display name (never an absolute path
+        # of this machine when the caller gives one; see `reporting.settings.display_name`).
+        self.name: Callable[[Path], str] = str
         self._indexed = False
 
     def close(self) -> None:
@@ -238,16 +241,17 @@ class ReceiptSpool:
         selected = ", ".join(f"src.receipts.{c}" if c in columns else "NULL" for c in INDEX_COLUMNS)
         try:
             statement = _COPY_STORE.format(columns=selected)
-            cursor = self._conn.execute(statement, (str(path),))
+            cursor = self._conn.execute(statement, (self.name(path),))
         except _STORE_ERRORS as exc:
             self._conn.rollback()  # no row of a store that fails halfway is kept
             self._not_a_store(path, _store_problem(path, exc))
             return
-        self.sources.append(SourceSummary(str(path), "store", cursor.rowcount))
+        self.sources.append(SourceSummary(self.name(path), "store", cursor.rowcount))
 
     def _not_a_store(self, path: Path, why: str) -> None:
-        self.problems.append(Problem(Code.MALFORMED_RECEIPT, why, origin=Origin(str(path))))
-        self.sources.append(SourceSummary(str(path), "invalid", 0))
+        name = self.name(path)
+        self.problems.append(Problem(Code.MALFORMED_RECEIPT, why, origin=Origin(name)))
+        self.sources.append(SourceSummary(name, "invalid", 0))
 
     def add_json_lines(self, stream: BinaryIO, source: str) -> None:
         rows = (
@@ -257,7 +261,7 @@ class ReceiptSpool:
         self.sources.append(SourceSummary(source, "jsonl", self._insert(rows)))
 
     def add_json_file(self, path: Path) -> None:
-        source = str(path)
+        source = self.name(path)
         with path.open("rb") as handle:
             head = handle.read(4096).lstrip()
         if not head.startswith(b"[") and path.stat().st_size > MAX_RECORD_BYTES:
@@ -689,6 +693,22 @@ def _skip_space(text: str, position: int) -> int:
     return position
 
 
+class _HashingStream:
+    """Standard input, hashed as it is read: its digest identifies it like a file's."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._hash = hashlib.sha256()
+
+    def readline(self, limit: int = -1) -> bytes:
+        data = self._stream.readline(limit)
+        self._hash.update(data)
+        return data
+
+    def digest(self) -> str:
+        return "sha256:" + self._hash.hexdigest()
+
+
 def _is_sqlite(path: Path) -> bool:
     with path.open("rb") as handle:
         return handle.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
@@ -728,12 +748,17 @@ def _spool_file(spool: ReceiptSpool, path: Path) -> None:
         spool._not_a_store(path, "not an SQLite database")
     elif suffix in JSONL_SUFFIXES:
         with path.open("rb") as stream:
-            spool.add_json_lines(stream, str(path))
+            spool.add_json_lines(stream, spool.name(path))
     else:
         spool.add_json_file(path)
 
 
-def spool_sources(sources: Iterable[str], *, stdin: BinaryIO | None = None) -> ReceiptSpool:
+def spool_sources(
+    sources: Iterable[str],
+    *,
+    stdin: BinaryIO | None = None,
+    name: Callable[[Path], str] | None = None,
+) -> ReceiptSpool:
     """Spool every SOURCE argument.
 
     A path that does not exist or cannot be opened raises InputError (exit 2); a file
@@ -741,11 +766,14 @@ def spool_sources(sources: Iterable[str], *, stdin: BinaryIO | None = None) -> R
     MAX_RECORD_BYTES) is recorded in `problems` and the other sources are still read.
     """
     spool = ReceiptSpool()
+    spool.name = name or str
     hasher = ThreadPoolExecutor(max_workers=1)  # one thread for every file's digest
     try:
         for source in sources:
             if source == "-":
-                spool.add_json_lines(stdin or sys.stdin.buffer, "<stdin>")
+                stream = _HashingStream(stdin or sys.stdin.buffer)
+                spool.add_json_lines(stream, "<stdin>")  # type: ignore[arg-type]
+                spool.sources[-1] = replace(spool.sources[-1], sha256=stream.digest())
                 continue
             path = Path(source)
             if not path.exists():
@@ -757,7 +785,8 @@ def spool_sources(sources: Iterable[str], *, stdin: BinaryIO | None = None) -> R
                 try:
                     _add_file(spool, file, hasher)
                 except OSError as exc:
-                    raise _input_error("UNREADABLE", exc.strerror or str(exc), str(file)) from exc
+                    message = exc.strerror or str(exc)
+                    raise _input_error("UNREADABLE", message, spool.name(file)) from exc
     except BaseException:
         spool.close()
         raise

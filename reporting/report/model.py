@@ -114,7 +114,7 @@ class ScopeSection:
     checks_not_run: tuple[str, ...]
     witnesses: int
     grants_file: bool
-    options: dict[str, Any]
+    settings: dict[str, Any]  # what the run was asked for (the manifest's settings record)
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,7 @@ class CmsVerdict:
     signer: str | None
     signing_time: datetime | None
     detail: str
+    certificate_sha256: str | None = None  # of the signer certificate's DER, when valid
     trust_code: PathCode | None = None
 
 
@@ -381,8 +382,11 @@ def verify_detached(
         moment=signing_time,
         usage=Usage.DOCUMENT_SIGNING,
     )
+    fingerprint = signer.fingerprint(hashes.SHA256()).hex()
     if not path.trusted:
+        detail = f"signature valid, but {path.detail}"
         return CmsVerdict(
-            True, False, name, signing_time, f"signature valid, but {path.detail}", path.code
+            True, False, name, signing_time, detail, fingerprint, trust_code=path.code
         )
-    return CmsVerdict(True, True, name, signing_time, f"signature valid and trusted: {name}")
+    detail = f"signature valid and trusted: {name}"
+    return CmsVerdict(True, True, name, signing_time, detail, fingerprint)
