@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from reporting.periods import Period
 from reporting.receipts.external import Grant, Witness
 from reporting.receipts.results import PLACEABLE_CODES, POLICY_CODES, Code, VerificationResult
 from reporting.receipts.schema import taxonomy_defaults
@@ -98,19 +98,6 @@ _TIMESTAMP_CODES = {
     Code.INVALID_TRUSTED_TIMESTAMP: "invalid",
     Code.TRUSTED_TIMESTAMP_UNANCHORED: "unanchored",
 }
-
-
-@dataclass(frozen=True)
-class Period:
-    """The reporting period, [since, until) in UTC; None means unbounded."""
-
-    since: datetime | None = None
-    until: datetime | None = None
-
-    def label(self) -> str:
-        start = self.since.isoformat() if self.since else "the beginning"
-        end = self.until.isoformat() if self.until else "now"
-        return f"{start} to {end}"
 
 
 @dataclass(frozen=True)
