@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -23,27 +22,30 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from reporting import __version__
-from reporting.config import CheckOverride
-from reporting.controls.assess import FrameworkAssessment, assess
-from reporting.controls.loader import Framework, load_mappings, shipped_mapping_paths
 from reporting.errors import Diagnostic, InputError, UsageError
-from reporting.evidence.frame import Evidence, build_evidence, extract_rows
-from reporting.receipts.batch import check_executor, verify_spool
 from reporting.receipts.canonical import canonical_json
+from reporting.receipts.executors import check_executor, default_workers
 from reporting.receipts.external import BodiesDirectory, load_grants, load_witnesses
 from reporting.receipts.keys import TrustStore, load_trust
+from reporting.receipts.records import ReadLimits
 from reporting.receipts.results import VerificationResult
 from reporting.receipts.sources import ReceiptSpool, SourceSummary, spool_sources
-from reporting.receipts.verify import VerifyOptions
-from reporting.report.build import ReportInputs, ReportOptions, build_report
-from reporting.report.model import Posture, ReportModel, SignatureNotice
+from reporting.receipts.verify import VerifyOptions, verify_spool
 from reporting.settings import RunSettings, VerifyRequest, settings_record
 
+# The stages after verification are imported where they are used, so that `verify`
+# (and `import reporting.pipeline`) loads no pandas, no mappings and no renderer.
 if TYPE_CHECKING:
+    import pandas as pd
     from cryptography import x509
     from distributed import Client
 
+    from reporting.config import CheckOverride
+    from reporting.controls.assess import FrameworkAssessment
+    from reporting.controls.loader import Framework
+    from reporting.evidence.frame import Evidence
     from reporting.report.artefacts import Artefact
+    from reporting.report.model import Posture, ReportModel, SignatureNotice
     from reporting.report.sandbox import RenderLimits
     from reporting.signing.keys import SigningIdentity
 
@@ -67,7 +69,6 @@ __all__ = [
     "stage",
 ]
 
-_RECORDS_PER_WORKER = 2000
 StageListener = Callable[[str, float], None]
 
 
@@ -89,12 +90,6 @@ class VerificationRun:
     sources: tuple[SourceSummary, ...]
     trust: TrustStore
     trust_anchors: tuple[dict[str, Any], ...] = ()  # issuer, fingerprint, source (display)
-
-
-def default_workers(records: int) -> int:
-    """All cores for large inputs; one process when a pool would cost more than it saves."""
-    cores = os.cpu_count() or 1
-    return max(1, min(cores, records // _RECORDS_PER_WORKER))
 
 
 def load_tsa_roots(paths: Sequence[Path]) -> tuple[x509.Certificate, ...]:
@@ -172,7 +167,8 @@ def _spooled(
     """The sources, spooled. With `display`, files are named by their display names (what
     a report may print); else by the paths as given (what `verify` prints on a terminal)."""
     name = request.name if display else None
-    with spool_sources(request.sources, stdin=stdin, name=name) as spool:
+    limits = ReadLimits(request.max_receipt_bytes, request.max_depth)
+    with spool_sources(request.sources, stdin=stdin, name=name, limits=limits) as spool:
         yield spool
 
 
@@ -182,7 +178,7 @@ def _verify(
     spool: ReceiptSpool,
     scheduler: str | Client | None,
     *,
-    extract: bool,
+    extract: Callable[..., pd.DataFrame] | None,
     progress: Callable[[int], None] | None,
 ) -> tuple[VerificationResult, list[Any]]:
     workers = request.workers or default_workers(spool.record_count())
@@ -191,7 +187,7 @@ def _verify(
         options=options,
         workers=workers,
         chain_filter=select_chains(request.chains, spool, options.witnesses),
-        extract=extract_rows if extract else None,
+        extract=extract,
         progress=progress,
         executor=request.executor,
         scheduler=scheduler,
@@ -222,7 +218,7 @@ def run_verification(
 ) -> VerificationRun:
     options = build_options(request)
     with connected(request) as scheduler, _spooled(request, stdin, display=False) as spool:
-        result, _ = _verify(request, options, spool, scheduler, extract=False, progress=progress)
+        result, _ = _verify(request, options, spool, scheduler, extract=None, progress=progress)
         return _verification_run(result, spool, options, request)
 
 
@@ -250,6 +246,8 @@ class AssessmentRun:
 
 def resolve_frameworks(selection: Sequence[str]) -> list[Framework]:
     """Shipped framework ids or mapping file paths → loaded frameworks (all shipped by default)."""
+    from reporting.controls.loader import load_mappings, shipped_mapping_paths
+
     shipped = {p.stem: p for p in shipped_mapping_paths()}
     if not selection:
         return load_mappings(shipped.values())
@@ -322,6 +320,9 @@ def _assessed(
     on_stage: StageListener | None = None,
 ) -> Iterator[tuple[AssessmentRun, ReceiptSpool]]:
     """Verify and assess, keeping the spool open for stages that cite raw receipts."""
+    from reporting.controls.assess import assess
+    from reporting.evidence.frame import build_evidence, extract_rows
+
     request = settings.verify
     with stage("load mappings and keys", on_stage):
         frameworks = apply_overrides(
@@ -334,7 +335,7 @@ def _assessed(
             spool = cluster.enter_context(_spooled(request, stdin, display=True))
         with stage("verify chains", on_stage):
             result, extracts = _verify(
-                request, options, spool, scheduler, extract=True, progress=progress
+                request, options, spool, scheduler, extract=extract_rows, progress=progress
             )
         with stage("build evidence", on_stage):
             evidence = build_evidence(
@@ -401,6 +402,8 @@ def run_report(
     progress: Callable[[int], None] | None = None,
     on_stage: StageListener | None = None,
 ) -> ReportRun:
+    from reporting.report.build import ReportInputs, ReportOptions, build_report
+
     with _assessed(settings, stdin=stdin, progress=progress, on_stage=on_stage) as (run, spool):
         record = settings_record(settings, mapping_records(run.frameworks))
         inputs = ReportInputs(
@@ -461,6 +464,8 @@ def exit_status(posture: Posture, frameworks: Sequence[Any], fail_on: str) -> in
 
     A report over no evidence fails like broken integrity: it certifies nothing.
     """
+    from reporting.report.model import Posture
+
     untrustworthy = posture in (Posture.INTEGRITY_BROKEN, Posture.NO_EVIDENCE)
     unsupported = any(f.counts.get("NOT_SATISFIED", 0) for f in frameworks)
     failed = {"integrity": untrustworthy, "controls": untrustworthy or unsupported}

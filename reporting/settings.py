@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from reporting.config import CheckOverride
-from reporting.evidence.frame import Period
+from reporting.periods import Period
 from reporting.receipts.canonical import DEFAULT_MAX_DEPTH, DEFAULT_MAX_RECEIPT_BYTES
 
 if TYPE_CHECKING:
     from distributed import Client
+
+    from reporting.config import CheckOverride
 
 __all__ = [
     "SETTINGS_SCHEMA",

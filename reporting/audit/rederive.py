@@ -20,7 +20,7 @@ from typing import Any
 
 from reporting.config import CheckOverride
 from reporting.controls.loader import shipped_mapping_paths
-from reporting.evidence.frame import Period
+from reporting.periods import Period
 from reporting.pipeline import run_report
 from reporting.settings import SETTINGS_SCHEMA, RunSettings, VerifyRequest, digest_path
 from reporting.signing.manifest import results_digest

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from reporting import __version__
-from reporting.pipeline import VerificationRun, WrittenReport
 from reporting.receipts.results import ChainResult, Problem, VerificationResult
+
+if TYPE_CHECKING:
+    from reporting.pipeline import VerificationRun, WrittenReport
 
 __all__ = [
     "VERIFY_JSON_SCHEMA",

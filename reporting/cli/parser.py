@@ -11,13 +11,15 @@ import sys
 from pathlib import Path
 
 from reporting import __version__
-from reporting.receipts.batch import EXECUTORS
 from reporting.receipts.canonical import DEFAULT_MAX_DEPTH, DEFAULT_MAX_RECEIPT_BYTES
 
 __all__ = ["EXIT_USAGE", "PASSPHRASE_ENV", "build_parser"]
 
 EXIT_USAGE = 2
 PASSPHRASE_ENV = "AGENT_EVIDENCE_KEY_PASSPHRASE"  # noqa: S105 - the name of a variable
+# reporting.receipts.executors.EXECUTORS, spelled out so `--help` loads no verifier
+# (tests/test_architecture.py keeps the two equal).
+EXECUTOR_CHOICES = ("local", "dask")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -95,7 +97,7 @@ def _add_verification_inputs(
     )
     verify.add_argument(
         "--executor",
-        choices=EXECUTORS,
+        choices=EXECUTOR_CHOICES,
         help="verify with this machine's processes (local, the default) or on a Dask cluster",
     )
     verify.add_argument(
@@ -170,7 +172,7 @@ def _add_report(commands: argparse._SubParsersAction[_Parser]) -> None:
 
 
 def _add_render_limits(parser: argparse.ArgumentParser) -> None:
-    from reporting.report.sandbox import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
+    from reporting.report.limits import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
 
     group = parser.add_argument_group("rendering limits (the layout runs in a child process)")
     group.add_argument(
@@ -322,7 +324,7 @@ def _positive_int(text: str) -> int:
 
 
 def _render_seconds(text: str) -> float:
-    from reporting.report.sandbox import MAX_RENDER_TIMEOUT
+    from reporting.report.limits import MAX_RENDER_TIMEOUT
 
     try:
         value = float(text)
@@ -334,7 +336,7 @@ def _render_seconds(text: str) -> float:
 
 
 def _memory_mb(text: str) -> int:
-    from reporting.report.sandbox import MAX_MEMORY_MB, MIN_MEMORY_MB
+    from reporting.report.limits import MAX_MEMORY_MB, MIN_MEMORY_MB
 
     try:
         value = int(text)

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from reporting.periods import Period
 from reporting.receipts.external import Grant, Witness
 from reporting.receipts.results import PLACEABLE_CODES, POLICY_CODES, Code, VerificationResult
 from reporting.receipts.schema import taxonomy_defaults
@@ -98,19 +98,6 @@ _TIMESTAMP_CODES = {
     Code.INVALID_TRUSTED_TIMESTAMP: "invalid",
     Code.TRUSTED_TIMESTAMP_UNANCHORED: "unanchored",
 }
-
-
-@dataclass(frozen=True)
-class Period:
-    """The reporting period, [since, until) in UTC; None means unbounded."""
-
-    since: datetime | None = None
-    until: datetime | None = None
-
-    def label(self) -> str:
-        start = self.since.isoformat() if self.since else "the beginning"
-        end = self.until.isoformat() if self.until else "now"
-        return f"{start} to {end}"
 
 
 @dataclass(frozen=True)
@@ -248,8 +235,16 @@ def extract_rows(runs: Sequence[tuple[str, list[VerifiedReceipt]]]) -> pd.DataFr
     )
 
 
+# Times a report can place and print: years 1 to 9999 in UTC (Python's datetime range).
+# A signed time beyond it (0001-01-01T00:00:00+14:00 is year 0 in UTC) is kept in the
+# verification results but cannot be placed in any period: it reads as no time.
+_EARLIEST = pd.Timestamp("0001-01-01T00:00:00", tz="UTC")
+_LATEST = pd.Timestamp("9999-12-31T23:59:59.999999", tz="UTC")
+
+
 def _utc(series: pd.Series) -> pd.Series:
-    return pd.to_datetime(series, utc=True, errors="coerce", format="ISO8601")
+    times = pd.to_datetime(series, utc=True, errors="coerce", format="ISO8601")
+    return times.where((times >= _EARLIEST) & (times <= _LATEST))
 
 
 def _int64_column(values: Iterable[Any]) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 __all__ = [
     "PLACEABLE_CODES",
@@ -22,6 +23,7 @@ __all__ = [
     "Severity",
     "Termination",
     "VerificationResult",
+    "VerifiedReceipt",
 ]
 
 
@@ -52,6 +54,7 @@ class Code(StrEnum):
     WITNESS_CHAIN_MISSING = "WITNESS_CHAIN_MISSING"
     ROTATION_INVALID = "ROTATION_INVALID"
     RESPONSE_HASH_MISMATCH = "RESPONSE_HASH_MISMATCH"
+    RESPONSE_BODY_UNVERIFIABLE = "RESPONSE_BODY_UNVERIFIABLE"
     INVALID_TRUSTED_TIMESTAMP = "INVALID_TRUSTED_TIMESTAMP"
     DELEGATION_UNVERIFIABLE = "DELEGATION_UNVERIFIABLE"
     UNGROUNDED_PRINCIPAL = "UNGROUNDED_PRINCIPAL"
@@ -111,6 +114,7 @@ PLACEABLE_CODES = POLICY_CODES | frozenset(
         Code.INDEX_MISMATCH,
         Code.DELEGATION_UNVERIFIABLE,
         Code.RESPONSE_HASH_MISMATCH,
+        Code.RESPONSE_BODY_UNVERIFIABLE,
         Code.INVALID_TRUSTED_TIMESTAMP,
     }
 )
@@ -199,6 +203,14 @@ class ReceiptResult:
             "failures": [c.value for c in self.failures],
             "warnings": [c.value for c in self.warnings],
         }
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedReceipt:
+    """A parsed receipt and its verdict, handed to later stages while its chain is in memory."""
+
+    document: dict[str, Any]
+    result: ReceiptResult
 
 
 @dataclass(frozen=True, slots=True)

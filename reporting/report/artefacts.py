@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from reporting.evidence.frame import Evidence, Period
-from reporting.periods import period_name
+from reporting.evidence.frame import Evidence
+from reporting.periods import Period, period_name
 from reporting.receipts.results import VerificationResult
 from reporting.report.exports import (
     cited_receipts_jsonl,

@@ -340,7 +340,7 @@ def _per_day(scope: pd.DataFrame) -> tuple[CountRow, ...]:
     totals: Counter[str] = Counter()
     by_day: dict[str, Counter[str]] = {}
     for (moment, risk), count in sizes.items():
-        label = moment.strftime("%Y-%m-%d")
+        label = moment.date().isoformat()  # four-digit years, unlike strftime
         totals[label] += int(count)
         risks = by_day.setdefault(label, Counter())
         if not pd.isna(risk):

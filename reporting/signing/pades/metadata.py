@@ -90,7 +90,8 @@ class MetadataKeepingWriter(IncrementalPdfFileWriter):
 
 def _info_date(moment: datetime) -> str:
     """A PDF date string (ISO 32000-1 §7.9.4) in UTC, in the form WeasyPrint writes."""
-    return moment.strftime("D:%Y%m%d%H%M%S") + "+00'00"
+    stamp = moment.replace(tzinfo=None).isoformat(timespec="seconds")  # four-digit years
+    return "D:" + stamp.replace("-", "").replace(":", "").replace("T", "") + "+00'00"
 
 
 def _info_dictionary(writer: IncrementalPdfFileWriter) -> tuple[Any, Any] | tuple[None, None]:
