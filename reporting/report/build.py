@@ -279,6 +279,7 @@ def _scope(inputs: ReportInputs, settings: dict[str, Any]) -> ScopeSection:
         witnesses=len(evidence.witnesses),
         grants_file=evidence.grants is not None,
         settings={k: v for k, v in settings.items() if k not in _SHOWN_ELSEWHERE},
+        narrowed_to=evidence.scope.label(),
     )
 
 
