@@ -26,6 +26,7 @@ LAYERS = {
     "reporting.pipelock": 1,
     "reporting.evidence": 2,
     "reporting.periods": 2,
+    "reporting.scope": 2,
     "reporting.controls": 3,
     "reporting.report": 4,
     "reporting.signing": 5,
