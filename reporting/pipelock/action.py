@@ -29,6 +29,7 @@ from reporting.receipts.results import Code, Severity
 
 __all__ = [
     "ACTION_TYPES",
+    "HEX64",
     "REDACTED",
     "REPLACED_BY_REDACTION",
     "ActionReceipt",

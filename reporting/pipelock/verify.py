@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reporting.pipelock.action import (
+    HEX64,
     REPLACED_BY_REDACTION,
     ActionReceipt,
     full_redaction,
@@ -630,24 +631,21 @@ def _walk_v2(items: Sequence[_V2Item], keys: Sequence[bytes], *, standalone: boo
 
 
 def _check_v2_key(receipt: EvidenceReceipt, keys: Sequence[bytes]) -> None:
+    """Under a trusted key; `signer_key_id` is only a hint, or names an untrusted key."""
     if receipt.preimage is None or receipt.signature is None:
         return
-    if not keys:
-        message = (
-            "no Pipelock key is trusted for this recorder session; the v2 signature is unchecked"
-        )
+    hinted = receipt.signer_key_id or ""
+    if verifying_key(receipt, sorted(keys, key=lambda k: k.hex() != hinted)) is not None:
+        return
+    stated = bytes.fromhex(hinted) if HEX64.fullmatch(hinted) else None
+    if not keys or (stated is not None and verifying_key(receipt, [stated]) is not None):
+        who = f"its signer_key_id key {fingerprint(stated)}" if stated else "its signer"
+        message = f"no trusted Pipelock key signed this v2 receipt ({who} is not trusted)"
         receipt.problems.append((Code.UNKNOWN_ISSUER_KEY, message))
         return
-    hinted = receipt.signer_key_id or ""
-    ordered = sorted(keys, key=lambda k: k.hex() != hinted)
-    if verifying_key(receipt, ordered) is None:
-        tried = ", ".join(fingerprint(k) for k in keys)
-        receipt.problems.append(
-            (
-                Code.INVALID_SIGNATURE,
-                f"v2 signature verifies under none of the trusted keys ({tried})",
-            )
-        )
+    tried = ", ".join(fingerprint(k) for k in keys)
+    message = f"v2 signature verifies under none of the trusted keys ({tried})"
+    receipt.problems.append((Code.INVALID_SIGNATURE, message))
 
 
 def _receipt_result(
