@@ -87,6 +87,7 @@ class ActionReceipt:
     self_signed: bool = False  # the signature verifies under the embedded signer_key
     redacted_fields: tuple[str, ...] = ()
     fully_redacted: bool = False
+    well_typed: bool = False  # every member has its Go type: safe to read as typed
     problems: list[tuple[Code, str]] = field(default_factory=list)
 
     # typed views of the signed record (None when absent or of the wrong type)
@@ -95,7 +96,10 @@ class ActionReceipt:
         return value if isinstance(value, str) else None
 
     def number(self, name: str) -> int | None:
+        """An integer member; absent or null is Go's zero once the record is well typed."""
         value = self.record.get(name)
+        if value is None and self.well_typed:
+            return 0
         return value if type(value) is int else None
 
     def section(self, *path: str) -> dict[str, Any] | None:
@@ -231,6 +235,7 @@ def parse_action_receipt(document: dict[str, Any], text: str) -> ActionReceipt:
     except SchemaError as exc:
         receipt.problems.append((Code.MALFORMED_RECEIPT, str(exc)))
         return receipt
+    receipt.well_typed = True
     _validate(receipt)
     if receipt.redacted or receipt.signature is None or receipt.signer_hex is None:
         return receipt

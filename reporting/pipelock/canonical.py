@@ -20,6 +20,7 @@ would read as zero values, are refused too (Pipelock never writes them).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from enum import Enum
@@ -68,6 +69,10 @@ class Field:
     type: GoType = GoType.STRING
     omitempty: bool = False
     fields: tuple[Field, ...] = ()  # a struct's own fields, in declaration order
+    key: str = dataclasses.field(init=False)  # `"name":`, encoded once
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", go_string(self.name) + ":")
 
 
 def _f(name: str, kind: GoType = GoType.STRING, *, fields: tuple[Field, ...] = ()) -> Field:
@@ -341,7 +346,7 @@ def encode_struct(value: dict[str, Any], fields: tuple[Field, ...], path: str = 
     for field in fields:
         encoded = _member(path, field, value.get(field.name))
         if encoded is not None:
-            parts.append(f"{go_string(field.name)}:{encoded}")
+            parts.append(field.key + encoded)
     return "{" + ",".join(parts) + "}"
 
 

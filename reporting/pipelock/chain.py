@@ -52,6 +52,14 @@ def _text(payload: Mapping[str, Any], name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _number(payload: Mapping[str, Any], name: str) -> int | None:
+    """A numeric member as Go reads it: absent or null is 0."""
+    value = payload.get(name)
+    if value is None:
+        return 0
+    return value if type(value) is int else None
+
+
 def g1_genesis(open_payload: Mapping[str, Any]) -> str:
     """`g1:` + SHA-256 over length-prefixed frames of the session-open fields."""
     beat = open_payload.get("heartbeat_seconds")
@@ -133,7 +141,10 @@ class _Walk:
             boundary = self._check_sequence(index, receipt)
             self._check_link(index, receipt)
             self._check_key(index, receipt, boundary)
-            self._check_session(index, receipt)
+            # a malformed record's session fields mean nothing, and one receipt on its
+            # own has no run to belong to
+            if receipt.well_typed and not self.context.standalone:
+                self._check_session(index, receipt)
         self._finish()
         return self.outcome
 
@@ -310,14 +321,14 @@ class _Walk:
         self, index: int, receipt: ActionReceipt, payload: Mapping[str, Any]
     ) -> list[str]:
         problems = []
-        prior_head, prior_seq = payload.get("prior_chain_head"), payload.get("prior_chain_seq")
+        prior_head, prior_seq = payload.get("prior_chain_head"), _number(payload, "prior_chain_seq")
         if index == 0:
             genesis = g1_genesis(payload)
             if receipt.prev == GENESIS:
                 problems.append("a session open must bind a g1: genesis, not 'genesis'")
             elif receipt.prev != genesis or payload.get("genesis_hash") != genesis:
                 problems.append(f"g1 binding broken: the open's fields give {genesis}")
-            if payload.get("chain_open_seq") != 0:
+            if _number(payload, "chain_open_seq") != 0:
                 problems.append("the opening receipt's chain_open_seq must be 0")
             if prior_head or prior_seq:
                 problems.append("the opening receipt has prior_chain_head/prior_chain_seq")
@@ -326,8 +337,8 @@ class _Walk:
         assert before is not None
         if payload.get("genesis_hash"):
             problems.append("a restart open carries genesis_hash")
-        if payload.get("chain_open_seq") != receipt.seq:
-            problems.append(f"chain_open_seq {payload.get('chain_open_seq')} is not chain_seq")
+        if _number(payload, "chain_open_seq") != receipt.seq:
+            problems.append(f"chain_open_seq {_number(payload, 'chain_open_seq')} is not chain_seq")
         if not before.redacted and prior_head != before.receipt_hash:
             problems.append("prior_chain_head is not the previous receipt's hash")
         if prior_seq != before.seq and not before.fully_redacted:
@@ -360,10 +371,9 @@ class _Walk:
             self.add(
                 index, Code.SESSION_BINDING_INVALID, "heartbeat chain_head is not the previous hash"
             )
-        if receipt.seq is not None and payload.get("chain_seq_head") != receipt.seq - 1:
-            message = (
-                f"heartbeat chain_seq_head {payload.get('chain_seq_head')} is not chain_seq - 1"
-            )
+        if receipt.seq is not None and _number(payload, "chain_seq_head") != receipt.seq - 1:
+            head = _number(payload, "chain_seq_head")
+            message = f"heartbeat chain_seq_head {head} is not chain_seq - 1"
             self.add(index, Code.SESSION_BINDING_INVALID, message)
 
     def _close(self, index: int, receipt: ActionReceipt, payload: Mapping[str, Any]) -> None:
@@ -377,12 +387,13 @@ class _Walk:
             self.add(
                 index, Code.SESSION_BINDING_INVALID, "close root_hash is not the previous hash"
             )
-        if payload.get("final_seq") != receipt.seq:
-            message = f"close final_seq {payload.get('final_seq')} is not chain_seq {receipt.seq}"
+        if _number(payload, "final_seq") != receipt.seq:
+            final = _number(payload, "final_seq")
+            message = f"close final_seq {final} is not chain_seq {receipt.seq}"
             self.add(index, Code.SESSION_COUNT_MISMATCH, message)
-        if payload.get("receipt_count") != self.segment_count:
+        if _number(payload, "receipt_count") != self.segment_count:
             message = (
-                f"close counts {payload.get('receipt_count')} receipts; the key segment has "
+                f"close counts {_number(payload, 'receipt_count')} receipts; the key segment has "
                 f"{self.segment_count}"
             )
             self.add(index, Code.SESSION_COUNT_MISMATCH, message)
@@ -440,7 +451,7 @@ def _transition_problems(receipt: ActionReceipt, before: ActionReceipt, old: str
     problems = []
     if transition.get("prior_signer_key") != old:
         problems.append("key_transition.prior_signer_key is not the old segment's key")
-    if not before.fully_redacted and transition.get("prior_chain_seq") != before.seq:
+    if not before.fully_redacted and _number(transition, "prior_chain_seq") != before.seq:
         problems.append("key_transition.prior_chain_seq is not the old segment's final chain_seq")
     if transition.get("prior_chain_hash") != receipt.prev:
         problems.append("key_transition.prior_chain_hash is not chain_prev_hash")

@@ -16,6 +16,7 @@ Anything else (an Agent Receipt, a JSON array, an SQLite store) is not Pipelock 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -29,6 +30,7 @@ from reporting.pipelock.trust import pipelock_key_from_bytes
 __all__ = ["PipelockKind", "PipelockSource", "detect_pipelock", "document_kind", "split_lines"]
 
 _ENTRY_MEMBERS = frozenset({"v", "seq", "type", "prev_hash", "hash"})
+_DETECT_LINES = 8  # lines read to decide; the first that is Pipelock's decides
 _DETECT_LIMIT = 64 << 20  # a pretty-printed single receipt is small; never parse more to detect
 
 
@@ -79,7 +81,11 @@ def _loads(data: bytes) -> Any:
         return None
 
 
-_LINES_KIND = {"entry": PipelockKind.RECORDER, "v1": PipelockKind.RECEIPT_LINES}
+_LINES_KIND = {
+    "entry": PipelockKind.RECORDER,
+    "v1": PipelockKind.RECEIPT_LINES,
+    "v2": PipelockKind.RECEIPT_LINES,
+}
 _SINGLE_KIND = {
     "entry": PipelockKind.RECORDER,
     "v1": PipelockKind.RECEIPT,
@@ -89,19 +95,21 @@ _SINGLE_KIND = {
 
 
 def detect_pipelock(raw: bytes) -> PipelockKind | None:
-    """Which kind of Pipelock content `raw` is, or None when it is none (cheap: reads
-    the first line, or the whole text when that is one pretty-printed JSON value)."""
+    """Which kind of Pipelock content `raw` is, or None when it is none. Cheap: reads
+    the first few lines (a mangled first line does not hide a recorder file), or the
+    whole text when it is one pretty-printed JSON value."""
     if len(raw) <= 4096 and pipelock_key_from_bytes(raw) is not None:
         return PipelockKind.KEY
     lines = split_lines(raw)
-    first = next(lines, None)
-    if first is None:
+    head = [line for _, line in itertools.islice(lines, _DETECT_LINES)]
+    if not head:
         return None
-    kind = document_kind(_loads(first[1]))
+    kinds = [document_kind(_loads(line)) for line in head]
+    kind = next((k for k in kinds if k is not None), None)
     if kind is not None:
-        if next(lines, None) is None:
+        if len(head) == 1:
             return _SINGLE_KIND[kind]
-        return _LINES_KIND.get(kind, PipelockKind.RECEIPT_LINES if kind == "v2" else None)
-    if len(raw) > _DETECT_LIMIT or not first[1].lstrip().startswith(b"{"):
+        return _LINES_KIND.get(kind)
+    if len(raw) > _DETECT_LIMIT or not head[0].lstrip().startswith(b"{"):
         return None
     return _SINGLE_KIND.get(document_kind(_loads(raw)) or "")

@@ -162,8 +162,13 @@ def member_spans(text: str) -> dict[str, tuple[int, int]]:
             position += 1
 
 
+_NEEDS_ESCAPE = re.compile('[\x00-\x1f"\\\\<>&\u2028\u2029]')
+
+
 def go_string(value: str) -> str:
     """A string as Go's encoding/json writes it (HTML-safe escaping)."""
+    if _NEEDS_ESCAPE.search(value) is None:  # the common case: nothing to escape
+        return f'"{value}"'
     return json.dumps(value, ensure_ascii=False).translate(_HTML_SAFE)
 
 

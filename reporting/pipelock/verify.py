@@ -262,8 +262,12 @@ def _read_single(
     if kind is PipelockKind.ENDORSEMENT:
         _read_endorsement(document, origin, reading)
         return
-    session = _Session(chain_id="", standalone=True)
-    _add_receipt(session, _receipt_from(document, text.strip()), origin)
+    receipt = _receipt_from(document, text.strip())
+    # A v1 receipt at chain_seq 0 starts a chain: checked as a chain of one (so an open
+    # without its close is a truncation). Any other single receipt is checked alone.
+    starts = isinstance(receipt, ActionReceipt) and receipt.seq == 0
+    session = _Session(chain_id="", standalone=not starts)
+    _add_receipt(session, receipt, origin)
     reading.sessions.append(session)
 
 
@@ -338,10 +342,15 @@ def _entry_receipt(entry: Entry) -> ActionReceipt | EvidenceReceipt:
         return redacted_receipt()
     receipt = _receipt_from(detail, entry.detail_text)
     wanted = EvidenceReceipt if entry.type == RECEIPT_V2 else ActionReceipt
-    if not isinstance(receipt, wanted):
-        message = f"a {entry.type} entry carries another kind of record"
-        receipt.problems.append((Code.MALFORMED_RECEIPT, message))
-    return receipt
+    if isinstance(receipt, wanted):
+        return receipt
+    # kept in the chain its entry type names, where it is missing otherwise
+    message = f"a {entry.type} entry that does not carry one"
+    if wanted is EvidenceReceipt:
+        placeholder = EvidenceReceipt(document={})
+        placeholder.problems.append((Code.MALFORMED_RECEIPT, message))
+        return placeholder
+    return _unreadable_receipt(Code.MALFORMED_RECEIPT, message)
 
 
 # -- verification ---------------------------------------------------------------------------
