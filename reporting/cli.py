@@ -39,6 +39,7 @@ from reporting.receipts.batch import EXECUTORS
 from reporting.receipts.canonical import DEFAULT_MAX_DEPTH, DEFAULT_MAX_RECEIPT_BYTES
 from reporting.receipts.results import ChainResult, Problem, VerificationResult
 from reporting.report.build import ReportOptions
+from reporting.report.model import Posture
 from reporting.signing.keys import SigningIdentity, demo_identity, init_keys, load_identity
 from reporting.signing.outputs import notice_for, sign_artefacts
 from reporting.signing.rederive import RederiveInputs, rederive_digest
@@ -78,7 +79,11 @@ def _add_verification_inputs(
         help="PEM public key, daemon key directory, or YAML trust store",
     )
     verify.add_argument(
-        "--chain", action="append", metavar="ID", help="only this chain (repeatable)"
+        "--chain",
+        action="append",
+        metavar="ID",
+        help="only chains with this id or matching this glob pattern, e.g. 'chain_finance-*' "
+        "(repeatable; a pattern matching no chain is an error)",
     )
     verify.add_argument(
         "--witness", type=Path, metavar="F", help="expected length/final hash per chain"
@@ -389,10 +394,15 @@ def _print_human(run: VerificationRun, out: TextIO) -> None:
     out.write(_total_line(result) + "\n")
 
 
+def _verified_something(result: VerificationResult) -> bool:
+    """Whether the run verified evidence at all: nothing verified is not a pass."""
+    return result.valid and bool(result.chains)
+
+
 def _total_line(result: VerificationResult) -> str:
     broken = sum(1 for c in result.chains if not c.valid)
     warnings = sum(len(c.warnings) for c in result.chains)
-    verdict = "ALL VALID" if result.valid else "FAILED"
+    verdict = "FAILED" if not result.valid else "ALL VALID" if result.chains else "NO EVIDENCE"
     return (
         f"{verdict}: {len(result.chains)} chains ({broken} broken), "
         f"{result.receipt_count} receipts, "
@@ -407,7 +417,7 @@ def verification_json(run: VerificationRun) -> dict[str, object]:
     return {
         "schema": VERIFY_JSON_SCHEMA,
         "tool_version": __version__,
-        "valid": result.valid,
+        "valid": _verified_something(result),
         "summary": {
             "chains": len(result.chains),
             "valid_chains": sum(1 for c in result.chains if c.valid),
@@ -448,7 +458,7 @@ def _run_verify(args: argparse.Namespace, out: TextIO) -> int:
         out.write(orjson.dumps(verification_json(run), option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         _print_human(run, out)
-    return EXIT_OK if run.result.valid else EXIT_FAILED
+    return EXIT_OK if _verified_something(run.result) else EXIT_FAILED
 
 
 # -- report (assessment) ------------------------------------------------------------------
@@ -564,9 +574,10 @@ def _formats(text: str) -> set[str]:
 
 def _exit_code(run: ReportRun, fail_on: str) -> int:
     """1 when what --fail-on names was found; the report is produced either way."""
-    integrity_broken = run.model.posture.value == "INTEGRITY BROKEN"
+    # No evidence fails like broken integrity: a report over nothing certifies nothing.
+    untrustworthy = run.model.posture in (Posture.INTEGRITY_BROKEN, Posture.NO_EVIDENCE)
     unsupported = any(f.counts["NOT_SATISFIED"] for f in run.model.frameworks)
-    failed = {"integrity": integrity_broken, "controls": integrity_broken or unsupported}
+    failed = {"integrity": untrustworthy, "controls": untrustworthy or unsupported}
     return EXIT_FAILED if failed.get(fail_on, False) else EXIT_OK
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -58,7 +59,7 @@ class VerifyRequest:
     bodies: Path | None = None
     tsa_roots: tuple[Path, ...] = ()
     require_terminal: bool = False
-    chains: frozenset[str] | None = None
+    chains: frozenset[str] | None = None  # chain ids or glob patterns (`--chain`)
     workers: int | None = None  # local processes (the local executor only)
     max_receipt_bytes: int = DEFAULT_MAX_RECEIPT_BYTES  # larger receipts: RECEIPT_TOO_LARGE
     max_depth: int = DEFAULT_MAX_DEPTH  # deeper JSON nesting: MALFORMED_RECEIPT
@@ -87,6 +88,35 @@ def load_tsa_roots(paths: Sequence[Path]) -> tuple[x509.Certificate, ...]:
         except (OSError, ValueError) as exc:
             raise InputError(Diagnostic("INVALID_CERTIFICATE", str(exc), str(path))) from exc
     return tuple(roots)
+
+
+def select_chains(
+    patterns: frozenset[str] | None, spool: ReceiptSpool, witnessed: Iterable[str]
+) -> frozenset[str] | None:
+    """`--chain` glob patterns → the chain ids they select, among the chains in the input
+    and the chains a witness expects (so a witnessed chain removed whole is still reported).
+
+    A pattern that selects nothing is a usage error naming it: a typo must never give a
+    report over nothing.
+    """
+    if patterns is None:
+        return None
+    known = sorted({*spool.chain_keys(), *witnessed})
+    selected: set[str] = set()
+    unmatched = []
+    for pattern in sorted(patterns):
+        matches = [k for k in known if fnmatch.fnmatchcase(k, pattern)]
+        if not matches:
+            unmatched.append(pattern)
+        selected.update(matches)
+    if unmatched:
+        raise UsageError(
+            [
+                Diagnostic("NO_SUCH_CHAIN", f"--chain {pattern!r} matches no chain in the sources")
+                for pattern in unmatched
+            ]
+        )
+    return frozenset(selected)
 
 
 def build_options(request: VerifyRequest) -> VerifyOptions:
@@ -129,7 +159,7 @@ def run_verification(
             spool,
             options=options,
             workers=workers,
-            chain_filter=request.chains,
+            chain_filter=select_chains(request.chains, spool, options.witnesses),
             progress=progress,
             executor=request.executor,
             scheduler=scheduler,
@@ -212,7 +242,7 @@ def _assessed(
                     spool,
                     options=options,
                     workers=workers,
-                    chain_filter=request.verify.chains,
+                    chain_filter=select_chains(request.verify.chains, spool, options.witnesses),
                     extract=extract_rows,
                     progress=progress,
                     executor=request.verify.executor,

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 __all__ = [
+    "PLACEABLE_CODES",
     "POLICY_CODES",
     "SOURCE_AGENT_RECEIPTS",
     "ChainResult",
@@ -109,6 +110,29 @@ _WARNINGS = frozenset(
 # the receipt is still what its issuer signed, so it stays usable as evidence (of the
 # very failure, among others). Every other failure makes a receipt untrustworthy.
 POLICY_CODES = frozenset({Code.UNGROUNDED_PRINCIPAL, Code.PRINCIPAL_GRANT_MISMATCH})
+
+# Failures that leave a receipt's own bytes as a trusted key signed them: they concern its
+# place in the chain (links, sequence, terminal, witness), an index column, a linked
+# chain or body, or policy. A receipt failing only these still states an authentic time,
+# so it may place its (broken) chain in or out of a reporting period. Any other code,
+# including codes added later, means its content cannot be relied on: the allowlist fails
+# safe, towards keeping a broken chain in scope.
+PLACEABLE_CODES = POLICY_CODES | frozenset(
+    {
+        Code.HASH_LINK_BROKEN,
+        Code.GENESIS_NOT_NULL,
+        Code.SEQUENCE_GAP,
+        Code.SEQUENCE_DUPLICATE,
+        Code.RECEIPT_AFTER_TERMINAL,
+        Code.TERMINAL_REQUIRED,
+        Code.LENGTH_MISMATCH,
+        Code.FINAL_HASH_MISMATCH,
+        Code.INDEX_MISMATCH,
+        Code.DELEGATION_UNVERIFIABLE,
+        Code.RESPONSE_HASH_MISMATCH,
+        Code.INVALID_TRUSTED_TIMESTAMP,
+    }
+)
 
 
 class Outcome(StrEnum):

@@ -235,6 +235,11 @@ def _posture(evidence: Evidence, frameworks: Sequence[FrameworkAssessment]) -> t
             f"{broken} chain(s) in scope failed verification and {problems} input record(s) "
             "could not be read: the evidence itself is in question."
         )
+    if evidence.in_scope.empty:
+        return Posture.NO_EVIDENCE, (
+            "no receipt falls in the period and scope of this report: there is no evidence "
+            "to support any requirement, and no control was assessed on evidence."
+        )
     unsatisfied = sum(a.counts["NOT_SATISFIED"] for a in frameworks)
     if unsatisfied:
         return (

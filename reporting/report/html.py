@@ -176,7 +176,7 @@ ICONS = {
     "status": {"SATISFIED": "✔", "NOT_SATISFIED": "✘", "INDETERMINATE": "?", "MANUAL": "✎"},
     "check": {"PASS": "✔", "FAIL": "✘", "INDETERMINATE": "?", "NOT_APPLICABLE": "\u2013"},
     "severity": {"critical": "‼", "high": "▲", "medium": "●", "low": "○"},
-    "posture": {"INTEGRITY BROKEN": "✘", "ATTENTION": "⚠", "SUPPORTED": "✔"},
+    "posture": {"INTEGRITY BROKEN": "✘", "NO EVIDENCE": "∅", "ATTENTION": "⚠", "SUPPORTED": "✔"},
 }
 STATUS_SENTENCE = {
     "SATISFIED": "The evidence supports this requirement as far as the automated checks "
@@ -191,6 +191,9 @@ STATUS_SENTENCE = {
 POSTURE_HELP = {
     "INTEGRITY BROKEN": "Some evidence failed cryptographic verification; resolve the "
     "integrity findings before relying on any control result.",
+    "NO EVIDENCE": "No receipt falls in this report's period and scope: nothing was verified "
+    "or assessed, so this report supports no requirement. Check the period, the chain "
+    "selection and the sources.",
     "ATTENTION": "The evidence is intact, but it does not support some mapped requirements.",
     "SUPPORTED": "The evidence is intact and contradicts none of the mapped requirements; "
     "manual evidence is still needed where listed.",

@@ -44,9 +44,11 @@ def anchor(framework_id: str, control_id: str) -> str:
 
 
 class Posture(StrEnum):
-    """The executive verdict: integrity first, then controls."""
+    """The executive verdict: integrity first, then whether there is evidence at all, then
+    controls. Nothing is supported by nothing: no receipt in scope is NO EVIDENCE."""
 
     INTEGRITY_BROKEN = "INTEGRITY BROKEN"
+    NO_EVIDENCE = "NO EVIDENCE"
     ATTENTION = "ATTENTION"
     SUPPORTED = "SUPPORTED"
 
