@@ -361,16 +361,18 @@ class _Walk:
             self.add(index, Code.SESSION_BINDING_INVALID, message)
         return True
 
-    def _heartbeat(self, index: int, receipt: ActionReceipt, payload: Mapping[str, Any]) -> None:
+    def _bound_to_previous(self, index: int, payload: Mapping[str, Any], member: str) -> None:
+        """A heartbeat's chain_head, a close's root_hash: the previous receipt's hash."""
         before = self.previous(index)
         if (
             before is not None
             and not before.redacted
-            and payload.get("chain_head") != before.receipt_hash
+            and payload.get(member) != before.receipt_hash
         ):
-            self.add(
-                index, Code.SESSION_BINDING_INVALID, "heartbeat chain_head is not the previous hash"
-            )
+            self.add(index, Code.SESSION_BINDING_INVALID, f"{member} is not the previous hash")
+
+    def _heartbeat(self, index: int, receipt: ActionReceipt, payload: Mapping[str, Any]) -> None:
+        self._bound_to_previous(index, payload, "chain_head")
         if receipt.seq is not None and _number(payload, "chain_seq_head") != receipt.seq - 1:
             head = _number(payload, "chain_seq_head")
             message = f"heartbeat chain_seq_head {head} is not chain_seq - 1"
@@ -378,15 +380,7 @@ class _Walk:
 
     def _close(self, index: int, receipt: ActionReceipt, payload: Mapping[str, Any]) -> None:
         assert self.run is not None
-        before = self.previous(index)
-        if (
-            before is not None
-            and not before.redacted
-            and payload.get("root_hash") != before.receipt_hash
-        ):
-            self.add(
-                index, Code.SESSION_BINDING_INVALID, "close root_hash is not the previous hash"
-            )
+        self._bound_to_previous(index, payload, "root_hash")
         if _number(payload, "final_seq") != receipt.seq:
             final = _number(payload, "final_seq")
             message = f"close final_seq {final} is not chain_seq {receipt.seq}"
