@@ -104,6 +104,21 @@ def test_go_escaping_is_html_safe_and_keeps_the_rest_raw() -> None:
     assert go_string("/é\ufffd\x7f") == '"/é\ufffd\x7f"'
 
 
+def test_go_escaping_fast_path_matches_the_full_encoder() -> None:
+    html = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+    html |= str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029"})
+    samples = [chr(c) for c in range(0x80)] + [
+        "é",
+        "\u2028",
+        "\ufffd",
+        "日本",
+        "a/b c",
+        "\U0001f600",
+    ]
+    for text in samples + ["x" + t + "y" for t in samples]:
+        assert go_string(text) == json.dumps(text, ensure_ascii=False).translate(html), repr(text)
+
+
 def _record(**extra) -> dict:
     base = {
         "version": 1, "action_id": "a", "action_type": "read", "timestamp": "2026-10-05T09:00:00Z",

@@ -23,7 +23,7 @@ import nacl.bindings
 import nacl.exceptions
 
 from reporting.pipelock.canonical import SchemaError, canonical_action_record, sha256_hex
-from reporting.pipelock.strictjson import compact_go, go_string, member_spans
+from reporting.pipelock.strictjson import compact_go, go_string, member_span
 from reporting.pipelock.timefmt import normalise_rfc3339
 from reporting.receipts.results import Code, Severity
 
@@ -241,7 +241,7 @@ def parse_action_receipt(document: dict[str, Any], text: str) -> ActionReceipt:
         return receipt
     if any(code is Code.MALFORMED_RECEIPT for code, _ in receipt.problems):
         return receipt
-    span = member_spans(text).get("ext") if "ext" in document else None
+    span = member_span(text, "ext") if "ext" in document else None
     receipt.has_ext = span is not None
     receipt.canonical = canonical
     receipt.receipt_hash = _receipt_hash(

@@ -24,7 +24,7 @@ from typing import Any
 
 from reporting.pipelock.action import ed25519_valid
 from reporting.pipelock.canonical import sha256_hex
-from reporting.pipelock.strictjson import PipelockFormatError, member_spans
+from reporting.pipelock.strictjson import PipelockFormatError, member_span
 from reporting.pipelock.timefmt import normalise_rfc3339
 from reporting.receipts.results import Code, Origin
 
@@ -130,7 +130,7 @@ def entry_from_document(document: Any, text: str, origin: Origin) -> Entry:
     if not isinstance(document, dict):
         raise PipelockFormatError("a recorder entry must be a JSON object")
     version = _check_members(document)
-    span = member_spans(text).get("detail")
+    span = member_span(text, "detail")
     entry = Entry(origin, document, text[span[0] : span[1]] if span else "null")
     stored = document.get("hash", "")
     entry.stored_hash = stored if _HEX64.fullmatch(stored) else None

@@ -28,7 +28,7 @@ __all__ = [
     "decode_text",
     "go_string",
     "loads_strict",
-    "member_spans",
+    "member_span",
 ]
 
 MAX_DEPTH = 128
@@ -134,26 +134,26 @@ def _skip(text: str, position: int) -> int:
     return position
 
 
-def member_spans(text: str) -> dict[str, tuple[int, int]]:
-    """Where each top-level member's value lies in `text`, a JSON object already parsed
-    by `loads_strict` (so every step below succeeds): the raw bytes of `detail` and
-    `ext` are hashed as written, never re-serialised."""
-    spans: dict[str, tuple[int, int]] = {}
+def member_span(text: str, wanted: str) -> tuple[int, int] | None:
+    """Where the top-level member `wanted` has its value in `text`, a JSON object already
+    parsed by `loads_strict` (so every step below succeeds): the raw bytes of `detail` and
+    `ext` are hashed as written, never re-serialised. Stops at the member it wants."""
     position = _skip(text, 0) + 1  # past "{"
     while True:
         position = _skip(text, position)
         if text[position] == "}":
-            return spans
+            return None
         name, position = _SPAN_DECODER.raw_decode(text, position)
         position = _skip(text, _skip(text, position) + 1)  # past ":"
         _, end = _SPAN_DECODER.raw_decode(text, position)
-        spans[name] = (position, end)
+        if name == wanted:
+            return position, end
         position = _skip(text, end)
         if text[position] == ",":
             position += 1
 
 
-_NEEDS_ESCAPE = re.compile('[\x00-\x1f"\\\\<>&\u2028\u2029]')
+_NEEDS_ESCAPE = re.compile(r'[\x00-\x1f"\\<>&\u2028\u2029]')
 
 
 def go_string(value: str) -> str:
