@@ -23,11 +23,13 @@ Trust. A receipt embeds its `signer_key`; trusting it would let anyone who can w
 the log re-sign all of it with a key of their own and pass. So the first signer of a
 chain must be a key the trust store (or a `--keys` key file) pins for its recorder
 session, else `UNKNOWN_ISSUER_KEY`, a failure; later keys only through rotation
-endorsements signed by a trusted predecessor; v2 receipts and checkpoints only under
-trusted keys. We chose a failure over a "self-consistent only" verdict because a verdict
-must mean authentic: the other checks still run under the embedded keys, so a chain
-whose only failure is `UNKNOWN_ISSUER_KEY` is visibly self-consistent, but it never
-passes and its records never count as evidence.
+endorsements signed by a trusted predecessor; v2 receipts only under trusted keys (or
+endorsed successors); checkpoints under the same keys (under the embedded ones when
+the chain is unpinned, which has then already failed). We chose a failure over a
+"self-consistent only" verdict because a verdict must mean authentic: the other checks
+still run under the embedded keys, so a chain whose only failure is
+`UNKNOWN_ISSUER_KEY` is visibly self-consistent, but it never passes and its records
+never count as evidence.
 
 Stricter than `pipelock-verify` 0.4.1, where PIPELOCK.md shows it lax (each a test):
 
