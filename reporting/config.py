@@ -78,6 +78,7 @@ class ReportConfig:
     bodies: Path | None = None
     tsa_root: tuple[Path, ...] = ()
     require_terminal: bool = False
+    chains: tuple[str, ...] = ()
     frameworks: tuple[str, ...] = ()
     period: str | None = None
     since: str | None = None
@@ -356,6 +357,7 @@ def _build(path: Path, data: LocatedDict) -> ReportConfig:
         bodies=resolve.path(data.get("bodies")),
         tsa_root=resolve.paths(data.get("tsa_roots", [])),
         require_terminal=bool(data.get("require_terminal", False)),
+        chains=tuple(data.get("chains", [])),
         frameworks=tuple(resolve.framework(f, shipped) for f in data.get("frameworks", [])),
         period=data.get("period"),
         since=data.get("since"),

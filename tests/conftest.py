@@ -63,17 +63,45 @@ SAMPLES = REPO / "samples"
 def sample_report():
     """The sample dataset, verified, assessed against every shipped framework and modelled."""
     from reporting.periods import parse_period
-    from reporting.pipeline import AssessRequest, VerifyRequest, run_report
-    from reporting.report.build import ReportOptions
+    from reporting.pipeline import run_report
+    from reporting.settings import RunSettings, VerifyRequest
 
-    request = AssessRequest(
+    settings = RunSettings(
         verify=VerifyRequest(
             sources=(str(SAMPLES / "receipts.db"),),
             keys=SAMPLES / "trust.yaml",
             witness=SAMPLES / "witness.yaml",
             grants=SAMPLES / "grants.yaml",
             bodies=SAMPLES / "bodies",
+            base=REPO,
         ),
         period=parse_period("2026-10", None, None),
+        organisation="Example Corp",
     )
-    return run_report(request, ReportOptions(organisation="Example Corp"))
+    return run_report(settings)
+
+
+@pytest.fixture(scope="session")
+def signed_sample_report(tmp_path_factory: pytest.TempPathFactory):
+    """The sample month through the whole pipeline once: verified, assessed, rendered in
+    the sandbox, signed with a demo key and written. Tests that only read a signed report
+    share it (copy the directory before changing anything in it)."""
+    from reporting.periods import parse_period
+    from reporting.pipeline import run_signed_report
+    from reporting.settings import OutputSettings, RunSettings, VerifyRequest
+
+    settings = RunSettings(
+        verify=VerifyRequest(
+            sources=(str(SAMPLES / "receipts.db"),),
+            keys=SAMPLES / "trust.yaml",
+            witness=SAMPLES / "witness.yaml",
+            grants=SAMPLES / "grants.yaml",
+            bodies=SAMPLES / "bodies",
+            base=REPO,
+        ),
+        period=parse_period("2026-10", None, None),
+        organisation="Example Corp",
+        output=OutputSettings(directory=tmp_path_factory.mktemp("signed-sample")),
+        fail_on="never",
+    )
+    return run_signed_report(settings)

@@ -10,7 +10,7 @@ import pytest
 
 from reporting import cli
 from reporting.collector import YOUNG_GENERATION
-from reporting.receipts import batch
+from reporting.receipts import executors
 
 
 def test_tuning_collects_less_often_but_still_collects_cycles() -> None:
@@ -46,9 +46,9 @@ def test_the_program_is_tuned_before_it_runs(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_each_verification_worker_is_tuned(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    monkeypatch.setattr(batch, "tune_for_batch_work", lambda: calls.append("tune"))
-    monkeypatch.setattr(batch, "_WORKER_CONTEXT", None)
+    monkeypatch.setattr(executors, "tune_for_batch_work", lambda: calls.append("tune"))
+    monkeypatch.setattr(executors, "_WORKER_CONTEXT", None)
     context = object()
-    batch._init_worker(context)  # type: ignore[arg-type]
+    executors._init_worker(context)  # type: ignore[arg-type]
     assert calls == ["tune"]
-    assert batch._WORKER_CONTEXT is context
+    assert executors._WORKER_CONTEXT is context

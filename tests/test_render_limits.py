@@ -21,7 +21,7 @@ from reporting.cli import main
 from reporting.collector import YOUNG_GENERATION
 from reporting.config import load_config
 from reporting.errors import Diagnostic, InputError, ResourceLimitError
-from reporting.report.artefacts import render_artefacts
+from reporting.pipeline import render_report
 from reporting.report.html import AttachmentInfo, RenderError
 from reporting.report.sandbox import (
     RenderJob,
@@ -271,8 +271,8 @@ def test_child_environment_drops_secret_looking_variables() -> None:
 
 
 def test_sandboxed_rendering_gives_the_same_bytes_as_in_process(sample_report) -> None:
-    in_process = render_artefacts(sample_report, ["pdf", "html", "json"])
-    isolated = render_artefacts(sample_report, ["pdf", "html", "json"], limits=RenderLimits())
+    in_process = render_report(sample_report, ["pdf", "html", "json"])
+    isolated = render_report(sample_report, ["pdf", "html", "json"], limits=RenderLimits())
     assert [a.name for a in isolated] == [a.name for a in in_process]
     assert [a.name.rsplit(".", 1)[-1] for a in isolated[:2]] == ["pdf", "html"]
     for ours, theirs in zip(isolated, in_process, strict=True):

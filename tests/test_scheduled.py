@@ -26,11 +26,12 @@ def test_config_drives_a_run_and_writes_the_summary(tmp_path: Path, capsys) -> N
     summary = json.loads(capsys.readouterr().out)
     directory = _run_dir(tmp_path)
     assert directory.parent.name == "2026-10"
+    assert Path(summary.pop("directory")) == directory
     assert json.loads((directory / "summary.json").read_text()) == summary
     assert summary["posture"] == "INTEGRITY BROKEN"
     assert set(summary["frameworks"]) == {"eu-ai-act", "soc2", "owasp-asi-2026"}
     for entry in summary["artefacts"]:
-        assert Path(entry["path"]).is_file()
+        assert (directory / entry["name"]).is_file()
 
 
 def test_flags_override_the_config(tmp_path: Path) -> None:

@@ -51,6 +51,10 @@ def _removed(action: dict[str, Any]) -> None:
     action.pop("timestamp")
 
 
+def _verdict(summary: dict[str, Any], code: int) -> tuple[str, int, int]:
+    return summary["posture"], summary["figures"]["broken_chains"], code
+
+
 def _report(tmp_path: Path, sources: list[Path], *extra: str) -> tuple[int, dict[str, Any]]:
     keys = KEY.write_pem(tmp_path / "key.pem")
     out = tmp_path / "out"
@@ -84,7 +88,7 @@ def test_an_unwitnessed_broken_chain_without_authentic_times_stays_in_scope(
         [*_october_chain("2026-10-01", day=1), *_tampered(_october_chain("2026-10-15"), rewrite)],
     )
     code, summary = _report(tmp_path, [source])
-    assert (summary["posture"], summary["figures"]["broken_chains"], code) == ("INTEGRITY BROKEN", 1, 1)
+    assert _verdict(summary, code) == ("INTEGRITY BROKEN", 1, 1)
 
 
 def test_an_unwitnessed_broken_chain_with_authentic_receipts_in_period_is_in_scope(
@@ -98,7 +102,7 @@ def test_an_unwitnessed_broken_chain_with_authentic_receipts_in_period_is_in_sco
     _to_2020(tampered[-1]["credentialSubject"]["action"])
     source = write_jsonl(tmp_path / "store.jsonl", [*_october_chain("2026-10-01", 1), *tampered])
     code, summary = _report(tmp_path, [source])
-    assert (summary["posture"], summary["figures"]["broken_chains"], code) == ("INTEGRITY BROKEN", 1, 1)
+    assert _verdict(summary, code) == ("INTEGRITY BROKEN", 1, 1)
 
 
 def test_a_broken_chain_whose_authentic_receipts_are_all_outside_the_period_is_out(
@@ -127,11 +131,7 @@ def test_a_chain_whose_receipts_cannot_be_parsed_is_in_scope(tmp_path: Path) -> 
     with source.open("a") as handle:
         handle.write("".join(line + "\n" for line in lines))
     code, summary = _report(tmp_path, [source])
-    assert (summary["posture"], summary["figures"]["broken_chains"], code) == (
-        "INTEGRITY BROKEN",
-        1,
-        1,
-    )
+    assert _verdict(summary, code) == ("INTEGRITY BROKEN", 1, 1)
 
 
 # -- no evidence ------------------------------------------------------------------------------
@@ -141,10 +141,8 @@ def test_a_period_without_receipts_is_no_evidence(tmp_path: Path) -> None:
     source = write_jsonl(tmp_path / "store.jsonl", _october_chain("2026-10-01", 1))
     keys = KEY.write_pem(tmp_path / "key.pem")
     out = tmp_path / "out"
-    code = main(
-        ["report", str(source), "--keys", str(keys), "--period", "2026-09"]
-        + ["--format", "json", "--out", str(out), "--quiet"]
-    )
+    argv = ["report", str(source), "--keys", str(keys), "--period", "2026-09"]
+    code = main([*argv, "--format", "json", "--out", str(out), "--quiet"])
     summary = json.loads(next(out.glob("*/*/summary.json")).read_text())
     assert summary["posture"] == "NO EVIDENCE"
     assert summary["figures"]["receipts_in_scope"] == 0
@@ -157,10 +155,8 @@ def test_an_empty_source_is_no_evidence_and_fails_unless_never(tmp_path: Path) -
     code, summary = _report(tmp_path, [source])
     assert (summary["posture"], code) == ("NO EVIDENCE", 1)
     keys = tmp_path / "key.pem"
-    never = main(
-        ["report", str(source), "--keys", str(keys), "--period", "2026-10", "--format", "json"]
-        + ["--out", str(tmp_path / "never"), "--quiet", "--fail-on", "never"]
-    )
+    argv = ["report", str(source), "--keys", str(keys), "--period", "2026-10", "--format", "json"]
+    never = main([*argv, "--out", str(tmp_path / "never"), "--quiet", "--fail-on", "never"])
     assert never == 0
 
 
@@ -209,3 +205,39 @@ def test_a_pattern_naming_a_witnessed_chain_removed_whole_reports_it_missing(
     assert main([*argv, "--chain", "2026-10-15"]) == 1
     problems = json.loads(capsys.readouterr().out)["input_problems"]
     assert [p["code"] for p in problems] == ["WITNESS_CHAIN_MISSING"]
+
+
+# -- late verdicts ------------------------------------------------------------------------
+
+
+def test_any_failure_added_after_extraction_makes_its_rows_untrusted(tmp_path: Path) -> None:
+    """Cross-chain checks amend verdicts after the rows were extracted. The frame re-reads
+    every failing chain's final verdicts, whatever the code: not a hand-kept list."""
+    from dataclasses import replace
+
+    from reporting.evidence.frame import build_evidence, extract_rows
+    from reporting.receipts.results import Code, Outcome, Problem
+    from reporting.receipts.sources import spool_sources
+    from reporting.receipts.verify import VerifyOptions, verify_spool
+
+    from .helpers import trust
+
+    chain = _october_chain("2026-10-15", count=3)
+    path = write_jsonl(tmp_path / "chain.jsonl", chain)
+    with spool_sources([str(path)]) as spool:
+        result, extracts = verify_spool(
+            spool, options=VerifyOptions(trust=trust(KEY.raw)), extract=extract_rows
+        )
+    [verified] = result.chains
+    late = Code.INDEX_MISMATCH  # any code a later cross-chain check might add
+    receipts = list(verified.receipts)
+    receipts[1] = replace(receipts[1], outcome=Outcome.FAILED, failures=(late,))
+    amended = replace(
+        verified,
+        receipts=tuple(receipts),
+        failures=(Problem(late, "amended after extraction", receipt_id=receipts[1].receipt_id),),
+    )
+    evidence = build_evidence(replace(result, chains=(amended,)), extracts)
+    row = evidence.receipts.set_index("receipt_id").loc[receipts[1].receipt_id]
+    assert not row["trusted"]
+    assert late.value in str(row["failure_codes"])

@@ -163,7 +163,7 @@ def test_a_signed_report_leaks_no_key_material_or_passphrase(
         ("stderr --json", quiet.err),
     ):
         assert _leaks(text.encode(), needles) == [], name
-    assert "render artefacts:" in verbose.err  # --verbose really was on
+    assert "render:" in verbose.err  # --verbose really was on
     scanned = set()
     for path, data in [*_output_contents(out), *_output_contents(tmp_path / "again")]:
         assert _leaks(data, needles) == [], path.name

@@ -248,8 +248,16 @@ def extract_rows(runs: Sequence[tuple[str, list[VerifiedReceipt]]]) -> pd.DataFr
     )
 
 
+# Times a report can place and print: years 1 to 9999 in UTC (Python's datetime range).
+# A signed time beyond it (0001-01-01T00:00:00+14:00 is year 0 in UTC) is kept in the
+# verification results but cannot be placed in any period: it reads as no time.
+_EARLIEST = pd.Timestamp("0001-01-01T00:00:00", tz="UTC")
+_LATEST = pd.Timestamp("9999-12-31T23:59:59.999999", tz="UTC")
+
+
 def _utc(series: pd.Series) -> pd.Series:
-    return pd.to_datetime(series, utc=True, errors="coerce", format="ISO8601")
+    times = pd.to_datetime(series, utc=True, errors="coerce", format="ISO8601")
+    return times.where((times >= _EARLIEST) & (times <= _LATEST))
 
 
 def _int64_column(values: Iterable[Any]) -> Any:
@@ -423,19 +431,19 @@ def _chains_frame(verification: VerificationResult, in_scope: set[str]) -> pd.Da
 
 
 def _final_verdicts(frame: pd.DataFrame, verification: VerificationResult) -> None:
-    """Apply failures added after extraction (delegation, ids shared across chains)."""
-    # Also the witness's codes: a chain read in chunks gets them on its last receipt
-    # after that receipt's row was extracted.
-    late = {
-        Code.DELEGATION_UNVERIFIABLE,
-        Code.DUPLICATE_RECEIPT_ID,
-        Code.LENGTH_MISMATCH,
-        Code.FINAL_HASH_MISMATCH,
-    }
+    """Give every row of a chain that failed its receipt's final verdict.
+
+    Rows are extracted while a chain (or a chunk of it) is verified; checks that need
+    other chains or the whole chain (delegation, receipt ids shared across chains, the
+    witness on a chunked chain's last receipt, and any added later) amend verdicts
+    afterwards. Any chain with a failure is re-read from its final result, whatever the
+    code, so no amended receipt can stay counted as trusted evidence. A chain without
+    failures has nothing to amend.
+    """
     updates = {
         (chain.chain_id, receipt.receipt_id): receipt
         for chain in verification.chains
-        if any(p.code in late for p in chain.failures)
+        if chain.failures
         for receipt in chain.receipts
     }
     if not updates:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 __all__ = [
     "PLACEABLE_CODES",
@@ -23,6 +24,7 @@ __all__ = [
     "Severity",
     "Termination",
     "VerificationResult",
+    "VerifiedReceipt",
 ]
 
 
@@ -56,6 +58,7 @@ class Code(StrEnum):
     WITNESS_CHAIN_MISSING = "WITNESS_CHAIN_MISSING"
     ROTATION_INVALID = "ROTATION_INVALID"
     RESPONSE_HASH_MISMATCH = "RESPONSE_HASH_MISMATCH"
+    RESPONSE_BODY_UNVERIFIABLE = "RESPONSE_BODY_UNVERIFIABLE"
     INVALID_TRUSTED_TIMESTAMP = "INVALID_TRUSTED_TIMESTAMP"
     DELEGATION_UNVERIFIABLE = "DELEGATION_UNVERIFIABLE"
     UNGROUNDED_PRINCIPAL = "UNGROUNDED_PRINCIPAL"
@@ -130,6 +133,7 @@ PLACEABLE_CODES = POLICY_CODES | frozenset(
         Code.INDEX_MISMATCH,
         Code.DELEGATION_UNVERIFIABLE,
         Code.RESPONSE_HASH_MISMATCH,
+        Code.RESPONSE_BODY_UNVERIFIABLE,
         Code.INVALID_TRUSTED_TIMESTAMP,
     }
 )
@@ -218,6 +222,14 @@ class ReceiptResult:
             "failures": [c.value for c in self.failures],
             "warnings": [c.value for c in self.warnings],
         }
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedReceipt:
+    """A parsed receipt and its verdict, handed to later stages while its chain is in memory."""
+
+    document: dict[str, Any]
+    result: ReceiptResult
 
 
 @dataclass(frozen=True, slots=True)
