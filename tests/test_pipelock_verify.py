@@ -732,3 +732,14 @@ def test_reporting_never_imports_pipelock_verify() -> None:
         if "import_module" in path.read_text() and "pipelock_verify" in path.read_text():
             offenders.append(f"{path}: dynamic import")
     assert offenders == []
+
+
+def test_pipelock_uses_no_private_name_of_another_module() -> None:
+    crossings = []
+    for path in (ROOT / "reporting" / "pipelock").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("reporting"):
+                crossings += [
+                    f"{path.name}: {a.name}" for a in node.names if a.name.startswith("_")
+                ]
+    assert crossings == []

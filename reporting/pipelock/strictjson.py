@@ -19,8 +19,6 @@ import json
 import re
 from typing import Any
 
-from reporting.receipts.canonical import _depth_exceeds
-
 __all__ = [
     "MAX_DEPTH",
     "PipelockFormatError",
@@ -78,6 +76,17 @@ _DECODER = json.JSONDecoder(
 _SPAN_DECODER = json.JSONDecoder()  # only to find where a value already parsed ends
 
 
+def _too_deep(value: Any, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
+
+
 def _has_lone_surrogate(value: Any) -> bool:
     stack = [value]
     while stack:
@@ -121,7 +130,7 @@ def loads_strict(text: str, *, max_depth: int = MAX_DEPTH) -> Any:
     except ValueError as exc:  # e.g. an integer with more digits than Python converts
         raise PipelockFormatError(f"invalid number: {exc}") from exc
     brackets = text.count("{") + text.count("[")
-    if brackets > max_depth and isinstance(value, dict | list) and _depth_exceeds(value, max_depth):
+    if brackets > max_depth and isinstance(value, dict | list) and _too_deep(value, max_depth):
         raise PipelockFormatError(f"JSON nesting deeper than {max_depth}")
     if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
         raise PipelockFormatError("lone UTF-16 surrogate in a string")

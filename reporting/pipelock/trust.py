@@ -19,6 +19,7 @@ A key is never trusted because a receipt embeds it: `signer_key` is self-asserte
 from __future__ import annotations
 
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from typing import Any
 import orjson
 
 from reporting.errors import Diagnostic, KeyStoreError
-from reporting.receipts.keys import PublicKey, _read_key_file
+from reporting.receipts.keys import PublicKey
 from reporting.yamlio import LocatedDict
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "pipelock_key_from_bytes",
 ]
 
+MAX_KEY_FILE_BYTES = 4096  # 64 hex digits, or the vectors' small JSON key files
 _HEX_KEY = re.compile(rb"\s*([0-9a-fA-F]{64})\s*")
 _HEX_DIGITS = re.compile(r"[0-9a-fA-F]{64}")
 _RECORDER_MEMBERS = frozenset({"name", "keys", "sessions"})
@@ -115,6 +117,16 @@ def pipelock_key_from_bytes(data: bytes) -> bytes | None:
 def is_pipelock_key_file(data: bytes) -> bool:
     """Whether `--keys` bytes are a Pipelock key file (for the trust loader's dispatch)."""
     return pipelock_key_from_bytes(data) is not None
+
+
+def _read_key_file(path: Path) -> bytes:
+    """A regular file of at most MAX_KEY_FILE_BYTES (links followed: mounted secrets are
+    links; never a FIFO or device, which could block). Raises OSError or ValueError."""
+    status = path.stat()
+    if not stat.S_ISREG(status.st_mode) or status.st_size > MAX_KEY_FILE_BYTES:
+        raise ValueError(f"{path} is not a regular file of at most {MAX_KEY_FILE_BYTES} bytes")
+    with path.open("rb") as handle:
+        return handle.read(MAX_KEY_FILE_BYTES)
 
 
 def load_pipelock_key_file(path: Path) -> PipelockTrust:
