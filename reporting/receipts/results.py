@@ -13,6 +13,7 @@ from typing import Any
 __all__ = [
     "PLACEABLE_CODES",
     "POLICY_CODES",
+    "SOURCE_AGENT_RECEIPTS",
     "ChainResult",
     "Code",
     "Origin",
@@ -25,6 +26,9 @@ __all__ = [
     "VerificationResult",
     "VerifiedReceipt",
 ]
+
+
+SOURCE_AGENT_RECEIPTS = "agent_receipts"
 
 
 class Severity(StrEnum):
@@ -61,6 +65,17 @@ class Code(StrEnum):
     PRINCIPAL_GRANT_MISMATCH = "PRINCIPAL_GRANT_MISMATCH"
     DUPLICATE_RECEIPT_ID = "DUPLICATE_RECEIPT_ID"
     INDEX_MISMATCH = "INDEX_MISMATCH"
+    # Failures only Pipelock's signed egress records can have (reporting/pipelock/)
+    RECORDER_ENTRY_HASH_MISMATCH = "RECORDER_ENTRY_HASH_MISMATCH"
+    RECORDER_LINK_BROKEN = "RECORDER_LINK_BROKEN"
+    CHECKPOINT_INVALID = "CHECKPOINT_INVALID"
+    TRANSCRIPT_ROOT_MISMATCH = "TRANSCRIPT_ROOT_MISMATCH"
+    SESSION_BINDING_INVALID = "SESSION_BINDING_INVALID"
+    SESSION_COUNT_MISMATCH = "SESSION_COUNT_MISMATCH"
+    SESSION_NOT_CLOSED = "SESSION_NOT_CLOSED"
+    TIMESTAMP_NOT_NORMALISED = "TIMESTAMP_NOT_NORMALISED"
+    KEY_PURPOSE_MISMATCH = "KEY_PURPOSE_MISMATCH"
+    UNBOUND_EXT = "UNBOUND_EXT"
     # Warnings
     DUPLICATE_IDEMPOTENCY_KEY = "DUPLICATE_IDEMPOTENCY_KEY"
     INCOMPLETE_TOOL_ROUNDTRIP = "INCOMPLETE_TOOL_ROUNDTRIP"
@@ -70,6 +85,8 @@ class Code(StrEnum):
     RISK_BELOW_TAXONOMY_DEFAULT = "RISK_BELOW_TAXONOMY_DEFAULT"
     DUPLICATE_RECORD = "DUPLICATE_RECORD"
     TRUSTED_TIMESTAMP_UNANCHORED = "TRUSTED_TIMESTAMP_UNANCHORED"
+    RECEIPT_REDACTED = "RECEIPT_REDACTED"
+    UNKNOWN_ENTRY_TYPE = "UNKNOWN_ENTRY_TYPE"
 
     @property
     def severity(self) -> Severity:
@@ -86,6 +103,8 @@ _WARNINGS = frozenset(
         Code.RISK_BELOW_TAXONOMY_DEFAULT,
         Code.DUPLICATE_RECORD,
         Code.TRUSTED_TIMESTAMP_UNANCHORED,
+        Code.RECEIPT_REDACTED,
+        Code.UNKNOWN_ENTRY_TYPE,
     }
 )
 
@@ -250,6 +269,9 @@ class ChainResult:
     warnings: tuple[Problem, ...] = ()
     receipts: tuple[ReceiptResult, ...] = field(default=(), repr=False)
     broken_at: int | None = None
+    # What kind of record the chain holds: "agent_receipts", or for Pipelock's signed
+    # egress records "pipelock" (ActionReceipt v1) and "pipelock_evidence" (v2).
+    source_kind: str = SOURCE_AGENT_RECEIPTS
 
     @property
     def valid(self) -> bool:
@@ -277,6 +299,8 @@ class ChainResult:
             "failures": [p.to_json() for p in self.failures],
             "warnings": [p.to_json() for p in self.warnings],
         }
+        if self.source_kind != SOURCE_AGENT_RECEIPTS:  # Agent Receipts output unchanged
+            data["source_kind"] = self.source_kind
         if include_receipts:
             data["receipts"] = [r.to_json() for r in self.receipts]
         return data
