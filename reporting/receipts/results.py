@@ -181,8 +181,7 @@ MEANINGS: dict[Code, str] = {
     "before 0.3.0 (the protocol's own vectors carry them)",
     Code.RISK_BELOW_TAXONOMY_DEFAULT: "a risk level below the action type's taxonomy default",
     Code.DUPLICATE_RECORD: "an identical receipt seen twice (counted once)",
-    Code.TRUSTED_TIMESTAMP_UNANCHORED: "a valid RFC 3161 token, no --tsa-root given to anchor "
-    "it",
+    Code.TRUSTED_TIMESTAMP_UNANCHORED: "a valid RFC 3161 token, no --tsa-root given to anchor it",
     Code.RECEIPT_REDACTED: "Pipelock: a receipt rewritten by the recorder's own DLP redaction "
     "(labelled, never forged, never evidence)",
     Code.UNKNOWN_ENTRY_TYPE: "Pipelock: a recorder entry of a type this verifier does not know",
