@@ -11,12 +11,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from reporting.errors import Diagnostic, UsageError
-from reporting.evidence.frame import Period
 
-__all__ = ["PERIOD_FORMS", "parse_instant", "parse_period", "period_name", "resolve_period"]
+__all__ = [
+    "PERIOD_FORMS",
+    "Period",
+    "parse_instant",
+    "parse_period",
+    "period_name",
+    "resolve_period",
+]
 
 PERIOD_FORMS = "YYYY-MM, YYYY-Qn, YYYY-Wnn, last-month, last-quarter or last-week"
 
@@ -24,6 +31,19 @@ _MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
 _QUARTER = re.compile(r"(\d{4})-[Qq]([1-4])")
 _WEEK = re.compile(r"(\d{4})-[Ww](0[1-9]|[1-4]\d|5[0-3])")
 _INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}(?:[Tt ].+)?")
+
+
+@dataclass(frozen=True)
+class Period:
+    """The reporting period, [since, until) in UTC; None means unbounded."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def label(self) -> str:
+        start = self.since.isoformat() if self.since else "the beginning"
+        end = self.until.isoformat() if self.until else "now"
+        return f"{start} to {end}"
 
 
 def _bad(message: str) -> UsageError:

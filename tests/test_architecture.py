@@ -22,10 +22,12 @@ LAYERS = {
     "reporting.yamlio": 0,
     "reporting.collector": 0,
     "reporting.certificates": 0,
+    "reporting.aio": 0,
     "reporting.receipts": 1,
     "reporting.pipelock": 1,
     "reporting.evidence": 2,
     "reporting.periods": 2,
+    "reporting.scope": 2,
     "reporting.controls": 3,
     "reporting.report": 4,
     "reporting.signing": 5,
@@ -141,3 +143,59 @@ def test_the_public_api_is_small_and_loads_on_use() -> None:
         check=True,
     )
     assert fresh.stdout.strip() == "False"  # importing the package loads no stage
+
+
+def test_the_parser_offers_the_executors_there_are() -> None:
+    from reporting.cli.parser import EXECUTOR_CHOICES
+    from reporting.receipts.executors import EXECUTORS
+
+    assert EXECUTOR_CHOICES == EXECUTORS
+
+
+# Modules the `verify` command must never load: the assessment, the report, signing,
+# and the heavy libraries behind them (issue 17: verify starts in a fraction of a second).
+NOT_ON_THE_VERIFY_PATH = (
+    "pandas",
+    "numpy",
+    "matplotlib",
+    "jinja2",
+    "weasyprint",
+    "pyhanko",
+    "jsonschema",
+    "reporting.controls",
+    "reporting.evidence",
+    "reporting.report",
+    "reporting.signing",
+    "reporting.config",
+)
+
+
+@pytest.mark.parametrize("argv", [["verify", "--help"], ["verify", "{source}", "--keys", "{key}"]])
+def test_verify_imports_only_what_it_uses(argv: list[str], tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from .factory import ChainBuilder, Key, write_jsonl
+
+    key = Key.from_seed("import-set")
+    source = write_jsonl(tmp_path / "r.jsonl", ChainBuilder(key).extend(1).receipts)
+    filled = [a.format(source=source, key=key.write_pem(tmp_path / "k.pem")) for a in argv]
+    probe = (
+        "import json, sys\n"
+        "from reporting.cli import main\n"
+        "try:\n"
+        f"    main({filled!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(json.dumps(sorted(sys.modules)), file=sys.stderr)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    loaded = json.loads(run.stderr.strip().splitlines()[-1])
+    allowed = {"reporting.report", "reporting.report.limits"}  # plain numbers for --help
+    forbidden = sorted(
+        m
+        for m in loaded
+        if m not in allowed and any(m == p or m.startswith(p + ".") for p in NOT_ON_THE_VERIFY_PATH)
+    )
+    assert forbidden == []
