@@ -216,10 +216,9 @@ def test_any_failure_added_after_extraction_makes_its_rows_untrusted(tmp_path: P
     from dataclasses import replace
 
     from reporting.evidence.frame import build_evidence, extract_rows
-    from reporting.receipts.verify import verify_spool
     from reporting.receipts.results import Code, Outcome, Problem
     from reporting.receipts.sources import spool_sources
-    from reporting.receipts.verify import VerifyOptions
+    from reporting.receipts.verify import VerifyOptions, verify_spool
 
     from .helpers import trust
 
