@@ -22,11 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from reporting import __version__
-from reporting.config import CheckOverride
-from reporting.controls.assess import FrameworkAssessment, assess
-from reporting.controls.loader import Framework, load_mappings, shipped_mapping_paths
 from reporting.errors import Diagnostic, InputError, UsageError
-from reporting.evidence.frame import Evidence, build_evidence, extract_rows
 from reporting.receipts.canonical import canonical_json
 from reporting.receipts.executors import check_executor, default_workers
 from reporting.receipts.external import BodiesDirectory, load_grants, load_witnesses
@@ -35,15 +31,21 @@ from reporting.receipts.records import ReadLimits
 from reporting.receipts.results import VerificationResult
 from reporting.receipts.sources import ReceiptSpool, SourceSummary, spool_sources
 from reporting.receipts.verify import VerifyOptions, verify_spool
-from reporting.report.build import ReportInputs, ReportOptions, build_report
-from reporting.report.model import Posture, ReportModel, SignatureNotice
 from reporting.settings import RunSettings, VerifyRequest, settings_record
 
+# The stages after verification are imported where they are used, so that `verify`
+# (and `import reporting.pipeline`) loads no pandas, no mappings and no renderer.
 if TYPE_CHECKING:
+    import pandas as pd
     from cryptography import x509
     from distributed import Client
 
+    from reporting.config import CheckOverride
+    from reporting.controls.assess import FrameworkAssessment
+    from reporting.controls.loader import Framework
+    from reporting.evidence.frame import Evidence
     from reporting.report.artefacts import Artefact
+    from reporting.report.model import Posture, ReportModel, SignatureNotice
     from reporting.report.sandbox import RenderLimits
     from reporting.signing.keys import SigningIdentity
 
@@ -89,6 +91,12 @@ class VerificationRun:
     trust: TrustStore
     trust_anchors: tuple[dict[str, Any], ...] = ()  # issuer, fingerprint, source (display)
 
+    def source_listing(self) -> list[dict[str, Any]]:
+        return [
+            {"path": s.path, "kind": s.kind, "records": s.records, "sha256": s.sha256}
+            for s in self.sources
+        ]
+
 
 def load_tsa_roots(paths: Sequence[Path]) -> tuple[x509.Certificate, ...]:
     from cryptography import x509
@@ -122,7 +130,8 @@ def select_chains(
     and the chains a witness expects (so a witnessed chain removed whole is still reported).
 
     A pattern that selects nothing is a usage error naming it: a typo must never give a
-    report over nothing.
+    report over nothing. The chains holding the selected chains' delegation parents are
+    verified with them (§7.6 needs them); the report's scope still names only the patterns.
     """
     if patterns is None:
         return None
@@ -141,7 +150,8 @@ def select_chains(
                 for pattern in unmatched
             ]
         )
-    return frozenset(selected)
+    # What the selected chains depend on is verified too (a report still scopes to them).
+    return frozenset(selected | spool.delegation_parent_chains(selected))
 
 
 @contextmanager
@@ -176,7 +186,7 @@ def _verify(
     spool: ReceiptSpool,
     scheduler: str | Client | None,
     *,
-    extract: bool,
+    extract: Callable[..., pd.DataFrame] | None,
     progress: Callable[[int], None] | None,
 ) -> tuple[VerificationResult, list[Any]]:
     workers = request.workers or default_workers(spool.record_count())
@@ -185,11 +195,20 @@ def _verify(
         options=options,
         workers=workers,
         chain_filter=select_chains(request.chains, spool, options.witnesses),
-        extract=extract_rows if extract else None,
+        extract=extract,
         progress=progress,
         executor=request.executor,
         scheduler=scheduler,
     )
+
+
+def _without_names(value: Any) -> Any:
+    """A settings record without display names: files count by their digests alone."""
+    if isinstance(value, dict):
+        return {k: _without_names(v) for k, v in value.items() if k not in ("name", "path")}
+    if isinstance(value, list):
+        return [_without_names(v) for v in value]
+    return value
 
 
 def _trust_anchors(trust: TrustStore, request: VerifyRequest) -> list[dict[str, Any]]:
@@ -207,7 +226,7 @@ def run_verification(
 ) -> VerificationRun:
     options = build_options(request)
     with connected(request) as scheduler, _spooled(request, stdin, display=False) as spool:
-        result, _ = _verify(request, options, spool, scheduler, extract=False, progress=progress)
+        result, _ = _verify(request, options, spool, scheduler, extract=None, progress=progress)
         return _verification_run(result, spool, options, request)
 
 
@@ -235,6 +254,8 @@ class AssessmentRun:
 
 def resolve_frameworks(selection: Sequence[str]) -> list[Framework]:
     """Shipped framework ids or mapping file paths → loaded frameworks (all shipped by default)."""
+    from reporting.controls.loader import load_mappings, shipped_mapping_paths
+
     shipped = {p.stem: p for p in shipped_mapping_paths()}
     if not selection:
         return load_mappings(shipped.values())
@@ -307,6 +328,9 @@ def _assessed(
     on_stage: StageListener | None = None,
 ) -> Iterator[tuple[AssessmentRun, ReceiptSpool]]:
     """Verify and assess, keeping the spool open for stages that cite raw receipts."""
+    from reporting.controls.assess import assess
+    from reporting.evidence.frame import build_evidence, extract_rows
+
     request = settings.verify
     with stage("load mappings and keys", on_stage):
         frameworks = apply_overrides(
@@ -319,13 +343,13 @@ def _assessed(
             spool = cluster.enter_context(_spooled(request, stdin, display=True))
         with stage("verify chains", on_stage):
             result, extracts = _verify(
-                request, options, spool, scheduler, extract=True, progress=progress
+                request, options, spool, scheduler, extract=extract_rows, progress=progress
             )
         with stage("build evidence", on_stage):
             evidence = build_evidence(
                 result,
                 extracts,
-                period=settings.period,
+                scope=settings.scope,
                 grants=options.grants,
                 witnesses=options.witnesses,
             )
@@ -372,7 +396,7 @@ def report_id(settings: dict[str, Any], sources: Sequence[SourceSummary]) -> str
     spelled and whatever formats were asked for."""
     identity = {
         "tool_version": __version__,
-        "settings": settings,
+        "settings": _without_names(settings),
         "sources": [{"kind": s.kind, "records": s.records, "sha256": s.sha256} for s in sources],
     }
     return "AER-" + hashlib.sha256(canonical_json(identity)).hexdigest()[:16].upper()
@@ -386,6 +410,8 @@ def run_report(
     progress: Callable[[int], None] | None = None,
     on_stage: StageListener | None = None,
 ) -> ReportRun:
+    from reporting.report.build import ReportInputs, ReportOptions, build_report
+
     with _assessed(settings, stdin=stdin, progress=progress, on_stage=on_stage) as (run, spool):
         record = settings_record(settings, mapping_records(run.frameworks))
         inputs = ReportInputs(
@@ -446,6 +472,8 @@ def exit_status(posture: Posture, frameworks: Sequence[Any], fail_on: str) -> in
 
     A report over no evidence fails like broken integrity: it certifies nothing.
     """
+    from reporting.report.model import Posture
+
     untrustworthy = posture in (Posture.INTEGRITY_BROKEN, Posture.NO_EVIDENCE)
     unsupported = any(f.counts.get("NOT_SATISFIED", 0) for f in frameworks)
     failed = {"integrity": untrustworthy, "controls": untrustworthy or unsupported}

@@ -9,15 +9,17 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from reporting.config import ReportConfig, load_config
 from reporting.errors import Diagnostic, UsageError
 from reporting.periods import parse_period
 from reporting.receipts.canonical import DEFAULT_MAX_DEPTH, DEFAULT_MAX_RECEIPT_BYTES
-from reporting.report.artefacts import FORMATS
 from reporting.settings import OutputSettings, RunSettings, SigningSettings, VerifyRequest
 
 from .parser import PASSPHRASE_ENV
+
+if TYPE_CHECKING:
+    from reporting.config import ReportConfig
 
 __all__ = ["formats", "run_settings", "verify_request"]
 
@@ -25,6 +27,8 @@ DEFAULT_FORMATS = "pdf,html,json,csv,oscal"
 
 
 def formats(text: str) -> tuple[str, ...]:
+    from reporting.report.artefacts import FORMATS
+
     chosen = {f.strip() for f in text.split(",") if f.strip()}
     if not chosen or chosen - set(FORMATS):
         unknown = ", ".join(sorted(chosen - set(FORMATS))) or "(none)"
@@ -64,6 +68,9 @@ def _merge_config(args: argparse.Namespace, config: ReportConfig) -> None:
     args.require_terminal = args.require_terminal or config.require_terminal
     args.chain = args.chain or (list(config.chains) if config.chains else None)
     args.framework = args.framework or list(config.frameworks)
+    args.issuer = args.issuer or list(config.issuers)
+    args.principal = args.principal or list(config.principals)
+    args.grant = args.grant or list(config.grant_refs)
     args.out = args.out or config.out
     args.format = args.format or (",".join(config.formats) if config.formats else None)
     args.organisation = args.organisation or config.organisation
@@ -102,6 +109,8 @@ def _signing(args: argparse.Namespace) -> SigningSettings:
 
 def run_settings(args: argparse.Namespace) -> RunSettings:
     """The `report` command's settings: configuration file, then flags over it."""
+    from reporting.config import load_config
+
     config = load_config(args.config) if args.config else None
     if config is not None:
         _merge_config(args, config)
@@ -114,6 +123,9 @@ def run_settings(args: argparse.Namespace) -> RunSettings:
         frameworks=tuple(args.framework),
         overrides=config.overrides if config else (),
         period=parse_period(args.period, args.since, args.until),
+        issuers=tuple(args.issuer),
+        principals=tuple(args.principal),
+        grant_refs=tuple(args.grant),
         organisation=args.organisation or "Unnamed organisation",
         config_path=str(args.config) if args.config else None,
         output=OutputSettings(

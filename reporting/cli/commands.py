@@ -15,7 +15,6 @@ from typing import Any, TextIO
 import orjson
 
 from reporting.errors import Diagnostic, UsageError
-from reporting.pipeline import load_tsa_roots, resolve_frameworks, run_verification
 from reporting.settings import OutputSettings, RunSettings, VerifyRequest
 
 from .arguments import run_settings, verify_request
@@ -37,9 +36,11 @@ def _dumps(document: Any) -> str:
 
 
 def run_verify(args: argparse.Namespace, out: TextIO) -> int:
+    from reporting.pipeline import run_verification
+
     run = run_verification(verify_request(args))
     if args.json:
-        out.write(_dumps(verification_json(run)))
+        out.write(verification_json(run).decode())
     else:
         print_verification(run, out, failures_only=args.failures_only)
     return EXIT_OK if verified_something(run.result) else EXIT_FAILED
@@ -145,6 +146,7 @@ def _report_path(path: Path) -> Path:
 def run_verify_report(args: argparse.Namespace, out: TextIO) -> int:
     from reporting.audit.rederive import RederiveInputs, rederive
     from reporting.audit.verify_report import verify_report
+    from reporting.pipeline import load_tsa_roots
 
     path = _report_path(args.path)
     if args.rederive and args.keys is None:
@@ -209,6 +211,7 @@ def run_keys(args: argparse.Namespace, out: TextIO) -> int:
 def run_mappings(args: argparse.Namespace, out: TextIO) -> int:
     from reporting.controls.checks import registry_summary
     from reporting.controls.loader import load_mappings, shipped_mapping_paths
+    from reporting.pipeline import resolve_frameworks
 
     command = args.mappings_command
     if command == "list":

@@ -18,6 +18,9 @@ __all__ = ["EXIT_USAGE", "PASSPHRASE_ENV", "build_parser"]
 
 EXIT_USAGE = 2
 PASSPHRASE_ENV = "AGENT_EVIDENCE_KEY_PASSPHRASE"  # noqa: S105 - the name of a variable
+# reporting.receipts.executors.EXECUTORS, spelled out so `--help` loads no verifier
+# (tests/test_architecture.py keeps the two equal).
+EXECUTOR_CHOICES = ("local", "dask")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -95,7 +98,7 @@ def _add_verification_inputs(
     )
     verify.add_argument(
         "--executor",
-        choices=EXECUTORS,
+        choices=EXECUTOR_CHOICES,
         help="verify with this machine's processes (local, the default) or on a Dask cluster",
     )
     verify.add_argument(
@@ -143,6 +146,19 @@ def _add_report(commands: argparse._SubParsersAction[_Parser]) -> None:
         help="the period to report on, in UTC: a month 2026-10, a quarter 2026-Q3, an ISO week "
         "2026-W44, or last-month, last-quarter, last-week (or give --since/--until)",
     )
+    for flag, what, metavar in (
+        ("--issuer", "agents (issuer.id)", "PATTERN"),
+        ("--principal", "principals (the people or systems the agents acted for)", "PATTERN"),
+        ("--grant", "grants (authorization.grant_ref)", "ID"),
+    ):
+        report.add_argument(
+            flag,
+            action="append",
+            default=[],
+            metavar=metavar,
+            help=f"only these {what}: ids or glob patterns (repeatable); every chain the "
+            "scoped receipts depend on is still verified",
+        )
     report.add_argument("--since", metavar="DATE", help="start of the period (inclusive, UTC)")
     report.add_argument("--until", metavar="DATE", help="end of the period (exclusive, UTC)")
     report.add_argument("--out", type=Path, metavar="DIR", help="output directory (default out/)")
@@ -170,7 +186,7 @@ def _add_report(commands: argparse._SubParsersAction[_Parser]) -> None:
 
 
 def _add_render_limits(parser: argparse.ArgumentParser) -> None:
-    from reporting.report.sandbox import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
+    from reporting.report.limits import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT
 
     group = parser.add_argument_group("rendering limits (the layout runs in a child process)")
     group.add_argument(
@@ -322,7 +338,7 @@ def _positive_int(text: str) -> int:
 
 
 def _render_seconds(text: str) -> float:
-    from reporting.report.sandbox import MAX_RENDER_TIMEOUT
+    from reporting.report.limits import MAX_RENDER_TIMEOUT
 
     try:
         value = float(text)
@@ -334,7 +350,7 @@ def _render_seconds(text: str) -> float:
 
 
 def _memory_mb(text: str) -> int:
-    from reporting.report.sandbox import MAX_MEMORY_MB, MIN_MEMORY_MB
+    from reporting.report.limits import MAX_MEMORY_MB, MIN_MEMORY_MB
 
     try:
         value = int(text)

@@ -46,7 +46,9 @@ if TYPE_CHECKING:
 
 __all__ = ["CONNECT_TIMEOUT", "INSTALL_HINT", "DaskExecutor", "connect"]
 
-INSTALL_HINT = "pip install 'agent-evidence[dask]'"
+# Install from this repository or a wheel built from it: never by bare name from an index
+# ("agent-evidence" on PyPI is an unrelated project).
+INSTALL_HINT = "pip install '<this repository or its wheel>[dask]', e.g. pip install '.[dask]'"
 CONNECT_TIMEOUT = 10.0  # seconds to reach the scheduler before giving up
 IN_FLIGHT_PER_THREAD = 4  # batches submitted and not yet collected, per worker thread
 

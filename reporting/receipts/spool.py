@@ -451,6 +451,35 @@ class ReceiptSpool:
     def records_at(self, chain_key: str, sequence: int) -> list[RawRecord]:
         return _records_at(self._conn, self._source_names, chain_key, sequence)
 
+    def delegation_parent_chains(self, chain_keys: Iterable[str]) -> set[str]:
+        """The chains holding the delegation parents (§7.6) of these chains' receipts, and
+        theirs in turn: what verifying these chains depends on."""
+        self._ensure_index()
+        found: set[str] = set()
+        frontier = set(chain_keys)
+        while frontier:
+            parents = self._in_batches(
+                "SELECT DISTINCT parent_key FROM records WHERE parent_key IS NOT NULL "
+                "AND chain_key IN ({marks})",
+                sorted(frontier),
+            )
+            chains = self._in_batches(
+                "SELECT DISTINCT chain_key FROM records WHERE chain_key IS NOT NULL "
+                "AND receipt_key IN ({marks})",
+                sorted(parents),
+            )
+            frontier = chains - found - set(chain_keys)
+            found |= chains
+        return found - set(chain_keys)
+
+    def _in_batches(self, query: str, values: list[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(values), 500):
+            batch = values[start : start + 500]
+            rows = self._conn.execute(query.format(marks=",".join("?" * len(batch))), batch)
+            found.update(_text(row[0]) for row in rows)
+        return found
+
     def chain_keys(self) -> list[str]:
         """Every chain key, sorted, so runs are reproducible."""
         self._ensure_index()

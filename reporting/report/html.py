@@ -31,7 +31,6 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -42,7 +41,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup, escape
 
 from reporting.errors import Diagnostic, EvidenceError
-from reporting.report.model import ChainRow, ReportModel, anchor
+from reporting.report.model import ChainRow, ReportModel, anchor, utc_instant
 
 __all__ = [
     "HTML_LIMITS",
@@ -249,13 +248,10 @@ def _ts(value: str | None) -> str:
     """ISO 8601 → `YYYY-MM-DD HH:MM:SS` in UTC (the tables say UTC); unparsable text as is."""
     if not value:
         return "—"
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
+    moment = utc_instant(value)
+    if moment is None:
         return value
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
+    return moment.isoformat(sep=" ", timespec="seconds")[:19]
 
 
 def _ts_short(value: str | None) -> str:
@@ -451,15 +447,8 @@ def _context(model: ReportModel, charts: Mapping[str, str], medium: Medium) -> d
 
 def _pdf_date(as_of: str | None) -> str | None:
     """The document date for PDF metadata: the evidence's own latest time, to the second."""
-    if not as_of:
-        return None
-    try:
-        moment = datetime.fromisoformat(as_of)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    moment = utc_instant(as_of)
+    return None if moment is None else moment.isoformat(timespec="seconds")
 
 
 # -- entry points -------------------------------------------------------------------------
