@@ -12,7 +12,6 @@ from pathlib import Path
 
 from reporting import __version__
 from reporting.receipts.canonical import DEFAULT_MAX_DEPTH, DEFAULT_MAX_RECEIPT_BYTES
-from reporting.receipts.executors import EXECUTORS
 
 __all__ = ["EXIT_USAGE", "PASSPHRASE_ENV", "build_parser"]
 
