@@ -22,6 +22,7 @@ LAYERS = {
     "reporting.yamlio": 0,
     "reporting.collector": 0,
     "reporting.certificates": 0,
+    "reporting.aio": 0,
     "reporting.receipts": 1,
     "reporting.pipelock": 1,
     "reporting.evidence": 2,
