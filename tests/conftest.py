@@ -1,11 +1,30 @@
-"""Shared fixtures. Protocol artefacts are read from ../shared/ (never copied into the repo)."""
+"""Shared fixtures. Protocol artefacts are read from ../shared/ (never copied into the repo).
+
+Speed (`make check` deselects `@pytest.mark.slow`; `make test` runs everything): the
+sample dataset is verified and assessed once (`sample_report`), laid out in process once
+(`sample_artefacts`), and run through the CLI once signed with a real key
+(`signed_sample_report`) and once as the demo (`demo_report`). Tests that only read
+those share them; a test that changes a report works on a copy.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+from .shared_reports import (
+    DemoReport,
+    SignedReport,
+    build_demo_report,
+    build_signed_report,
+    digest_tree,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -20,6 +39,36 @@ def require_shared() -> Path:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason}; CI must provide it", pytrace=False)
     pytest.skip(reason)
+
+
+def require_binary(name: str, package: str) -> str:
+    """The path of a program the test needs, or a skip naming the Debian package that
+    provides it (a failure under CI=true, which must install it: see .ci/run)."""
+    found = shutil.which(name)
+    if found:
+        return found
+    reason = f"{name} not found (apt-get install {package})"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}; CI must provide it", pytrace=False)
+    pytest.skip(reason)
+
+
+# Hypothesis: `dev` (the default) is quick, `ci` is thorough; CI=true selects ci, and
+# HYPOTHESIS_PROFILE names one explicitly (`make test` asks for ci). Tests size their
+# example counts with `tests.helpers.examples`, relative to the profile's.
+settings.register_profile(
+    "dev", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "ci",
+    max_examples=200,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") == "true" else "dev")
+)
 
 
 # Lines a test wants printed at the end of the run (the tamper matrix's size and rates).
@@ -49,14 +98,12 @@ def vectors_dir(protocol_dir: Path) -> Path:
 SAMPLES = REPO / "samples"
 
 
-@pytest.fixture(scope="session")
-def sample_report():
-    """The sample dataset, verified, assessed against every shipped framework and modelled."""
+def sample_request() -> Any:
+    """What `sample_report` verifies and assesses: the samples, October 2026."""
     from reporting.periods import parse_period
-    from reporting.pipeline import AssessRequest, VerifyRequest, run_report
-    from reporting.report.build import ReportOptions
+    from reporting.pipeline import AssessRequest, VerifyRequest
 
-    request = AssessRequest(
+    return AssessRequest(
         verify=VerifyRequest(
             sources=(str(SAMPLES / "receipts.db"),),
             keys=SAMPLES / "trust.yaml",
@@ -66,4 +113,44 @@ def sample_report():
         ),
         period=parse_period("2026-10", None, None),
     )
-    return run_report(request, ReportOptions(organisation="Example Corp"))
+
+
+@pytest.fixture(scope="session")
+def sample_report():
+    """The sample dataset, verified, assessed against every shipped framework and modelled."""
+    from reporting.pipeline import run_report
+    from reporting.report.build import ReportOptions
+
+    return run_report(sample_request(), ReportOptions(organisation="Example Corp"))
+
+
+@pytest.fixture(scope="session")
+def sample_artefacts(sample_report):
+    """`sample_report` laid out in this process in every format, unsigned."""
+    from reporting.report.artefacts import FORMATS, render_artefacts
+
+    return render_artefacts(sample_report, FORMATS)
+
+
+def _check_unchanged(before: dict[str, str], directories: list[Path]) -> None:
+    changed = sorted(set(digest_tree(directories).items()) ^ set(before.items()))
+    assert not changed, f"a test changed a shared report (work on a copy): {changed[:3]}"
+
+
+@pytest.fixture(scope="session")
+def signed_sample_report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SignedReport]:
+    """The samples through `report`, signed with a passphrase-protected key (read-only)."""
+    report = build_signed_report(tmp_path_factory.mktemp("signed-sample"))
+    directories = [report.directory, report.key.parent]
+    before = digest_tree(directories)
+    yield report
+    _check_unchanged(before, directories)
+
+
+@pytest.fixture(scope="session")
+def demo_report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoReport]:
+    """`agent-evidence demo`, in this process (read-only)."""
+    report = build_demo_report(tmp_path_factory.mktemp("demo"))
+    before = digest_tree([report.directory])
+    yield report
+    _check_unchanged(before, [report.directory])

@@ -82,3 +82,11 @@ def evidence_from(
     with spool_sources([str(path)]) as spool:
         result, extracts = verify_spool(spool, options=options, extract=extract_rows)
     return build_evidence(result, extracts, period=period, grants=grants, witnesses=witnesses)
+
+
+def examples(count: int) -> int:
+    """Hypothesis examples for a test that wants `count` under the library's default
+    profile (100), scaled to the profile conftest.py loaded: fewer in dev, more in ci."""
+    from hypothesis import settings
+
+    return max(10, count * settings().max_examples // 100)
