@@ -18,8 +18,8 @@ from reporting.signing.manifest import MANIFEST_SCHEMA, results_digest
 
 
 @pytest.fixture(scope="module")
-def artefacts(sample_report):
-    return render_artefacts(sample_report, ["pdf", "html", "json", "csv", "oscal"])
+def artefacts(sample_artefacts):
+    return sample_artefacts  # every format, laid out in this process (conftest.py)
 
 
 def _by_suffix(artefacts, suffix: str):
@@ -154,26 +154,28 @@ def test_unknown_format_is_a_usage_error(tmp_path: Path, capsys) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_releasing_the_rows_before_the_layout_changes_no_byte(tmp_path) -> None:
+def test_releasing_the_rows_before_the_layout_changes_no_byte(
+    sample_report, sample_artefacts
+) -> None:
     """The CLI frees the per-receipt rows once the exports are built; the documents are
-    rendered from the report model alone, so every artefact is the same."""
-    from reporting.periods import parse_period
-    from reporting.pipeline import AssessRequest, VerifyRequest, run_report
-    from reporting.report.artefacts import render_artefacts
+    rendered from the report model alone, so every artefact is the same (the manifest
+    too, but for the PDF this run leaves out)."""
+    from reporting.pipeline import run_report
     from reporting.report.build import ReportOptions
 
-    samples = Path(__file__).resolve().parents[1] / "samples"
-    request = AssessRequest(
-        verify=VerifyRequest(sources=(str(samples / "receipts.db"),), keys=samples / "trust.yaml"),
-        period=parse_period("2026-10", None, None),
-    )
-    formats = ["html", "json", "csv", "oscal"]
-    kept = run_report(request, ReportOptions(organisation="Example Corp"))
-    released = run_report(request, ReportOptions(organisation="Example Corp"))
+    from .conftest import sample_request
+
+    released = run_report(sample_request(), ReportOptions(organisation="Example Corp"))
     assert len(released.assessment.evidence.receipts) > 3000
-    expected = {a.name: a.data for a in render_artefacts(kept, formats)}
+    formats = ["html", "json", "csv", "oscal"]
     actual = {a.name: a.data for a in render_artefacts(released, formats, release_rows=True)}
-    assert actual == expected
     assert len(released.assessment.evidence.receipts) == 0
     assert released.assessment.evidence.in_scope.empty
-    assert len(kept.assessment.evidence.receipts) > 3000
+    expected = {a.name: a.data for a in sample_artefacts if not a.name.endswith(".pdf")}
+    manifests = [json.loads(found.pop("manifest.json")) for found in (expected, actual)]
+    assert actual == expected
+    pdf = [a for a in manifests[0]["artefacts"] if a["name"].endswith(".pdf")]
+    assert len(pdf) == 1
+    manifests[0]["artefacts"].remove(pdf[0])
+    assert manifests[1] == manifests[0]
+    assert len(sample_report.assessment.evidence.receipts) > 3000  # kept where not released

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import pickle
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from reporting.report import pdf as pdf_module
 from reporting.report.html import Medium, render_document
 from reporting.report.model import CountRow, ReportModel
 from reporting.report.pdf import Attachment, pdf_limits, render_pdf, write_pdf
+from tests.conftest import require_binary
 from tests.test_html import CHARTS, FILE_URL, IMG_URL, LOCAL_URL, hostile_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,16 +35,6 @@ ATTACHMENTS = (
         "receipts.bin", "application/octet-stream", bytes(range(256)) * 4, "Arbitrary bytes"
     ),
 )
-
-
-def _require_binary(name: str) -> str:
-    found = shutil.which(name)
-    if found:
-        return found
-    reason = f"{name} not found (apt-get install poppler-utils)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}; CI must provide it", pytrace=False)
-    pytest.skip(reason)
 
 
 def render_to(model_path: str, out_path: str) -> None:
@@ -156,7 +146,7 @@ def test_omitted_rows_point_at_the_attachments(text: str, model: ReportModel) ->
 
 
 def test_pdftoppm_renders_every_page(pdf: bytes, reader: PdfReader, tmp_path: Path) -> None:
-    pdftoppm = _require_binary("pdftoppm")
+    pdftoppm = require_binary("pdftoppm", "poppler-utils")
     source = tmp_path / "report.pdf"
     source.write_bytes(pdf)
     result = subprocess.run(

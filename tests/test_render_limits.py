@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from reporting.cli import main
 from reporting.collector import YOUNG_GENERATION
 from reporting.config import load_config
 from reporting.errors import Diagnostic, InputError, ResourceLimitError
-from reporting.report.artefacts import render_artefacts
+from reporting.report.artefacts import FORMATS, render_artefacts
 from reporting.report.html import AttachmentInfo, RenderError
 from reporting.report.sandbox import (
     RenderJob,
@@ -32,6 +33,7 @@ from reporting.report.sandbox import (
 )
 
 from .factory import ChainBuilder, Key, write_jsonl
+from .test_pdf import small_model
 
 TARGETS = "tests.sandbox_targets"
 KEY = Key.from_seed("render-limits")
@@ -41,6 +43,12 @@ KEY = Key.from_seed("render-limits")
 def job(sample_report) -> RenderJob:
     attachment = ("inside.json", "application/json", "an attachment")
     return RenderJob(model=sample_report.model, html=True, pdf=True, attachments=(attachment,))
+
+
+@pytest.fixture(scope="module")
+def small_job(job: RenderJob) -> RenderJob:
+    """`job` with a few rows of everything: the real layout, quickly."""
+    return replace(job, model=small_model(job.model))
 
 
 ATTACHMENT_DATA = (b"{}",)
@@ -169,7 +177,7 @@ def test_the_child_works_before_the_attachments_exist(
 
 
 def test_the_renderer_lays_out_the_pdf_before_asking_for_the_attachments(
-    job: RenderJob, monkeypatch: pytest.MonkeyPatch
+    small_job: RenderJob, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     order: list[str] = []
     real_lay_out = pdf_module.lay_out
@@ -183,15 +191,15 @@ def test_the_renderer_lays_out_the_pdf_before_asking_for_the_attachments(
         return ATTACHMENT_DATA
 
     monkeypatch.setattr(pdf_module, "lay_out", lay_out)
-    rendered = sandbox.render_job(job, attachment_data)
+    rendered = sandbox.render_job(small_job, attachment_data)
     assert order == ["layout", "attachments"]
     assert rendered.pdf is not None
     assert rendered.pdf.startswith(b"%PDF-")
 
 
-def test_attachments_other_than_announced_are_refused(job: RenderJob) -> None:
+def test_attachments_other_than_announced_are_refused(small_job: RenderJob) -> None:
     with pytest.raises(RenderError) as caught:
-        sandbox.render_job(job, lambda: (b"{}", b"an extra file"))
+        sandbox.render_job(small_job, lambda: (b"{}", b"an extra file"))
     assert caught.value.code == "ATTACHMENT_MISMATCH"
     assert "1 attachments announced, 2 received" in str(caught.value)
 
@@ -270,9 +278,11 @@ def test_child_environment_drops_secret_looking_variables() -> None:
     assert env["MALLOC_ARENA_MAX"] == "2"
 
 
-def test_sandboxed_rendering_gives_the_same_bytes_as_in_process(sample_report) -> None:
-    in_process = render_artefacts(sample_report, ["pdf", "html", "json"])
-    isolated = render_artefacts(sample_report, ["pdf", "html", "json"], limits=RenderLimits())
+def test_sandboxed_rendering_gives_the_same_bytes_as_in_process(
+    sample_report, sample_artefacts
+) -> None:
+    in_process = sample_artefacts  # every format, laid out in this process
+    isolated = render_artefacts(sample_report, FORMATS, limits=RenderLimits())
     assert [a.name for a in isolated] == [a.name for a in in_process]
     assert [a.name.rsplit(".", 1)[-1] for a in isolated[:2]] == ["pdf", "html"]
     for ours, theirs in zip(isolated, in_process, strict=True):
