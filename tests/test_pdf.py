@@ -9,7 +9,6 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -53,32 +52,7 @@ def model(sample_report: Any) -> ReportModel:
 
 
 @pytest.fixture(scope="module")
-def other_process_pdf(
-    model: ReportModel, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Callable[[], bytes]]:
-    """Start rendering the same inputs in another interpreter (other hash seed) right
-    away, so it runs while this process renders; calling the result waits for it."""
-    tmp = tmp_path_factory.mktemp("determinism")
-    model_path, out_path = tmp / "model.pickle", tmp / "report.pdf"
-    model_path.write_bytes(pickle.dumps(model))
-    code = "import sys; from tests.test_pdf import render_to; render_to(sys.argv[1], sys.argv[2])"
-    env = {**os.environ, "PYTHONHASHSEED": "12345"}
-    process = subprocess.Popen(
-        [sys.executable, "-c", code, str(model_path), str(out_path)], cwd=REPO, env=env
-    )
-
-    def result() -> bytes:
-        assert process.wait(timeout=900) == 0
-        return out_path.read_bytes()
-
-    yield result
-    if process.poll() is None:
-        process.kill()
-        process.wait()
-
-
-@pytest.fixture(scope="module")
-def rendered(model: ReportModel, other_process_pdf: Callable[[], bytes]) -> tuple[bytes, float]:
+def rendered(model: ReportModel) -> tuple[bytes, float]:
     start = time.perf_counter()
     data = render_pdf(model, CHARTS, ATTACHMENTS)
     return data, time.perf_counter() - start
@@ -224,8 +198,16 @@ def test_fonts_are_embedded(reader: PdfReader) -> None:
     assert seen
 
 
-def test_same_inputs_same_bytes(pdf: bytes, other_process_pdf: Callable[[], bytes]) -> None:
-    assert other_process_pdf() == pdf
+@pytest.mark.slow  # make check: the render child's bytes equal ours (test_render_limits.py)
+def test_same_inputs_same_bytes(model: ReportModel, pdf: bytes, tmp_path: Path) -> None:
+    """The same inputs laid out by another interpreter, with another hash seed."""
+    model_path, out_path = tmp_path / "model.pickle", tmp_path / "report.pdf"
+    model_path.write_bytes(pickle.dumps(model))
+    code = "import sys; from tests.test_pdf import render_to; render_to(sys.argv[1], sys.argv[2])"
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    command = [sys.executable, "-c", code, str(model_path), str(out_path)]
+    subprocess.run(command, cwd=REPO, env=env, timeout=900, check=True)
+    assert out_path.read_bytes() == pdf
 
 
 # -- bounded at any input size ------------------------------------------------------------

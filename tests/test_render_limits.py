@@ -279,9 +279,11 @@ def test_child_environment_drops_secret_looking_variables() -> None:
 
 
 def test_sandboxed_rendering_gives_the_same_bytes_as_in_process(
-    sample_report, sample_artefacts
+    sample_report, sample_artefacts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Also the fast lane's determinism check: another interpreter, another hash seed."""
     in_process = sample_artefacts  # every format, laid out in this process
+    monkeypatch.setenv("PYTHONHASHSEED", "12345")  # the render child's; ours is random
     isolated = render_artefacts(sample_report, FORMATS, limits=RenderLimits())
     assert [a.name for a in isolated] == [a.name for a in in_process]
     assert [a.name.rsplit(".", 1)[-1] for a in isolated[:2]] == ["pdf", "html"]
