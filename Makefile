@@ -11,6 +11,8 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	@# the distribution was once named agent-evidence, like an unrelated project on PyPI
+	$(BIN)/python -m pip uninstall --quiet --yes agent-evidence 2>/dev/null || true
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 

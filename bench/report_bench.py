@@ -139,10 +139,9 @@ def _signing_key(directory: Path) -> tuple[Path, Path]:
 
 def _assert_valid(dataset: synthetic.Dataset) -> None:
     """The generator's data verifies with zero failures (or the timings would mislead)."""
-    from reporting.receipts.batch import verify_spool
     from reporting.receipts.keys import load_trust
     from reporting.receipts.sources import spool_sources
-    from reporting.receipts.verify import VerifyOptions
+    from reporting.receipts.verify import VerifyOptions, verify_spool
 
     options = VerifyOptions(trust=load_trust(dataset.trust))
     with spool_sources([str(dataset.store)]) as spool:

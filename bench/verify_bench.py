@@ -22,12 +22,12 @@ import nacl.signing
 import rfc8785
 
 from reporting.collector import tune_for_batch_work
-from reporting.receipts.batch import verify_spool
 from reporting.receipts.canonical import sha256_tag
 from reporting.receipts.keys import PublicKey, TrustEntry, TrustStore
+from reporting.receipts.records import RawRecord
 from reporting.receipts.results import Origin
-from reporting.receipts.sources import RawRecord, spool_sources
-from reporting.receipts.verify import VerifyOptions, verify_chain
+from reporting.receipts.sources import spool_sources
+from reporting.receipts.verify import VerifyOptions, verify_chain, verify_spool
 
 CACHE = Path(__file__).resolve().parents[1] / ".bench-cache"
 SEED = b"agent-evidence-bench-key-0000000"

@@ -12,8 +12,8 @@ import atheris
 
 with atheris.instrument_imports(include=["reporting"]):
     from reporting.receipts.keys import PublicKey, TrustEntry, TrustStore
+    from reporting.receipts.records import RawRecord
     from reporting.receipts.results import Code, Origin, Outcome
-    from reporting.receipts.sources import RawRecord
     from reporting.receipts.verify import VerifyOptions, verify_chain
 
 SEED_KEY = bytes.fromhex("1a2530155e5ad81aebda92c7885b79f15119d5863cd30c94ab3e546f101f24eb")

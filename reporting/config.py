@@ -24,8 +24,6 @@ from typing import Any, Literal, cast
 
 import jsonschema
 
-from reporting.controls.checks import parameter_errors
-from reporting.controls.loader import shipped_mapping_paths
 from reporting.errors import Diagnostic, EvidenceError, InputError
 from reporting.periods import parse_instant, resolve_period
 from reporting.yamlio import LocatedDict, line_of_path, load_yaml, plain
@@ -78,6 +76,7 @@ class ReportConfig:
     bodies: Path | None = None
     tsa_root: tuple[Path, ...] = ()
     require_terminal: bool = False
+    chains: tuple[str, ...] = ()
     frameworks: tuple[str, ...] = ()
     period: str | None = None
     since: str | None = None
@@ -263,6 +262,8 @@ def _signing_problems(data: LocatedDict, problems: _Problems) -> None:
 
 
 def _override_problems(data: LocatedDict, skip: set[JsonPath], problems: _Problems) -> None:
+    from reporting.controls.checks import parameter_errors  # the registry: only when needed
+
     checks = data.get("checks")
     overrides = checks.get("overrides") if isinstance(checks, dict) else None
     if not isinstance(overrides, list):
@@ -282,6 +283,8 @@ def _override_problems(data: LocatedDict, skip: set[JsonPath], problems: _Proble
 
 
 def _framework_problems(data: LocatedDict, skip: set[JsonPath], problems: _Problems) -> None:
+    from reporting.controls.loader import shipped_mapping_paths
+
     frameworks = data.get("frameworks")
     if not isinstance(frameworks, list) or _failed_under(("frameworks",), skip):
         return
@@ -344,6 +347,8 @@ def _signing_fields(data: LocatedDict, resolve: _Resolver) -> dict[str, Any]:
 
 
 def _build(path: Path, data: LocatedDict) -> ReportConfig:
+    from reporting.controls.loader import shipped_mapping_paths
+
     resolve = _Resolver(path)
     shipped = {p.stem for p in shipped_mapping_paths()}
     output = data.get("output", {})
@@ -356,6 +361,7 @@ def _build(path: Path, data: LocatedDict) -> ReportConfig:
         bodies=resolve.path(data.get("bodies")),
         tsa_root=resolve.paths(data.get("tsa_roots", [])),
         require_terminal=bool(data.get("require_terminal", False)),
+        chains=tuple(data.get("chains", [])),
         frameworks=tuple(resolve.framework(f, shipped) for f in data.get("frameworks", [])),
         period=data.get("period"),
         since=data.get("since"),

@@ -11,12 +11,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from reporting.errors import Diagnostic, UsageError
-from reporting.evidence.frame import Period
 
-__all__ = ["PERIOD_FORMS", "parse_instant", "parse_period", "period_name", "resolve_period"]
+__all__ = [
+    "PERIOD_FORMS",
+    "Period",
+    "parse_instant",
+    "parse_period",
+    "period_name",
+    "resolve_period",
+]
 
 PERIOD_FORMS = "YYYY-MM, YYYY-Qn, YYYY-Wnn, last-month, last-quarter or last-week"
 
@@ -24,6 +31,19 @@ _MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
 _QUARTER = re.compile(r"(\d{4})-[Qq]([1-4])")
 _WEEK = re.compile(r"(\d{4})-[Ww](0[1-9]|[1-4]\d|5[0-3])")
 _INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}(?:[Tt ].+)?")
+
+
+@dataclass(frozen=True)
+class Period:
+    """The reporting period, [since, until) in UTC; None means unbounded."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def label(self) -> str:
+        start = self.since.isoformat() if self.since else "the beginning"
+        end = self.until.isoformat() if self.until else "now"
+        return f"{start} to {end}"
 
 
 def _bad(message: str) -> UsageError:
@@ -104,9 +124,11 @@ def parse_instant(text: str, name: str = "--since") -> datetime:
         raise _bad(f"{name} {text!r} is not an ISO date or date-time")
     try:
         value = datetime.fromisoformat(text)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     except ValueError as exc:
         raise _bad(f"{name} {text!r} is not an ISO date or date-time") from exc
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError as exc:  # 0001-01-01T00:00:00+14:00 is before year 1 in UTC
+        raise _bad(f"{name} {text!r} is outside the years 1 to 9999 in UTC") from exc
 
 
 def parse_period(
@@ -139,7 +161,7 @@ def _calendar_name(since: datetime, until: datetime) -> str | None:
         return None
     start, end = since.date(), until.date()
     if start.day == 1 and end == _add_months(start, 1):
-        return f"{start:%Y-%m}"
+        return f"{start.year:04d}-{start.month:02d}"  # strftime's %Y would print 999
     if start.day == 1 and start.month % 3 == 1 and end == _add_months(start, 3):
         return f"{start.year}-Q{(start.month + 2) // 3}"
     if start.isoweekday() == 1 and end == start + timedelta(days=7):
@@ -150,9 +172,10 @@ def _calendar_name(since: datetime, until: datetime) -> str | None:
 
 def _stamp(value: datetime) -> str:
     value = value.astimezone(UTC)
+    day = f"{value.year:04d}{value.month:02d}{value.day:02d}"  # four digits, unlike %Y
     if value.time() == time():
-        return f"{value:%Y%m%d}"
-    return f"{value:%Y%m%dT%H%M%S}Z"
+        return day
+    return f"{day}T{value.hour:02d}{value.minute:02d}{value.second:02d}Z"
 
 
 def period_name(period: Period) -> str:

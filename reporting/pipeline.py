@@ -1,69 +1,87 @@
-"""Compose the stages. No printing here: the CLI is the only place that writes to a terminal."""
+"""Compose every stage, from the sources to the written, signed report. No printing here.
+
+    sources ─► verify ─► evidence ─► assess ─► report model ─► render ─► sign ─► write
+
+`run_verification` stops after verification (the `verify` command); `run_assessment`
+after the assessment; `run_report` after the report model; `run_signed_report` runs the
+whole pipeline and returns what it wrote. Each stage takes plain inputs and returns
+plain results; only this module knows the order. The CLI parses, calls one of these,
+prints and maps the outcome to an exit code.
+"""
 
 from __future__ import annotations
 
-import os
+import fnmatch
+import hashlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from cryptography import x509
-
-from reporting.config import CheckOverride
-from reporting.controls.assess import FrameworkAssessment, assess
-from reporting.controls.loader import Framework, load_mappings, shipped_mapping_paths
+from reporting import __version__
 from reporting.errors import Diagnostic, InputError, UsageError
-from reporting.evidence.frame import Evidence, Period, build_evidence, extract_rows
-from reporting.receipts.batch import check_executor, verify_spool
-from reporting.receipts.canonical import DEFAULT_MAX_DEPTH, DEFAULT_MAX_RECEIPT_BYTES
+from reporting.receipts.canonical import canonical_json
+from reporting.receipts.executors import check_executor, default_workers
 from reporting.receipts.external import BodiesDirectory, load_grants, load_witnesses
 from reporting.receipts.keys import TrustStore, load_trust
+from reporting.receipts.records import ReadLimits
 from reporting.receipts.results import VerificationResult
 from reporting.receipts.sources import ReceiptSpool, SourceSummary, spool_sources
-from reporting.receipts.verify import VerifyOptions
-from reporting.report.build import ReportInputs, ReportOptions, build_report
-from reporting.report.model import ReportModel
+from reporting.receipts.verify import VerifyOptions, verify_spool
+from reporting.settings import RunSettings, VerifyRequest, settings_record
 
+# The stages after verification are imported where they are used, so that `verify`
+# (and `import reporting.pipeline`) loads no pandas, no mappings and no renderer.
 if TYPE_CHECKING:
+    import pandas as pd
+    from cryptography import x509
     from distributed import Client
 
+    from reporting.config import CheckOverride
+    from reporting.controls.assess import FrameworkAssessment
+    from reporting.controls.loader import Framework
+    from reporting.evidence.frame import Evidence
+    from reporting.report.artefacts import Artefact
+    from reporting.report.model import Posture, ReportModel, SignatureNotice
+    from reporting.report.sandbox import RenderLimits
+    from reporting.signing.keys import SigningIdentity
+
 __all__ = [
-    "AssessRequest",
     "AssessmentRun",
     "ReportRun",
     "VerificationRun",
-    "VerifyRequest",
+    "WrittenReport",
+    "apply_overrides",
     "default_workers",
     "load_tsa_roots",
+    "render_report",
+    "report_id",
     "resolve_frameworks",
     "run_assessment",
     "run_report",
+    "run_signed_report",
     "run_verification",
+    "select_chains",
+    "signing_identity",
+    "stage",
 ]
 
-_RECORDS_PER_WORKER = 2000
+StageListener = Callable[[str, float], None]
 
 
-@dataclass(frozen=True)
-class VerifyRequest:
-    """What the user asked to verify, as paths and flags (before anything is loaded)."""
+@contextmanager
+def stage(name: str, listener: StageListener | None) -> Iterator[None]:
+    """Time one stage of the run and tell the listener (the CLI's progress and --verbose)."""
+    start = time.perf_counter()
+    yield
+    if listener is not None:
+        listener(name, time.perf_counter() - start)
 
-    sources: tuple[str, ...]
-    keys: Path
-    witness: Path | None = None
-    grants: Path | None = None
-    bodies: Path | None = None
-    tsa_roots: tuple[Path, ...] = ()
-    require_terminal: bool = False
-    chains: frozenset[str] | None = None
-    workers: int | None = None  # local processes (the local executor only)
-    max_receipt_bytes: int = DEFAULT_MAX_RECEIPT_BYTES  # larger receipts: RECEIPT_TOO_LARGE
-    max_depth: int = DEFAULT_MAX_DEPTH  # deeper JSON nesting: MALFORMED_RECEIPT
-    executor: str = "local"  # or "dask": verify on the cluster of `scheduler`
-    scheduler: str | Client | None = None  # tcp://HOST:PORT, or a connected distributed.Client
+
+# -- 1. sources and verification ----------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -71,15 +89,12 @@ class VerificationRun:
     result: VerificationResult
     sources: tuple[SourceSummary, ...]
     trust: TrustStore
-
-
-def default_workers(records: int) -> int:
-    """All cores for large inputs; one process when a pool would cost more than it saves."""
-    cores = os.cpu_count() or 1
-    return max(1, min(cores, records // _RECORDS_PER_WORKER))
+    trust_anchors: tuple[dict[str, Any], ...] = ()  # issuer, fingerprint, source (display)
 
 
 def load_tsa_roots(paths: Sequence[Path]) -> tuple[x509.Certificate, ...]:
+    from cryptography import x509
+
     roots: list[x509.Certificate] = []
     for path in paths:
         try:
@@ -102,6 +117,35 @@ def build_options(request: VerifyRequest) -> VerifyOptions:
     )
 
 
+def select_chains(
+    patterns: frozenset[str] | None, spool: ReceiptSpool, witnessed: Iterable[str]
+) -> frozenset[str] | None:
+    """`--chain` glob patterns → the chain ids they select, among the chains in the input
+    and the chains a witness expects (so a witnessed chain removed whole is still reported).
+
+    A pattern that selects nothing is a usage error naming it: a typo must never give a
+    report over nothing.
+    """
+    if patterns is None:
+        return None
+    known = sorted({*spool.chain_keys(), *witnessed})
+    selected: set[str] = set()
+    unmatched = []
+    for pattern in sorted(patterns):
+        matches = [k for k in known if fnmatch.fnmatchcase(k, pattern)]
+        if not matches:
+            unmatched.append(pattern)
+        selected.update(matches)
+    if unmatched:
+        raise UsageError(
+            [
+                Diagnostic("NO_SUCH_CHAIN", f"--chain {pattern!r} matches no chain in the sources")
+                for pattern in unmatched
+            ]
+        )
+    return frozenset(selected)
+
+
 @contextmanager
 def connected(request: VerifyRequest) -> Iterator[str | Client | None]:
     """The scheduler to verify on: for Dask, a client connected before any input is read,
@@ -116,6 +160,56 @@ def connected(request: VerifyRequest) -> Iterator[str | Client | None]:
         yield client
 
 
+@contextmanager
+def _spooled(
+    request: VerifyRequest, stdin: BinaryIO | None, *, display: bool
+) -> Iterator[ReceiptSpool]:
+    """The sources, spooled. With `display`, files are named by their display names (what
+    a report may print); else by the paths as given (what `verify` prints on a terminal)."""
+    name = request.name if display else None
+    limits = ReadLimits(request.max_receipt_bytes, request.max_depth)
+    with spool_sources(request.sources, stdin=stdin, name=name, limits=limits) as spool:
+        yield spool
+
+
+def _verify(
+    request: VerifyRequest,
+    options: VerifyOptions,
+    spool: ReceiptSpool,
+    scheduler: str | Client | None,
+    *,
+    extract: Callable[..., pd.DataFrame] | None,
+    progress: Callable[[int], None] | None,
+) -> tuple[VerificationResult, list[Any]]:
+    workers = request.workers or default_workers(spool.record_count())
+    return verify_spool(
+        spool,
+        options=options,
+        workers=workers,
+        chain_filter=select_chains(request.chains, spool, options.witnesses),
+        extract=extract,
+        progress=progress,
+        executor=request.executor,
+        scheduler=scheduler,
+    )
+
+
+def _without_names(value: Any) -> Any:
+    """A settings record without display names: files count by their digests alone."""
+    if isinstance(value, dict):
+        return {k: _without_names(v) for k, v in value.items() if k not in ("name", "path")}
+    if isinstance(value, list):
+        return [_without_names(v) for v in value]
+    return value
+
+
+def _trust_anchors(trust: TrustStore, request: VerifyRequest) -> list[dict[str, Any]]:
+    return [
+        {**anchor, "source": request.name(str(anchor["source"])) if anchor["source"] else None}
+        for anchor in trust.fingerprints()
+    ]
+
+
 def run_verification(
     request: VerifyRequest,
     *,
@@ -123,30 +217,23 @@ def run_verification(
     progress: Callable[[int], None] | None = None,
 ) -> VerificationRun:
     options = build_options(request)
-    with connected(request) as scheduler, spool_sources(request.sources, stdin=stdin) as spool:
-        workers = request.workers or default_workers(spool.record_count())
-        result, _ = verify_spool(
-            spool,
-            options=options,
-            workers=workers,
-            chain_filter=request.chains,
-            progress=progress,
-            executor=request.executor,
-            scheduler=scheduler,
-        )
-        return VerificationRun(result=result, sources=tuple(spool.sources), trust=options.trust)
+    with connected(request) as scheduler, _spooled(request, stdin, display=False) as spool:
+        result, _ = _verify(request, options, spool, scheduler, extract=None, progress=progress)
+        return _verification_run(result, spool, options, request)
 
 
-# -- assessment ---------------------------------------------------------------------------
+def _verification_run(
+    result: VerificationResult, spool: ReceiptSpool, options: VerifyOptions, request: VerifyRequest
+) -> VerificationRun:
+    return VerificationRun(
+        result=result,
+        sources=tuple(spool.sources),
+        trust=options.trust,
+        trust_anchors=tuple(_trust_anchors(options.trust, request)),
+    )
 
 
-@dataclass(frozen=True)
-class AssessRequest:
-    verify: VerifyRequest
-    frameworks: tuple[str, ...] = ()  # shipped ids or paths to mapping files; () = all shipped
-    overrides: tuple[CheckOverride, ...] = ()  # per-control check parameters from a config
-    config_path: str | None = None  # where the overrides came from, for error messages
-    period: Period = field(default_factory=Period)
+# -- 2. evidence and assessment -----------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -159,6 +246,8 @@ class AssessmentRun:
 
 def resolve_frameworks(selection: Sequence[str]) -> list[Framework]:
     """Shipped framework ids or mapping file paths → loaded frameworks (all shipped by default)."""
+    from reporting.controls.loader import load_mappings, shipped_mapping_paths
+
     shipped = {p.stem: p for p in shipped_mapping_paths()}
     if not selection:
         return load_mappings(shipped.values())
@@ -173,73 +262,6 @@ def resolve_frameworks(selection: Sequence[str]) -> list[Framework]:
             message = f"unknown framework {item!r} (shipped: {known}; or give a mapping file path)"
             raise UsageError(Diagnostic("UNKNOWN_FRAMEWORK", message))
     return load_mappings(paths)
-
-
-StageListener = Callable[[str, float], None]
-
-
-@contextmanager
-def stage(name: str, listener: StageListener | None) -> Iterator[None]:
-    """Time one stage of the run and tell the listener (the CLI's --verbose log)."""
-    start = time.perf_counter()
-    yield
-    if listener is not None:
-        listener(name, time.perf_counter() - start)
-
-
-@contextmanager
-def _assessed(
-    request: AssessRequest,
-    *,
-    stdin: BinaryIO | None = None,
-    progress: Callable[[int], None] | None = None,
-    on_stage: StageListener | None = None,
-) -> Iterator[tuple[AssessmentRun, ReceiptSpool]]:
-    """Verify and assess, keeping the spool open for stages that cite raw receipts."""
-    with stage("load mappings and keys", on_stage):
-        frameworks = apply_overrides(
-            resolve_frameworks(request.frameworks), request.overrides, source=request.config_path
-        )
-        options = build_options(request.verify)
-    with ExitStack() as cluster:
-        scheduler = cluster.enter_context(connected(request.verify))  # before reading input
-        with stage("read sources", on_stage):
-            spool = spool_sources(request.verify.sources, stdin=stdin)
-        with spool:
-            with stage("verify chains", on_stage):
-                workers = request.verify.workers or default_workers(spool.record_count())
-                result, extracts = verify_spool(
-                    spool,
-                    options=options,
-                    workers=workers,
-                    chain_filter=request.verify.chains,
-                    extract=extract_rows,
-                    progress=progress,
-                    executor=request.verify.executor,
-                    scheduler=scheduler,
-                )
-            cluster.close()  # the cluster's part is done
-            with stage("build evidence", on_stage):
-                evidence = build_evidence(
-                    result,
-                    extracts,
-                    period=request.period,
-                    grants=options.grants,
-                    witnesses=options.witnesses,
-                )
-            with stage("assess controls", on_stage):
-                assessments = tuple(assess(frameworks, evidence))
-            yield (
-                AssessmentRun(
-                    verification=VerificationRun(
-                        result=result, sources=tuple(spool.sources), trust=options.trust
-                    ),
-                    evidence=evidence,
-                    frameworks=tuple(frameworks),
-                    assessments=assessments,
-                ),
-                spool,
-            )
 
 
 def _override(framework: Framework, override: CheckOverride, source: str | None) -> Framework:
@@ -281,42 +303,252 @@ def apply_overrides(
     return result
 
 
-def run_assessment(
-    request: AssessRequest,
-    *,
-    stdin: BinaryIO | None = None,
-    progress: Callable[[int], None] | None = None,
-) -> AssessmentRun:
-    with _assessed(request, stdin=stdin, progress=progress) as (run, _):
-        return run
+def mapping_records(frameworks: Sequence[Framework]) -> list[dict[str, Any]]:
+    """The mappings as the manifest and the scope section name them (no machine paths)."""
+    return [
+        {"id": f.id, "version": f.version, "sha256": f.sha256, "path": Path(f.path).name}
+        for f in frameworks
+    ]
 
 
-@dataclass(frozen=True)
-class ReportRun:
-    """An assessment, its report model, and the stored bytes of every receipt it cites."""
-
-    assessment: AssessmentRun
-    model: ReportModel
-    cited_receipts: dict[str, bytes]
-
-
-def run_report(
-    request: AssessRequest,
-    report: ReportOptions,
+@contextmanager
+def _assessed(
+    settings: RunSettings,
     *,
     stdin: BinaryIO | None = None,
     progress: Callable[[int], None] | None = None,
     on_stage: StageListener | None = None,
+) -> Iterator[tuple[AssessmentRun, ReceiptSpool]]:
+    """Verify and assess, keeping the spool open for stages that cite raw receipts."""
+    from reporting.controls.assess import assess
+    from reporting.evidence.frame import build_evidence, extract_rows
+
+    request = settings.verify
+    with stage("load mappings and keys", on_stage):
+        frameworks = apply_overrides(
+            resolve_frameworks(settings.frameworks), settings.overrides, source=settings.config_path
+        )
+        options = build_options(request)
+    with ExitStack() as cluster:
+        scheduler = cluster.enter_context(connected(request))  # before reading input
+        with stage("read sources", on_stage):
+            spool = cluster.enter_context(_spooled(request, stdin, display=True))
+        with stage("verify chains", on_stage):
+            result, extracts = _verify(
+                request, options, spool, scheduler, extract=extract_rows, progress=progress
+            )
+        with stage("build evidence", on_stage):
+            evidence = build_evidence(
+                result,
+                extracts,
+                period=settings.period,
+                grants=options.grants,
+                witnesses=options.witnesses,
+            )
+        with stage("assess controls", on_stage):
+            assessments = tuple(assess(frameworks, evidence))
+        yield (
+            AssessmentRun(
+                verification=_verification_run(result, spool, options, request),
+                evidence=evidence,
+                frameworks=tuple(frameworks),
+                assessments=assessments,
+            ),
+            spool,
+        )
+
+
+def run_assessment(
+    settings: RunSettings,
+    *,
+    stdin: BinaryIO | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> AssessmentRun:
+    with _assessed(settings, stdin=stdin, progress=progress) as (run, _):
+        return run
+
+
+# -- 3. the report model ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportRun:
+    """An assessment, its report model, the stored bytes of every receipt it cites, and
+    the settings record the manifest carries."""
+
+    assessment: AssessmentRun
+    model: ReportModel
+    cited_receipts: dict[str, bytes]
+    settings: dict[str, Any]
+
+
+def report_id(settings: dict[str, Any], sources: Sequence[SourceSummary]) -> str:
+    """`AER-` + 16 hex digits over the tool version, the settings that change results and
+    the sources' content digests: the same inputs give the same id, however the paths were
+    spelled and whatever formats were asked for."""
+    identity = {
+        "tool_version": __version__,
+        "settings": _without_names(settings),
+        "sources": [{"kind": s.kind, "records": s.records, "sha256": s.sha256} for s in sources],
+    }
+    return "AER-" + hashlib.sha256(canonical_json(identity)).hexdigest()[:16].upper()
+
+
+def run_report(
+    settings: RunSettings,
+    *,
+    signature: SignatureNotice | None = None,
+    stdin: BinaryIO | None = None,
+    progress: Callable[[int], None] | None = None,
+    on_stage: StageListener | None = None,
 ) -> ReportRun:
-    with _assessed(request, stdin=stdin, progress=progress, on_stage=on_stage) as (run, spool):
+    from reporting.report.build import ReportInputs, ReportOptions, build_report
+
+    with _assessed(settings, stdin=stdin, progress=progress, on_stage=on_stage) as (run, spool):
+        record = settings_record(settings, mapping_records(run.frameworks))
         inputs = ReportInputs(
             evidence=run.evidence,
             frameworks=run.frameworks,
             assessments=run.assessments,
             sources=run.verification.sources,
-            trust=run.verification.trust,
+            trust_anchors=run.verification.trust_anchors,
+        )
+        options = ReportOptions(
+            report_id=report_id(record, run.verification.sources),
+            organisation=settings.organisation,
+            settings=record,
+            signature=signature or ReportOptions().signature,
         )
         with stage("build report model", on_stage):
-            model = build_report(inputs, report)
+            model = build_report(inputs, options)
             cited = spool.raw_receipts(ref.receipt_id for ref in model.cited_receipts)
-        return ReportRun(assessment=run, model=model, cited_receipts=cited)
+        return ReportRun(assessment=run, model=model, cited_receipts=cited, settings=record)
+
+
+# -- 4. render, sign, write ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WrittenReport:
+    """What `run_signed_report` wrote, where, and the summary it wrote beside it."""
+
+    directory: Path
+    files: tuple[tuple[Path, str], ...]  # (path, sha256) of every file written
+    model: ReportModel
+    summary: dict[str, Any]
+    earlier: Path | None = None  # an earlier report with this id, kept where it was
+
+    @property
+    def posture(self) -> Posture:
+        return self.model.posture
+
+
+def signing_identity(settings: RunSettings, *, now: datetime | None = None) -> SigningIdentity:
+    """The key that signs the report: the configured one, else an ephemeral demo key."""
+    from reporting.signing.keys import demo_identity, load_identity
+
+    signing = settings.signing
+    if not signing.given:
+        return demo_identity(not_before=now or datetime.now(UTC))
+    return load_identity(
+        key=signing.key,
+        cert=signing.certificate,
+        chain=signing.chain,
+        p12=signing.p12,
+        passphrase_env=signing.passphrase_env,
+    )
+
+
+def exit_status(posture: Posture, frameworks: Sequence[Any], fail_on: str) -> int:
+    """1 when what `--fail-on` names was found, else 0; the report is produced either way.
+
+    A report over no evidence fails like broken integrity: it certifies nothing.
+    """
+    from reporting.report.model import Posture
+
+    untrustworthy = posture in (Posture.INTEGRITY_BROKEN, Posture.NO_EVIDENCE)
+    unsupported = any(f.counts.get("NOT_SATISFIED", 0) for f in frameworks)
+    failed = {"integrity": untrustworthy, "controls": untrustworthy or unsupported}
+    return 1 if failed.get(fail_on, False) else 0
+
+
+def render_report(
+    run: ReportRun,
+    formats: Iterable[str],
+    *,
+    limits: RenderLimits | None = None,
+    secret_names: Sequence[str] = (),
+    release_rows: bool = False,
+) -> list[Artefact]:
+    """The rendered artefacts of a report run (`reporting.report.artefacts.render_artefacts`),
+    the PDF carrying a manifest of what it carries."""
+    from reporting.report.artefacts import RenderInputs, render_artefacts
+    from reporting.signing.manifest import ManifestInputs, manifest_bytes
+
+    assessment = run.assessment
+    result = assessment.verification.result
+    manifest = ManifestInputs.of(run.model, result, run.settings)
+    return render_artefacts(
+        RenderInputs(run.model, assessment.evidence, result, run.cited_receipts),
+        formats,
+        inner_manifest=lambda listings: manifest_bytes(manifest, listings),
+        limits=limits,
+        secret_names=secret_names,
+        release_rows=release_rows,
+    )
+
+
+def run_signed_report(
+    settings: RunSettings,
+    *,
+    identity: SigningIdentity | None = None,
+    signing_time: datetime | None = None,
+    stdin: BinaryIO | None = None,
+    progress: Callable[[int], None] | None = None,
+    on_stage: StageListener | None = None,
+    secret_names: Sequence[str] = (),
+) -> WrittenReport:
+    """The whole pipeline: verify, assess, model, render, sign, write."""
+    from reporting.periods import period_name
+    from reporting.report.sandbox import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, RenderLimits
+    from reporting.report.writer import write_artefacts
+    from reporting.signing.manifest import ManifestInputs
+    from reporting.signing.outputs import notice_for, seal_artefacts
+    from reporting.summary import summary_document
+
+    identity = identity or signing_identity(settings)
+    run = run_report(
+        settings, signature=notice_for(identity), stdin=stdin, progress=progress, on_stage=on_stage
+    )
+    model = run.model
+    output = settings.output
+    limits = RenderLimits(
+        timeout=output.render_timeout or DEFAULT_TIMEOUT,
+        memory_mb=output.render_memory or DEFAULT_MEMORY_MB,
+    )
+    with stage("render", on_stage):
+        rendered = render_report(
+            run, output.formats, limits=limits, secret_names=secret_names, release_rows=True
+        )
+    code = exit_status(model.posture, model.frameworks, settings.fail_on)
+    with stage("sign", on_stage):
+        sealed, summary = seal_artefacts(
+            rendered,
+            identity,
+            manifest=ManifestInputs.of(model, run.assessment.verification.result, run.settings),
+            summary=lambda listings: summary_document(model, settings, identity, listings, code),
+            organisation=settings.organisation,
+            signing_time=signing_time or datetime.now(UTC),
+            tsa_url=settings.signing.tsa,
+        )
+    directory = output.directory / period_name(settings.period) / model.report_id
+    with stage("write", on_stage):
+        written = write_artefacts(directory, sealed)
+    used = written[0].parent
+    return WrittenReport(
+        directory=used,
+        files=tuple(zip(written, (a.sha256 for a in sealed), strict=True)),
+        model=model,
+        summary=summary,
+        earlier=directory if used != directory else None,
+    )

@@ -7,6 +7,7 @@ PyYAML's SafeLoader silently keeps the last of two equal keys and expands aliase
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -94,11 +95,33 @@ class _StrictLoader(yaml.SafeLoader):
             result.key_lines[key] = key_node.start_mark.line + 1
         return result
 
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        """An integer, or a located error: Python refuses to convert more than 4,300
+        decimal digits (a ValueError without a line), so a hostile file names its line."""
+        try:
+            return int(super().construct_yaml_int(node))
+        except ValueError as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"integer out of range ({exc})", node.start_mark
+            ) from exc
+
+    def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
+        """A finite number: NaN compares false with every bound a schema sets, and an
+        infinity is no limit anyone meant to write, so both are refused where they stand."""
+        value = float(super().construct_yaml_float(node))
+        if not math.isfinite(value):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{value} is not a finite number", node.start_mark
+            )
+        return value
+
 
 _StrictLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
     _StrictLoader.construct_mapping,
 )
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
+_StrictLoader.add_constructor("tag:yaml.org,2002:float", _StrictLoader.construct_yaml_float)
 
 
 def load_yaml_text(text: str, *, source: str) -> Any:

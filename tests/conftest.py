@@ -2,9 +2,9 @@
 
 Speed (`make check` deselects `@pytest.mark.slow`; `make test` runs everything): the
 sample dataset is verified and assessed once (`sample_report`), laid out in process once
-(`sample_artefacts`), and run through the CLI once signed with a real key
-(`signed_sample_report`) and once as the demo (`demo_report`). Tests that only read
-those share them; a test that changes a report works on a copy.
+(`sample_artefacts`), run through the whole pipeline once signed with a real key
+(`signed_sample_report`), and once through `agent-evidence demo` (`demo_report`). Tests
+that only read those share them; a test that changes a report works on a copy.
 """
 
 from __future__ import annotations
@@ -98,20 +98,22 @@ def vectors_dir(protocol_dir: Path) -> Path:
 SAMPLES = REPO / "samples"
 
 
-def sample_request() -> Any:
+def sample_settings() -> Any:
     """What `sample_report` verifies and assesses: the samples, October 2026."""
     from reporting.periods import parse_period
-    from reporting.pipeline import AssessRequest, VerifyRequest
+    from reporting.settings import RunSettings, VerifyRequest
 
-    return AssessRequest(
+    return RunSettings(
         verify=VerifyRequest(
             sources=(str(SAMPLES / "receipts.db"),),
             keys=SAMPLES / "trust.yaml",
             witness=SAMPLES / "witness.yaml",
             grants=SAMPLES / "grants.yaml",
             bodies=SAMPLES / "bodies",
+            base=REPO,
         ),
         period=parse_period("2026-10", None, None),
+        organisation="Example Corp",
     )
 
 
@@ -119,17 +121,17 @@ def sample_request() -> Any:
 def sample_report():
     """The sample dataset, verified, assessed against every shipped framework and modelled."""
     from reporting.pipeline import run_report
-    from reporting.report.build import ReportOptions
 
-    return run_report(sample_request(), ReportOptions(organisation="Example Corp"))
+    return run_report(sample_settings())
 
 
 @pytest.fixture(scope="session")
 def sample_artefacts(sample_report):
     """`sample_report` laid out in this process in every format, unsigned."""
-    from reporting.report.artefacts import FORMATS, render_artefacts
+    from reporting.pipeline import render_report
+    from reporting.report.artefacts import FORMATS
 
-    return render_artefacts(sample_report, FORMATS)
+    return render_report(sample_report, FORMATS)
 
 
 def _check_unchanged(before: dict[str, str], directories: list[Path]) -> None:
@@ -139,8 +141,10 @@ def _check_unchanged(before: dict[str, str], directories: list[Path]) -> None:
 
 @pytest.fixture(scope="session")
 def signed_sample_report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SignedReport]:
-    """The samples through `report`, signed with a passphrase-protected key (read-only)."""
-    report = build_signed_report(tmp_path_factory.mktemp("signed-sample"))
+    """The sample month through the whole pipeline once: verified, assessed, rendered in
+    the sandbox in every format, signed with a passphrase-protected key from `keys init`
+    and written. Tests that only read a signed report share it (read-only)."""
+    report = build_signed_report(tmp_path_factory.mktemp("signed-sample"), sample_settings())
     directories = [report.directory, report.key.parent]
     before = digest_tree(directories)
     yield report

@@ -8,11 +8,11 @@ from typing import Any
 
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from reporting.receipts.batch import verify_spool
 from reporting.receipts.keys import PublicKey, TrustEntry, TrustStore
+from reporting.receipts.records import RawRecord
 from reporting.receipts.results import ChainResult, Code, Origin, VerificationResult
-from reporting.receipts.sources import RawRecord, spool_sources
-from reporting.receipts.verify import VerifyOptions, verify_chain
+from reporting.receipts.sources import spool_sources
+from reporting.receipts.verify import VerifyOptions, verify_chain, verify_spool
 
 
 def raw_key(pem: str) -> bytes:

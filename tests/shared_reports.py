@@ -2,7 +2,7 @@
 
 A full layout of the sample PDF costs seconds; the tests that only read a signed report
 share these instead of each running the CLI again. Shared means read-only: a test that
-tampers with a report copies it first, and `unchanged` fails the run otherwise.
+tampers with a report copies it first (conftest.py fails the run otherwise).
 """
 
 from __future__ import annotations
@@ -10,26 +10,28 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import os
-import subprocess
-import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
-ALL_FORMATS = "pdf,html,json,csv,oscal"
 
 # The signing key of the shared signed report is encrypted with this passphrase, given
 # in the environment variable the tool reads by default.
 PASSPHRASE = "Zebra-Quartz-7731 passphrase"
 PASSPHRASE_ENV = "AGENT_EVIDENCE_KEY_PASSPHRASE"
 
-# verify and report: the sample receipts and the keys they are checked against
+# the samples as given to verify and report (signed_sample_report adds the rest of
+# conftest.sample_settings: the witness, grants and bodies)
 SAMPLE_SOURCES = (str(SAMPLES / "receipts.db"), "--keys", str(SAMPLES / "trust.yaml"))
+SAMPLE_FILES = (
+    *("--witness", str(SAMPLES / "witness.yaml"), "--grants", str(SAMPLES / "grants.yaml")),
+    *("--bodies", str(SAMPLES / "bodies")),
+)
 
 
 def run_directory(out: Path) -> Path:
@@ -40,15 +42,13 @@ def run_directory(out: Path) -> Path:
 
 @dataclass(frozen=True)
 class SignedReport:
-    """`report` on the samples (October 2026, every format), signed with a key from `keys
-    init` that is encrypted with PASSPHRASE, run with --verbose as its own process."""
+    """The samples (October 2026, every format) through the whole pipeline, signed with a
+    key from `keys init` that is encrypted with PASSPHRASE."""
 
-    directory: Path  # the run directory: artefacts, manifest, signature, summary
+    directory: Path  # the run directory: artefacts, summary, manifest and its signature
+    model: Any  # the report model it was rendered from
     key: Path  # signing-key.pem (encrypted)
     cert: Path  # signing-cert.pem
-    exit_code: int
-    stdout: str
-    stderr: str
 
     @property
     def pdf(self) -> Path:
@@ -69,33 +69,27 @@ class DemoReport:
         return next(self.directory.glob("*.pdf"))
 
 
-def build_signed_report(base: Path) -> SignedReport:
+def build_signed_report(base: Path, settings: Any) -> SignedReport:
+    """`settings` (the sample run) signed with a new passphrase-protected key."""
     from reporting.cli import main
+    from reporting.pipeline import run_signed_report
+    from reporting.settings import OutputSettings, SigningSettings
 
     keys = base / "keys"
+    key, cert = keys / "signing-key.pem", keys / "signing-cert.pem"
+    signing = SigningSettings(key=key, certificate=cert, passphrase_env=PASSPHRASE_ENV)
+    settings = replace(
+        settings,
+        output=OutputSettings(directory=base / "report"),
+        signing=signing,
+        fail_on="never",
+    )
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(PASSPHRASE_ENV, PASSPHRASE)
         init = ["keys", "init", "--out", str(keys), "--subject", "CN=Test signer,O=Example"]
         assert main([*init, "--passphrase-env", PASSPHRASE_ENV]) == 0
-    key, cert = keys / "signing-key.pem", keys / "signing-cert.pem"
-    # Its own process: the leak tests scan everything a real run prints, the render
-    # child's output included.
-    argv = [
-        *("report", *SAMPLE_SOURCES, "--period", "2026-10", "--format", ALL_FORMATS),
-        *("--organisation", "Example Corp", "--out", str(base / "report")),
-        *("--sign-key", str(key), "--sign-cert", str(cert), "--verbose"),
-    ]
-    run = subprocess.run(
-        [sys.executable, "-m", "reporting", *argv],
-        env={**os.environ, PASSPHRASE_ENV: PASSPHRASE},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert run.returncode == 1, run.stderr  # the samples' deliberate integrity defects
-    return SignedReport(
-        run_directory(base / "report"), key, cert, run.returncode, run.stdout, run.stderr
-    )
+        written = run_signed_report(settings, secret_names=(PASSPHRASE_ENV,))
+    return SignedReport(written.directory, written.model, key, cert)
 
 
 def build_demo_report(out: Path) -> DemoReport:

@@ -13,8 +13,11 @@ from pypdf import PdfReader
 from reporting.cli import main
 from reporting.evidence.frame import Period
 from reporting.periods import parse_period
-from reporting.report.artefacts import period_label, render_artefacts
+from reporting.pipeline import render_report
+from reporting.report.artefacts import period_label
 from reporting.signing.manifest import MANIFEST_SCHEMA, results_digest
+
+from .conftest import REPO
 
 
 @pytest.fixture(scope="module")
@@ -29,25 +32,32 @@ def _by_suffix(artefacts, suffix: str):
 def test_names_carry_the_period_and_report_id(artefacts, sample_report) -> None:
     report_id = sample_report.model.report_id
     names = [a.name for a in artefacts]
-    assert names[-1] == "manifest.json"
-    assert all(n.startswith(f"evidence-2026-10-{report_id}") for n in names[:-1])
+    assert all(n.startswith(f"evidence-2026-10-{report_id}") for n in names)
     assert {Path(n).suffix for n in names} == {".pdf", ".html", ".json", ".csv", ".jsonl"}
 
 
-def test_manifest_lists_every_artefact_with_its_digest(artefacts, sample_report) -> None:
-    manifest = json.loads(artefacts[-1].data)
+def test_the_manifest_lists_every_file_of_the_report_but_its_signature(
+    signed_sample_report,
+) -> None:
+    """summary.json (what schedulers read) and the signer certificate are listed with their
+    hashes like every artefact; only the manifest and its own signature are not."""
+    directory = signed_sample_report.directory
+    manifest = json.loads((directory / "manifest.json").read_bytes())
     assert manifest["schema"] == MANIFEST_SCHEMA
     listed = {a["name"]: a for a in manifest["artefacts"]}
-    assert set(listed) == {a.name for a in artefacts[:-1]}
-    for artefact in artefacts[:-1]:
-        assert listed[artefact.name]["sha256"] == hashlib.sha256(artefact.data).hexdigest()
-        assert listed[artefact.name]["size"] == len(artefact.data)
-    assert manifest["results_digest"] == results_digest(sample_report.model)
+    on_disk = {p.name for p in directory.iterdir()}
+    assert set(listed) == on_disk - {"manifest.json", "manifest.json.p7s"}
+    assert {"summary.json", "signer-cert.pem"} <= set(listed)
+    for name, entry in listed.items():
+        data = (directory / name).read_bytes()
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest(), name
+        assert entry["size"] == len(data)
+    assert manifest["results_digest"] == results_digest(signed_sample_report.model)
     assert {c["chain_id"] for c in manifest["inputs"]["chains"]} >= {"2026-10-20"}
     sources = manifest["inputs"]["sources"]
-    assert sources, "the manifest lists no source"
+    assert [s["path"] for s in sources] == ["samples/receipts.db"]  # a display name
     for source in sources:  # the bytes of each source file, hashed while it was spooled
-        expected = hashlib.sha256(Path(source["path"]).read_bytes()).hexdigest()
+        expected = hashlib.sha256((REPO / source["path"]).read_bytes()).hexdigest()
         assert source["sha256"] == f"sha256:{expected}"
 
 
@@ -82,10 +92,10 @@ def test_the_pdf_carries_chain_verdicts_and_the_export_every_receipt(
     assert any(c["failures"] for c in in_pdf["chains"])
 
 
-def test_manifest_is_canonical_json(artefacts) -> None:
+def test_manifest_is_canonical_json(signed_sample_report) -> None:
     import rfc8785
 
-    manifest = artefacts[-1].data
+    manifest = (signed_sample_report.directory / "manifest.json").read_bytes()
     assert manifest == rfc8785.dumps(json.loads(manifest))
 
 
@@ -131,8 +141,10 @@ def test_cli_writes_only_the_requested_formats(tmp_path: Path, capsys) -> None:
     assert {"manifest.json", "manifest.json.p7s", "signer-cert.pem", "summary.json"} <= set(written)
     assert not list(tmp_path.glob("2026-10/.*")), "no staging directory left behind"
     assert not any(name.endswith((".pdf", ".html", "-oscal.json")) for name in written)
+    assert Path(summary["directory"]) == directory
     for entry in summary["artefacts"]:
-        assert hashlib.sha256(Path(entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
+        data = (directory / entry["name"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"]
 
 
 def test_unknown_format_is_a_usage_error(tmp_path: Path, capsys) -> None:
@@ -158,24 +170,17 @@ def test_releasing_the_rows_before_the_layout_changes_no_byte(
     sample_report, sample_artefacts
 ) -> None:
     """The CLI frees the per-receipt rows once the exports are built; the documents are
-    rendered from the report model alone, so every artefact is the same (the manifest
-    too, but for the PDF this run leaves out)."""
+    rendered from the report model alone, so every artefact is the same."""
     from reporting.pipeline import run_report
-    from reporting.report.build import ReportOptions
 
-    from .conftest import sample_request
+    from .conftest import sample_settings
 
-    released = run_report(sample_request(), ReportOptions(organisation="Example Corp"))
+    released = run_report(sample_settings())
     assert len(released.assessment.evidence.receipts) > 3000
     formats = ["html", "json", "csv", "oscal"]
-    actual = {a.name: a.data for a in render_artefacts(released, formats, release_rows=True)}
+    actual = {a.name: a.data for a in render_report(released, formats, release_rows=True)}
     assert len(released.assessment.evidence.receipts) == 0
     assert released.assessment.evidence.in_scope.empty
     expected = {a.name: a.data for a in sample_artefacts if not a.name.endswith(".pdf")}
-    manifests = [json.loads(found.pop("manifest.json")) for found in (expected, actual)]
     assert actual == expected
-    pdf = [a for a in manifests[0]["artefacts"] if a["name"].endswith(".pdf")]
-    assert len(pdf) == 1
-    manifests[0]["artefacts"].remove(pdf[0])
-    assert manifests[1] == manifests[0]
     assert len(sample_report.assessment.evidence.receipts) > 3000  # kept where not released

@@ -21,11 +21,10 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import synthetic  # noqa: E402
 
-from reporting.receipts.batch import verify_spool  # noqa: E402
 from reporting.receipts.keys import load_trust  # noqa: E402
 from reporting.receipts.results import VerificationResult  # noqa: E402
 from reporting.receipts.sources import spool_sources  # noqa: E402
-from reporting.receipts.verify import VerifyOptions  # noqa: E402
+from reporting.receipts.verify import VerifyOptions, verify_spool  # noqa: E402
 
 RECEIPTS = 300
 

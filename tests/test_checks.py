@@ -22,10 +22,9 @@ from obsigna.receipt.hash import canonicalize, normalize_receipt_dict
 
 from reporting.controls.checks import REGISTRY, CheckResult, Status, run_check
 from reporting.evidence.frame import Period, build_evidence, extract_rows
-from reporting.receipts.batch import verify_spool
 from reporting.receipts.external import Grant, Witness
 from reporting.receipts.sources import spool_sources
-from reporting.receipts.verify import VerifyOptions
+from reporting.receipts.verify import VerifyOptions, verify_spool
 
 from .factory import ChainBuilder, Key, fresh_id, receipt_hash, resign, rotation_fields
 from .helpers import evidence_from, trust

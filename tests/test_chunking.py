@@ -16,13 +16,12 @@ from typing import Any
 import pytest
 
 from reporting.evidence.frame import build_evidence, extract_rows
-from reporting.receipts import batch
-from reporting.receipts.batch import verify_spool
+from reporting.receipts import jobs
 from reporting.receipts.external import Witness
 from reporting.receipts.keys import TrustStore
 from reporting.receipts.results import Code, VerificationResult
 from reporting.receipts.sources import spool_sources
-from reporting.receipts.verify import VerifyOptions
+from reporting.receipts.verify import VerifyOptions, verify_spool
 
 from .factory import ChainBuilder, Key, resign, rotation_fields
 from .helpers import trust
@@ -201,8 +200,8 @@ def test_a_valid_long_chain_is_never_walked_twice(
     """The speculative walk of each chunk is kept when the state carried over agrees."""
     calls: list[int] = []
     sizes: list[int] = []
-    original = batch._run_chunk
-    walk = batch.walk_chunk
+    original = jobs._run_chunk
+    walk = jobs.walk_chunk
 
     def counting(context: Any, job: Any, start: Any) -> Any:
         calls.append(job.number)
@@ -212,8 +211,8 @@ def test_a_valid_long_chain_is_never_walked_twice(
         sizes.append(len(records))
         return walk(key, records, **kwargs)
 
-    monkeypatch.setattr(batch, "_run_chunk", counting)
-    monkeypatch.setattr(batch, "walk_chunk", measuring)
+    monkeypatch.setattr(jobs, "_run_chunk", counting)
+    monkeypatch.setattr(jobs, "walk_chunk", measuring)
     path = _write(tmp_path / "long.jsonl", [_rotating("rotating")])
     result, _ = _verify(path, trust(KEY.raw, ROTATED.raw), {}, chunk_size=3, workers=1)
     assert result.valid
@@ -251,7 +250,7 @@ def test_small_chains_batched_into_one_task_give_the_same_frame(
     batched_result, batched_extracts = _verify(database, store, {}, chunk_size=10_000, workers=2)
     blocks = [e for e in batched_extracts if e is not None]
     assert len(blocks) < len(batched_result.chains) / 4  # chains really were batched
-    monkeypatch.setattr(batch, "BATCH_RECORDS", 1)
+    monkeypatch.setattr(jobs, "BATCH_RECORDS", 1)
     alone_result, alone_extracts = _verify(database, store, {}, chunk_size=10_000, workers=1)
     assert len([e for e in alone_extracts if e is not None]) == len(alone_result.chains)
     assert _snapshot(batched_result, batched_extracts) == _snapshot(alone_result, alone_extracts)

@@ -94,6 +94,7 @@ def test_round_trip(identities: dict[str, SigningIdentity], algorithm: str) -> N
         signer=identity.subject,
         signing_time=SIGNING_TIME,
         detail=f"signature valid and trusted: {identity.subject}",
+        certificate_sha256=identity.certificate.fingerprint(hashes.SHA256()).hex(),
     )
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from reporting import cli
 from reporting.collector import YOUNG_GENERATION
-from reporting.receipts import batch
+from reporting.receipts import executors
 
 from .factory import ChainBuilder, Key, write_jsonl
 from .helpers import trust, verify_paths
@@ -68,7 +68,9 @@ def test_the_program_runs_under_the_tuned_collector(
     # collector it runs under.
     seen: list[tuple[int, bool]] = []
     monkeypatch.setattr(cli, "main", lambda: seen.append(_collector_state()) or 0)
-    [program] = entry_points(group="console_scripts", name="agent-evidence")
+    # (a wheel built from the work tree leaves an .egg-info that lists it a second time)
+    found = entry_points(group="console_scripts", name="agent-evidence")
+    [program] = {entry.value: entry for entry in found}.values()
     assert program.load()() == 0
     assert seen == [(YOUNG_GENERATION, True)]
 
@@ -93,7 +95,7 @@ def test_each_verification_worker_is_tuned(
     source = write_jsonl(tmp_path / "receipts.jsonl", [r for chain in chains for r in chain])
     record = tmp_path / "record"
     record.mkdir()
-    monkeypatch.setattr(batch, "_run_batch", _recording_batch(record, batch._run_batch))
+    monkeypatch.setattr(executors, "run_batch", _recording_batch(record, executors.run_batch))
     result = verify_paths([source], trust(key.raw), workers=2)
     assert result.valid
     assert result.receipt_count == 12

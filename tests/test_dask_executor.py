@@ -23,17 +23,18 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509.oid import NameOID
 
-from reporting.cli import _apply_config, _verify_request, build_parser, main
+from reporting.cli import build_parser, main
+from reporting.cli.arguments import run_settings
 from reporting.config import load_config
 from reporting.errors import InputError
 from reporting.evidence.frame import build_evidence, extract_rows
 from reporting.receipts import dask_executor
-from reporting.receipts.batch import _JobContext, verify_spool
 from reporting.receipts.external import BodiesDirectory, load_grants, load_witnesses
+from reporting.receipts.jobs import JobContext
 from reporting.receipts.keys import load_trust
 from reporting.receipts.results import Code, VerificationResult
 from reporting.receipts.sources import spool_sources
-from reporting.receipts.verify import VerifyOptions
+from reporting.receipts.verify import VerifyOptions, verify_spool
 
 from .factory import ChainBuilder, Key, rotation_fields
 from .helpers import trust
@@ -213,12 +214,26 @@ def test_a_body_that_is_not_json_fails_alike(tmp_path: Path, client: Any) -> Non
     receipt = json.loads(path.read_text().splitlines()[5])  # plain #6, with a response_hash
     (bodies / f"{receipt['id'].removeprefix('urn:receipt:')}.json").write_text("{oops")
     options = VerifyOptions(trust=trust(KEY.raw), bodies=BodiesDirectory(bodies))
+    local = _verify(path, options, workers=1)
+    on_cluster = _verify(path, options, executor="dask", scheduler=client)
+    assert on_cluster == local
+    codes = {p["code"] for chain in local[0] for p in chain["failures"]}
+    assert Code.RESPONSE_BODY_UNVERIFIABLE.value in codes
+
+
+def test_a_body_that_cannot_be_read_fails_alike(tmp_path: Path, client: Any) -> None:
+    path, bodies = _long_chains(tmp_path)
+    receipt = json.loads(path.read_text().splitlines()[5])  # plain #6, with a response_hash
+    body = bodies / f"{receipt['id'].removeprefix('urn:receipt:')}.json"
+    body.unlink()
+    body.mkdir()
+    options = VerifyOptions(trust=trust(KEY.raw), bodies=BodiesDirectory(bodies))
     with pytest.raises(InputError) as local:
         _verify(path, options, workers=1)
     with pytest.raises(InputError) as on_cluster:
         _verify(path, options, executor="dask", scheduler=client)
     assert str(on_cluster.value) == str(local.value)
-    assert "response body is not JSON" in str(local.value)
+    assert "not a regular file" in str(local.value)
 
 
 def test_the_context_travels_without_files_and_with_its_certificates() -> None:
@@ -227,7 +242,7 @@ def test_the_context_travels_without_files_and_with_its_certificates() -> None:
         options = VerifyOptions(
             trust=trust(KEY.raw), tsa_roots=(root,), bodies=BodiesDirectory(SAMPLES / "bodies")
         )
-        context = _JobContext(options, frozenset(), extract_rows, spool)
+        context = JobContext(options, frozenset(), extract_rows, spool)
         arrived = pickle.loads(pickle.dumps(dask_executor._SharedContext(context))).context
     assert arrived.options.tsa_roots == (root,)
     assert arrived.options.bodies is None  # bodies travel with each job
@@ -309,7 +324,8 @@ def test_without_distributed_dask_is_a_usage_error_naming_the_extra(
     monkeypatch.setitem(sys.modules, "distributed", None)  # `import distributed` fails
     assert main([*argv, "--executor", "dask", "--scheduler", "tcp://127.0.0.1:8786"]) == 2
     err = capsys.readouterr().err
-    assert "pip install 'agent-evidence[dask]'" in err
+    assert "[dask]" in err
+    assert "agent-evidence[" not in err  # never the unrelated project on the public index
     assert "[DASK_NOT_INSTALLED]" in err
     assert main(argv) == 0  # the local executor does not need it
     assert json.loads(capsys.readouterr().out)["summary"]["receipts"] == 3
@@ -317,7 +333,7 @@ def test_without_distributed_dask_is_a_usage_error_naming_the_extra(
 
 def test_the_tool_does_not_import_distributed_unless_asked() -> None:
     code = (
-        "import sys, reporting.cli, reporting.pipeline, reporting.receipts.batch; "
+        "import sys, reporting.cli, reporting.pipeline, reporting.receipts.verify; "
         "print('distributed' in sys.modules)"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -333,13 +349,11 @@ def test_the_config_file_chooses_the_executor_and_flags_win(tmp_path: Path) -> N
     loaded = load_config(config)
     assert (loaded.executor, loaded.scheduler) == ("dask", "tcp://scheduler.example:8786")
     args = build_parser().parse_args(["report", "--config", str(config)])
-    _apply_config(args)
-    request = _verify_request(args)
+    request = run_settings(args).verify
     assert (request.executor, request.scheduler) == ("dask", "tcp://scheduler.example:8786")
     argv = ["report", "--config", str(config), "--scheduler", "tcp://127.0.0.1:9999"]
     args = build_parser().parse_args(argv)
-    _apply_config(args)
-    assert _verify_request(args).scheduler == "tcp://127.0.0.1:9999"
+    assert run_settings(args).verify.scheduler == "tcp://127.0.0.1:9999"
     config.write_text(config.read_text().replace("executor: dask", "executor: spark"))
     with pytest.raises(InputError, match="executor"):
         load_config(config)

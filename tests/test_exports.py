@@ -52,9 +52,14 @@ def rebuilt(sample_report) -> ReportModel:
         frameworks=run.frameworks,
         assessments=run.assessments,
         sources=run.verification.sources,
-        trust=run.verification.trust,
+        trust_anchors=run.verification.trust_anchors,
     )
-    return build_report(inputs, ReportOptions(organisation="Example Corp"))
+    options = ReportOptions(
+        report_id=sample_report.model.report_id,
+        organisation="Example Corp",
+        settings=sample_report.settings,
+    )
+    return build_report(inputs, options)
 
 
 def strict_json(data: bytes) -> Any:

@@ -26,13 +26,12 @@ from reporting.cli import main
 from reporting.config import ReportConfig, load_config
 from reporting.controls.loader import load_mappings
 from reporting.errors import EvidenceError
-from reporting.receipts.batch import verify_spool
 from reporting.receipts.canonical import MalformedReceiptError, parse_receipt
 from reporting.receipts.external import load_grants, load_witnesses
 from reporting.receipts.keys import load_trust
 from reporting.receipts.results import Code, Outcome, VerificationResult
 from reporting.receipts.sources import SQLITE_MAGIC, spool_sources
-from reporting.receipts.verify import VerifyOptions, verify_chain
+from reporting.receipts.verify import VerifyOptions, verify_chain, verify_spool
 
 from .factory import ChainBuilder, Key, write_store
 from .helpers import examples, records, trust

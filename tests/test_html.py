@@ -151,7 +151,7 @@ def hostile_model(model: ReportModel) -> ReportModel:
         scope=replace(
             model.scope,
             sources=({"path": IMG_URL, "kind": "store", "records": 1, "sha256": None},),
-            options={"organisation": every},
+            settings={"organisation": every},
         ),
     )
 

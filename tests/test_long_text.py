@@ -26,12 +26,12 @@ import pytest
 from markupsafe import escape
 from pypdf import PdfReader
 
-from reporting.pipeline import AssessRequest, ReportRun, VerifyRequest, run_report
-from reporting.report.artefacts import Artefact, render_artefacts
-from reporting.report.build import ReportOptions
+from reporting.pipeline import ReportRun, render_report, run_report
+from reporting.report.artefacts import Artefact
 from reporting.report.charts import render_charts
 from reporting.report.html import TEXT_BACKSTOP, TEXT_LIMITS, clip_text, render_html
 from reporting.report.model import ReportModel
+from reporting.settings import RunSettings, VerifyRequest
 
 from .factory import ChainBuilder, Key, resign, write_jsonl
 
@@ -159,13 +159,14 @@ def _suffix(artefact: Artefact) -> str:
 
 def _render(directory: Path, texts: Texts) -> Rendered:
     source = write_jsonl(directory / "receipts.jsonl", _receipts(texts))
-    request = AssessRequest(
+    settings = RunSettings(
         verify=VerifyRequest(sources=(str(source),), keys=KEY.write_pem(directory / "key.pem")),
         frameworks=("soc2",),
+        organisation="Example Corp",
     )
-    run = run_report(request, ReportOptions(organisation="Example Corp"))
+    run = run_report(settings)
     start = time.perf_counter()
-    artefacts = render_artefacts(run, FORMATS)
+    artefacts = render_report(run, FORMATS)
     seconds = time.perf_counter() - start
     return Rendered(run, {_suffix(a): a for a in artefacts}, seconds)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import zipfile
@@ -18,7 +19,7 @@ def test_wheel_ships_mappings_templates_and_protocol_data(tmp_path: Path) -> Non
         check=False,
     )
     assert run.returncode == 0, run.stderr[-2000:]
-    [wheel] = tmp_path.glob("agent_evidence-*.whl")
+    [wheel] = tmp_path.glob("agent_receipts_evidence-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = {
         "reporting/mappings/eu-ai-act.yaml",
@@ -39,3 +40,37 @@ def test_wheel_ships_mappings_templates_and_protocol_data(tmp_path: Path) -> Non
     assert modules <= names, f"modules missing from the wheel: {sorted(modules - names)}"
     assert any(n.startswith("reporting/templates/sections/") for n in names)
     assert not any(n.startswith(("tests/", "samples/")) for n in names)
+
+
+# -- the distribution name: a dependency-confusion trap closed ---------------------------------
+
+# "agent-evidence" on the public index is an unrelated project with its own console script.
+_BARE_INSTALL = re.compile(
+    r"(pip|pipx|uv pip|poetry add|uv add)\s+(install\s+)?(-[-\w=]+\s+)*"
+    r"""['"]?agent-evidence\b(?![-_/.])"""
+)
+
+
+def test_no_instruction_installs_the_unrelated_agent_evidence_from_an_index() -> None:
+    root = Path(__file__).resolve().parents[1]
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.split()
+    offending = []
+    for name in tracked:
+        path = root / name
+        if path.suffix in {".db", ".png", ".pem", ".p7s"} or not path.is_file():
+            continue
+        # an instruction may run on across comment lines: "...bin/pip\n# install ..."
+        text = re.sub(r"\n\s*(#|//)?\s*", " ", path.read_text(errors="replace"))
+        offending += [f"{name}: {m.group(0)}" for m in _BARE_INSTALL.finditer(text)]
+    assert offending == []
+
+
+def test_the_distribution_is_named_so_that_it_cannot_be_confused() -> None:
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    assert project["name"] == "agent-receipts-evidence"
+    assert project["scripts"]["agent-evidence"] == "reporting.cli:console"

@@ -59,14 +59,14 @@ def test_a_receipt_id_never_names_a_file_outside_the_bodies_directory(
     layout: tuple[Path, Path], receipt_id: str
 ) -> None:
     _, bodies = layout
-    assert BodiesDirectory(bodies).body_for(receipt_id) == (False, None)
+    assert BodiesDirectory(bodies).body_bytes(receipt_id) is None
 
 
 def test_an_ordinary_id_still_finds_its_body(layout: tuple[Path, Path]) -> None:
     _, bodies = layout
     (bodies / "0d1e2f30-0000-4000-8000-000000000001.json").write_text(json.dumps(BODY))
-    found = BodiesDirectory(bodies).body_for("urn:receipt:0d1e2f30-0000-4000-8000-000000000001")
-    assert found == (True, BODY)
+    found = BodiesDirectory(bodies).body_bytes("urn:receipt:0d1e2f30-0000-4000-8000-000000000001")
+    assert found == json.dumps(BODY).encode()
 
 
 def _chain_with_hostile_id(receipt_id: str) -> list[dict]:

@@ -22,7 +22,8 @@ from reporting.cli import main
 from reporting.collector import YOUNG_GENERATION
 from reporting.config import load_config
 from reporting.errors import Diagnostic, InputError, ResourceLimitError
-from reporting.report.artefacts import FORMATS, render_artefacts
+from reporting.pipeline import render_report
+from reporting.report.artefacts import FORMATS
 from reporting.report.html import AttachmentInfo, RenderError
 from reporting.report.sandbox import (
     RenderJob,
@@ -284,7 +285,7 @@ def test_sandboxed_rendering_gives_the_same_bytes_as_in_process(
     """Also the fast lane's determinism check: another interpreter, another hash seed."""
     in_process = sample_artefacts  # every format, laid out in this process
     monkeypatch.setenv("PYTHONHASHSEED", "12345")  # the render child's; ours is random
-    isolated = render_artefacts(sample_report, FORMATS, limits=RenderLimits())
+    isolated = render_report(sample_report, FORMATS, limits=RenderLimits())
     assert [a.name for a in isolated] == [a.name for a in in_process]
     assert [a.name.rsplit(".", 1)[-1] for a in isolated[:2]] == ["pdf", "html"]
     for ours, theirs in zip(isolated, in_process, strict=True):

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from reporting.cli import _exit_code, main
+from reporting.cli import main
+from reporting.pipeline import exit_status
 from reporting.report.model import Posture
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
@@ -28,11 +29,12 @@ def test_config_drives_a_run_and_writes_the_summary(tmp_path: Path, capsys) -> N
     summary = json.loads(capsys.readouterr().out)
     directory = _run_dir(tmp_path)
     assert directory.parent.name == "2026-10"
+    assert Path(summary.pop("directory")) == directory
     assert json.loads((directory / "summary.json").read_text()) == summary
     assert summary["posture"] == "INTEGRITY BROKEN"
     assert set(summary["frameworks"]) == {"eu-ai-act", "soc2", "owasp-asi-2026"}
     for entry in summary["artefacts"]:
-        assert Path(entry["path"]).is_file()
+        assert (directory / entry["name"]).is_file()
 
 
 def test_flags_override_the_config(tmp_path: Path) -> None:
@@ -60,22 +62,21 @@ def test_flags_override_the_config(tmp_path: Path) -> None:
     assert set(summary["frameworks"]) == {"soc2"}
 
 
-def _outcome(run, posture: Posture, not_satisfied: int):
-    """`run` with another posture and `not_satisfied` unsupported controls in its first
-    framework (none in the others)."""
+def _frameworks(run, not_satisfied: int) -> list:
+    """The run's frameworks, `not_satisfied` unsupported controls in the first."""
     frameworks = []
     for number, framework in enumerate(run.model.frameworks):
-        assert "NOT_SATISFIED" in framework.counts  # the key the exit code reads
+        assert "NOT_SATISFIED" in framework.counts  # the key the exit status reads
         counts = {**framework.counts, "NOT_SATISFIED": not_satisfied if number == 0 else 0}
         frameworks.append(replace(framework, counts=counts))
-    model = replace(run.model, posture=posture, frameworks=tuple(frameworks))
-    return replace(run, model=model)
+    return frameworks
 
 
-# posture, unsupported controls -> exit code for --fail-on integrity, controls, never
+# posture, unsupported controls -> exit status for --fail-on integrity, controls, never
 FAIL_ON = [
     (Posture.INTEGRITY_BROKEN, 0, (1, 1, 0)),
     (Posture.INTEGRITY_BROKEN, 3, (1, 1, 0)),
+    (Posture.NO_EVIDENCE, 0, (1, 1, 0)),
     (Posture.ATTENTION, 3, (0, 1, 0)),
     (Posture.ATTENTION, 0, (0, 0, 0)),
     (Posture.SUPPORTED, 0, (0, 0, 0)),
@@ -83,11 +84,13 @@ FAIL_ON = [
 
 
 @pytest.mark.parametrize(("posture", "not_satisfied", "expected"), FAIL_ON)
-def test_fail_on_maps_the_outcome_to_the_exit_code(
+def test_fail_on_maps_the_outcome_to_the_exit_status(
     sample_report, posture: Posture, not_satisfied: int, expected: tuple[int, int, int]
 ) -> None:
-    run = _outcome(sample_report, posture, not_satisfied)
-    codes = tuple(_exit_code(run, fail_on) for fail_on in ("integrity", "controls", "never"))
+    frameworks = _frameworks(sample_report, not_satisfied)
+    codes = tuple(
+        exit_status(posture, frameworks, fail_on) for fail_on in ("integrity", "controls", "never")
+    )
     assert codes == expected
 
 

@@ -145,23 +145,27 @@ def test_a_signed_report_leaks_no_key_material_or_passphrase(
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    """The shared report (every format, --verbose, its own process) and a --json run."""
-    verbose = signed_sample_report
+    """A --verbose and a --json run of the CLI, and the shared signed sample report."""
     monkeypatch.setenv(DEFAULT_ENV, PASSPHRASE)
+    out = tmp_path / "out"
+    formats = ["--format", "pdf,html,json,csv,oscal"]
+    code = main([*_sign_args(signer, out), *formats, "--verbose"])
+    verbose = capfd.readouterr()
+    assert code == 0, verbose.err
     code = main([*_sign_args(signer, tmp_path / "again"), "--format", "json", "--json"])
     quiet = capfd.readouterr()
     assert code == 0, quiet.err
     for name, text in (
-        ("stdout --verbose", verbose.stdout),
-        ("stderr --verbose", verbose.stderr),
+        ("stdout --verbose", verbose.out),
+        ("stderr --verbose", verbose.err),
         ("stdout --json", quiet.out),
         ("stderr --json", quiet.err),
     ):
         assert _leaks(text.encode(), needles) == [], name
-    assert "render artefacts:" in verbose.stderr  # --verbose really was on
+    assert "render:" in verbose.err  # --verbose really was on
     scanned = set()
-    report = verbose.directory
-    for path, data in [*_output_contents(report), *_output_contents(tmp_path / "again")]:
+    reports = (out, tmp_path / "again", signed_sample_report.directory)
+    for path, data in [item for report in reports for item in _output_contents(report)]:
         assert _leaks(data, needles) == [], path.name
         scanned.add(path.name if path.suffix not in {".pdf", ".html"} else path.suffix)
     expected = {".pdf", ".html", "manifest.json", "manifest.json.p7s", "signer-cert.pem"}

@@ -11,7 +11,8 @@ from reporting.controls.assess import ControlStatus
 from reporting.controls.checks import REGISTRY, Status
 from reporting.controls.loader import load_mapping, load_mappings, shipped_mapping_paths
 from reporting.periods import parse_period
-from reporting.pipeline import AssessRequest, VerifyRequest, run_assessment
+from reporting.pipeline import run_assessment
+from reporting.settings import RunSettings, VerifyRequest
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 SHIPPED = {"eu-ai-act", "soc2", "owasp-asi-2026"}
@@ -94,7 +95,7 @@ def test_owasp_entries_cite_their_threats() -> None:
 
 @pytest.fixture(scope="module")
 def sample_run():
-    request = AssessRequest(
+    request = RunSettings(
         verify=VerifyRequest(
             sources=(str(SAMPLES / "receipts.db"),),
             keys=SAMPLES / "trust.yaml",

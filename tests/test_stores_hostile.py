@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from reporting.cli import main
-from reporting.receipts import sources
+from reporting.receipts import sources, stores
 from reporting.receipts.results import Code
 from reporting.receipts.sources import spool_sources
 
@@ -126,7 +126,7 @@ def test_a_locked_store_is_reported_after_the_busy_timeout(
     tmp_path: Path, good: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     locked = write_store(tmp_path / "locked.db", _chain("chain_locked"))
-    monkeypatch.setattr(sources, "STORE_BUSY_TIMEOUT", 0.2)
+    monkeypatch.setattr(stores, "STORE_BUSY_TIMEOUT", 0.2)
     holder = sqlite3.connect(locked, isolation_level=None)
     assert holder.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
     holder.execute("BEGIN EXCLUSIVE")
@@ -273,9 +273,9 @@ def test_cli_report_with_a_bad_store_is_integrity_broken(
     summary = json.loads(captured.out)
     assert summary["posture"] == "INTEGRITY BROKEN"
     assert summary["figures"]["chains"] == 2
-    report = next(Path(a["path"]) for a in summary["artefacts"] if a["path"].endswith(".json"))
-    problems = json.loads(report.read_text())["input_problems"]
-    assert [(p["code"], p["origin"]) for p in problems] == [("MALFORMED_RECEIPT", str(bad))]
+    name = next(a["name"] for a in summary["artefacts"] if a["name"].endswith(".json"))
+    problems = json.loads((Path(summary["directory"]) / name).read_text())["input_problems"]
+    assert [(p["code"], p["origin"]) for p in problems] == [("MALFORMED_RECEIPT", bad.name)]
 
 
 # -- WAL-mode stores on read-only directories ---------------------------------------------
@@ -298,16 +298,16 @@ def test_immutable_retry_only_for_a_closed_wal_store(tmp_path: Path) -> None:
     store = _wal_store(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["receipts.db"]  # writer closed
     cantopen = _operational_error(sqlite3.SQLITE_CANTOPEN)
-    assert sources._may_open_immutable(store, cantopen)
-    assert sources._may_open_immutable(store, _operational_error(1288))  # READONLY_CANTINIT
-    assert not sources._may_open_immutable(store, _operational_error(sqlite3.SQLITE_CORRUPT))
-    assert not sources._may_open_immutable(store, _operational_error(sqlite3.SQLITE_BUSY))
+    assert stores.may_open_immutable(store, cantopen)
+    assert stores.may_open_immutable(store, _operational_error(1288))  # READONLY_CANTINIT
+    assert not stores.may_open_immutable(store, _operational_error(sqlite3.SQLITE_CORRUPT))
+    assert not stores.may_open_immutable(store, _operational_error(sqlite3.SQLITE_BUSY))
     wal = Path(f"{store}-wal")
     wal.write_bytes(b"frames the main file does not hold")
-    assert not sources._may_open_immutable(store, cantopen)
+    assert not stores.may_open_immutable(store, cantopen)
     wal.unlink()
     rollback = write_store(tmp_path / "rollback.db", _chain("chain_rb"))
-    assert not sources._may_open_immutable(rollback, cantopen)
+    assert not stores.may_open_immutable(rollback, cantopen)
 
 
 def test_the_immutable_retry_reads_the_store_when_read_only_open_fails(

@@ -71,7 +71,6 @@ import pytest
 from reporting.controls.assess import assess
 from reporting.controls.loader import Framework, load_mappings, shipped_mapping_paths
 from reporting.evidence.frame import Evidence, build_evidence, extract_rows
-from reporting.receipts.batch import verify_spool
 from reporting.receipts.external import Witness
 from reporting.receipts.keys import PublicKey, TrustEntry, TrustStore
 from reporting.receipts.results import (
@@ -82,8 +81,9 @@ from reporting.receipts.results import (
     Severity,
     VerificationResult,
 )
-from reporting.receipts.sources import INDEX_COLUMNS, ReceiptSpool, SourceSummary
-from reporting.receipts.verify import VerifyOptions
+from reporting.receipts.sources import read_into, read_lines_into
+from reporting.receipts.spool import INDEX_COLUMNS, ReceiptSpool, SourceSummary
+from reporting.receipts.verify import VerifyOptions, verify_spool
 from reporting.report.build import ReportInputs, ReportOptions, build_report
 from reporting.report.model import Posture
 
@@ -331,6 +331,7 @@ class Style:
     escape_names: bool = False  # every character of member names as \uXXXX
     escape_values: bool = False  # every character of string values as \uXXXX
     reverse: bool = False
+    float_integers: bool = False  # every integer written as a float: 2.0 (the same number)
 
 
 PLAIN_STYLE = Style()
@@ -372,6 +373,8 @@ def encode(value: Any, style: Style = PLAIN_STYLE, dup: Dup | None = None, at: P
         return "[" + style.pad + style.item.join(parts) + style.pad + "]"
     if isinstance(value, str):
         return _string(value, style.escape_values)
+    if style.float_integers and type(value) is int and abs(value) <= 2**53:
+        return json.dumps(float(value))
     return json.dumps(value)
 
 
@@ -857,6 +860,7 @@ ENCODINGS = {
     "equivalent.member-order": Style(reverse=True),
     "equivalent.escaped-values": Style(escape_values=True),
     "equivalent.escaped-names": Style(escape_names=True),
+    "equivalent.number-form": Style(float_integers=True),
 }
 OPTIONAL_MEMBERS: tuple[Path_, ...] = (  # absent optional members that may be written as null
     ("credentialSubject", "correlation_id"),
@@ -1169,13 +1173,9 @@ def run_mutations(worlds: dict[str, World], mutations: list[Mutation], *, witnes
             if witness:
                 witnesses.update(world.witnesses)
             if isinstance(m.source, bytes):
-                spool.add_json_lines(io.BytesIO(m.source), world.source)
+                read_lines_into(spool, io.BytesIO(m.source), world.source)
             else:
-                path = m.source()
-                if path.suffix == ".db":
-                    spool.add_store(path)
-                else:
-                    spool.add_json_file(path)
+                read_into(spool, m.source())
         options = VerifyOptions(trust=TRUST, witnesses=witnesses)
         result, extracts = verify_spool(spool, options=options, extract=extract_rows)
         sources = tuple(spool.sources)
@@ -1444,7 +1444,7 @@ def report_problems(judge: Judge, verdict: Verdict, frameworks: list[Framework])
     evidence = single.evidence
     assessments = tuple(assess(frameworks, evidence))
     model = build_report(
-        ReportInputs(evidence, frameworks, assessments, single.sources, TRUST),
+        ReportInputs(evidence, frameworks, assessments, single.sources, TRUST.fingerprints()),
         ReportOptions(organisation="Tamper matrix"),
     )
     problems: list[str] = []

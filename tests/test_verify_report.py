@@ -12,7 +12,13 @@ import pytest
 from reporting.cli import main
 
 from .conftest import require_binary
-from .shared_reports import PASSPHRASE, PASSPHRASE_ENV, SAMPLE_SOURCES, run_directory
+from .shared_reports import (
+    PASSPHRASE,
+    PASSPHRASE_ENV,
+    SAMPLE_FILES,
+    SAMPLE_SOURCES,
+    run_directory,
+)
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 SOURCES = list(SAMPLE_SOURCES)
@@ -172,14 +178,7 @@ def test_rederive_matches_the_sources_and_catches_an_altered_receipt(
 ) -> None:
     report, cert = copy
     manifest = report / "manifest.json"
-    same = [
-        "--trust",
-        str(cert),
-        "--rederive",
-        str(SAMPLES / "receipts.db"),
-        "--keys",
-        str(SAMPLES / "trust.yaml"),
-    ]
+    same = ["--trust", str(cert), "--rederive", *SOURCES, *SAMPLE_FILES]
     assert _failed(manifest, *same, capsys=capsys) == (0, set())
     altered = tmp_path / "altered.db"
     shutil.copy(SAMPLES / "receipts.db", altered)
@@ -191,14 +190,7 @@ def test_rederive_matches_the_sources_and_catches_an_altered_receipt(
             (low, '"risk_level": "medium"', low),
         )
         assert cursor.rowcount == 1
-    changed = [
-        "--trust",
-        str(cert),
-        "--rederive",
-        str(altered),
-        "--keys",
-        str(SAMPLES / "trust.yaml"),
-    ]
+    changed = ["--trust", str(cert), "--rederive", str(altered), *SOURCES[1:], *SAMPLE_FILES]
     code, failed = _failed(manifest, *changed, capsys=capsys)
     assert code == 1
     assert failed == {"rederive"}

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from reporting.periods import Period
 from reporting.receipts.external import Grant, Witness
-from reporting.receipts.results import POLICY_CODES, Code, VerificationResult
+from reporting.receipts.results import PLACEABLE_CODES, POLICY_CODES, Code, VerificationResult
 from reporting.receipts.schema import taxonomy_defaults
 from reporting.receipts.verify import VerifiedReceipt
 
@@ -101,19 +101,6 @@ _TIMESTAMP_CODES = {
 
 
 @dataclass(frozen=True)
-class Period:
-    """The reporting period, [since, until) in UTC; None means unbounded."""
-
-    since: datetime | None = None
-    until: datetime | None = None
-
-    def label(self) -> str:
-        start = self.since.isoformat() if self.since else "the beginning"
-        end = self.until.isoformat() if self.until else "now"
-        return f"{start} to {end}"
-
-
-@dataclass(frozen=True)
 class Evidence:
     """Everything a check may look at. Checks read; they never change it."""
 
@@ -148,8 +135,8 @@ class Evidence:
 
     @cached_property
     def chains_in_scope(self) -> pd.DataFrame:
-        ids = set(self.in_scope["chain_id"].astype(str))
-        return self.chains[self.chains["chain_id"].isin(ids)]
+        """The chains the report is about (`_chains_in_scope`), rows or not."""
+        return self.chains[self.chains["in_scope"]]
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -248,8 +235,16 @@ def extract_rows(runs: Sequence[tuple[str, list[VerifiedReceipt]]]) -> pd.DataFr
     )
 
 
+# Times a report can place and print: years 1 to 9999 in UTC (Python's datetime range).
+# A signed time beyond it (0001-01-01T00:00:00+14:00 is year 0 in UTC) is kept in the
+# verification results but cannot be placed in any period: it reads as no time.
+_EARLIEST = pd.Timestamp("0001-01-01T00:00:00", tz="UTC")
+_LATEST = pd.Timestamp("9999-12-31T23:59:59.999999", tz="UTC")
+
+
 def _utc(series: pd.Series) -> pd.Series:
-    return pd.to_datetime(series, utc=True, errors="coerce", format="ISO8601")
+    times = pd.to_datetime(series, utc=True, errors="coerce", format="ISO8601")
+    return times.where((times >= _EARLIEST) & (times <= _LATEST))
 
 
 def _int64_column(values: Iterable[Any]) -> Any:
@@ -302,9 +297,7 @@ def _concat_blocks(blocks: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def _receipts_frame(
-    blocks: list[pd.DataFrame], verification: VerificationResult, period: Period
-) -> pd.DataFrame:
+def _receipts_frame(blocks: list[pd.DataFrame], verification: VerificationResult) -> pd.DataFrame:
     # A chain id is authentic only if every chain verified under it is: two chains can
     # share an id (a record that could not be grouped with its chain is verified alone).
     not_authentic = {c.chain_id for c in verification.chains if not c.authentic}
@@ -313,16 +306,66 @@ def _receipts_frame(
     _final_verdicts(frame, verification)
     frame["chain_authentic"] = frame["chain_id"].isin(authentic_chains).astype(bool)
     frame["trusted"] = frame["verified"] & frame["chain_authentic"]
-    in_scope = frame["timestamp"].notna()
-    if period.since is not None:
-        in_scope &= frame["timestamp"] >= pd.Timestamp(period.since)
-    if period.until is not None:
-        in_scope &= frame["timestamp"] < pd.Timestamp(period.until)
-    frame["in_scope"] = in_scope
+    frame["time_authentic"] = _time_authentic(frame)
     return frame
 
 
-def _chains_frame(verification: VerificationResult) -> pd.DataFrame:
+def _in_period(times: pd.Series, period: Period) -> pd.Series:
+    inside = times.notna()
+    if period.since is not None:
+        inside &= times >= pd.Timestamp(period.since)
+    if period.until is not None:
+        inside &= times < pd.Timestamp(period.until)
+    return inside
+
+
+def _time_authentic(frame: pd.DataFrame) -> pd.Series:
+    """Rows whose own content is what a trusted key signed (every failure they carry is
+    about links, sequence, witness or policy, never their bytes or signature), so the time
+    they state is authentic even when their chain broke elsewhere."""
+    allowed = {code.value for code in PLACEABLE_CODES}
+    codes = frame["failure_codes"].astype("category")
+    placeable = codes.map(lambda text: set(str(text).split()) <= allowed).astype(bool)
+    return placeable & frame["timestamp"].notna()
+
+
+def _chain_ids(frame: pd.DataFrame, mask: pd.Series) -> set[str]:
+    return {str(c) for c in frame.loc[mask, "chain_id"].unique()}
+
+
+def _chains_in_scope(
+    frame: pd.DataFrame, verification: VerificationResult, period: Period, witnessed: set[str]
+) -> set[str]:
+    """Which chains the report is about, decided from verified evidence only.
+
+    An authentic chain is in scope when one of its receipts falls in the period. A chain
+    that failed verification is in scope unless its authentic receipts (their own
+    signature verified, so their time is what was signed) place it wholly outside the
+    period: a forged or removed timestamp can never move broken evidence out of the
+    report. A broken chain the witness names is always in scope of the integrity verdict.
+    """
+    in_period = _in_period(frame["timestamp"], period)
+    placed = _chain_ids(frame, frame["time_authentic"])
+    placed_in = _chain_ids(frame, frame["time_authentic"] & in_period)
+    scope = _chain_ids(frame, in_period & frame["chain_authentic"])
+    for chain in verification.chains:
+        if chain.authentic:
+            continue
+        outside = chain.chain_id in placed and chain.chain_id not in placed_in
+        if not outside or chain.chain_id in witnessed:
+            scope.add(chain.chain_id)
+    return scope
+
+
+def _mark_scope(frame: pd.DataFrame, chains_in_scope: set[str], period: Period) -> None:
+    """A row is in scope when its chain is and its authentic time is in the period; a row
+    whose time cannot be trusted counts wherever its (broken, in-scope) chain does."""
+    in_chain = frame["chain_id"].isin(chains_in_scope).astype(bool)
+    in_period = _in_period(frame["timestamp"], period)
+    frame["in_scope"] = in_chain & (in_period | ~frame["time_authentic"])
+
+
+def _chains_frame(verification: VerificationResult, in_scope: set[str]) -> pd.DataFrame:
     records = [
         {
             "chain_id": chain.chain_id,
@@ -340,6 +383,7 @@ def _chains_frame(verification: VerificationResult) -> pd.DataFrame:
             "broken_at": chain.broken_at,
             "failure_codes": " ".join(sorted({p.code.value for p in chain.failures})),
             "warning_codes": " ".join(sorted({p.code.value for p in chain.warnings})),
+            "in_scope": chain.chain_id in in_scope,
         }
         for chain in verification.chains
     ]
@@ -361,11 +405,12 @@ def _chains_frame(verification: VerificationResult) -> pd.DataFrame:
             "broken_at",
             "failure_codes",
             "warning_codes",
+            "in_scope",
         ],
     )
     for column in ("first_timestamp", "last_timestamp"):
         frame[column] = _utc(frame[column])
-    for column in ("valid", "authentic"):  # bool even when empty, so masks stay masks
+    for column in ("valid", "authentic", "in_scope"):  # bool even when empty: masks stay masks
         frame[column] = frame[column].astype(bool)
     for column in ("length", "rotations", "invalid_rotations"):
         frame[column] = frame[column].astype("int64")
@@ -373,19 +418,19 @@ def _chains_frame(verification: VerificationResult) -> pd.DataFrame:
 
 
 def _final_verdicts(frame: pd.DataFrame, verification: VerificationResult) -> None:
-    """Apply failures added after extraction (delegation, ids shared across chains)."""
-    # Also the witness's codes: a chain read in chunks gets them on its last receipt
-    # after that receipt's row was extracted.
-    late = {
-        Code.DELEGATION_UNVERIFIABLE,
-        Code.DUPLICATE_RECEIPT_ID,
-        Code.LENGTH_MISMATCH,
-        Code.FINAL_HASH_MISMATCH,
-    }
+    """Give every row of a chain that failed its receipt's final verdict.
+
+    Rows are extracted while a chain (or a chunk of it) is verified; checks that need
+    other chains or the whole chain (delegation, receipt ids shared across chains, the
+    witness on a chunked chain's last receipt, and any added later) amend verdicts
+    afterwards. Any chain with a failure is re-read from its final result, whatever the
+    code, so no amended receipt can stay counted as trusted evidence. A chain without
+    failures has nothing to amend.
+    """
     updates = {
         (chain.chain_id, receipt.receipt_id): receipt
         for chain in verification.chains
-        if any(p.code in late for p in chain.failures)
+        if chain.failures
         for receipt in chain.receipts
     }
     if not updates:
@@ -413,9 +458,12 @@ def build_evidence(
     """Assemble the frames once verification (delegation included) is final."""
     blocks = [block for block in extracts if block is not None]
     resolved = period or Period()
+    receipts = _receipts_frame(blocks, verification)
+    scope = _chains_in_scope(receipts, verification, resolved, set(witnesses or {}))
+    _mark_scope(receipts, scope, resolved)
     return Evidence(
-        receipts=_receipts_frame(blocks, verification, resolved),
-        chains=_chains_frame(verification),
+        receipts=receipts,
+        chains=_chains_frame(verification, scope),
         verification=verification,
         period=resolved,
         grants=grants,

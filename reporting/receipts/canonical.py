@@ -10,10 +10,15 @@ Steps, as the spec numbers them:
 4. Receipt hash = ``sha256:`` + lowercase hex SHA-256 of those bytes.
 
 The parse is strict: invalid UTF-8, NaN/Infinity, lone surrogates and duplicate member
-names are rejected, because each lets two parsers disagree about what was signed.
-JCS bytes come from orjson with sorted keys (fast) except where orjson and RFC 8785
-can differ — floats, integers beyond ±(2^53-1), member names at or above U+E000 — where
-the `rfc8785` package serialises instead.
+names are rejected, because each lets two parsers disagree about what was signed, and
+so is integer text beyond ±(2^53-1) that is not the ES6 form of its IEEE 754 double
+(RFC 8785 §3.2.2.3 and Appendix B: `9223372036854776000` is that form of 2^63, and
+`9223372036854775807` names the same double in other digits). JCS bytes come from
+orjson with sorted keys (fast) except where orjson and RFC 8785 can differ — floats,
+integers beyond ±(2^53-1), member names at or above U+E000 — where the `rfc8785`
+package serialises instead. Nesting is bounded by the caller's limit and
+never deeper than MAX_CANONICAL_DEPTH, the deepest orjson serialises (the fallback
+recurses in Python).
 """
 
 from __future__ import annotations
@@ -30,15 +35,18 @@ import rfc8785
 __all__ = [
     "DEFAULT_MAX_DEPTH",
     "DEFAULT_MAX_RECEIPT_BYTES",
+    "MAX_CANONICAL_DEPTH",
     "MalformedReceiptError",
     "ParsedReceipt",
     "canonical_json",
+    "json_text_hash",
     "parse_receipt",
     "sha256_tag",
 ]
 
 DEFAULT_MAX_RECEIPT_BYTES = 1 << 20
 DEFAULT_MAX_DEPTH = 32
+MAX_CANONICAL_DEPTH = 254  # whatever --max-depth says: orjson serialises no deeper
 _SAFE_INTEGER = 2**53 - 1
 _ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
 
@@ -124,8 +132,8 @@ def _without_nulls(value: Any) -> Any:
     return value
 
 
-def _strict_loads(raw: bytes, max_depth: int) -> tuple[Any, bool]:
-    """Parse strictly and apply the null rule; also says whether a float was seen.
+def _strict_loads(raw: bytes, max_depth: int) -> tuple[Any, bool, bool]:
+    """Parse strictly; returns the value and whether a float and a null were seen.
 
     orjson rejects invalid UTF-8, NaN/Infinity and lone surrogates, but keeps the last
     of two equal member names silently: the name count above catches that.
@@ -135,12 +143,16 @@ def _strict_loads(raw: bytes, max_depth: int) -> tuple[Any, bool]:
     except orjson.JSONDecodeError as exc:
         raise MalformedReceiptError(f"invalid JSON: {exc}") from exc
     # Depth before any recursive walk; counting brackets first spares the walk.
-    if raw.count(b"{") + raw.count(b"[") > max_depth and _depth_exceeds(value, max_depth):
-        raise MalformedReceiptError(f"JSON nesting deeper than {max_depth}")
+    limit = min(max_depth, MAX_CANONICAL_DEPTH)
+    if raw.count(b"{") + raw.count(b"[") > limit and _depth_exceeds(value, limit):
+        beyond = "" if limit == max_depth else ", the deepest this verifier canonicalises"
+        raise MalformedReceiptError(f"JSON nesting deeper than {limit}{beyond}")
     members, floats, nulls = _scan(value)
     if len(_NAME_END.findall(raw)) != members and _has_duplicate_names(raw):
         raise MalformedReceiptError("duplicate member name: ambiguous signed content")
-    return (_without_nulls(value) if nulls else value), floats
+    if floats:
+        _check_integer_text(raw)
+    return value, floats, nulls
 
 
 def _depth_exceeds(value: Any, limit: int) -> bool:
@@ -165,18 +177,28 @@ def _restore_previous_hash(document: dict[str, Any]) -> None:
             chain["previous_receipt_hash"] = None
 
 
-def _as_jcs_number(value: int) -> int | float:
-    """Integers beyond ±(2^53-1) are IEEE doubles in JCS; refuse those a double cannot hold."""
-    as_float = float(value)
-    if int(as_float) != value:
-        raise MalformedReceiptError(f"integer {value} cannot be represented exactly in RFC 8785")
+def _as_jcs_number(value: int) -> float:
+    """An integer beyond ±(2^53-1) is an IEEE double in JCS (§3.2.2.3). Its text is
+    accepted only when it is that double's ES6 form: other digits naming the same
+    double (`9223372036854775807` for `9223372036854776000`) would verify under one
+    signature as two different texts, so they are refused as ambiguous."""
+    try:
+        as_float = float(value)
+    except OverflowError as exc:
+        raise MalformedReceiptError(f"integer of {len(str(value))} digits overflows") from exc
+    es6 = bytes(rfc8785.dumps(as_float))
+    if es6 != str(value).encode():
+        es6_text = es6.decode()
+        raise MalformedReceiptError(
+            f"integer {value} is not in RFC 8785 form ({es6_text}): ambiguous signed content"
+        )
     return as_float
 
 
-def _refuse_inexact_integers(raw: bytes) -> None:
-    """orjson reads an integer beyond 64 bits as a double, dropping digits: two texts
-    would then verify under one signature. Read the integers exactly and apply the rule
-    `_as_jcs_number` applies to those orjson keeps (only receipts with a double get here)."""
+def _check_integer_text(raw: bytes) -> None:
+    """orjson reads an integer beyond 64 bits as a double, dropping its digits. Read the
+    integers exactly and apply `_as_jcs_number`'s rule, which canonicalisation applies
+    to the integers orjson keeps (only documents with a double get here)."""
     try:
         exact = json.loads(raw)
     except ValueError as exc:  # e.g. more digits than Python converts
@@ -245,6 +267,13 @@ def _has_high_member_name(value: Any) -> bool:
     return False
 
 
+def json_text_hash(raw: bytes) -> str:
+    """`sha256:` + hex SHA-256 of the RFC 8785 form of a JSON text (a response body,
+    §4.3.2), parsed as strictly as a receipt (no null rule: a body is not a receipt)."""
+    value, _, _ = _strict_loads(raw, MAX_CANONICAL_DEPTH)
+    return sha256_tag(canonical_json(value))
+
+
 def parse_receipt(
     raw: bytes,
     *,
@@ -255,9 +284,9 @@ def parse_receipt(
     if len(raw) > max_bytes:
         message = f"receipt is {len(raw)} bytes, limit {max_bytes}"
         raise MalformedReceiptError(message, too_large=True)
-    document, floats_seen = _strict_loads(raw, max_depth)
-    if floats_seen:
-        _refuse_inexact_integers(raw)
+    document, floats_seen, nulls = _strict_loads(raw, max_depth)
+    if nulls:
+        document = _without_nulls(document)
     if not isinstance(document, dict):
         found = type(document).__name__
         raise MalformedReceiptError(f"a receipt must be a JSON object, found {found}")

@@ -18,36 +18,38 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from reporting.errors import Diagnostic, InputError, UsageError
-from reporting.receipts.batch import (
-    _chunk_records,
-    _ChunkJob,
-    _Job,
-    _JobContext,
-    _Outcome,
-    _run_job,
-    _walk_run,
+from reporting.receipts.external import ResponseBodies
+from reporting.receipts.jobs import (
+    BATCH_RECORDS,
+    ChainInput,
+    ChunkJob,
+    Job,
+    JobContext,
+    Outcome,
+    chunk_records,
+    run_job,
+    walk_run,
 )
-from reporting.receipts.canonical import MalformedReceiptError, parse_receipt
-from reporting.receipts.external import BodiesDirectory
-from reporting.receipts.sources import ChunkPlan, RawRecord
-from reporting.receipts.verify import ChainInput, ChunkStart, VerifyOptions
+from reporting.receipts.options import VerifyOptions
+from reporting.receipts.records import RawRecord, read_keys
+from reporting.receipts.rules import RunStart
+from reporting.receipts.spool import ChunkPlan
 
 if TYPE_CHECKING:
     from distributed import Client, Future
 
-__all__ = ["CONNECT_TIMEOUT", "INSTALL_HINT", "connect", "run_on_cluster"]
+__all__ = ["CONNECT_TIMEOUT", "INSTALL_HINT", "DaskExecutor", "connect"]
 
-INSTALL_HINT = "pip install 'agent-evidence[dask]'"
+# Install from this repository or a wheel built from it: never by bare name from an index
+# ("agent-evidence" on PyPI is an unrelated project).
+INSTALL_HINT = "pip install '<this repository or its wheel>[dask]', e.g. pip install '.[dask]'"
 CONNECT_TIMEOUT = 10.0  # seconds to reach the scheduler before giving up
-BATCH_RECORDS = 2_000  # small jobs are sent together until a batch holds this many records
 IN_FLIGHT_PER_THREAD = 4  # batches submitted and not yet collected, per worker thread
 
 
@@ -116,7 +118,7 @@ class _SharedContext:
     stay behind (records and bodies travel with each job).
     """
 
-    def __init__(self, context: _JobContext) -> None:
+    def __init__(self, context: JobContext) -> None:
         self.context = context
 
     def __getstate__(self) -> dict[str, Any]:
@@ -130,26 +132,23 @@ class _SharedContext:
         return {"context": portable, "tsa_roots": roots}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        context: _JobContext = state["context"]
+        context: JobContext = state["context"]
         roots = tuple(x509.load_der_x509_certificate(der) for der in state["tsa_roots"])
         self.context = replace(context, options=replace(context.options, tsa_roots=roots))
 
 
 @dataclass(frozen=True)
-class _ShippedBodies(BodiesDirectory):
+class _ShippedBodies:
     """The response bodies a job's receipts name, read by the parent from its directory.
 
     A body the parent could not read is an error raised only if the verifier asks for
     it, as it would be when reading the directory.
     """
 
-    bodies: dict[str, tuple[bool, Any]] = field(default_factory=dict)
+    bodies: dict[str, bytes | None] = field(default_factory=dict)
     errors: dict[str, list[Diagnostic]] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        """The directory is on the parent's machine; nothing to check here."""
-
-    def body_for(self, receipt_id: str) -> tuple[bool, Any]:
+    def body_bytes(self, receipt_id: str) -> bytes | None:
         if receipt_id in self.errors:
             raise InputError(self.errors[receipt_id])
         if receipt_id not in self.bodies:
@@ -158,32 +157,25 @@ class _ShippedBodies(BodiesDirectory):
 
 
 def _receipt_id(record: RawRecord, options: VerifyOptions) -> str | None:
-    """The id the verifier will look a body up by (a superset: a cheap parse first)."""
-    try:
-        document = orjson.loads(record.raw)
-    except orjson.JSONDecodeError:
-        try:
-            document = parse_receipt(
-                record.raw, max_bytes=options.max_receipt_bytes, max_depth=options.max_depth
-            ).document
-        except MalformedReceiptError:
-            return None
-    receipt_id = document.get("id") if isinstance(document, dict) else None
-    return receipt_id if isinstance(receipt_id, str) else None
+    """The id the verifier will look a body up by: the spool's key, or the strict read."""
+    if record.receipt_key is not None:
+        return record.receipt_key
+    keys = read_keys(record.raw, options.limits)
+    return keys.receipt_id if keys is not None else None
 
 
 def _bodies_for(
-    directory: BodiesDirectory | None, records: Iterable[RawRecord], options: VerifyOptions
+    directory: ResponseBodies | None, records: Iterable[RawRecord], options: VerifyOptions
 ) -> _ShippedBodies | None:
     if directory is None:
         return None
-    shipped = _ShippedBodies(Path(directory.path))
+    shipped = _ShippedBodies()
     for record in records:
         receipt_id = _receipt_id(record, options)
         if receipt_id is None or receipt_id in shipped.bodies:
             continue
         try:
-            shipped.bodies[receipt_id] = directory.body_for(receipt_id)
+            shipped.bodies[receipt_id] = directory.body_bytes(receipt_id)
         except InputError as error:
             shipped.errors[receipt_id] = error.diagnostics()
     return shipped
@@ -193,7 +185,7 @@ def _bodies_for(
 class _Payload:
     """One job as it travels: a whole chain (or lone record) or a run, with its records."""
 
-    job: ChainInput | _ChunkJob
+    job: ChainInput | ChunkJob
     records: list[RawRecord]
     previous: list[RawRecord]
     bodies: _ShippedBodies | None
@@ -203,12 +195,12 @@ class _Payload:
         return len(self.records) + len(self.previous)
 
 
-def _payload(context: _JobContext, job: _Job) -> _Payload:
+def _payload(context: JobContext, job: Job) -> _Payload:
     """Read a job's records (and bodies) from this machine, to send them with it."""
     previous: list[RawRecord] = []
-    shipped: ChainInput | _ChunkJob
-    if isinstance(job, _ChunkJob):
-        records, previous = _chunk_records(context.records, job)
+    shipped: ChainInput | ChunkJob
+    if isinstance(job, ChunkJob):
+        records, previous = chunk_records(context.records, job)
         shipped = job
     elif isinstance(job, str):
         records = context.records.records_for(job)
@@ -223,15 +215,15 @@ def _payload(context: _JobContext, job: _Job) -> _Payload:
 # -- on the worker ------------------------------------------------------------------------
 
 
-def _run_payload(context: _JobContext, payload: _Payload) -> _Outcome:
+def _run_payload(context: JobContext, payload: _Payload) -> Outcome:
     if payload.bodies is not None:
         context = replace(context, options=replace(context.options, bodies=payload.bodies))
-    if isinstance(payload.job, _ChunkJob):
-        return _walk_run(context, payload.job, ChunkStart(), payload.records, payload.previous)
-    return _run_job(context, payload.job)
+    if isinstance(payload.job, ChunkJob):
+        return walk_run(context, payload.job, RunStart(), payload.records, payload.previous)
+    return run_job(context, payload.job)
 
 
-def _run_batch(shared: _SharedContext, payloads: list[_Payload]) -> list[_Outcome]:
+def _run_batch(shared: _SharedContext, payloads: list[_Payload]) -> list[Outcome]:
     return [_run_payload(shared.context, payload) for payload in payloads]
 
 
@@ -239,10 +231,10 @@ def _run_batch(shared: _SharedContext, payloads: list[_Payload]) -> list[_Outcom
 
 
 def _batches(
-    jobs: Iterator[_Job], context: _JobContext
-) -> Iterator[tuple[list[_Job], list[_Payload]]]:
+    jobs: Iterator[Job], context: JobContext
+) -> Iterator[tuple[list[Job], list[_Payload]]]:
     """Consecutive jobs with their payloads, grouped until a group holds BATCH_RECORDS."""
-    group: list[_Job] = []
+    group: list[Job] = []
     payloads: list[_Payload] = []
     size = 0
     for job in jobs:
@@ -257,25 +249,30 @@ def _batches(
         yield group, payloads
 
 
-def run_on_cluster(
-    client: Client, jobs: Iterator[_Job], context: _JobContext
-) -> Iterator[tuple[_Job, _Outcome]]:
-    """Run jobs on the cluster in batches, a bounded number in flight; outcomes in order."""
-    shared = client.scatter(_SharedContext(context), broadcast=True, hash=False)
-    threads = sum(client.nthreads().values())
-    limit = IN_FLIGHT_PER_THREAD * max(1, threads)
-    pending: deque[tuple[list[_Job], Future[list[_Outcome]]]] = deque()
+@dataclass(frozen=True)
+class DaskExecutor:
+    """Jobs on the cluster of a connected client, in batches, a bounded number in flight."""
 
-    def collect() -> Iterator[tuple[_Job, _Outcome]]:
-        group, future = pending.popleft()
-        outcomes: list[_Outcome] = future.result()
-        yield from zip(group, outcomes, strict=True)
+    client: Client
 
-    for group, payloads in _batches(jobs, context):
-        # Receipt bytes go straight to a worker, not through the scheduler's task graph.
-        [data] = client.scatter([payloads], hash=False)
-        pending.append((group, client.submit(_run_batch, shared, data, pure=False)))
-        while len(pending) >= limit:
+    def run(self, jobs: Iterator[Job], context: JobContext) -> Iterator[tuple[Job, Outcome]]:
+        """Outcomes in job order, as a local run gives them."""
+        client = self.client
+        shared = client.scatter(_SharedContext(context), broadcast=True, hash=False)
+        threads = sum(client.nthreads().values())
+        limit = IN_FLIGHT_PER_THREAD * max(1, threads)
+        pending: deque[tuple[list[Job], Future[list[Outcome]]]] = deque()
+
+        def collect() -> Iterator[tuple[Job, Outcome]]:
+            group, future = pending.popleft()
+            outcomes: list[Outcome] = future.result()
+            yield from zip(group, outcomes, strict=True)
+
+        for group, payloads in _batches(jobs, context):
+            # Receipt bytes go straight to a worker, not through the scheduler's task graph.
+            [data] = client.scatter([payloads], hash=False)
+            pending.append((group, client.submit(_run_batch, shared, data, pure=False)))
+            while len(pending) >= limit:
+                yield from collect()
+        while pending:
             yield from collect()
-    while pending:
-        yield from collect()

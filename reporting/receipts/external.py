@@ -4,7 +4,9 @@
   somewhere the agent cannot write; the only way to detect tail truncation.
 * Grants file (v0.6.0 §7.9): what each ``authorization.grant_ref`` was minted for.
 * Bodies directory (§4.3.2): response bodies, one ``<receipt uuid>.json`` each, to
-  recompute ``outcome.response_hash``.
+  recompute ``outcome.response_hash``. The verifier sees bodies through the
+  `ResponseBodies` protocol, as bytes: it parses and hashes them itself, strictly, so a
+  body it cannot hash unambiguously is that receipt's result, not the run's end.
 """
 
 from __future__ import annotations
@@ -14,14 +16,19 @@ import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import orjson
+from typing import Protocol
 
 from reporting.errors import Diagnostic, InputError
 from reporting.yamlio import LocatedDict, load_yaml
 
-__all__ = ["BodiesDirectory", "Grant", "Witness", "load_grants", "load_witnesses"]
+__all__ = [
+    "BodiesDirectory",
+    "Grant",
+    "ResponseBodies",
+    "Witness",
+    "load_grants",
+    "load_witnesses",
+]
 
 _HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
 _MAX_BODY_BYTES = 64 << 20
@@ -134,6 +141,18 @@ def _body_names(receipt_id: str) -> list[str]:
     return [name for name in names if _BODY_NAME.fullmatch(name) and ".." not in name]
 
 
+class ResponseBodies(Protocol):
+    """Where the verifier looks up a receipt's response body (§4.3.2)."""
+
+    def body_bytes(self, receipt_id: str) -> bytes | None:
+        """The body's bytes, or None when none was supplied for this receipt.
+
+        Raises InputError when a body exists but cannot be read (the run's input is
+        broken, not the receipt).
+        """
+        ...
+
+
 @dataclass(frozen=True)
 class BodiesDirectory:
     """Response bodies named after the receipt: `<uuid>.json` or `<full id>.json`.
@@ -151,8 +170,8 @@ class BodiesDirectory:
         if not self.path.is_dir():
             raise _fail("bodies must be a directory", str(self.path), None)
 
-    def body_for(self, receipt_id: str) -> tuple[bool, Any]:
-        """(found, parsed JSON body). A body that is not JSON raises InputError."""
+    def body_bytes(self, receipt_id: str) -> bytes | None:
+        """The body's bytes, or None. A body that cannot be read raises InputError."""
         for name in _body_names(receipt_id):
             candidate = self.path / f"{name}.json"
             try:
@@ -171,11 +190,11 @@ class BodiesDirectory:
                 )
             if not stat.S_ISREG(status.st_mode):
                 raise _fail("response body is not a regular file", str(candidate), None)
-            return True, self._read(candidate)
-        return False, None
+            return self._read(candidate)
+        return None
 
     @staticmethod
-    def _read(path: Path) -> Any:
+    def _read(path: Path) -> bytes:
         try:
             # O_NOFOLLOW: a file swapped for a link after the check above is not followed.
             handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
@@ -191,7 +210,4 @@ class BodiesDirectory:
             data = stream.read(_MAX_BODY_BYTES + 1)
         if len(data) > _MAX_BODY_BYTES:
             raise _fail(f"body is over {_MAX_BODY_BYTES} bytes", str(path), None)
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise _fail(f"response body is not JSON: {exc}", str(path), None) from exc
+        return data

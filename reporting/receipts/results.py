@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 __all__ = [
+    "PLACEABLE_CODES",
     "POLICY_CODES",
     "ChainResult",
     "Code",
@@ -21,6 +23,7 @@ __all__ = [
     "Severity",
     "Termination",
     "VerificationResult",
+    "VerifiedReceipt",
 ]
 
 
@@ -51,6 +54,7 @@ class Code(StrEnum):
     WITNESS_CHAIN_MISSING = "WITNESS_CHAIN_MISSING"
     ROTATION_INVALID = "ROTATION_INVALID"
     RESPONSE_HASH_MISMATCH = "RESPONSE_HASH_MISMATCH"
+    RESPONSE_BODY_UNVERIFIABLE = "RESPONSE_BODY_UNVERIFIABLE"
     INVALID_TRUSTED_TIMESTAMP = "INVALID_TRUSTED_TIMESTAMP"
     DELEGATION_UNVERIFIABLE = "DELEGATION_UNVERIFIABLE"
     UNGROUNDED_PRINCIPAL = "UNGROUNDED_PRINCIPAL"
@@ -90,6 +94,30 @@ _WARNINGS = frozenset(
 # the receipt is still what its issuer signed, so it stays usable as evidence (of the
 # very failure, among others). Every other failure makes a receipt untrustworthy.
 POLICY_CODES = frozenset({Code.UNGROUNDED_PRINCIPAL, Code.PRINCIPAL_GRANT_MISMATCH})
+
+# Failures that leave a receipt's own bytes as a trusted key signed them: they concern its
+# place in the chain (links, sequence, terminal, witness), an index column, a linked
+# chain or body, or policy. A receipt failing only these still states an authentic time,
+# so it may place its (broken) chain in or out of a reporting period. Any other code,
+# including codes added later, means its content cannot be relied on: the allowlist fails
+# safe, towards keeping a broken chain in scope.
+PLACEABLE_CODES = POLICY_CODES | frozenset(
+    {
+        Code.HASH_LINK_BROKEN,
+        Code.GENESIS_NOT_NULL,
+        Code.SEQUENCE_GAP,
+        Code.SEQUENCE_DUPLICATE,
+        Code.RECEIPT_AFTER_TERMINAL,
+        Code.TERMINAL_REQUIRED,
+        Code.LENGTH_MISMATCH,
+        Code.FINAL_HASH_MISMATCH,
+        Code.INDEX_MISMATCH,
+        Code.DELEGATION_UNVERIFIABLE,
+        Code.RESPONSE_HASH_MISMATCH,
+        Code.RESPONSE_BODY_UNVERIFIABLE,
+        Code.INVALID_TRUSTED_TIMESTAMP,
+    }
+)
 
 
 class Outcome(StrEnum):
@@ -175,6 +203,14 @@ class ReceiptResult:
             "failures": [c.value for c in self.failures],
             "warnings": [c.value for c in self.warnings],
         }
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedReceipt:
+    """A parsed receipt and its verdict, handed to later stages while its chain is in memory."""
+
+    document: dict[str, Any]
+    result: ReceiptResult
 
 
 @dataclass(frozen=True, slots=True)

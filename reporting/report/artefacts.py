@@ -1,9 +1,9 @@
-"""Render a report run into its artefacts: HTML, PDF/A-3, JSON, CSV, OSCAL, and a manifest.
+"""Render a report into its artefacts: HTML, PDF/A-3, JSON, CSV, OSCAL.
 
-File names carry the period and the start of the report id (itself a hash of the
-content), so two runs over different evidence never overwrite each other's files.
-The manifest lists every artefact and input with its SHA-256; the PDF carries the
-manifest and the machine-readable artefacts as PDF/A-3 associated files.
+File names carry the period and the report id, so two runs over different evidence never
+overwrite each other's files. The PDF carries the machine-readable artefacts as PDF/A-3
+associated files, with a manifest of them that the caller builds (`inner_manifest`: the
+report stage knows nothing of signing).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from reporting.evidence.frame import Period
-from reporting.periods import period_name
-from reporting.pipeline import ReportRun
+from reporting.evidence.frame import Evidence
+from reporting.periods import Period, period_name
+from reporting.receipts.results import VerificationResult
 from reporting.report.exports import (
     cited_receipts_jsonl,
     findings_csv,
@@ -23,12 +23,23 @@ from reporting.report.exports import (
     report_json,
     verification_results_json,
 )
+from reporting.report.model import ReportModel
 from reporting.report.sandbox import Rendered, RenderJob, RenderLimits, render_job, start_render
-from reporting.signing.manifest import MANIFEST_NAME, manifest_bytes
 
+MANIFEST_NAME = "manifest.json"
 MANIFEST_DESCRIPTION = "evidence manifest"
 
-__all__ = ["FORMATS", "Artefact", "period_label", "render_artefacts"]
+__all__ = [
+    "FORMATS",
+    "MANIFEST_NAME",
+    "Artefact",
+    "RenderInputs",
+    "period_label",
+    "render_artefacts",
+]
+
+# Builds the manifest the PDF carries, from the listings of the files it carries.
+InnerManifest = Callable[[Sequence[dict[str, Any]]], bytes]
 
 FORMATS = ("pdf", "html", "json", "csv", "oscal")
 
@@ -58,9 +69,19 @@ def period_label(period: Period) -> str:
     return period_name(period)
 
 
-def _manifest_artefact(run: ReportRun, artefacts: Iterable[Artefact]) -> Artefact:
-    data = manifest_bytes(run, [a.listing() for a in artefacts])
-    return Artefact(MANIFEST_NAME, "application/json", data, MANIFEST_DESCRIPTION)
+@dataclass(frozen=True)
+class RenderInputs:
+    """What rendering needs: the model, and for the exports the rows, the verification
+    results and the cited receipts' stored bytes."""
+
+    model: ReportModel
+    evidence: Evidence
+    verification: VerificationResult
+    cited_receipts: dict[str, bytes]
+
+    @property
+    def stem(self) -> str:
+        return f"evidence-{period_label(self.evidence.period)}-{self.model.report_id}"
 
 
 @dataclass(frozen=True)
@@ -76,9 +97,8 @@ class _Export:
         return Artefact(self.name, self.media_type, self.build(), self.description)
 
 
-def _exports(run: ReportRun, stem: str) -> list[_Export]:
-    model, evidence = run.model, run.assessment.evidence
-    result = run.assessment.verification.result
+def _exports(run: RenderInputs, stem: str) -> list[_Export]:
+    model, evidence, result = run.model, run.evidence, run.verification
     return [
         _Export(
             f"{stem}.json", "application/json", "report model (JSON)", lambda: report_json(model)
@@ -110,12 +130,12 @@ def _exports(run: ReportRun, stem: str) -> list[_Export]:
     ]
 
 
-def _attached(run: ReportRun, stem: str, exports: list[_Export]) -> list[_Export]:
+def _attached(run: RenderInputs, stem: str, exports: list[_Export]) -> list[_Export]:
     """The exports the PDF carries. Of the verification results it carries every chain's
     verdict with every failure and warning, not each passing receipt's own line: those
     are bulk (hundreds of MB at a million receipts, which no ticket takes) and stay in
     the -verification.json export."""
-    result = run.assessment.verification.result
+    result = run.verification
     chains_only = _Export(
         f"{stem}-verification-chains.json",
         "application/json",
@@ -126,14 +146,15 @@ def _attached(run: ReportRun, stem: str, exports: list[_Export]) -> list[_Export
 
 
 def render_artefacts(
-    run: ReportRun,
+    run: RenderInputs,
     formats: Iterable[str],
     *,
+    inner_manifest: InnerManifest,
     limits: RenderLimits | None = None,
     secret_names: Sequence[str] = (),
     release_rows: bool = False,
 ) -> list[Artefact]:
-    """Every requested artefact plus the manifest, in a fixed order.
+    """Every requested artefact, in a fixed order (the caller adds the manifest).
 
     With `limits`, charts, HTML and PDF are laid out in a child process under those
     limits (`reporting.report.sandbox`; `secret_names` are environment variables kept
@@ -144,7 +165,7 @@ def render_artefacts(
     """
     wanted = set(formats)
     model = run.model
-    stem = f"evidence-{period_label(run.assessment.evidence.period)}-{model.report_id}"
+    stem = run.stem
     exports = _exports(run, stem)
     attached = _attached(run, stem, exports) if "pdf" in wanted else []
     announced = [(MANIFEST_NAME, "application/json", MANIFEST_DESCRIPTION)] if attached else []
@@ -155,9 +176,9 @@ def render_artefacts(
     with _start(job, limits, secret_names) as pending:
         built = {e.name: e.artefact() for e in exports}
         if release_rows:  # the exports were the last use of the per-receipt rows
-            run.assessment.evidence.discard_rows()
+            run.evidence.discard_rows()
         carried = [built[e.name] if e.name in built else e.artefact() for e in attached]
-        inside = [_manifest_artefact(run, carried), *carried] if carried else []
+        inside = [_manifest_of(inner_manifest, carried), *carried] if carried else []
         rendered = pending.finish([a.data for a in inside])
     selected = [a for a in built.values() if _format_of(a.name) in wanted]
     if rendered.html is not None:
@@ -166,8 +187,12 @@ def render_artefacts(
         selected.insert(
             0, Artefact(f"{stem}.pdf", "application/pdf", rendered.pdf, "report (PDF/A-3b)")
         )
-    manifest = _manifest_artefact(run, selected)
-    return [*selected, manifest]
+    return selected
+
+
+def _manifest_of(build: InnerManifest, artefacts: Iterable[Artefact]) -> Artefact:
+    data = build([a.listing() for a in artefacts])
+    return Artefact(MANIFEST_NAME, "application/json", data, MANIFEST_DESCRIPTION)
 
 
 class _Renderer(Protocol):

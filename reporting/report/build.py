@@ -6,7 +6,6 @@ readable at any input size; the exports carry everything.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -22,7 +21,6 @@ from reporting.controls.assess import ControlAssessment, FrameworkAssessment
 from reporting.controls.checks import REGISTRY, CheckResult, Status
 from reporting.controls.loader import Framework
 from reporting.evidence.frame import RISK_RANK, Evidence
-from reporting.receipts.keys import TrustStore
 from reporting.receipts.sources import SourceSummary
 from reporting.report.model import (
     REPORT_SCHEMA,
@@ -131,6 +129,10 @@ HOWTO = (
 )
 
 
+# The settings record's members the scope section shows in their own tables.
+_SHOWN_ELSEWHERE = frozenset({"schema", "frameworks", "organisation", "period"})
+
+
 @dataclass(frozen=True)
 class ReportInputs:
     """What the report is built from: the outputs of the earlier stages."""
@@ -139,13 +141,16 @@ class ReportInputs:
     frameworks: Sequence[Framework]
     assessments: Sequence[FrameworkAssessment]
     sources: Sequence[SourceSummary]
-    trust: TrustStore
+    trust_anchors: Sequence[dict[str, Any]]  # issuer, fingerprint, source (display name)
 
 
 @dataclass(frozen=True)
 class ReportOptions:
+    """What the run decided outside the evidence: its id, who it is for, its settings."""
+
+    report_id: str = "AER-UNSET"
     organisation: str = "Unnamed organisation"
-    options: dict[str, Any] | None = None
+    settings: dict[str, Any] = field(default_factory=dict)  # the manifest's settings record
     signature: SignatureNotice = field(
         default_factory=lambda: SignatureNotice(signer=None, algorithm=None, demo=False)
     )
@@ -235,6 +240,11 @@ def _posture(evidence: Evidence, frameworks: Sequence[FrameworkAssessment]) -> t
             f"{broken} chain(s) in scope failed verification and {problems} input record(s) "
             "could not be read: the evidence itself is in question."
         )
+    if evidence.in_scope.empty:
+        return Posture.NO_EVIDENCE, (
+            "no receipt falls in the period and scope of this report: there is no evidence "
+            "to support any requirement, and no control was assessed on evidence."
+        )
     unsatisfied = sum(a.counts["NOT_SATISFIED"] for a in frameworks)
     if unsatisfied:
         return (
@@ -244,7 +254,7 @@ def _posture(evidence: Evidence, frameworks: Sequence[FrameworkAssessment]) -> t
     return Posture.SUPPORTED, "every chain verified and no control is contradicted by the evidence."
 
 
-def _scope(inputs: ReportInputs, options: dict[str, Any]) -> ScopeSection:
+def _scope(inputs: ReportInputs, settings: dict[str, Any]) -> ScopeSection:
     evidence = inputs.evidence
     ran = sorted({r.check for a in inputs.assessments for c in a.controls for r in c.results})
     return ScopeSection(
@@ -259,7 +269,7 @@ def _scope(inputs: ReportInputs, options: dict[str, Any]) -> ScopeSection:
             }
             for s in inputs.sources
         ),
-        trust_anchors=tuple(inputs.trust.fingerprints()),
+        trust_anchors=tuple(inputs.trust_anchors),
         mappings=tuple(
             {"id": f.id, "version": f.version, "sha256": f.sha256, "path": Path(f.path).name}
             for f in inputs.frameworks
@@ -268,7 +278,7 @@ def _scope(inputs: ReportInputs, options: dict[str, Any]) -> ScopeSection:
         checks_not_run=tuple(sorted(set(REGISTRY) - set(ran))),
         witnesses=len(evidence.witnesses),
         grants_file=evidence.grants is not None,
-        options=options,
+        settings={k: v for k, v in settings.items() if k not in _SHOWN_ELSEWHERE},
     )
 
 
@@ -330,7 +340,7 @@ def _per_day(scope: pd.DataFrame) -> tuple[CountRow, ...]:
     totals: Counter[str] = Counter()
     by_day: dict[str, Counter[str]] = {}
     for (moment, risk), count in sizes.items():
-        label = moment.strftime("%Y-%m-%d")
+        label = moment.date().isoformat()  # four-digit years, unlike strftime
         totals[label] += int(count)
         risks = by_day.setdefault(label, Counter())
         if not pd.isna(risk):
@@ -642,13 +652,6 @@ def _cited(
     return tuple(refs[k] for k in sorted(refs))
 
 
-def _report_id(model: ReportModel) -> str:
-    canonical = json.dumps(
-        model.to_json(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
-    return "AER-" + hashlib.sha256(canonical.encode()).hexdigest()[:16].upper()
-
-
 def build_report(inputs: ReportInputs, options: ReportOptions | None = None) -> ReportModel:
     settings = options or ReportOptions()
     evidence = inputs.evidence
@@ -656,9 +659,9 @@ def build_report(inputs: ReportInputs, options: ReportOptions | None = None) -> 
     sections = _framework_sections(inputs.assessments, findings, evidence)
     posture, reason = _posture(evidence, inputs.assessments)
     latest = evidence.in_scope["timestamp"].max() if len(evidence.in_scope) else None
-    model = ReportModel(
+    return ReportModel(
         schema=REPORT_SCHEMA,
-        report_id="",
+        report_id=settings.report_id,
         organisation=settings.organisation,
         tool_version=__version__,
         signature=settings.signature,
@@ -666,7 +669,7 @@ def build_report(inputs: ReportInputs, options: ReportOptions | None = None) -> 
         posture=posture,
         posture_reason=reason,
         figures=_figures(evidence, findings),
-        scope=_scope(inputs, settings.options or {}),
+        scope=_scope(inputs, settings.settings),
         integrity=_integrity(evidence),
         input_problems=tuple(p.to_json() for p in evidence.verification.input_problems),
         activity=_activity(evidence),
@@ -679,4 +682,3 @@ def build_report(inputs: ReportInputs, options: ReportOptions | None = None) -> 
         cited_receipts=_cited(findings, sections),
         verification_howto=HOWTO,
     )
-    return replace(model, report_id=_report_id(model))

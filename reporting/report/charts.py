@@ -27,7 +27,7 @@ import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import matplotlib
@@ -39,7 +39,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.typing import RcKeyType
 
-from reporting.report.model import CountRow, ReportModel, Session
+from reporting.report.model import CountRow, ReportModel, Session, utc_instant
 
 __all__ = [
     "CHART_KEYS",
@@ -319,13 +319,7 @@ def _bars(key: str, rows: Sequence[CountRow], xlabel: str) -> str:
 
 
 def _timestamp(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return utc_instant(value)
 
 
 @dataclass(frozen=True)
@@ -357,7 +351,7 @@ def _time_unit(seconds: float) -> tuple[float, str]:
 
 def _session_label(session: Session) -> str:
     start = _timestamp(session.start)
-    when = start.strftime("%Y-%m-%d %H:%M") if start else "no time"
+    when = start.isoformat(sep=" ", timespec="minutes")[:16] if start else "no time"
     shown = len(session.events)
     count = f"{session.events_total} events"
     if session.events_total > shown:

@@ -17,7 +17,7 @@ import math
 import re
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -33,6 +33,7 @@ from reporting.report.model import (
     FrameworkSection,
     ReceiptRef,
     ReportModel,
+    utc_instant,
 )
 
 __all__ = [
@@ -253,17 +254,10 @@ def oscal_control_id(framework_id: str, control_id: str) -> str:
 
 def _utc(value: str | None) -> str | None:
     """An ISO timestamp → OSCAL date-time-with-timezone in UTC (`...Z`); naive means UTC."""
-    if not value:
+    moment = utc_instant(value)
+    if moment is None:
         return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
-    fraction = f".{moment.microsecond:06d}" if moment.microsecond else ""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
+    return moment.replace(tzinfo=None).isoformat() + "Z"  # four-digit years
 
 
 class _Oscal:

@@ -31,7 +31,6 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -42,7 +41,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup, escape
 
 from reporting.errors import Diagnostic, EvidenceError
-from reporting.report.model import ChainRow, ReportModel, anchor
+from reporting.report.model import ChainRow, ReportModel, anchor, utc_instant
 
 __all__ = [
     "HTML_LIMITS",
@@ -176,7 +175,7 @@ ICONS = {
     "status": {"SATISFIED": "✔", "NOT_SATISFIED": "✘", "INDETERMINATE": "?", "MANUAL": "✎"},
     "check": {"PASS": "✔", "FAIL": "✘", "INDETERMINATE": "?", "NOT_APPLICABLE": "\u2013"},
     "severity": {"critical": "‼", "high": "▲", "medium": "●", "low": "○"},
-    "posture": {"INTEGRITY BROKEN": "✘", "ATTENTION": "⚠", "SUPPORTED": "✔"},
+    "posture": {"INTEGRITY BROKEN": "✘", "NO EVIDENCE": "∅", "ATTENTION": "⚠", "SUPPORTED": "✔"},
 }
 STATUS_SENTENCE = {
     "SATISFIED": "The evidence supports this requirement as far as the automated checks "
@@ -191,6 +190,9 @@ STATUS_SENTENCE = {
 POSTURE_HELP = {
     "INTEGRITY BROKEN": "Some evidence failed cryptographic verification; resolve the "
     "integrity findings before relying on any control result.",
+    "NO EVIDENCE": "No receipt falls in this report's period and scope: nothing was verified "
+    "or assessed, so this report supports no requirement. Check the period, the chain "
+    "selection and the sources.",
     "ATTENTION": "The evidence is intact, but it does not support some mapped requirements.",
     "SUPPORTED": "The evidence is intact and contradicts none of the mapped requirements; "
     "manual evidence is still needed where listed.",
@@ -246,13 +248,10 @@ def _ts(value: str | None) -> str:
     """ISO 8601 → `YYYY-MM-DD HH:MM:SS` in UTC (the tables say UTC); unparsable text as is."""
     if not value:
         return "—"
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
+    moment = utc_instant(value)
+    if moment is None:
         return value
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
+    return moment.isoformat(sep=" ", timespec="seconds")[:19]
 
 
 def _ts_short(value: str | None) -> str:
@@ -448,15 +447,8 @@ def _context(model: ReportModel, charts: Mapping[str, str], medium: Medium) -> d
 
 def _pdf_date(as_of: str | None) -> str | None:
     """The document date for PDF metadata: the evidence's own latest time, to the second."""
-    if not as_of:
-        return None
-    try:
-        moment = datetime.fromisoformat(as_of)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    moment = utc_instant(as_of)
+    return None if moment is None else moment.isoformat(timespec="seconds")
 
 
 # -- entry points -------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -33,9 +34,23 @@ __all__ = [
     "Severity",
     "SignatureNotice",
     "anchor",
+    "utc_instant",
 ]
 
 REPORT_SCHEMA = "agent-evidence/report/v1"
+
+
+def utc_instant(text: str | None) -> datetime | None:
+    """A time the model carries (ISO 8601) as an aware UTC datetime; None when absent, not
+    ISO 8601, or beyond Python's years 1 to 9999 once in UTC. Format it with `isoformat`
+    (four-digit years), never `strftime` (`%Y` prints year 999 as `999`)."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
 
 
 def anchor(framework_id: str, control_id: str) -> str:
@@ -44,9 +59,11 @@ def anchor(framework_id: str, control_id: str) -> str:
 
 
 class Posture(StrEnum):
-    """The executive verdict: integrity first, then controls."""
+    """The executive verdict: integrity first, then whether there is evidence at all, then
+    controls. Nothing is supported by nothing: no receipt in scope is NO EVIDENCE."""
 
     INTEGRITY_BROKEN = "INTEGRITY BROKEN"
+    NO_EVIDENCE = "NO EVIDENCE"
     ATTENTION = "ATTENTION"
     SUPPORTED = "SUPPORTED"
 
@@ -112,7 +129,7 @@ class ScopeSection:
     checks_not_run: tuple[str, ...]
     witnesses: int
     grants_file: bool
-    options: dict[str, Any]
+    settings: dict[str, Any]  # what the run was asked for (the manifest's settings record)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from reporting.report.html import (
     RenderError,
     render_document,
 )
-from reporting.report.model import ReportModel
+from reporting.report.model import ReportModel, utc_instant
 
 __all__ = [
     "PDF_VARIANT",
@@ -86,14 +86,8 @@ class RefusingFetcher(weasyprint.URLFetcher):  # type: ignore[misc]
 
 
 def _as_of(model: ReportModel) -> datetime:
-    if not model.as_of:
-        return EPOCH
-    try:
-        moment = datetime.fromisoformat(model.as_of)
-    except ValueError:
-        return EPOCH
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).replace(microsecond=0)
+    moment = utc_instant(model.as_of)
+    return EPOCH if moment is None else moment.replace(microsecond=0)
 
 
 def _pdf_name(media_type: str) -> str:

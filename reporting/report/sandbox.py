@@ -51,6 +51,13 @@ from typing import IO, Any
 
 from reporting.collector import tune_for_batch_work
 from reporting.errors import Diagnostic, EvidenceError, ResourceLimitError
+from reporting.report.limits import (
+    DEFAULT_MEMORY_MB,
+    DEFAULT_TIMEOUT,
+    MAX_MEMORY_MB,
+    MAX_RENDER_TIMEOUT,
+    MIN_MEMORY_MB,
+)
 from reporting.report.model import ReportModel
 
 __all__ = [
@@ -75,11 +82,6 @@ __all__ = [
 
 # Measured (README "Sizing"): the sample renders in 15-20 s with a peak address space of
 # 0.7 GiB, a 100,000-receipt report (44 pages) in 25-35 s with 0.75 GiB.
-DEFAULT_TIMEOUT = 900.0  # seconds
-DEFAULT_MEMORY_MB = 4096  # MiB of address space, libraries included
-MIN_MEMORY_MB = 256  # a sanity floor; the libraries alone take about 0.5 GiB
-MAX_MEMORY_MB = 1 << 20  # 1 TiB
-MAX_RENDER_TIMEOUT = 86400  # a day
 NEAR_LIMIT = 0.75  # a crash with this share of the address space in use is a memory problem
 
 # "module:function" the child runs on the job; tests point it at a misbehaving stand-in.

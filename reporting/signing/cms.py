@@ -82,6 +82,7 @@ class CmsVerdict:
     signer: str | None
     signing_time: datetime | None
     detail: str
+    certificate_sha256: str | None = None  # of the signer certificate's DER, when valid
 
 
 # --- signing --------------------------------------------------------------------------
@@ -428,6 +429,9 @@ def verify_detached(
             f"signer certificate {name} was not valid at the signing time "
             f"{signing_time.isoformat()}"
         )
+    fingerprint = signer.fingerprint(hashes.SHA256()).hex()
     if problem is not None:
-        return CmsVerdict(True, False, name, signing_time, f"signature valid, but {problem}")
-    return CmsVerdict(True, True, name, signing_time, f"signature valid and trusted: {name}")
+        detail = f"signature valid, but {problem}"
+        return CmsVerdict(True, False, name, signing_time, detail, fingerprint)
+    detail = f"signature valid and trusted: {name}"
+    return CmsVerdict(True, True, name, signing_time, detail, fingerprint)

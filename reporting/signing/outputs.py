@@ -1,27 +1,40 @@
-"""Sign a run's artefacts: PAdES on the PDF, a detached CMS signature on the manifest.
+"""Seal a run's artefacts: sign the PDF, list everything in the manifest, sign the manifest.
 
-The manifest was written over the unsigned render, so it lists the PDF by its first
-revision; the signature is an incremental update that leaves those bytes untouched.
+Order matters. The PDF is signed first (PAdES, an incremental update of the render), so
+the manifest lists the signed file itself. The signer's certificate and `summary.json`
+(built from the final listings) are listed too: every file a reader relies on is covered
+by the manifest's detached CMS signature, and nothing else may lie beside it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
+import orjson
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from reporting.report.artefacts import Artefact
 from reporting.report.model import SignatureNotice
 from reporting.signing.cms import sign_detached
 from reporting.signing.keys import SigningIdentity
-from reporting.signing.manifest import MANIFEST_NAME, SIGNATURE_NAME
+from reporting.signing.manifest import (
+    MANIFEST_NAME,
+    SIGNATURE_NAME,
+    ManifestInputs,
+    manifest_bytes,
+)
 from reporting.signing.pades import sign_pdf
 
-__all__ = ["CERTIFICATE_NAME", "notice_for", "sign_artefacts"]
+__all__ = ["CERTIFICATE_NAME", "SUMMARY_NAME", "notice_for", "seal_artefacts"]
 
 CERTIFICATE_NAME = "signer-cert.pem"
+SUMMARY_NAME = "summary.json"
+
+# Builds summary.json's content from the listings of the other artefacts.
+SummaryBuilder = Callable[[Sequence[dict[str, Any]]], dict[str, Any]]
 
 
 def notice_for(identity: SigningIdentity) -> SignatureNotice:
@@ -30,39 +43,60 @@ def notice_for(identity: SigningIdentity) -> SignatureNotice:
     )
 
 
-def sign_artefacts(
-    artefacts: Sequence[Artefact],
+def _signed_pdf(
+    artefact: Artefact,
     identity: SigningIdentity,
     *,
     organisation: str,
     signing_time: datetime,
-    tsa_url: str | None = None,
-) -> list[Artefact]:
-    """The artefacts with the PDF signed, the manifest signature and the signer's certificate."""
-    signed: list[Artefact] = []
-    for artefact in artefacts:
-        if not artefact.name.endswith(".pdf"):
-            signed.append(artefact)
-            continue
-        data = sign_pdf(
-            artefact.data,
-            identity,
-            signing_time=signing_time,
-            reason=f"Evidence report issued by {organisation}",
-            location=organisation,
-            signer_name=identity.subject,
-            tsa_url=tsa_url,
-        )
-        signed.append(replace(artefact, data=data, description="report (PDF/A-3b, signed)"))
-    manifest = next(a for a in signed if a.name == MANIFEST_NAME)
-    signature = sign_detached(manifest.data, identity, signing_time=signing_time)
+    tsa_url: str | None,
+) -> Artefact:
+    data = sign_pdf(
+        artefact.data,
+        identity,
+        signing_time=signing_time,
+        reason=f"Evidence report issued by {organisation}",
+        location=organisation,
+        signer_name=identity.subject,
+        tsa_url=tsa_url,
+    )
+    return replace(artefact, data=data, description="report (PDF/A-3b, signed)")
+
+
+def certificate_artefact(identity: SigningIdentity) -> Artefact:
     certificates = b"".join(
         c.public_bytes(Encoding.PEM) for c in (identity.certificate, *identity.chain)
     )
-    signed.append(
+    return Artefact(CERTIFICATE_NAME, "application/x-pem-file", certificates, "signer certificate")
+
+
+def seal_artefacts(
+    artefacts: Sequence[Artefact],
+    identity: SigningIdentity,
+    *,
+    manifest: ManifestInputs,
+    summary: SummaryBuilder,
+    organisation: str,
+    signing_time: datetime,
+    tsa_url: str | None = None,
+) -> tuple[list[Artefact], dict[str, Any]]:
+    """The report directory's files, signed and listed, and the summary written there."""
+    sealed = [
+        _signed_pdf(
+            a, identity, organisation=organisation, signing_time=signing_time, tsa_url=tsa_url
+        )
+        if a.name.endswith(".pdf")
+        else a
+        for a in artefacts
+    ]
+    sealed.append(certificate_artefact(identity))
+    document = summary([a.listing() for a in sealed])
+    data = orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+    sealed.append(Artefact(SUMMARY_NAME, "application/json", data, "run summary"))
+    listed = manifest_bytes(manifest, [a.listing() for a in sealed])
+    sealed.append(Artefact(MANIFEST_NAME, "application/json", listed, "evidence manifest"))
+    signature = sign_detached(listed, identity, signing_time=signing_time)
+    sealed.append(
         Artefact(SIGNATURE_NAME, "application/pkcs7-signature", signature, "manifest signature")
     )
-    signed.append(
-        Artefact(CERTIFICATE_NAME, "application/x-pem-file", certificates, "signer certificate")
-    )
-    return signed
+    return sealed, document

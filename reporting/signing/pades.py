@@ -210,7 +210,8 @@ def _utc_second(moment: datetime) -> datetime:
 
 def _info_date(moment: datetime) -> str:
     """A PDF date string (ISO 32000-1 §7.9.4) in UTC, in the form WeasyPrint writes."""
-    return moment.strftime("D:%Y%m%d%H%M%S") + "+00'00"
+    stamp = moment.replace(tzinfo=None).isoformat(timespec="seconds")  # four-digit years
+    return "D:" + stamp.replace("-", "").replace(":", "").replace("T", "") + "+00'00"
 
 
 def _first_revision_end(reader: PdfFileReader, pdf: bytes) -> int:

@@ -1,0 +1,218 @@
+"""What the commands print: verification results, the report run, progress and stage times.
+
+The only module (with `commands.py`) that writes to a terminal. Failures come before
+everything else, so the first lines a reader sees are the ones that matter.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TextIO
+
+from reporting import __version__
+from reporting.receipts.results import ChainResult, Problem, VerificationResult
+
+if TYPE_CHECKING:
+    from reporting.pipeline import VerificationRun, WrittenReport
+
+__all__ = [
+    "VERIFY_JSON_SCHEMA",
+    "Feedback",
+    "print_report",
+    "print_verification",
+    "verification_json",
+    "verified_something",
+]
+
+VERIFY_JSON_SCHEMA = "agent-evidence/verify/v1"
+
+
+def _problem_line(problem: Problem) -> str:
+    where = f" ({problem.origin})" if problem.origin else ""
+    seq = f"seq {problem.sequence} " if problem.sequence is not None else ""
+    rid = f"{problem.receipt_id} " if problem.receipt_id else ""
+    return f"    {problem.code.value}: {seq}{rid}{problem.message}{where}"
+
+
+def _warning_lines(warnings: Sequence[Problem]) -> list[str]:
+    """One line per warning code: how many, and the first occurrence (all of them in --json)."""
+    groups: dict[str, list[Problem]] = {}
+    for problem in warnings:
+        groups.setdefault(problem.code.value, []).append(problem)
+    lines = []
+    for code, problems in groups.items():
+        first = _problem_line(problems[0]).strip().removeprefix(f"{code}: ")
+        count = f" x{len(problems)}, first:" if len(problems) > 1 else ":"
+        lines.append(f"    warning {code}{count} {first}")
+    return lines
+
+
+def _chain_headline(chain: ChainResult) -> str:
+    figures = f"{chain.length} receipts, {chain.termination.value}, issuer {chain.issuer}"
+    if chain.valid:
+        return f"VALID   {chain.chain_id} ({figures})"
+    first = chain.failures[0]
+    return f"BROKEN  {chain.chain_id} at index {chain.broken_at}: {first.code.value} ({figures})"
+
+
+def verified_something(result: VerificationResult) -> bool:
+    """Whether the run verified evidence at all: nothing verified is not a pass."""
+    return result.valid and bool(result.chains)
+
+
+def _total_line(result: VerificationResult) -> str:
+    broken = sum(1 for c in result.chains if not c.valid)
+    warnings = sum(len(c.warnings) for c in result.chains)
+    verdict = "FAILED" if not result.valid else "ALL VALID" if result.chains else "NO EVIDENCE"
+    return (
+        f"{verdict}: {len(result.chains)} chains ({broken} broken), "
+        f"{result.receipt_count} receipts, "
+        f"{len(result.input_problems)} input problems, {warnings} warnings"
+    )
+
+
+def print_verification(run: VerificationRun, out: TextIO, *, failures_only: bool = False) -> None:
+    """Input problems, then broken chains with every failure, then (unless `failures_only`)
+    the valid chains; warnings grouped per code; a total line last."""
+    result = run.result
+    for problem in result.input_problems:
+        if failures_only and problem.severity.value != "failure":
+            continue
+        where = f" ({problem.origin})" if problem.origin else ""
+        out.write(f"INPUT   {problem.code.value}: {problem.message}{where}\n")
+    broken = [c for c in result.chains if not c.valid]
+    valid = [] if failures_only else [c for c in result.chains if c.valid]
+    for chain in [*broken, *valid]:
+        out.write(_chain_headline(chain) + "\n")
+        for problem in chain.failures:
+            out.write(_problem_line(problem) + "\n")
+        if not failures_only:
+            for line in _warning_lines(chain.warnings):
+                out.write(line + "\n")
+    out.write(_total_line(result) + "\n")
+
+
+def verification_json(run: VerificationRun) -> dict[str, object]:
+    """The documented `--json` schema of `verify` (docs/schemas/verify.schema.json)."""
+    result = run.result
+    failures = sum(len(c.failures) for c in result.chains)
+    return {
+        "schema": VERIFY_JSON_SCHEMA,
+        "tool_version": __version__,
+        "valid": verified_something(result),
+        "summary": {
+            "chains": len(result.chains),
+            "valid_chains": sum(1 for c in result.chains if c.valid),
+            "broken_chains": sum(1 for c in result.chains if not c.valid),
+            "receipts": result.receipt_count,
+            "failures": failures,
+            "warnings": sum(len(c.warnings) for c in result.chains),
+            "input_problems": len(result.input_problems),
+        },
+        "sources": [
+            {"path": s.path, "kind": s.kind, "records": s.records, "sha256": s.sha256}
+            for s in run.sources
+        ],
+        "trust_anchors": list(run.trust_anchors),
+        "input_problems": [p.to_json() for p in result.input_problems],
+        "chains": [c.to_json() for c in result.chains],
+    }
+
+
+# -- the report run -------------------------------------------------------------------------
+
+
+class Feedback:
+    """Progress on a terminal (silent otherwise or with --quiet), naming the stage that is
+    running; each stage's time (and memory) with --verbose."""
+
+    def __init__(self, *, quiet: bool, verbose: bool) -> None:
+        self.verbose = verbose
+        self.live = not quiet and sys.stderr.isatty()
+        self.count = 0
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> Feedback:
+        if self.live:
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                transient=True,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("reading sources", total=None)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def receipts(self, count: int) -> None:
+        self.count += count
+        if self._progress is not None:
+            self._progress.update(self._task, description=f"verifying receipts: {self.count:,}")
+
+    def stage(self, name: str, seconds: float) -> None:
+        """Called when a stage ends: show the one that follows it."""
+        if self._progress is not None:
+            following = _NEXT_STAGE.get(name)
+            if following is not None:
+                self._progress.update(self._task, description=following)
+        if self.verbose:
+            memory = _resident_memory()
+            where = f" ({memory / 1e9:.2f} GB resident)" if memory is not None else ""
+            sys.stderr.write(f"agent-evidence: {name}: {seconds:.2f} s{where}\n")
+
+
+_NEXT_STAGE = {
+    "load mappings and keys": "reading sources",
+    "read sources": "verifying receipts",
+    "verify chains": "building the evidence",
+    "build evidence": "assessing controls",
+    "assess controls": "building the report model",
+    "build report model": "rendering the HTML and PDF (in a sandbox)",
+    "render": "signing",
+    "sign": "writing",
+}
+
+
+def _resident_memory() -> int | None:
+    """This process's resident memory in bytes (Linux /proc), for the --verbose log."""
+    from reporting.report.sandbox import process_status_kib
+
+    resident = process_status_kib("VmRSS")
+    return None if resident is None else resident * 1024
+
+
+def print_report(written: WrittenReport, out: TextIO) -> None:
+    model = written.model
+    figures = model.figures
+    out.write(f"{model.report_id} for {model.organisation}: {model.posture.value}.\n")
+    out.write(f"    {model.posture_reason}\n")
+    period = model.scope.period_since or "the beginning", model.scope.period_until or "now"
+    out.write(
+        f"period: {period[0]} to {period[1]}; {figures.receipts_in_scope:,} receipts in scope, "
+        f"{figures.trusted_receipts:,} trusted; "
+        f"{figures.chains:,} chains, {figures.broken_chains:,} broken\n"
+    )
+    for framework in model.frameworks:
+        counts = ", ".join(f"{k} {v}" for k, v in framework.counts.items())
+        out.write(f"{framework.id}: {counts}\n")
+    for finding in model.findings[:10]:
+        out.write(
+            f"    {finding.id} [{finding.severity.value}] {finding.title} ({finding.affected})\n"
+        )
+    if len(model.findings) > 10:
+        out.write(f"    ... {len(model.findings) - 10} more findings in the report\n")
+    if written.earlier is not None:
+        out.write(
+            f"an earlier report with this id was kept at {written.earlier}; "
+            f"this run was written beside it\n"
+        )
+    for path, _ in written.files:
+        out.write(f"written: {path}\n")
