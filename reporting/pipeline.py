@@ -91,6 +91,12 @@ class VerificationRun:
     trust: TrustStore
     trust_anchors: tuple[dict[str, Any], ...] = ()  # issuer, fingerprint, source (display)
 
+    def source_listing(self) -> list[dict[str, Any]]:
+        return [
+            {"path": s.path, "kind": s.kind, "records": s.records, "sha256": s.sha256}
+            for s in self.sources
+        ]
+
 
 def load_tsa_roots(paths: Sequence[Path]) -> tuple[x509.Certificate, ...]:
     from cryptography import x509

@@ -88,7 +88,7 @@ def test_the_pdf_carries_chain_verdicts_and_the_export_every_receipt(
     assert all("receipts" not in c for c in in_pdf["chains"])
     slim = [{k: v for k, v in c.items() if k != "receipts"} for c in exported["chains"]]
     assert in_pdf["chains"] == slim  # every verdict, failure and warning, in both
-    assert in_pdf["receipts_total"] == result.receipt_count
+    assert in_pdf["summary"]["receipts"] == result.receipt_count
     assert any(c["failures"] for c in in_pdf["chains"])
 
 

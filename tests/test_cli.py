@@ -116,7 +116,7 @@ def test_internal_errors_exit_three_without_traceback(chain_files, monkeypatch, 
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("reporting.cli.commands.run_verification", explode)
+    monkeypatch.setattr("reporting.pipeline.run_verification", explode)
     monkeypatch.delenv("AGENT_EVIDENCE_DEBUG", raising=False)
     assert main(["verify", str(good), "--keys", str(key)]) == 3
     err = capsys.readouterr().err

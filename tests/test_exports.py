@@ -15,21 +15,21 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from reporting import __version__
 from reporting.evidence.frame import Evidence
 from reporting.receipts.canonical import parse_receipt
+from reporting.receipts.document import VERIFICATION_SCHEMA, verification_document
 from reporting.receipts.results import Code, Origin, Problem, VerificationResult
 from reporting.report.build import ReportInputs, ReportOptions, build_report
 from reporting.report.exports import (
     FINDINGS_COLUMNS,
     OSCAL_VERSION,
-    VERIFICATION_SCHEMA,
     cited_receipts_jsonl,
     findings_csv,
     neutralise_cell,
     oscal_assessment_results,
     oscal_control_id,
     report_json,
-    verification_results_json,
 )
 from reporting.report.model import REPORT_SCHEMA, Finding, ReportModel, Severity
 
@@ -269,12 +269,12 @@ def test_neutralise_cell():
 
 def test_verification_results_cover_every_chain(sample_report):
     result = sample_report.assessment.verification.result
-    data = verification_results_json(result)
+    data = verification_document(result)
     parsed = strict_json(data)
     ids = [c["chain_id"] for c in parsed["chains"]]
     assert ids == sorted(c.chain_id for c in result.chains)
     assert parsed["valid"] is result.valid is False
-    assert parsed["receipts_total"] == result.receipt_count
+    assert parsed["summary"]["receipts"] == result.receipt_count
     by_id = {c.chain_id: c for c in result.chains}
     for chain in parsed["chains"]:
         assert chain == json.loads(json.dumps(by_id[chain["chain_id"]].to_json()))
@@ -282,7 +282,7 @@ def test_verification_results_cover_every_chain(sample_report):
 
 
 def test_verification_results_name_the_tampered_chain(sample_report):
-    parsed = strict_json(verification_results_json(sample_report.assessment.verification.result))
+    parsed = strict_json(verification_document(sample_report.assessment.verification.result))
     tampered = next(
         d for d in json.loads(DEFECTS.read_text())["defects"] if d["id"] == "tampered_receipt"
     )
@@ -294,19 +294,29 @@ def test_verification_results_name_the_tampered_chain(sample_report):
 def test_verification_results_are_deterministic_and_can_skip_receipts(sample_report):
     result = sample_report.assessment.verification.result
     shuffled = VerificationResult(tuple(reversed(result.chains)), result.input_problems)
-    assert verification_results_json(shuffled) == verification_results_json(result)
-    slim = strict_json(verification_results_json(result, include_receipts=False))
+    assert verification_document(shuffled) == verification_document(result)
+    slim = strict_json(verification_document(result, include_receipts=False))
     assert all("receipts" not in c for c in slim["chains"])
-    assert all("receipts" in c for c in strict_json(verification_results_json(result))["chains"])
+    assert all("receipts" in c for c in strict_json(verification_document(result))["chains"])
 
 
 def _reference_layout(result: VerificationResult, include_receipts: bool) -> bytes:
     chains = sorted(result.chains, key=lambda c: (c.chain_id, c.issuer or ""))
     document = {
         "schema": VERIFICATION_SCHEMA,
-        "valid": result.valid,
-        "chains_total": len(chains),
-        "receipts_total": result.receipt_count,
+        "tool_version": __version__,
+        "valid": result.valid and bool(result.chains),
+        "summary": {
+            "chains": len(chains),
+            "valid_chains": sum(1 for c in chains if c.valid),
+            "broken_chains": sum(1 for c in chains if not c.valid),
+            "receipts": result.receipt_count,
+            "failures": sum(len(c.failures) for c in chains),
+            "warnings": sum(len(c.warnings) for c in chains),
+            "input_problems": len(result.input_problems),
+        },
+        "sources": [],
+        "trust_anchors": [],
         "chains": [c.to_json(include_receipts=include_receipts) for c in chains],
         "input_problems": [p.to_json() for p in result.input_problems],
     }
@@ -326,7 +336,7 @@ def test_verification_results_are_laid_out_as_indented_sorted_json(sample_report
     ]
     for case in cases:
         for include in (True, False):
-            assert verification_results_json(case, include_receipts=include) == (
+            assert verification_document(case, include_receipts=include) == (
                 _reference_layout(case, include)
             )
 

@@ -40,7 +40,7 @@ def run_verify(args: argparse.Namespace, out: TextIO) -> int:
 
     run = run_verification(verify_request(args))
     if args.json:
-        out.write(_dumps(verification_json(run)))
+        out.write(verification_json(run).decode())
     else:
         print_verification(run, out, failures_only=args.failures_only)
     return EXIT_OK if verified_something(run.result) else EXIT_FAILED

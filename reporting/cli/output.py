@@ -10,7 +10,11 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from reporting import __version__
+from reporting.receipts.document import (
+    VERIFICATION_SCHEMA,
+    verification_document,
+    verified_something,
+)
 from reporting.receipts.results import ChainResult, Problem, VerificationResult
 
 if TYPE_CHECKING:
@@ -25,7 +29,7 @@ __all__ = [
     "verified_something",
 ]
 
-VERIFY_JSON_SCHEMA = "agent-evidence/verify/v1"
+VERIFY_JSON_SCHEMA = VERIFICATION_SCHEMA  # the name this module has always exported
 
 
 def _problem_line(problem: Problem) -> str:
@@ -54,11 +58,6 @@ def _chain_headline(chain: ChainResult) -> str:
         return f"VALID   {chain.chain_id} ({figures})"
     first = chain.failures[0]
     return f"BROKEN  {chain.chain_id} at index {chain.broken_at}: {first.code.value} ({figures})"
-
-
-def verified_something(result: VerificationResult) -> bool:
-    """Whether the run verified evidence at all: nothing verified is not a pass."""
-    return result.valid and bool(result.chains)
 
 
 def _total_line(result: VerificationResult) -> str:
@@ -93,31 +92,12 @@ def print_verification(run: VerificationRun, out: TextIO, *, failures_only: bool
     out.write(_total_line(result) + "\n")
 
 
-def verification_json(run: VerificationRun) -> dict[str, object]:
-    """The documented `--json` schema of `verify` (docs/schemas/verify.schema.json)."""
-    result = run.result
-    failures = sum(len(c.failures) for c in result.chains)
-    return {
-        "schema": VERIFY_JSON_SCHEMA,
-        "tool_version": __version__,
-        "valid": verified_something(result),
-        "summary": {
-            "chains": len(result.chains),
-            "valid_chains": sum(1 for c in result.chains if c.valid),
-            "broken_chains": sum(1 for c in result.chains if not c.valid),
-            "receipts": result.receipt_count,
-            "failures": failures,
-            "warnings": sum(len(c.warnings) for c in result.chains),
-            "input_problems": len(result.input_problems),
-        },
-        "sources": [
-            {"path": s.path, "kind": s.kind, "records": s.records, "sha256": s.sha256}
-            for s in run.sources
-        ],
-        "trust_anchors": list(run.trust_anchors),
-        "input_problems": [p.to_json() for p in result.input_problems],
-        "chains": [c.to_json() for c in result.chains],
-    }
+def verification_json(run: VerificationRun) -> bytes:
+    """The `--json` document of `verify`: the one the report exports too
+    (`docs/schemas/verification.schema.json`)."""
+    return verification_document(
+        run.result, sources=run.source_listing(), trust_anchors=run.trust_anchors
+    )
 
 
 # -- the report run -------------------------------------------------------------------------

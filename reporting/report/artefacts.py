@@ -15,13 +15,13 @@ from typing import Any, Protocol
 
 from reporting.evidence.frame import Evidence
 from reporting.periods import Period, period_name
+from reporting.receipts.document import verification_document
 from reporting.receipts.results import VerificationResult
 from reporting.report.exports import (
     cited_receipts_jsonl,
     findings_csv,
     oscal_assessment_results,
     report_json,
-    verification_results_json,
 )
 from reporting.report.model import ReportModel
 from reporting.report.sandbox import Rendered, RenderJob, RenderLimits, render_job, start_render
@@ -98,7 +98,7 @@ class _Export:
 
 
 def _exports(run: RenderInputs, stem: str) -> list[_Export]:
-    model, evidence, result = run.model, run.evidence, run.verification
+    model, evidence = run.model, run.evidence
     return [
         _Export(
             f"{stem}.json", "application/json", "report model (JSON)", lambda: report_json(model)
@@ -119,7 +119,7 @@ def _exports(run: RenderInputs, stem: str) -> list[_Export]:
             f"{stem}-verification.json",
             "application/json",
             "per-chain verification results",
-            lambda: verification_results_json(result),
+            lambda: _verification(run, include_receipts=True),
         ),
         _Export(
             f"{stem}-cited-receipts.jsonl",
@@ -130,17 +130,26 @@ def _exports(run: RenderInputs, stem: str) -> list[_Export]:
     ]
 
 
+def _verification(run: RenderInputs, *, include_receipts: bool) -> bytes:
+    scope = run.model.scope
+    return verification_document(
+        run.verification,
+        sources=scope.sources,
+        trust_anchors=scope.trust_anchors,
+        include_receipts=include_receipts,
+    )
+
+
 def _attached(run: RenderInputs, stem: str, exports: list[_Export]) -> list[_Export]:
     """The exports the PDF carries. Of the verification results it carries every chain's
     verdict with every failure and warning, not each passing receipt's own line: those
     are bulk (hundreds of MB at a million receipts, which no ticket takes) and stay in
     the -verification.json export."""
-    result = run.verification
     chains_only = _Export(
         f"{stem}-verification-chains.json",
         "application/json",
         f"per-chain verification results (every receipt's own verdict: {stem}-verification.json)",
-        lambda: verification_results_json(result, include_receipts=False),
+        lambda: _verification(run, include_receipts=False),
     )
     return [chains_only if e.name.endswith("-verification.json") else e for e in exports]
 

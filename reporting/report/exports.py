@@ -25,7 +25,6 @@ import pandas as pd
 
 from reporting.controls.checks import REGISTRY
 from reporting.evidence.frame import Evidence
-from reporting.receipts.results import ChainResult, VerificationResult
 from reporting.report.model import (
     CheckFigure,
     ControlSection,
@@ -40,14 +39,12 @@ __all__ = [
     "FINDINGS_COLUMNS",
     "OSCAL_NS",
     "OSCAL_VERSION",
-    "VERIFICATION_SCHEMA",
     "cited_receipts_jsonl",
     "findings_csv",
     "neutralise_cell",
     "oscal_assessment_results",
     "oscal_control_id",
     "report_json",
-    "verification_results_json",
 ]
 
 FINDINGS_COLUMNS = (
@@ -61,7 +58,6 @@ FINDINGS_COLUMNS = (
     "action_type",
     "statement",
 )
-VERIFICATION_SCHEMA = "agent-evidence/verification-results/v1"
 OSCAL_VERSION = "1.1.2"
 OSCAL_NS = "https://agentreceipts.ai/ns/oscal"
 # Leading characters a spreadsheet may read as a formula (ASCII and full-width forms).
@@ -91,71 +87,6 @@ def _dumps(value: Any) -> bytes:
 def report_json(model: ReportModel) -> bytes:
     """The report model as UTF-8 JSON (its `schema` member included), sorted, 2-space indent."""
     return _dumps(model.to_json())
-
-
-def verification_results_json(
-    result: VerificationResult, *, include_receipts: bool = True
-) -> bytes:
-    """Every chain's verdict (sorted by chain id) with its problems, and the input problems.
-
-    With `include_receipts` (the default) each chain also lists every receipt's own verdict.
-    Laid out as `json.dumps(indent=2, sort_keys=True)` would, but written by orjson a
-    batch of receipts at a time and joined once: a month can hold millions of receipt
-    verdicts, hundreds of MB that must not be copied piece by piece.
-    """
-    chains = sorted(result.chains, key=lambda c: (c.chain_id, c.issuer or ""))
-    head = {
-        "schema": VERIFICATION_SCHEMA,
-        "valid": result.valid,
-        "chains_total": len(chains),
-        "receipts_total": result.receipt_count,
-        "chains": [],
-        "input_problems": [p.to_json() for p in result.input_problems],
-    }
-    before, after = _pretty(head).split(b'\n  "chains": []', 1)
-    parts = [before, b'\n  "chains": ']
-    if chains:
-        parts.append(b"[")
-        for number, chain in enumerate(chains):
-            parts.append(b"\n    " if number == 0 else b",\n    ")
-            parts.extend(_chain_parts(chain, include_receipts, depth=2))
-        parts.append(b"\n  ]")
-    else:
-        parts.append(b"[]")
-    parts.extend((after, b"\n"))
-    return b"".join(parts)
-
-
-_BATCH = 10_000
-
-
-def _pretty(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
-
-
-def _indented(data: bytes, depth: int) -> bytes:
-    return data.replace(b"\n", b"\n" + b"  " * depth)
-
-
-def _chain_parts(chain: ChainResult, include_receipts: bool, depth: int) -> Iterator[bytes]:
-    """One chain's object, nested `depth` levels deep, as pieces to join."""
-    data = chain.to_json(include_receipts=False)
-    if not include_receipts:
-        yield _indented(_pretty(data), depth)
-        return
-    data["receipts"] = []
-    before, after = _pretty(data).split(b'\n  "receipts": []', 1)
-    yield _indented(before + b'\n  "receipts": ', depth)
-    receipts = chain.receipts
-    if not receipts:
-        yield b"[]"
-    else:
-        yield b"["
-        for start in range(0, len(receipts), _BATCH):
-            batch = _pretty([r.to_json() for r in receipts[start : start + _BATCH]])[1:-2]
-            yield (b"," if start else b"") + _indented(batch, depth + 1)
-        yield b"\n" + b"  " * (depth + 1) + b"]"
-    yield _indented(after, depth)
 
 
 def cited_receipts_jsonl(cited: dict[str, bytes]) -> bytes:
