@@ -3,7 +3,8 @@
 Speed (`make check` deselects `@pytest.mark.slow`; `make test` runs everything): the
 sample dataset is verified and assessed once (`sample_report`), laid out in process once
 (`sample_artefacts`), run through the whole pipeline once signed with a real key
-(`signed_sample_report`), and once through `agent-evidence demo` (`demo_report`). Tests
+(`signed_sample_report`; laid out by its render child), and once through
+`agent-evidence demo` (`demo_report`). Tests
 that only read those share them; a test that changes a report works on a copy.
 """
 
@@ -126,12 +127,18 @@ def sample_report():
 
 
 @pytest.fixture(scope="session")
-def sample_artefacts(sample_report):
-    """`sample_report` laid out in this process in every format, unsigned."""
+def sample_artefacts(sample_report, signed_sample_report: SignedReport):
+    """`sample_report` laid out in this process in every format, unsigned, with the
+    signature notice of `signed_sample_report`: what the pipeline laid out in its render
+    child before signing (test_render_limits.py compares the two)."""
+    from dataclasses import replace
+
     from reporting.pipeline import render_report
     from reporting.report.artefacts import FORMATS
 
-    return render_report(sample_report, FORMATS)
+    notice = signed_sample_report.model.signature
+    assert signed_sample_report.model == replace(sample_report.model, signature=notice)
+    return render_report(replace(sample_report, model=signed_sample_report.model), FORMATS)
 
 
 def _check_unchanged(before: dict[str, str], directories: list[Path]) -> None:

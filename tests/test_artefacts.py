@@ -167,7 +167,7 @@ def test_unknown_format_is_a_usage_error(tmp_path: Path, capsys) -> None:
 
 
 def test_releasing_the_rows_before_the_layout_changes_no_byte(
-    sample_report, sample_artefacts
+    sample_report, sample_artefacts, signed_sample_report
 ) -> None:
     """The CLI frees the per-receipt rows once the exports are built; the documents are
     rendered from the report model alone, so every artefact is the same."""
@@ -175,7 +175,8 @@ def test_releasing_the_rows_before_the_layout_changes_no_byte(
 
     from .conftest import sample_settings
 
-    released = run_report(sample_settings())
+    notice = signed_sample_report.model.signature  # as sample_artefacts were laid out
+    released = run_report(sample_settings(), signature=notice)
     assert len(released.assessment.evidence.receipts) > 3000
     formats = ["html", "json", "csv", "oscal"]
     actual = {a.name: a.data for a in render_report(released, formats, release_rows=True)}
