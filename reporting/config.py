@@ -77,6 +77,9 @@ class ReportConfig:
     tsa_root: tuple[Path, ...] = ()
     require_terminal: bool = False
     chains: tuple[str, ...] = ()
+    issuers: tuple[str, ...] = ()
+    principals: tuple[str, ...] = ()
+    grant_refs: tuple[str, ...] = ()
     frameworks: tuple[str, ...] = ()
     period: str | None = None
     since: str | None = None
@@ -362,6 +365,9 @@ def _build(path: Path, data: LocatedDict) -> ReportConfig:
         tsa_root=resolve.paths(data.get("tsa_roots", [])),
         require_terminal=bool(data.get("require_terminal", False)),
         chains=tuple(data.get("chains", [])),
+        issuers=tuple(data.get("issuers", [])),
+        principals=tuple(data.get("principals", [])),
+        grant_refs=tuple(data.get("grant_refs", [])),
         frameworks=tuple(resolve.framework(f, shipped) for f in data.get("frameworks", [])),
         period=data.get("period"),
         since=data.get("since"),

@@ -13,6 +13,7 @@ __all__ = [
     "EvidenceError",
     "InputError",
     "KeyStoreError",
+    "PdfSigningError",
     "ResourceLimitError",
     "UsageError",
 ]
@@ -65,6 +66,10 @@ class InputError(EvidenceError):
 
 class KeyStoreError(EvidenceError):
     """A key file, key directory or trust store is unreadable or invalid."""
+
+
+class PdfSigningError(EvidenceError):
+    """The PDF could not be signed (bad input, key, certificate or time-stamp service)."""
 
 
 class ResourceLimitError(EvidenceError):

@@ -130,7 +130,8 @@ def select_chains(
     and the chains a witness expects (so a witnessed chain removed whole is still reported).
 
     A pattern that selects nothing is a usage error naming it: a typo must never give a
-    report over nothing.
+    report over nothing. The chains holding the selected chains' delegation parents are
+    verified with them (§7.6 needs them); the report's scope still names only the patterns.
     """
     if patterns is None:
         return None
@@ -149,7 +150,8 @@ def select_chains(
                 for pattern in unmatched
             ]
         )
-    return frozenset(selected)
+    # What the selected chains depend on is verified too (a report still scopes to them).
+    return frozenset(selected | spool.delegation_parent_chains(selected))
 
 
 @contextmanager
@@ -347,7 +349,7 @@ def _assessed(
             evidence = build_evidence(
                 result,
                 extracts,
-                period=settings.period,
+                scope=settings.scope,
                 grants=options.grants,
                 witnesses=options.witnesses,
             )

@@ -15,7 +15,6 @@ of the machine that made a report never appear in it; content digests identify i
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from reporting.periods import Period
 from reporting.receipts.canonical import DEFAULT_MAX_DEPTH, DEFAULT_MAX_RECEIPT_BYTES
+from reporting.scope import Scope
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -119,11 +119,26 @@ class RunSettings:
     frameworks: tuple[str, ...] = ()  # shipped ids or mapping file paths; () = all shipped
     overrides: tuple[CheckOverride, ...] = ()  # per-control check parameters from a config
     period: Period = field(default_factory=Period)
+    issuers: tuple[str, ...] = ()  # glob patterns: only these agents (`--issuer`)
+    principals: tuple[str, ...] = ()  # only actions for these principals (`--principal`)
+    grant_refs: tuple[str, ...] = ()  # only actions under these grants (`--grant`)
     organisation: str = "Unnamed organisation"
     config_path: str | None = None  # where the overrides came from, for error messages
     output: OutputSettings = field(default_factory=OutputSettings)
     signing: SigningSettings = field(default_factory=SigningSettings)
     fail_on: FailOn = "integrity"
+
+    @property
+    def scope(self) -> Scope:
+        """What the report is about: the period and the chain, agent, principal and grant
+        patterns (verification still covers what those chains depend on)."""
+        return Scope(
+            period=self.period,
+            chains=tuple(sorted(self.verify.chains or ())),
+            issuers=self.issuers,
+            principals=self.principals,
+            grants=self.grant_refs,
+        )
 
 
 # -- the record in the manifest ------------------------------------------------------------
@@ -186,16 +201,11 @@ def settings_record(settings: RunSettings, mappings: Sequence[dict[str, Any]]) -
         "tsa_roots": _files_record(request.tsa_roots, request),
         "require_terminal": request.require_terminal,
         "chains": sorted(request.chains) if request.chains is not None else None,
+        "issuers": list(settings.issuers),
+        "principals": list(settings.principals),
+        "grant_refs": list(settings.grant_refs),
         "limits": {
             "max_receipt_bytes": request.max_receipt_bytes,
             "max_depth": request.max_depth,
         },
     }
-
-
-def relative_to_cwd(path: Path) -> Path:
-    """`path` as the user would type it from here (used for messages, not records)."""
-    try:
-        return Path(os.path.relpath(path))
-    except ValueError:  # another drive (Windows)
-        return path

@@ -43,7 +43,7 @@ def summary_document(
         "posture": model.posture.value,
         "posture_reason": model.posture_reason,
         "period": {"since": model.scope.period_since, "until": model.scope.period_until},
-        "scope": {"chains": model.scope.settings.get("chains")},
+        "scope": settings.scope.to_json() | {"label": model.scope.narrowed_to},
         "figures": {
             "receipts_in_scope": figures.receipts_in_scope,
             "trusted_receipts": figures.trusted_receipts,

@@ -32,11 +32,15 @@ SHARED = REPO.parent / "shared"
 PROTOCOL = SHARED / "agent-receipts"
 
 
-def require_shared() -> Path:
-    """The protocol folder, or a skip with the reason (a failure under CI=true)."""
-    if PROTOCOL.is_dir():
-        return PROTOCOL
-    reason = f"protocol artefacts not found at {PROTOCOL} (the project's shared/ folder)"
+PIPELOCK_VECTORS = SHARED / "pipelock" / "vectors"
+
+
+def require_shared(folder: Path = PROTOCOL) -> Path:
+    """A folder of ../shared/ (the Agent Receipts protocol by default), or a skip with the
+    reason (a failure under CI=true)."""
+    if folder.is_dir():
+        return folder
+    reason = f"protocol artefacts not found at {folder} (the project's shared/ folder)"
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason}; CI must provide it", pytrace=False)
     pytest.skip(reason)
@@ -94,6 +98,12 @@ def protocol_dir() -> Path:
 @pytest.fixture(scope="session")
 def vectors_dir(protocol_dir: Path) -> Path:
     return protocol_dir / "vectors"
+
+
+@pytest.fixture(scope="session")
+def pipelock_vectors() -> Path:
+    """Pipelock's conformance vectors and EXPECTED.md (shared/pipelock/vectors)."""
+    return require_shared(PIPELOCK_VECTORS)
 
 
 SAMPLES = REPO / "samples"

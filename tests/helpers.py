@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
@@ -90,3 +94,24 @@ def examples(count: int) -> int:
     from hypothesis import settings
 
     return max(10, count * settings().max_examples // 100)
+
+
+class DeadlineExceededError(BaseException):
+    """Not an Exception: code under test that catches every Exception cannot hide it."""
+
+
+@contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Fail, instead of hanging the suite, when the block runs longer than `seconds`
+    (POSIX, main thread: what pytest runs tests in)."""
+
+    def expire(signum: int, frame: FrameType | None) -> None:
+        raise DeadlineExceededError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 
+from reporting.certificates import PathCode
 from reporting.errors import KeyStoreError, UsageError
 from reporting.signing.cms import CmsVerdict, sign_detached, verify_detached
 from reporting.signing.keys import SigningIdentity, demo_identity, init_keys, load_identity
@@ -283,7 +284,7 @@ def test_untrusted_anchor_gives_valid_but_untrusted(
         assert verdict.valid
         assert not verdict.trusted
         assert verdict.signer == identity.subject
-        assert "does not chain" in verdict.detail
+        assert verdict.trust_code == (PathCode.NO_PATH if trust else PathCode.NO_TRUST_ANCHOR)
 
 
 def test_chain_to_a_root_through_embedded_intermediate(pki: dict[str, object]) -> None:
@@ -299,7 +300,7 @@ def test_chain_to_a_root_through_embedded_intermediate(pki: dict[str, object]) -
     verdict = verify_detached(MANIFEST, without, trust=[root])  # type: ignore[list-item]
     assert verdict.valid
     assert not verdict.trusted
-    assert "CN=Issuing CA" in verdict.detail
+    assert verdict.trust_code == PathCode.NO_PATH
 
 
 def test_an_issuer_that_is_not_a_ca_does_not_confer_trust(pki: dict[str, object]) -> None:
@@ -336,7 +337,57 @@ def test_signing_outside_the_certificate_validity_is_not_trusted() -> None:
     verdict = verify_detached(MANIFEST, outside, trust=[cert])
     assert verdict.valid
     assert not verdict.trusted
-    assert "not valid at the signing time" in verdict.detail
+    assert verdict.trust_code == PathCode.EXPIRED
+
+
+@pytest.mark.parametrize(
+    ("which", "window", "code"),
+    [
+        ("mid", {"not_after": SIGNING_TIME - timedelta(days=1)}, PathCode.EXPIRED),
+        ("root", {"not_after": SIGNING_TIME - timedelta(days=1)}, PathCode.EXPIRED),
+        ("mid", {"not_before": SIGNING_TIME + timedelta(days=1)}, PathCode.NOT_YET_VALID),
+    ],
+    ids=["intermediate-expired", "root-expired", "intermediate-not-yet-valid"],
+)
+def test_every_certificate_of_the_path_counts_at_the_signing_time(
+    which: str, window: dict[str, datetime], code: PathCode
+) -> None:
+    root_key, mid_key, key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    root_window = window if which == "root" else {}
+    mid_window = window if which == "mid" else {}
+    root = make_cert(root_key, "CN=Root CA", ca=True, key_usage=None, **root_window)
+    mid = make_cert(
+        mid_key, "CN=Issuing CA", ca=True, key_usage=None, issuer=(root, root_key), **mid_window
+    )
+    leaf = make_cert(key, "CN=Leaf", issuer=(mid, mid_key))
+    verdict = verify_detached(
+        MANIFEST, _signed(SigningIdentity(key, leaf, chain=(mid,))), trust=[root]
+    )
+    assert verdict.valid
+    assert not verdict.trusted
+    assert verdict.trust_code == code
+
+
+def test_a_path_length_constraint_is_honoured() -> None:
+    root_key, mid_key, key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    root = make_cert(root_key, "CN=Root CA", ca=True, key_usage=None, path_length=0)
+    mid = make_cert(mid_key, "CN=Issuing CA", ca=True, key_usage=None, issuer=(root, root_key))
+    leaf = make_cert(key, "CN=Leaf", issuer=(mid, mid_key))
+    signature = _signed(SigningIdentity(key, leaf, chain=(mid,)))
+    verdict = verify_detached(MANIFEST, signature, trust=[root])
+    assert verdict.valid
+    assert not verdict.trusted
+    assert verdict.trust_code == PathCode.PATH_TOO_LONG
+    assert verify_detached(MANIFEST, signature, trust=[mid]).trusted
+
+
+def test_a_signer_certificate_without_a_signing_key_usage_is_not_trusted() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = make_cert(key, "CN=Encryption only", key_usage=(False, False))
+    verdict = verify_detached(MANIFEST, _signed(SigningIdentity(key, cert)), trust=[cert])
+    assert verdict.valid
+    assert not verdict.trusted
+    assert verdict.trust_code == PathCode.WRONG_USAGE
 
 
 def test_demo_identity_signs_untrusted_unless_pinned() -> None:

@@ -687,7 +687,7 @@ def _gibibytes(quantity: str) -> float:
 
 
 def test_cronjob_resources_fit_a_million_receipts() -> None:
-    # measured: 1M receipts peak at 4.9 GiB RSS (see the comment in the manifest)
+    # measured: 1M receipts peak at 2.8 GB over every process (see the comment in the manifest)
     resources = _container(_documents()["CronJob"])["resources"]
     for kind in ("requests", "limits"):
         assert resources[kind]["cpu"] == "2"

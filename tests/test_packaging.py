@@ -31,7 +31,7 @@ def test_wheel_ships_mappings_templates_and_protocol_data(tmp_path: Path) -> Non
         "reporting/data/protocol/agent-receipt.schema.json",
         "reporting/data/protocol/action-types.json",
         "reporting/py.typed",
-        "reporting/signing/pades.py",
+        "reporting/signing/pades/signer.py",
         "reporting/report/pdf.py",
         "reporting/receipts/verify.py",
     }

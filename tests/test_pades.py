@@ -10,6 +10,7 @@ tests run a local RFC 3161 time-stamp server (pyHanko's `DummyTimeStamper` behin
 from __future__ import annotations
 
 import hashlib
+import inspect
 import io
 import logging
 import os
@@ -19,6 +20,7 @@ import subprocess
 import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,9 +38,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.pdf_utils.writer import BasePdfFileWriter
 from pyhanko.sign.timestamps import DummyTimeStamper
 from pypdf import PdfReader
 
+from reporting.certificates import PathCode
 from reporting.report.pdf import Attachment, write_pdf
 from reporting.signing.keys import SigningIdentity
 from reporting.signing.pades import (
@@ -48,6 +52,9 @@ from reporting.signing.pades import (
     sign_pdf,
     validate_pdf,
 )
+from reporting.signing.pades.metadata import MetadataKeepingWriter
+
+from .helpers import deadline
 
 SIGNING_TIME = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
 CREATED = "2026-10-31T17:59:21Z"
@@ -224,12 +231,14 @@ def _asn1(certificate: x509.Certificate) -> Any:
     return asn1_x509.Certificate.load(certificate.public_bytes(serialization.Encoding.DER))
 
 
-@pytest.fixture(scope="module")
-def tsa() -> Iterator[Tsa]:
+@contextmanager
+def _tsa_server(**leaf_options: Any) -> Iterator[Tsa]:
     root_key = ec.generate_private_key(ec.SECP256R1())
     root = _certificate(root_key, "Test TSA root", ca=True)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # the dummy is RSA-only
-    leaf = _certificate(key, "Test TSA", issuer=(root.subject, root_key), time_stamping=True)
+    leaf = _certificate(
+        key, "Test TSA", issuer=(root.subject, root_key), time_stamping=True, **leaf_options
+    )
     private = asn1_keys.PrivateKeyInfo.load(
         key.private_bytes(
             serialization.Encoding.DER,
@@ -248,6 +257,12 @@ def tsa() -> Iterator[Tsa]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def tsa() -> Iterator[Tsa]:
+    with _tsa_server() as served:
+        yield served
 
 
 @pytest.fixture
@@ -355,6 +370,43 @@ def test_ca_issued_signer_chains_to_the_root(
     signed = _sign(unsigned, identity)
     _assert_verdict(validate_pdf(signed, trust=[root]), valid=True, trusted=True)
     _assert_verdict(validate_pdf(signed, trust=[p256.certificate]), valid=True, trusted=False)
+
+
+def test_a_path_through_an_intermediate_counts_only_when_each_issuer_is_a_ca(
+    unsigned: bytes,
+) -> None:
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    root = _certificate(root_key, "Example Corp root CA", ca=True)
+    for issuing_is_ca, code in [(True, None), (False, PathCode.NOT_A_CA)]:
+        issuing_key = ec.generate_private_key(ec.SECP256R1())
+        issuing = _certificate(
+            issuing_key,
+            "Example Corp issuing CA",
+            issuer=(root.subject, root_key),
+            ca=issuing_is_ca,
+        )
+        key = ec.generate_private_key(ec.SECP256R1())
+        leaf = _certificate(key, "CISO office", issuer=(issuing.subject, issuing_key))
+        identity = SigningIdentity(private_key=key, certificate=leaf, chain=(issuing,))
+        verdict = validate_pdf(_sign(unsigned, identity), trust=[root])
+        _assert_verdict(verdict, valid=True, trusted=code is None, trust_code=code)
+
+
+def test_crafted_certificates_in_a_received_pdf_cannot_stall_validation(
+    unsigned: bytes, stranger: SigningIdentity
+) -> None:
+    # Twelve CA certificates sharing one name and key, carried in the signature: without
+    # a bound, path building tries all 12! orderings of them (verify-report would hang).
+    key = ec.generate_private_key(ec.SECP256R1())
+    loop = (_name("Loop"), key)
+    decoys = tuple(_certificate(key, "Loop", issuer=loop, ca=True) for _ in range(12))
+    signer_key = ec.generate_private_key(ec.SECP256R1())
+    leaf = _certificate(signer_key, "Signer", issuer=loop)
+    identity = SigningIdentity(private_key=signer_key, certificate=leaf, chain=decoys)
+    signed = _sign(unsigned, identity)
+    with deadline(30):
+        verdict = validate_pdf(signed, trust=[stranger.certificate])
+    _assert_verdict(verdict, valid=True, trusted=False, trust_code=PathCode.PATH_SEARCH_LIMIT)
 
 
 def test_signing_is_deterministic(unsigned: bytes, p256: SigningIdentity, rsa2048: Any) -> None:
@@ -541,25 +593,72 @@ def test_b_t_with_a_trusted_tsa(unsigned: bytes, p256: SigningIdentity, tsa: Tsa
     assert not verdict.ok
 
 
-def test_expired_signer_is_trusted_at_a_trusted_time_stamp(
-    unsigned: bytes, tsa: Tsa, tsa_time: DummyTimeStamper
-) -> None:
-    expired = _self_signed(
+@pytest.fixture(scope="module")
+def former() -> SigningIdentity:
+    """A signer whose certificate was valid during 2020 only."""
+    return _self_signed(
         ec.generate_private_key(ec.SECP256R1()),
         "Former signer",
         valid_from=datetime(2020, 1, 1, tzinfo=UTC),
         valid_to=datetime(2021, 1, 1, tzinfo=UTC),
     )
-    when = datetime(2020, 6, 1, 12, 0, tzinfo=UTC)
-    tsa_time.fixed_dt = when
-    stamped = _sign(unsigned, expired, tsa_url=tsa.url, signing_time=when)
-    plain = _sign(unsigned, expired, signing_time=when)
-    trust = [expired.certificate, tsa.root]
-    verdict = validate_pdf(plain, trust=trust)
-    _assert_verdict(verdict, valid=True, trusted=False)
+
+
+def test_signer_is_judged_at_the_signing_time_it_states(
+    unsigned: bytes, former: SigningIdentity
+) -> None:
+    # No time-stamp: the path is validated at /M (the signer's claim, as Adobe Reader
+    # does by default), so a certificate that expired since still counts...
+    during = _sign(unsigned, former, signing_time=datetime(2020, 6, 1, 12, 0, tzinfo=UTC))
+    verdict = validate_pdf(during, trust=[former.certificate])
+    _assert_verdict(verdict, valid=True, trusted=True, trust_code=None)
+    assert verdict.ok
+    # ...but one that had expired, or was not yet valid, when the signer signed does not.
+    for moment, code in [
+        (datetime(2021, 6, 1, tzinfo=UTC), PathCode.EXPIRED),
+        (datetime(2019, 6, 1, tzinfo=UTC), PathCode.NOT_YET_VALID),
+    ]:
+        verdict = validate_pdf(
+            _sign(unsigned, former, signing_time=moment), trust=[former.certificate]
+        )
+        _assert_verdict(verdict, valid=True, trusted=False, trust_code=code)
+        assert not verdict.ok
+
+
+def test_a_trusted_time_stamp_overrides_the_stated_signing_time(
+    unsigned: bytes, former: SigningIdentity, tsa: Tsa, tsa_time: DummyTimeStamper
+) -> None:
+    trust = [former.certificate, tsa.root]
+    stated = datetime(2020, 6, 1, 12, 0, tzinfo=UTC)
+    tsa_time.fixed_dt = stated + timedelta(minutes=1)
+    stamped = _sign(unsigned, former, tsa_url=tsa.url, signing_time=stated)
     verdict = validate_pdf(stamped, trust=trust)
     _assert_verdict(verdict, valid=True, trusted=True, timestamp_valid=True)
-    assert "validated at the time-stamp 2020-06-01" in verdict.detail, verdict.detail
+    # The time-stamp proves the signature existed only after the certificate expired:
+    # the stated (back-dated) signing time does not count.
+    tsa_time.fixed_dt = datetime(2022, 1, 1, tzinfo=UTC)
+    backdated = _sign(unsigned, former, tsa_url=tsa.url, signing_time=stated)
+    verdict = validate_pdf(backdated, trust=trust)
+    _assert_verdict(
+        verdict, valid=True, trusted=False, timestamp_valid=True, trust_code=PathCode.EXPIRED
+    )
+
+
+def test_a_time_stamp_from_an_expired_tsa_certificate_proves_nothing(
+    unsigned: bytes, p256: SigningIdentity
+) -> None:
+    # The TSA's certificate ended in 2021, its token says 2022: the time-stamp is not
+    # trusted, and the signer is judged at the time it states instead.
+    with _tsa_server(valid_to=datetime(2021, 1, 1, tzinfo=UTC)) as expired_tsa:
+        expired_tsa.stamper.fixed_dt = datetime(2022, 1, 1, tzinfo=UTC)
+        signed = _sign(unsigned, p256, tsa_url=expired_tsa.url)
+        verdict = validate_pdf(signed, trust=[p256.certificate, expired_tsa.root])
+        _assert_verdict(verdict, valid=True, trusted=True, timestamp_valid=False)
+        assert not verdict.ok
+        expired_tsa.stamper.fixed_dt = datetime(2020, 6, 1, tzinfo=UTC)
+        signed = _sign(unsigned, p256, tsa_url=expired_tsa.url)
+        verdict = validate_pdf(signed, trust=[p256.certificate, expired_tsa.root])
+        _assert_verdict(verdict, valid=True, trusted=True, timestamp_valid=True)
 
 
 def test_unreachable_tsa_is_a_signing_error(unsigned: bytes, p256: SigningIdentity) -> None:
@@ -670,6 +769,53 @@ def test_poppler_sees_the_appended_update(signed_p256: bytes, tmp_path: Path) ->
         [pdfsig, str(path)], check=False, capture_output=True, text=True, timeout=60
     )
     assert "Total document signed" not in result.stdout, result.stdout
+
+
+def test_validation_leaves_pyhankos_logger_as_it_found_it(
+    signed_p256: bytes, stranger: SigningIdentity, caplog: pytest.LogCaptureFixture
+) -> None:
+    logger = logging.getLogger("pyhanko.sign.validation.generic_cms")
+    before = list(logger.filters)
+    assert not validate_pdf(signed_p256, trust=[stranger.certificate]).trusted
+    assert logger.filters == before
+    caplog.clear()
+    # what pyHanko logs outside our validation is the host's business: still a warning
+    with caplog.at_level(logging.WARNING, logger=logger.name):
+        try:
+            raise ValueError("a trust failure elsewhere in the host process")
+        except ValueError:
+            logger.warning("Failed to build path", exc_info=True)
+    assert [r.levelno for r in caplog.records if r.name == logger.name] == [logging.WARNING]
+
+
+def test_pyhanko_private_hooks_the_metadata_writer_relies_on(unsigned: bytes) -> None:
+    """Tripwire: pades/metadata.py overrides pyHanko's private `_update_meta` and sets
+    its private `_document_id`. If pyHanko renames or stops calling either, signed
+    reports would silently get pyHanko's wall-clock metadata and a random file id."""
+    hook = BasePdfFileWriter.__dict__.get("_update_meta")
+    assert callable(hook), "pyHanko no longer defines BasePdfFileWriter._update_meta"
+    assert list(inspect.signature(hook).parameters) == ["self"], (
+        "pyHanko changed the signature of BasePdfFileWriter._update_meta"
+    )
+    outputs = []
+    for _ in range(2):
+        writer = MetadataKeepingWriter(unsigned, moment=SIGNING_TIME, pdf_2_0=False)
+        assert isinstance(writer.__dict__.get("_document_id"), generic.ArrayObject), (
+            "pyHanko no longer keeps the file identifier in _document_id"
+        )
+        writer.update_root()  # something to write: an empty update writes nothing
+        out = io.BytesIO()
+        writer.write(out)
+        outputs.append(out.getvalue())
+    written = PdfReader(io.BytesIO(outputs[0]))
+    assert written.metadata is not None
+    assert written.metadata["/ModDate"] == "D:20261101093000+00'00", (
+        "pyHanko did not call our _update_meta when writing"
+    )
+    assert bytes(written.trailer["/ID"][1].original_bytes) == writer.document_id[1], (
+        "pyHanko did not write our _document_id"
+    )
+    assert outputs[0] == outputs[1]
 
 
 def test_untrusted_signer_is_a_verdict_not_a_logged_warning(

@@ -281,3 +281,30 @@ def test_an_oversized_receipt_mid_chain_stands_where_it_arrived(tmp_path: Path) 
     assert chain.failures[0].code is Code.RECEIPT_TOO_LARGE
     assert chain.broken_at == 1
     assert chain.receipts[1].failures == (Code.RECEIPT_TOO_LARGE,)
+
+
+# -- the fast proof that no member was dropped ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ('"version": ', '"version": "0.1.0", "version": '),  # at the top
+        ('"proofPurpose": ', '"proofPurpose": "x", "proofPurpose": '),  # in the proof
+        ('"status": ', '"status": "failure", "status": '),  # nested
+        # the link restored as null adds a colon where the duplicate drops one
+        (', "previous_receipt_hash": "', ', "sequence": 2, "was": "'),
+    ],
+    ids=["top level", "proof", "nested", "restored link"],
+)
+def test_a_duplicate_member_is_refused_on_every_path(old: str, new: str) -> None:
+    text = json.dumps(_chain("chain_dup", 2)[1])  # no null, no float, no escape: the fast path
+    assert old in text
+    with pytest.raises(MalformedReceiptError, match="duplicate"):
+        parse_receipt(text.replace(old, new, 1).encode())
+
+
+def test_an_identifier_with_a_final_newline_is_not_a_uuid() -> None:
+    receipt = _chain("chain_newline", 1)[0]
+    chain = verify_docs([resign({**receipt, "id": receipt["id"] + "\n"}, KEY)], KEY.raw)
+    assert Code.SCHEMA_VIOLATION in chain.receipts[0].failures

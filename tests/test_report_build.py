@@ -194,3 +194,14 @@ def test_session_keys_follow_their_definition(items) -> None:
     keys = _session_keys(scope)
     assert keys.index.tolist() == scope.index.tolist()
     assert keys.tolist() == _plain_session_keys(scope)
+
+
+def test_high_risk_actions_are_listed_by_risk_then_time(sample_report) -> None:
+    """Issue 16: "High-risk actions, highest risk first" is sorted by risk, then time."""
+    from reporting.evidence.frame import RISK_RANK
+
+    listed = sample_report.model.activity.high_risk
+    keys = [(-RISK_RANK[r.risk_level or "low"], r.timestamp or "") for r in listed]
+    assert keys == sorted(keys)
+    assert len(listed) == 50  # 308 critical actions: the list holds the earliest of them
+    assert {r.risk_level for r in listed} == {"critical"}

@@ -232,8 +232,17 @@ def _rederive(capsys, directory: Path, inputs: dict[str, Path], *files: str) -> 
         ["--period", "2026-10", "--framework", "soc2", "--organisation", "Example Corp"],
         ["--max-depth", "40", "--max-receipt-bytes", "200000"],
         ["--witness", "{witness}", "--grants", "{grants}", "--bodies", "{bodies}"],
+        ["--issuer", "did:agent:o*", "--principal", "did:user:alice", "--grant", "g*"],
     ],
-    ids=["require-terminal", "chain-glob", "since-until", "period-framework", "limits", "files"],
+    ids=[
+        "require-terminal",
+        "chain-glob",
+        "since-until",
+        "period-framework",
+        "limits",
+        "files",
+        "agent-principal-grant",
+    ],
 )
 def test_rederive_replays_every_option_that_changes_results(
     inputs, options: list[str], capsys

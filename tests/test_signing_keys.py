@@ -44,8 +44,12 @@ def make_cert(
     not_after: datetime = NOW + timedelta(days=7300),
     key_usage: tuple[bool, bool] | None = (True, True),
     public_key: object = None,
+    path_length: int | None = None,
+    extensions: tuple[x509.ExtensionType, ...] = (),
+    serial: int | None = None,
 ) -> x509.Certificate:
-    """A certificate for ``key`` (self-signed unless ``issuer`` = (cert, key) is given)."""
+    """A certificate for ``key`` (self-signed unless ``issuer`` = (cert, key) is given),
+    with any further (non-critical) ``extensions``."""
     name = x509.Name.from_rfc4514_string(subject)
     issuer_name, signing_key = (issuer[0].subject, issuer[1]) if issuer else (name, key)
     builder = (
@@ -53,11 +57,13 @@ def make_cert(
         .subject_name(name)
         .issuer_name(issuer_name)
         .public_key(public_key or key.public_key())  # type: ignore[arg-type]
-        .serial_number(x509.random_serial_number())
+        .serial_number(serial or x509.random_serial_number())
         .not_valid_before(not_before)
         .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
     )
+    for extension in extensions:
+        builder = builder.add_extension(extension, critical=False)
     if key_usage is not None:
         builder = builder.add_extension(
             x509.KeyUsage(

@@ -23,7 +23,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from reporting.certificates import PathCode
 from reporting.receipts.timestamps import TimestampVerdict, verify_trusted_timestamp
+
+from .helpers import deadline
 
 CODE = "INVALID_TRUSTED_TIMESTAMP"
 ACTION_TIME = datetime(2026, 11, 25, 12, 0, 0, tzinfo=UTC)
@@ -58,6 +61,9 @@ def issue_cert(
     is_ca: bool = False,
     eku: list[x509.ObjectIdentifier] | None = None,
     eku_critical: bool = True,
+    not_before: datetime = CERT_NOT_BEFORE,
+    not_after: datetime = CERT_NOT_AFTER,
+    path_length: int | None = None,
 ) -> x509.Certificate:
     """Issue a certificate; self-signed when ``issuer`` is None."""
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject_cn)])
@@ -68,9 +74,9 @@ def issue_cert(
         .issuer_name(issuer_name)
         .public_key(subject_key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(CERT_NOT_BEFORE)
-        .not_valid_after(CERT_NOT_AFTER)
-        .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=is_ca, path_length=path_length), critical=True)
         .add_extension(
             x509.SubjectKeyIdentifier.from_public_key(subject_key.public_key()), critical=False
         )
@@ -472,10 +478,14 @@ def test_self_signed_tsa_listed_as_root_is_anchored() -> None:
     assert verdict.anchored is True
 
 
-def _tsa_under_intermediate(pki: Pki, *, intermediate_is_ca: bool) -> Tsa:
+def _tsa_under_intermediate(pki: Pki, *, intermediate_is_ca: bool, **mid_options: Any) -> Tsa:
     mid_key = new_key("ec-p256")
     mid = issue_cert(
-        "Intermediate", mid_key, issuer=(pki.root, pki.root_key), is_ca=intermediate_is_ca
+        "Intermediate",
+        mid_key,
+        issuer=(pki.root, pki.root_key),
+        is_ca=intermediate_is_ca,
+        **mid_options,
     )
     tsa_key = new_key("ec-p256")
     tsa_cert = issue_cert(
@@ -502,7 +512,63 @@ def test_missing_intermediate_does_not_anchor(pki: Pki) -> None:
 
 def test_non_ca_intermediate_does_not_anchor(pki: Pki) -> None:
     tsa = _tsa_under_intermediate(pki, intermediate_is_ca=False)
-    assert_invalid(verify(build_token(tsa), roots=(pki.root,)))
+    verdict = verify(build_token(tsa), roots=(pki.root,))
+    assert_invalid(verdict)
+    assert verdict.trust_code == PathCode.NOT_A_CA
+
+
+@pytest.mark.parametrize(
+    ("gen_time", "code"),
+    [
+        (CERT_NOT_AFTER + timedelta(days=1), PathCode.EXPIRED),
+        (CERT_NOT_BEFORE - timedelta(days=1), PathCode.NOT_YET_VALID),
+    ],
+    ids=["expired", "not-yet-valid"],
+)
+def test_tsa_certificate_must_be_valid_at_gen_time(
+    ec_tsa: Tsa, pki: Pki, gen_time: datetime, code: PathCode
+) -> None:
+    verdict = verify(build_token(ec_tsa, gen_time=gen_time), action_time=None, roots=(pki.root,))
+    assert_invalid(verdict)
+    assert verdict.trust_code == code
+    assert verdict.gen_time == gen_time
+    # without roots nothing is anchored, so nothing is dated either
+    assert verify(build_token(ec_tsa, gen_time=gen_time), action_time=None).valid is True
+
+
+def test_intermediate_expired_at_gen_time_does_not_anchor(pki: Pki) -> None:
+    tsa = _tsa_under_intermediate(
+        pki, intermediate_is_ca=True, not_after=ACTION_TIME - timedelta(days=1)
+    )
+    verdict = verify(build_token(tsa), roots=(pki.root,))
+    assert_invalid(verdict)
+    assert verdict.trust_code == PathCode.EXPIRED
+
+
+def test_path_length_constraint_of_the_root_is_honoured() -> None:
+    key = new_key("ec-p256")
+    strict = Pki(root_key=key, root=issue_cert("Strict root", key, is_ca=True, path_length=0))
+    tsa = _tsa_under_intermediate(strict, intermediate_is_ca=True)
+    verdict = verify(build_token(tsa), roots=(strict.root,))
+    assert_invalid(verdict)
+    assert verdict.trust_code == PathCode.PATH_TOO_LONG
+    assert verify(build_token(strict.tsa()), roots=(strict.root,)).anchored is True
+
+
+def test_crafted_certificates_in_a_token_cannot_stall_verification(pki: Pki) -> None:
+    # A receipt is hostile input: twelve CA certificates sharing one name and key make
+    # 12! candidate paths unless the search is bounded.
+    key = new_key("ec-p256")
+    decoys = [issue_cert("Loop", key, is_ca=True) for _ in range(12)]
+    tsa_key = new_key("ec-p256")
+    tsa_cert = issue_cert(
+        "TSA", tsa_key, issuer=(decoys[0], key), eku=[ExtendedKeyUsageOID.TIME_STAMPING]
+    )
+    token = build_token(Tsa(key=tsa_key, cert=tsa_cert, extra_certs=tuple(decoys)))
+    with deadline(30):
+        verdict = verify(token, roots=(pki.root,))
+    assert_invalid(verdict)
+    assert verdict.trust_code == PathCode.PATH_SEARCH_LIMIT
 
 
 # --- malformed input --------------------------------------------------------------------------

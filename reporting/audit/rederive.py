@@ -132,6 +132,9 @@ def replay_settings(record: dict[str, Any], inputs: RederiveInputs, directory: P
         frameworks=_mapping_paths(record.get("frameworks") or [], candidates),
         overrides=_overrides(record.get("overrides")),
         period=Period(_instant(period.get("since")), _instant(period.get("until"))),
+        issuers=tuple(record.get("issuers") or ()),
+        principals=tuple(record.get("principals") or ()),
+        grant_refs=tuple(record.get("grant_refs") or ()),
         organisation=str(record.get("organisation")),
     )
 

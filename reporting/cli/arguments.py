@@ -68,6 +68,9 @@ def _merge_config(args: argparse.Namespace, config: ReportConfig) -> None:
     args.require_terminal = args.require_terminal or config.require_terminal
     args.chain = args.chain or (list(config.chains) if config.chains else None)
     args.framework = args.framework or list(config.frameworks)
+    args.issuer = args.issuer or list(config.issuers)
+    args.principal = args.principal or list(config.principals)
+    args.grant = args.grant or list(config.grant_refs)
     args.out = args.out or config.out
     args.format = args.format or (",".join(config.formats) if config.formats else None)
     args.organisation = args.organisation or config.organisation
@@ -120,6 +123,9 @@ def run_settings(args: argparse.Namespace) -> RunSettings:
         frameworks=tuple(args.framework),
         overrides=config.overrides if config else (),
         period=parse_period(args.period, args.since, args.until),
+        issuers=tuple(args.issuer),
+        principals=tuple(args.principal),
+        grant_refs=tuple(args.grant),
         organisation=args.organisation or "Unnamed organisation",
         config_path=str(args.config) if args.config else None,
         output=OutputSettings(

@@ -145,6 +145,19 @@ def _add_report(commands: argparse._SubParsersAction[_Parser]) -> None:
         help="the period to report on, in UTC: a month 2026-10, a quarter 2026-Q3, an ISO week "
         "2026-W44, or last-month, last-quarter, last-week (or give --since/--until)",
     )
+    for flag, what, metavar in (
+        ("--issuer", "agents (issuer.id)", "PATTERN"),
+        ("--principal", "principals (the people or systems the agents acted for)", "PATTERN"),
+        ("--grant", "grants (authorization.grant_ref)", "ID"),
+    ):
+        report.add_argument(
+            flag,
+            action="append",
+            default=[],
+            metavar=metavar,
+            help=f"only these {what}: ids or glob patterns (repeatable); every chain the "
+            "scoped receipts depend on is still verified",
+        )
     report.add_argument("--since", metavar="DATE", help="start of the period (inclusive, UTC)")
     report.add_argument("--until", metavar="DATE", help="end of the period (exclusive, UTC)")
     report.add_argument("--out", type=Path, metavar="DIR", help="output directory (default out/)")

@@ -10,6 +10,7 @@ reporting period stay in the frame (their chains needed them) with `in_scope` Fa
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -23,6 +24,7 @@ from reporting.receipts.external import Grant, Witness
 from reporting.receipts.results import PLACEABLE_CODES, POLICY_CODES, Code, VerificationResult
 from reporting.receipts.schema import taxonomy_defaults
 from reporting.receipts.verify import VerifiedReceipt
+from reporting.scope import Scope
 
 __all__ = ["RISK_RANK", "Evidence", "Period", "build_evidence", "extract_rows"]
 
@@ -110,6 +112,7 @@ class Evidence:
     period: Period = field(default_factory=Period)
     grants: dict[str, Grant] | None = None
     witnesses: dict[str, Witness] = field(default_factory=dict)
+    scope: Scope = field(default_factory=Scope)  # the period and patterns the report is about
 
     # Cached: checks and the report ask for these dozens of times, and each is a copy.
     @cached_property
@@ -319,6 +322,33 @@ def _in_period(times: pd.Series, period: Period) -> pd.Series:
     return inside
 
 
+def _matching(values: pd.Series, patterns: Sequence[str]) -> pd.Series:
+    """Rows whose text matches one of the glob patterns (every row when there are none);
+    a missing value matches nothing. Decided once per distinct value."""
+    if not patterns:
+        return pd.Series(True, index=values.index)
+    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
+    table = np.fromiter(
+        (any(fnmatch.fnmatchcase(str(u), p) for p in patterns) for u in uniques),
+        dtype=bool,
+        count=len(uniques),
+    )
+    hits = np.append(table, False)[codes]  # code -1 (missing) reads the appended False
+    return pd.Series(hits, index=values.index, dtype=bool)
+
+
+def _in_report(frame: pd.DataFrame, scope: Scope) -> pd.Series:
+    """Rows the report is about by what they state: the period, chain, agent, principal
+    and grant patterns (which of those statements can be believed is decided by caller)."""
+    return (
+        _in_period(frame["timestamp"], scope.period)
+        & _matching(frame["chain_id"], scope.chains)
+        & _matching(frame["issuer"], scope.issuers)
+        & _matching(frame["principal"], scope.principals)
+        & _matching(frame["grant_ref"], scope.grants)
+    )
+
+
 def _time_authentic(frame: pd.DataFrame) -> pd.Series:
     """Rows whose own content is what a trusted key signed (every failure they carry is
     about links, sequence, witness or policy, never their bytes or signature), so the time
@@ -334,35 +364,40 @@ def _chain_ids(frame: pd.DataFrame, mask: pd.Series) -> set[str]:
 
 
 def _chains_in_scope(
-    frame: pd.DataFrame, verification: VerificationResult, period: Period, witnessed: set[str]
+    frame: pd.DataFrame, verification: VerificationResult, scope: Scope, witnessed: set[str]
 ) -> set[str]:
     """Which chains the report is about, decided from verified evidence only.
 
-    An authentic chain is in scope when one of its receipts falls in the period. A chain
-    that failed verification is in scope unless its authentic receipts (their own
-    signature verified, so their time is what was signed) place it wholly outside the
-    period: a forged or removed timestamp can never move broken evidence out of the
-    report. A broken chain the witness names is always in scope of the integrity verdict.
+    An authentic chain is in scope when one of its receipts falls in the period and
+    matches the scope's patterns. A chain that failed verification is in scope unless its
+    authentic receipts (their own signature verified, so what they state is what was
+    signed) place it wholly outside: a forged or removed timestamp, agent or principal can
+    never move broken evidence out of the report. A broken chain that matches the chain
+    patterns and that the witness names is always in scope of the integrity verdict.
     """
-    in_period = _in_period(frame["timestamp"], period)
+    matching = _in_report(frame, scope)
     placed = _chain_ids(frame, frame["time_authentic"])
-    placed_in = _chain_ids(frame, frame["time_authentic"] & in_period)
-    scope = _chain_ids(frame, in_period & frame["chain_authentic"])
+    placed_in = _chain_ids(frame, frame["time_authentic"] & matching)
+    selected = _chain_ids(frame, matching & frame["chain_authentic"])
     for chain in verification.chains:
-        if chain.authentic:
+        if chain.authentic or not _named(chain.chain_id, scope.chains):
             continue
         outside = chain.chain_id in placed and chain.chain_id not in placed_in
         if not outside or chain.chain_id in witnessed:
-            scope.add(chain.chain_id)
-    return scope
+            selected.add(chain.chain_id)
+    return selected
 
 
-def _mark_scope(frame: pd.DataFrame, chains_in_scope: set[str], period: Period) -> None:
-    """A row is in scope when its chain is and its authentic time is in the period; a row
-    whose time cannot be trusted counts wherever its (broken, in-scope) chain does."""
+def _named(chain_id: str, patterns: Sequence[str]) -> bool:
+    return not patterns or any(fnmatch.fnmatchcase(chain_id, p) for p in patterns)
+
+
+def _mark_scope(frame: pd.DataFrame, chains_in_scope: set[str], scope: Scope) -> None:
+    """A row is in scope when its chain is and what it authentically states matches the
+    scope; a row whose content cannot be trusted counts wherever its (broken, in-scope)
+    chain does."""
     in_chain = frame["chain_id"].isin(chains_in_scope).astype(bool)
-    in_period = _in_period(frame["timestamp"], period)
-    frame["in_scope"] = in_chain & (in_period | ~frame["time_authentic"])
+    frame["in_scope"] = in_chain & (_in_report(frame, scope) | ~frame["time_authentic"])
 
 
 def _chains_frame(verification: VerificationResult, in_scope: set[str]) -> pd.DataFrame:
@@ -452,20 +487,23 @@ def build_evidence(
     extracts: Iterable[pd.DataFrame | None],
     *,
     period: Period | None = None,
+    scope: Scope | None = None,
     grants: dict[str, Grant] | None = None,
     witnesses: dict[str, Witness] | None = None,
 ) -> Evidence:
-    """Assemble the frames once verification (delegation included) is final."""
+    """Assemble the frames once verification (delegation included) is final. `scope`
+    (or just a `period`) says what the report is about."""
     blocks = [block for block in extracts if block is not None]
-    resolved = period or Period()
+    resolved = scope or Scope(period=period or Period())
     receipts = _receipts_frame(blocks, verification)
-    scope = _chains_in_scope(receipts, verification, resolved, set(witnesses or {}))
-    _mark_scope(receipts, scope, resolved)
+    chains = _chains_in_scope(receipts, verification, resolved, set(witnesses or {}))
+    _mark_scope(receipts, chains, resolved)
     return Evidence(
         receipts=receipts,
-        chains=_chains_frame(verification, scope),
+        chains=_chains_frame(verification, chains),
         verification=verification,
-        period=resolved,
+        period=resolved.period,
         grants=grants,
         witnesses=witnesses or {},
+        scope=resolved,
     )

@@ -77,6 +77,9 @@ def sha256_tag(data: bytes) -> str:
 # colon, an escaped quote before a colon), never fewer: so when its count equals the
 # members parsed, no name was dropped as a duplicate.
 _NAME_END = re.compile(rb'"[ \t\r\n]*:')
+# Text that may hold a member name at or above U+E000: such an escape, or UTF-8 at or
+# above U+E000 (lead bytes EE-F4). Anything else is known to sort alike in UTF-16.
+_HIGH_TEXT = re.compile(rb"\\u[dDeEfF]|[\xee-\xf4]")
 
 
 def _scan(value: Any) -> tuple[int, bool, bool]:
@@ -132,11 +135,22 @@ def _without_nulls(value: Any) -> Any:
     return value
 
 
-def _strict_loads(raw: bytes, max_depth: int) -> tuple[Any, bool, bool]:
-    """Parse strictly; returns the value and whether a float and a null were seen.
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    """A value parsed strictly, and what `_scan` found in it."""
+
+    value: Any
+    members: int
+    floats: bool
+    nulls: bool
+
+
+def _strict_loads(raw: bytes, max_depth: int) -> _Loaded:
+    """Parse strictly, all but the duplicate-name check (`_refuse_duplicate_names`) and,
+    when a float was seen, the integers' text (`_check_integer_text`).
 
     orjson rejects invalid UTF-8, NaN/Infinity and lone surrogates, but keeps the last
-    of two equal member names silently: the name count above catches that.
+    of two equal member names silently: the caller checks the names.
     """
     try:
         value = orjson.loads(raw)
@@ -148,11 +162,30 @@ def _strict_loads(raw: bytes, max_depth: int) -> tuple[Any, bool, bool]:
         beyond = "" if limit == max_depth else ", the deepest this verifier canonicalises"
         raise MalformedReceiptError(f"JSON nesting deeper than {limit}{beyond}")
     members, floats, nulls = _scan(value)
+    return _Loaded(value, members, floats, nulls)
+
+
+def _refuse_duplicate_names(raw: bytes, members: int) -> None:
+    """The name count: a name dropped as a duplicate makes `raw` hold more names."""
     if len(_NAME_END.findall(raw)) != members and _has_duplicate_names(raw):
         raise MalformedReceiptError("duplicate member name: ambiguous signed content")
-    if floats:
-        _check_integer_text(raw)
-    return value, floats, nulls
+
+
+def _no_member_dropped(raw: bytes, document: dict[str, Any], canonical: bytes) -> bool:
+    """The same proof as the name count, from colons, at C speed, for the common case.
+
+    In text without a backslash every string reads as it is written, and without nulls
+    and floats the canonical bytes are orjson's: then each member of `raw` is one colon
+    plus the colons of its strings, and the canonical bytes and the proof hold each
+    member kept the same way. Equal counts: nothing was dropped. False when it cannot
+    tell (the exact count then decides).
+    """
+    if b"\\" in raw:
+        return False
+    kept = canonical.count(b":")
+    if "proof" in document:
+        kept += 1 + orjson.dumps(document["proof"]).count(b":")
+    return raw.count(b":") == kept
 
 
 def _depth_exceeds(value: Any, limit: int) -> bool:
@@ -168,13 +201,16 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
-def _restore_previous_hash(document: dict[str, Any]) -> None:
-    """Step 2's exception: the required-nullable link is present, as null at genesis."""
+def _restore_previous_hash(document: dict[str, Any]) -> bool:
+    """Step 2's exception: the required-nullable link is present, as null at genesis.
+    Says whether it had to be added."""
     subject = document.get("credentialSubject")
     if isinstance(subject, dict):
         chain = subject.get("chain")
         if isinstance(chain, dict) and "previous_receipt_hash" not in chain:
             chain["previous_receipt_hash"] = None
+            return True
+    return False
 
 
 def _as_jcs_number(value: int) -> float:
@@ -270,8 +306,11 @@ def _has_high_member_name(value: Any) -> bool:
 def json_text_hash(raw: bytes) -> str:
     """`sha256:` + hex SHA-256 of the RFC 8785 form of a JSON text (a response body,
     §4.3.2), parsed as strictly as a receipt (no null rule: a body is not a receipt)."""
-    value, _, _ = _strict_loads(raw, MAX_CANONICAL_DEPTH)
-    return sha256_tag(canonical_json(value))
+    loaded = _strict_loads(raw, MAX_CANONICAL_DEPTH)
+    _refuse_duplicate_names(raw, loaded.members)
+    if loaded.floats:
+        _check_integer_text(raw)
+    return sha256_tag(canonical_json(loaded.value))
 
 
 def parse_receipt(
@@ -284,16 +323,27 @@ def parse_receipt(
     if len(raw) > max_bytes:
         message = f"receipt is {len(raw)} bytes, limit {max_bytes}"
         raise MalformedReceiptError(message, too_large=True)
-    document, floats_seen, nulls = _strict_loads(raw, max_depth)
-    if nulls:
-        document = _without_nulls(document)
+    loaded = _strict_loads(raw, max_depth)
+    quick = not loaded.floats and not loaded.nulls  # the duplicate check may come after
+    if not quick:
+        _refuse_duplicate_names(raw, loaded.members)
+    if loaded.floats:
+        _check_integer_text(raw)
+    document = _without_nulls(loaded.value) if loaded.nulls else loaded.value
     if not isinstance(document, dict):
         found = type(document).__name__
         raise MalformedReceiptError(f"a receipt must be a JSON object, found {found}")
-    # Cheap guard first: a plain-ASCII receipt needs no walk over its member names.
-    exotic_text = not raw.isascii() or b"\\u" in raw
-    needs_rfc8785 = floats_seen or (exotic_text and _has_high_member_name(document))
-    _restore_previous_hash(document)
+    # Cheap guard first: text without such characters needs no walk over member names.
+    high_text = (not raw.isascii() or b"\\u" in raw) and _HIGH_TEXT.search(raw) is not None
+    needs_rfc8785 = loaded.floats or (high_text and _has_high_member_name(document))
+    restored = _restore_previous_hash(document)
     unsigned = {k: v for k, v in document.items() if k != "proof"}
-    canonical = canonicalize(unsigned, force_rfc8785=needs_rfc8785)
+    try:
+        canonical = canonicalize(unsigned, force_rfc8785=needs_rfc8785)
+    except MalformedReceiptError:
+        if quick:  # an ambiguous name is the first thing wrong, as on the exact path
+            _refuse_duplicate_names(raw, loaded.members)
+        raise
+    if quick and (needs_rfc8785 or restored or not _no_member_dropped(raw, document, canonical)):
+        _refuse_duplicate_names(raw, loaded.members)
     return ParsedReceipt(document=document, canonical=canonical, receipt_hash=sha256_tag(canonical))

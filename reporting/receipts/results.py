@@ -13,6 +13,7 @@ from typing import Any
 __all__ = [
     "PLACEABLE_CODES",
     "POLICY_CODES",
+    "SOURCE_AGENT_RECEIPTS",
     "ChainResult",
     "Code",
     "Origin",
@@ -25,6 +26,9 @@ __all__ = [
     "VerificationResult",
     "VerifiedReceipt",
 ]
+
+
+SOURCE_AGENT_RECEIPTS = "agent_receipts"
 
 
 class Severity(StrEnum):
@@ -61,6 +65,17 @@ class Code(StrEnum):
     PRINCIPAL_GRANT_MISMATCH = "PRINCIPAL_GRANT_MISMATCH"
     DUPLICATE_RECEIPT_ID = "DUPLICATE_RECEIPT_ID"
     INDEX_MISMATCH = "INDEX_MISMATCH"
+    # Failures only Pipelock's signed egress records can have (reporting/pipelock/)
+    RECORDER_ENTRY_HASH_MISMATCH = "RECORDER_ENTRY_HASH_MISMATCH"
+    RECORDER_LINK_BROKEN = "RECORDER_LINK_BROKEN"
+    CHECKPOINT_INVALID = "CHECKPOINT_INVALID"
+    TRANSCRIPT_ROOT_MISMATCH = "TRANSCRIPT_ROOT_MISMATCH"
+    SESSION_BINDING_INVALID = "SESSION_BINDING_INVALID"
+    SESSION_COUNT_MISMATCH = "SESSION_COUNT_MISMATCH"
+    SESSION_NOT_CLOSED = "SESSION_NOT_CLOSED"
+    TIMESTAMP_NOT_NORMALISED = "TIMESTAMP_NOT_NORMALISED"
+    KEY_PURPOSE_MISMATCH = "KEY_PURPOSE_MISMATCH"
+    UNBOUND_EXT = "UNBOUND_EXT"
     # Warnings
     DUPLICATE_IDEMPOTENCY_KEY = "DUPLICATE_IDEMPOTENCY_KEY"
     INCOMPLETE_TOOL_ROUNDTRIP = "INCOMPLETE_TOOL_ROUNDTRIP"
@@ -70,10 +85,17 @@ class Code(StrEnum):
     RISK_BELOW_TAXONOMY_DEFAULT = "RISK_BELOW_TAXONOMY_DEFAULT"
     DUPLICATE_RECORD = "DUPLICATE_RECORD"
     TRUSTED_TIMESTAMP_UNANCHORED = "TRUSTED_TIMESTAMP_UNANCHORED"
+    RECEIPT_REDACTED = "RECEIPT_REDACTED"
+    UNKNOWN_ENTRY_TYPE = "UNKNOWN_ENTRY_TYPE"
 
     @property
     def severity(self) -> Severity:
         return Severity.WARNING if self in _WARNINGS else Severity.FAILURE
+
+    @property
+    def meaning(self) -> str:
+        """What the code says, in a sentence (docs/verification.md is generated from it)."""
+        return MEANINGS[self]
 
 
 _WARNINGS = frozenset(
@@ -86,8 +108,84 @@ _WARNINGS = frozenset(
         Code.RISK_BELOW_TAXONOMY_DEFAULT,
         Code.DUPLICATE_RECORD,
         Code.TRUSTED_TIMESTAMP_UNANCHORED,
+        Code.RECEIPT_REDACTED,
+        Code.UNKNOWN_ENTRY_TYPE,
     }
 )
+
+
+MEANINGS: dict[Code, str] = {
+    Code.MALFORMED_RECEIPT: "not one unambiguous JSON object (duplicate names, NaN, lone "
+    "surrogates, invalid UTF-8, nesting beyond --max-depth, content after it, integer text "
+    "that is not the ES6 form of its double)",
+    Code.RECEIPT_TOO_LARGE: "over --max-receipt-bytes (1 MiB by default; nothing over 64 MiB is "
+    "ever read)",
+    Code.SCHEMA_VIOLATION: "fails the protocol schema for its version (fields a version "
+    "predates included)",
+    Code.UNKNOWN_ISSUER_KEY: "no trusted key for the issuer on this chain (or, for Pipelock, "
+    "for this recorder session)",
+    Code.INVALID_SIGNATURE: "the signature does not verify, or proofValue is not u + 86 "
+    "base64url characters (64 bytes)",
+    Code.HASH_LINK_BROKEN: "previous_receipt_hash is not the previous receipt's hash",
+    Code.GENESIS_NOT_NULL: "the first receipt's previous_receipt_hash is not null",
+    Code.SEQUENCE_GAP: "the sequence skips a number: a receipt is missing",
+    Code.SEQUENCE_DUPLICATE: "two receipts claim one sequence number",
+    Code.CHAIN_ID_MISMATCH: "a receipt from another chain",
+    Code.ISSUER_MISMATCH: "a receipt from another issuer",
+    Code.RECEIPT_AFTER_TERMINAL: "a receipt after the chain's terminal receipt",
+    Code.TERMINAL_REQUIRED: "no terminal receipt, and --require-terminal asks for one",
+    Code.LENGTH_MISMATCH: "the chain's length differs from its witness",
+    Code.FINAL_HASH_MISMATCH: "the chain's last receipt hash differs from its witness",
+    Code.WITNESS_CHAIN_MISSING: "a chain the witness names is not in the input at all",
+    Code.ROTATION_INVALID: "a key rotation whose event type, algorithms or fingerprints do not "
+    "hold, that the outgoing key did not sign, or (Pipelock) an endorsement that does not "
+    "match its boundary",
+    Code.RESPONSE_HASH_MISMATCH: "a supplied response body does not hash to response_hash",
+    Code.RESPONSE_BODY_UNVERIFIABLE: "a supplied response body cannot be canonicalised (not "
+    "JSON, duplicate names, an integer no double holds, too deep)",
+    Code.INVALID_TRUSTED_TIMESTAMP: "an RFC 3161 token that does not verify, imprints other "
+    "bytes, lacks the time-stamping usage, is more than 5 minutes from action.timestamp, or "
+    "(with --tsa-root) comes from an untrusted TSA",
+    Code.DELEGATION_UNVERIFIABLE: "the parent chain or receipt is missing or not authentic, "
+    "the delegator is not its issuer, or the principal differs (§7.6)",
+    Code.UNGROUNDED_PRINCIPAL: "with --grants: a high or critical action without a "
+    "resolvable grant (§7.9)",
+    Code.PRINCIPAL_GRANT_MISMATCH: "with --grants: a grant minted for another principal",
+    Code.DUPLICATE_RECEIPT_ID: "one receipt id in two chains",
+    Code.INDEX_MISMATCH: "a store index column that disagrees with the signed JSON",
+    Code.RECORDER_ENTRY_HASH_MISMATCH: "Pipelock: a flight-recorder line whose hash is not "
+    "the hash of its fields (an edited line)",
+    Code.RECORDER_LINK_BROKEN: "Pipelock: a recorder entry whose prev_hash is not the "
+    "previous entry's hash (a line dropped, moved or added)",
+    Code.CHECKPOINT_INVALID: "Pipelock: a checkpoint whose signature does not verify under "
+    "the recorder's key",
+    Code.TRANSCRIPT_ROOT_MISMATCH: "Pipelock: a transcript root that disagrees with the "
+    "receipts it summarises",
+    Code.SESSION_BINDING_INVALID: "Pipelock: a session open, heartbeat or close (or the g1: "
+    "genesis binding) that does not bind to its chain",
+    Code.SESSION_COUNT_MISMATCH: "Pipelock: a session close whose counts disagree with the "
+    "receipts",
+    Code.SESSION_NOT_CLOSED: "Pipelock: the session's last run has no signed close (cut off "
+    "at the end), unless a witness pins its tail",
+    Code.TIMESTAMP_NOT_NORMALISED: "Pipelock: a timestamp not in its UTC RFC3339Nano form "
+    "(Go and other verifiers would hash other bytes)",
+    Code.KEY_PURPOSE_MISMATCH: "Pipelock: an EvidenceReceipt v2 signed for a key purpose that "
+    "may not sign its kind",
+    Code.UNBOUND_EXT: "Pipelock: unsigned ext on the last receipt, not covered by a signed "
+    "checkpoint or a witness",
+    Code.DUPLICATE_IDEMPOTENCY_KEY: "one idempotency key used twice (retries are legitimate)",
+    Code.INCOMPLETE_TOOL_ROUNDTRIP: "the chain ends with a pending call",
+    Code.EVENTS_DROPPED: "the emitter reported audit events it lost",
+    Code.RESPONSE_BODY_NOT_SUPPLIED: "response_hash present, its body not supplied",
+    Code.KNOWN_SCHEMA_DEVIATION: "the signing daemon's action.tool_name, or non-UUID ids "
+    "before 0.3.0 (the protocol's own vectors carry them)",
+    Code.RISK_BELOW_TAXONOMY_DEFAULT: "a risk level below the action type's taxonomy default",
+    Code.DUPLICATE_RECORD: "an identical receipt seen twice (counted once)",
+    Code.TRUSTED_TIMESTAMP_UNANCHORED: "a valid RFC 3161 token, no --tsa-root given to anchor it",
+    Code.RECEIPT_REDACTED: "Pipelock: a receipt rewritten by the recorder's own DLP redaction "
+    "(labelled, never forged, never evidence)",
+    Code.UNKNOWN_ENTRY_TYPE: "Pipelock: a recorder entry of a type this verifier does not know",
+}
 
 
 # Failures of the grounded-principal tier (§7.9) judge authorization, not authenticity:
@@ -250,6 +348,9 @@ class ChainResult:
     warnings: tuple[Problem, ...] = ()
     receipts: tuple[ReceiptResult, ...] = field(default=(), repr=False)
     broken_at: int | None = None
+    # What kind of record the chain holds: "agent_receipts", or for Pipelock's signed
+    # egress records "pipelock" (ActionReceipt v1) and "pipelock_evidence" (v2).
+    source_kind: str = SOURCE_AGENT_RECEIPTS
 
     @property
     def valid(self) -> bool:
@@ -277,6 +378,8 @@ class ChainResult:
             "failures": [p.to_json() for p in self.failures],
             "warnings": [p.to_json() for p in self.warnings],
         }
+        if self.source_kind != SOURCE_AGENT_RECEIPTS:  # Agent Receipts output unchanged
+            data["source_kind"] = self.source_kind
         if include_receipts:
             data["receipts"] = [r.to_json() for r in self.receipts]
         return data

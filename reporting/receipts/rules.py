@@ -31,9 +31,7 @@ a run begins, and the walk reports the state where it ends.
 
 from __future__ import annotations
 
-import base64
 import binascii
-import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -80,7 +78,6 @@ __all__ = [
 ]
 
 PROOF_TYPE = "Ed25519Signature2020"
-_PROOF_BODY = re.compile(r"[A-Za-z0-9_-]{86}")
 _HIGH_RISK = frozenset({"high", "critical"})
 EVENTS_DROPPED_TYPE = "agent_receipts.events_dropped"
 
@@ -126,8 +123,17 @@ def _parse_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
+# base64url to the standard alphabet; the standard alphabet's own `+` and `/` (not
+# base64url) become a character strict decoding refuses.
+_FROM_BASE64URL = bytes.maketrans(b"-_+/", b"+/!!")
+# 86 characters carry 516 bits, 4 more than 64 bytes: in the one canonical encoding they
+# are zero, so the last character is one of these.
+_CANONICAL_LAST = frozenset("AQgw")
+
+
 def _decode_proof_value(proof: Any) -> bytes:
-    """Strict encoding: `u` + 86 unpadded base64url characters decoding to 64 bytes."""
+    """Strict encoding: `u` + 86 unpadded base64url characters decoding to 64 bytes, in
+    their one canonical spelling (one C call decodes, refusing anything else)."""
     if not isinstance(proof, dict):
         raise ValueError("proof is missing or not an object")
     if proof.get("type") != PROOF_TYPE:
@@ -135,12 +141,15 @@ def _decode_proof_value(proof: Any) -> bytes:
     value = proof.get("proofValue")
     if not isinstance(value, str) or not value.startswith("u"):
         raise ValueError("proofValue must be multibase 'u' (base64url)")
-    body = value[1:]
-    if _PROOF_BODY.fullmatch(body) is None:
+    if len(value) != 87:
         raise ValueError(f"proofValue must be 'u' + 86 base64url characters, found {len(value)}")
-    signature = base64.urlsafe_b64decode(body + "==")
-    if len(signature) != 64 or base64.urlsafe_b64encode(signature).rstrip(b"=") != body.encode():
-        raise ValueError("proofValue does not decode to exactly 64 bytes")
+    try:
+        body = value.encode("ascii")[1:].translate(_FROM_BASE64URL)
+        signature = binascii.a2b_base64(body + b"==", strict_mode=True)
+    except (binascii.Error, ValueError) as exc:  # UnicodeEncodeError is a ValueError
+        raise ValueError("proofValue must be 'u' + 86 base64url characters") from exc
+    if value[-1] not in _CANONICAL_LAST:
+        raise ValueError("proofValue is not the canonical encoding of 64 bytes")
     return signature
 
 
@@ -191,8 +200,8 @@ class Entry:
         self.chain = _section(self.subject, "chain")
         self.outcome = _section(self.subject, "outcome")
         receipt_id = self.document.get("id")
-        self.receipt_id: str | None = receipt_id if isinstance(receipt_id, str) else None
-        self.sequence: int | None = _sequence(self.document)
+        self.receipt_id: str | None = receipt_id if type(receipt_id) is str else None
+        self.sequence: int | None = as_integer(self.chain.get("sequence"))
         self.placement = self.sequence  # where it sits in sequence order (see _ordered)
 
     def add(self, code: Code, message: str, index: int | None) -> None:
@@ -205,6 +214,14 @@ class Entry:
         self.problems = [replace(p, index=index) for p in self.problems]
 
     def result(self) -> ReceiptResult:
+        if not self.problems:  # the common case, without building the code tuples
+            return ReceiptResult(
+                self.receipt_id,
+                self.record.origin,
+                self.sequence,
+                self.parsed.receipt_hash if self.parsed else None,
+                Outcome.PASSED,
+            )
         failures = tuple(
             dict.fromkeys(p.code for p in self.problems if p.severity is Severity.FAILURE)
         )

@@ -20,9 +20,11 @@ import functools
 import os
 import sqlite3
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
+from typing import Any
 
 from reporting.errors import Diagnostic, InputError
 from reporting.receipts import stores, tempfiles
@@ -100,7 +102,7 @@ _COPY_STORE = (
 _SELECT_RECORDS = (
     "SELECT raw, source, line, idx, src_rowid, has_index, receipt_key, "
     + _COL_NAMES
-    + " FROM records"
+    + ", rowid FROM records"
 )
 # The store columns a copy reads (each must be stored, not computed).
 _STORE_COLUMNS_READ = frozenset({"receipt_json", *INDEX_COLUMNS})
@@ -449,6 +451,35 @@ class ReceiptSpool:
     def records_at(self, chain_key: str, sequence: int) -> list[RawRecord]:
         return _records_at(self._conn, self._source_names, chain_key, sequence)
 
+    def delegation_parent_chains(self, chain_keys: Iterable[str]) -> set[str]:
+        """The chains holding the delegation parents (§7.6) of these chains' receipts, and
+        theirs in turn: what verifying these chains depends on."""
+        self._ensure_index()
+        found: set[str] = set()
+        frontier = set(chain_keys)
+        while frontier:
+            parents = self._in_batches(
+                "SELECT DISTINCT parent_key FROM records WHERE parent_key IS NOT NULL "
+                "AND chain_key IN ({marks})",
+                sorted(frontier),
+            )
+            chains = self._in_batches(
+                "SELECT DISTINCT chain_key FROM records WHERE chain_key IS NOT NULL "
+                "AND receipt_key IN ({marks})",
+                sorted(parents),
+            )
+            frontier = chains - found - set(chain_keys)
+            found |= chains
+        return found - set(chain_keys)
+
+    def _in_batches(self, query: str, values: list[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(values), 500):
+            batch = values[start : start + 500]
+            rows = self._conn.execute(query.format(marks=",".join("?" * len(batch))), batch)
+            found.update(_text(row[0]) for row in rows)
+        return found
+
     def chain_keys(self) -> list[str]:
         """Every chain key, sorted, so runs are reproducible."""
         self._ensure_index()
@@ -536,11 +567,21 @@ def _sequence_ranges(values: list[int], size: int) -> list[_Range]:
     return ranges
 
 
+def _in_arrival_order(
+    conn: sqlite3.Connection, names: dict[int, str], query: str, params: Sequence[object]
+) -> list[RawRecord]:
+    """Records in the order they were spooled. The rows come in the index's order (by
+    sequence, which is usually arrival order too) and are sorted here: SQLite's ORDER BY
+    rowid would copy every row, bytes and all, through a temporary sorter."""
+    rows = conn.execute(query, params).fetchall()
+    rows.sort(key=itemgetter(-1))
+    return [_record_from_row(row, names) for row in rows]
+
+
 def _records_for(
     conn: sqlite3.Connection, names: dict[int, str], chain_key: str
 ) -> list[RawRecord]:
-    rows = conn.execute(_SELECT_RECORDS + " WHERE chain_key = ? ORDER BY rowid", (chain_key,))
-    return [_record_from_row(row, names) for row in rows]
+    return _in_arrival_order(conn, names, _SELECT_RECORDS + " WHERE chain_key = ?", (chain_key,))
 
 
 def _records_in(
@@ -554,15 +595,14 @@ def _records_in(
     if plan.high is not None:
         where += " AND seq < ?"
         params.append(plan.high)
-    query = _SELECT_RECORDS + " WHERE chain_key = ?" + where + " ORDER BY rowid"
-    return [_record_from_row(row, names) for row in conn.execute(query, params)]
+    return _in_arrival_order(conn, names, _SELECT_RECORDS + " WHERE chain_key = ?" + where, params)
 
 
 def _records_at(
     conn: sqlite3.Connection, names: dict[int, str], chain_key: str, sequence: int
 ) -> list[RawRecord]:
-    query = _SELECT_RECORDS + " WHERE chain_key = ? AND seq = ? ORDER BY rowid"
-    return [_record_from_row(row, names) for row in conn.execute(query, (chain_key, sequence))]
+    query = _SELECT_RECORDS + " WHERE chain_key = ? AND seq = ?"
+    return _in_arrival_order(conn, names, query, (chain_key, sequence))
 
 
 def _is_utf8(data: bytes) -> bool:
@@ -577,26 +617,20 @@ def _text(value: object) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def _record_from_row(row: tuple[object, ...], names: dict[int, str]) -> RawRecord:
+def _record_from_row(row: tuple[Any, ...], names: dict[int, str]) -> RawRecord:
     """A spool row as a record. `names` maps source numbers to one string per source,
-    shared by every origin read from it (a million verdicts, a handful of paths)."""
+    shared by every origin read from it (a million verdicts, a handful of paths). Line,
+    array index and rowid are integers the spool wrote, or NULL."""
     raw, source, line, idx, rowid, has_index, receipt_key = row[:7]
     assert isinstance(raw, bytes)
-    assert isinstance(source, int)
-    origin = Origin(
-        source=names[source],
-        line=line if isinstance(line, int) else None,
-        index=idx if isinstance(idx, int) else None,
-        rowid=rowid if isinstance(rowid, int) else None,
-    )
     columns = None
     if has_index:
         columns = {
             name: (_text(value) if isinstance(value, bytes) else value)
-            for name, value in zip(INDEX_COLUMNS, row[7:], strict=True)
+            for name, value in zip(INDEX_COLUMNS, row[7:-1], strict=True)
         }
     key = _text(receipt_key) if receipt_key is not None else None
-    return RawRecord(raw=raw, origin=origin, index_columns=columns, receipt_key=key)
+    return RawRecord(raw, Origin(names[source], line, rowid, idx), columns, key)
 
 
 def _spool_io_error(spool: Path, what: str, error: Exception) -> InputError:

@@ -31,16 +31,14 @@ Checks, in order (the first failure wins, code ``INVALID_TRUSTED_TIMESTAMP``):
    id-kp-timeStamping (RFC 3161 §2.3);
 6. when ``action_time`` is given, ``|genTime - action_time| <= tolerance``
    (a naive ``action_time`` is taken to be UTC);
-7. when ``tsa_roots`` is non-empty, the signer must chain to one of them.
+7. when ``tsa_roots`` is non-empty, the signer's certificate path leads to one of
+   them, every certificate of it valid at genTime (`reporting.certificates`, the
+   path validation every signature of the tool shares: RFC 5280 through
+   intermediates embedded in the token, each a CA, at most a few levels; revocation
+   is not checked).
 
-Trust anchoring is deliberately simple: the signer is anchored when it *is*
-one of ``tsa_roots`` or when a chain of direct-issuance signature checks
-(``Certificate.verify_directly_issued_by``) leads from it to a root, using
-intermediates embedded in the token (each intermediate must assert
-basicConstraints cA=TRUE; at most a few levels).  Validity periods, key usage
-of issuers, path-length and name constraints, and revocation are NOT checked;
-this is not RFC 5280 path validation.  With no ``tsa_roots`` the verdict is
-``anchored=False`` without failing; the caller decides whether to warn.
+With no ``tsa_roots`` the verdict is ``anchored=False`` without failing; the caller
+decides whether to warn.
 
 The ESS signing-certificate attributes (RFC 3161 §2.4.1) are not checked.
 
@@ -65,6 +63,8 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from reporting.certificates import PathCode, Usage, validate_path
 
 __all__ = ["TimestampVerdict", "verify_trusted_timestamp"]
 
@@ -103,10 +103,7 @@ _CRYPTO_ERRORS: tuple[type[Exception], ...] = (
 )
 _DECODE_ERRORS: tuple[type[Exception], ...] = _ASN1_ERRORS + _CRYPTO_ERRORS
 _MISSING_EXTENSION_ERRORS: tuple[type[Exception], ...] = (x509.ExtensionNotFound, *_CRYPTO_ERRORS)
-_BAD_SIGNATURE_ERRORS: tuple[type[Exception], ...] = (InvalidSignature, *_CRYPTO_ERRORS)
 _BAD_SIGNATURE_PARAMS: tuple[type[Exception], ...] = (*_ASN1_ERRORS, UnsupportedAlgorithm)
-
-_MAX_CHAIN_DEPTH = 4
 
 _PublicKey = (
     rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | ed448.Ed448PublicKey
@@ -128,6 +125,7 @@ class TimestampVerdict:
     gen_time: datetime | None  # TSTInfo genTime (tz-aware UTC) when it could be parsed
     tsa_subject: str | None  # signer certificate subject (RFC 4514) when known
     anchored: bool  # True when the TSA signer chains to one of tsa_roots
+    trust_code: PathCode | None = None  # why the TSA's path is not trusted, when checked
 
 
 def verify_trusted_timestamp(
@@ -173,6 +171,7 @@ class _Progress:
     gen_time: datetime | None = None
     tsa_subject: str | None = None
     anchored: bool = False
+    trust_code: PathCode | None = None
 
     def verdict(self, *, valid: bool, detail: str) -> TimestampVerdict:
         return TimestampVerdict(
@@ -182,6 +181,7 @@ class _Progress:
             gen_time=self.gen_time,
             tsa_subject=self.tsa_subject,
             anchored=self.anchored,
+            trust_code=self.trust_code,
         )
 
 
@@ -212,15 +212,12 @@ def _run_checks(
     digest_name = _signer_digest_name(signer_info)
     _check_signed_attributes(signer_info, token.econtent, digest_name)
     _check_signature(signer_info, signer_cert, digest_name)
-    intermediates = [cert for _, cert in embedded]
-    progress.anchored = bool(tsa_roots) and _chains_to_root(signer_cert, intermediates, tsa_roots)
     _check_time_stamping_eku(signer_cert)
     if action_time is not None:
         _check_time_tolerance(gen_time, action_time, tolerance)
-    if tsa_roots and not progress.anchored:
-        raise _CheckFailedError(
-            f"Expected the TSA certificate to chain to one of {len(tsa_roots)} trusted TSA "
-            f"root(s), but {progress.tsa_subject!r} does not: the TSA is not trusted."
+    if tsa_roots:
+        _check_trust_path(
+            signer_cert, [cert for _, cert in embedded], tsa_roots, gen_time, progress
         )
     checked = "imprint, signature, timeStamping EKU" + (", time" if action_time else "")
     anchoring = "anchored to a trusted root" if progress.anchored else "not anchored"
@@ -624,45 +621,26 @@ def _check_time_tolerance(gen_time: datetime, action_time: datetime, tolerance: 
 # --- (7) trust anchoring ----------------------------------------------------------------------
 
 
-def _chains_to_root(
-    cert: x509.Certificate,
-    intermediates: Sequence[x509.Certificate],
-    roots: Sequence[x509.Certificate],
-) -> bool:
-    """True when ``cert`` is a root or reaches one through CA intermediates (see module doc)."""
-    current = cert
-    visited: list[x509.Certificate] = []
-    for _ in range(_MAX_CHAIN_DEPTH + 1):
-        if current in roots or any(_is_directly_issued_by(current, root) for root in roots):
-            return True
-        visited.append(current)
-        parent = next(
-            (
-                candidate
-                for candidate in intermediates
-                if candidate not in visited
-                and _is_ca(candidate)
-                and _is_directly_issued_by(current, candidate)
-            ),
-            None,
+def _check_trust_path(
+    signer_cert: x509.Certificate,
+    embedded: Sequence[x509.Certificate],
+    tsa_roots: Sequence[x509.Certificate],
+    gen_time: datetime,
+    progress: _Progress,
+) -> None:
+    """The TSA's certificate path leads to one of ``tsa_roots``, valid at genTime."""
+    path = validate_path(
+        signer_cert,
+        intermediates=embedded,
+        trust=tsa_roots,
+        moment=gen_time,
+        usage=Usage.TIME_STAMPING,
+    )
+    progress.anchored = path.trusted
+    progress.trust_code = path.code
+    if not path.trusted:
+        raise _CheckFailedError(
+            f"Expected the TSA certificate to chain to one of {len(tsa_roots)} trusted TSA "
+            f"root(s) at genTime, but it does not ({path.code}: {path.detail}): "
+            "the TSA is not trusted."
         )
-        if parent is None:
-            return False
-        current = parent
-    return False
-
-
-def _is_directly_issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except _BAD_SIGNATURE_ERRORS:
-        return False
-    return True
-
-
-def _is_ca(cert: x509.Certificate) -> bool:
-    try:
-        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints)
-    except _MISSING_EXTENSION_ERRORS:
-        return False
-    return constraints.value.ca

@@ -279,6 +279,7 @@ def _scope(inputs: ReportInputs, settings: dict[str, Any]) -> ScopeSection:
         witnesses=len(evidence.witnesses),
         grants_file=evidence.grants is not None,
         settings={k: v for k, v in settings.items() if k not in _SHOWN_ELSEWHERE},
+        narrowed_to=evidence.scope.label(),
     )
 
 
@@ -324,10 +325,20 @@ def _activity(evidence: Evidence) -> ActivitySection:
         by_action_type=_counts(scope["action_type"], 15),
         by_outcome=_counts(scope["outcome"]),
         failures=_refs(failures, LIST_LIMIT),
-        high_risk=_refs(high.sort_values("risk_rank", ascending=False, kind="stable"), LIST_LIMIT),
+        high_risk=_highest_risk_first(high, LIST_LIMIT),
         high_risk_total=len(high),
         failures_total=len(failures),
     )
+
+
+def _highest_risk_first(frame: pd.DataFrame, limit: int) -> tuple[ReceiptRef, ...]:
+    """The first `limit` receipts by risk (highest first), then time, chain and sequence."""
+    refs: list[ReceiptRef] = []
+    for rank in sorted(frame["risk_rank"].dropna().unique(), reverse=True):
+        if len(refs) >= limit:
+            break
+        refs.extend(_refs(frame[frame["risk_rank"] == rank], limit - len(refs)))
+    return tuple(refs)
 
 
 def _per_day(scope: pd.DataFrame) -> tuple[CountRow, ...]:

@@ -130,6 +130,7 @@ class ScopeSection:
     witnesses: int
     grants_file: bool
     settings: dict[str, Any]  # what the run was asked for (the manifest's settings record)
+    narrowed_to: str  # the chain, agent, principal and grant patterns, as the cover says them
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
+from reporting.certificates import PathCode, Usage, validate_path
 from reporting.errors import Diagnostic, KeyStoreError, UsageError
 from reporting.signing.keys import SigningIdentity
 
@@ -72,8 +73,9 @@ class CmsVerdict:
     """What `verify_detached` found.
 
     ``valid``: the signature over the data verifies with the embedded signer certificate.
-    ``trusted``: valid, and the signer certificate is one of the trust anchors or chains
-    to one through the embedded certificates, and was valid at the signing time.
+    ``trusted``: valid, and the signer's certificate path leads to one of the trust
+    anchors through the embedded certificates, every certificate of it valid at the
+    signing time (`reporting.certificates`); ``trust_code`` says why not.
     ``signer`` and ``signing_time`` are set only when ``valid``; ``detail`` explains.
     """
 
@@ -83,6 +85,7 @@ class CmsVerdict:
     signing_time: datetime | None
     detail: str
     certificate_sha256: str | None = None  # of the signer certificate's DER, when valid
+    trust_code: PathCode | None = None
 
 
 # --- signing --------------------------------------------------------------------------
@@ -342,52 +345,6 @@ def _verify_signer_info(
     return signer, signing_time
 
 
-def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    if cert.issuer != issuer.subject:
-        return False
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
-        return False
-    return True
-
-
-def _is_ca(cert: x509.Certificate) -> bool:
-    try:
-        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-    except x509.ExtensionNotFound:
-        return False
-
-
-def _trust_path(
-    signer: x509.Certificate,
-    embedded: list[x509.Certificate],
-    trust: Sequence[x509.Certificate],
-) -> str | None:
-    """None when ``signer`` chains to an anchor, else why not."""
-    anchors = list(trust)
-    current = signer
-    seen: list[x509.Certificate] = []
-    for _ in range(16):
-        if current in anchors:
-            return None
-        seen.append(current)
-        for anchor in anchors:
-            if _is_ca(anchor) and _issued_by(current, anchor):
-                return None
-        step = next(
-            (c for c in embedded if c not in seen and _is_ca(c) and _issued_by(current, c)),
-            None,
-        )
-        if step is None:
-            break
-        current = step
-    return (
-        f"signer {_subject(signer)} is not a trusted certificate and does not chain to one "
-        "(issuer " + current.issuer.rfc4514_string() + ")"
-    )
-
-
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
@@ -416,22 +373,20 @@ def verify_detached(
         )
 
     name = _subject(signer)
-    try:
-        problem = _trust_path(signer, certs, trust)
-    except _PARSE_ERRORS as exc:  # a malformed extension in an embedded certificate
-        problem = f"the certificate chain cannot be read ({_one_line(exc)})"
-    if (
-        problem is None
-        and signing_time is not None
-        and not (signer.not_valid_before_utc <= signing_time <= signer.not_valid_after_utc)
-    ):
-        problem = (
-            f"signer certificate {name} was not valid at the signing time "
-            f"{signing_time.isoformat()}"
-        )
+    # The path is validated at the signing time the signed attributes state (the
+    # signer's claim; the manifest carries no time-stamp), or now without one.
+    path = validate_path(
+        signer,
+        intermediates=certs,
+        trust=trust,
+        moment=signing_time,
+        usage=Usage.DOCUMENT_SIGNING,
+    )
     fingerprint = signer.fingerprint(hashes.SHA256()).hex()
-    if problem is not None:
-        detail = f"signature valid, but {problem}"
-        return CmsVerdict(True, False, name, signing_time, detail, fingerprint)
+    if not path.trusted:
+        detail = f"signature valid, but {path.detail}"
+        return CmsVerdict(
+            True, False, name, signing_time, detail, fingerprint, trust_code=path.code
+        )
     detail = f"signature valid and trusted: {name}"
     return CmsVerdict(True, True, name, signing_time, detail, fingerprint)
