@@ -34,7 +34,7 @@ from reporting.receipts.sources import SQLITE_MAGIC, spool_sources
 from reporting.receipts.verify import VerifyOptions, verify_chain, verify_spool
 
 from .factory import ChainBuilder, Key, write_store
-from .helpers import records, trust
+from .helpers import examples, records, trust
 
 KEY = Key.from_seed("fuzz")
 CHAIN = ChainBuilder(KEY, chain_id="chain_fuzz").extend(3).receipts
@@ -43,10 +43,10 @@ ORIGINAL_CANONICAL = [parse_receipt(line).canonical for line in CHAIN_LINES]
 OPTIONS = VerifyOptions(trust=trust(KEY.raw))
 
 
-def fuzz(examples: int) -> settings:
-    """Few examples (the suite must stay fast), no deadline (the machine is shared)."""
+def fuzz(count: int) -> settings:
+    """`count` examples scaled to the hypothesis profile (conftest.py), no deadline."""
     return settings(
-        max_examples=examples,
+        max_examples=examples(count),
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
     )
