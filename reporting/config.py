@@ -27,7 +27,7 @@ import jsonschema
 
 from reporting.errors import Diagnostic, EvidenceError, InputError
 from reporting.periods import parse_instant, resolve_period
-from reporting.yamlio import LocatedDict, line_of_path, load_yaml, plain
+from reporting.yamlio import LocatedDict, LocatedProblems, load_yaml, plain
 
 __all__ = [
     "CONFIG_SCHEMA_ID",
@@ -120,33 +120,6 @@ def config_schema() -> dict[str, Any]:
     return schema
 
 
-# -- locating -----------------------------------------------------------------------------
-
-
-def _where(path: Sequence[str | int]) -> str:
-    """`checks.overrides[0].params` for a path of keys and indexes; `(top)` for the root."""
-    text = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path)
-    return text.removeprefix(".") or "(top)"
-
-
-class _Problems:
-    """Collects diagnostics for one file, each with the line of its path."""
-
-    def __init__(self, data: Any, source: Path) -> None:
-        self.data = data
-        self.source = str(source)
-        self.items: list[Diagnostic] = []
-
-    def add(self, path: Sequence[str | int], message: str, line: int | None = None) -> None:
-        line = line if line is not None else line_of_path(self.data, path)
-        self.items.append(Diagnostic("CONFIG", f"{_where(path)}: {message}", self.source, line))
-
-    def raise_if_any(self) -> None:
-        if self.items:
-            ordered = sorted(self.items, key=lambda d: (d.line or 0, d.message))
-            raise InputError(ordered)
-
-
 # -- secrets ------------------------------------------------------------------------------
 
 
@@ -167,7 +140,7 @@ def _walk(node: Any, path: JsonPath = ()) -> Iterator[tuple[JsonPath, Any, str |
             yield from _walk(value, (*path, index))
 
 
-def _secret_paths(data: Any, problems: _Problems) -> set[JsonPath]:
+def _secret_paths(data: Any, problems: LocatedProblems) -> set[JsonPath]:
     """Report every inline secret; return their paths (their values are never echoed)."""
     found: set[JsonPath] = set()
     for path, value, key in _walk(data):
@@ -195,7 +168,9 @@ def _holds_secret(path: JsonPath, secrets: set[JsonPath]) -> bool:
     return any(secret[: len(path)] == path for secret in secrets)
 
 
-def _unknown_keys(error: jsonschema.ValidationError, path: JsonPath, problems: _Problems) -> None:
+def _unknown_keys(
+    error: jsonschema.ValidationError, path: JsonPath, problems: LocatedProblems
+) -> None:
     """One diagnostic per unknown key, on that key's line (secrets are reported already)."""
     instance: dict[str, Any] = error.instance if isinstance(error.instance, dict) else {}
     allowed = sorted(error.schema.get("properties", {})) if isinstance(error.schema, dict) else []
@@ -205,7 +180,7 @@ def _unknown_keys(error: jsonschema.ValidationError, path: JsonPath, problems: _
         problems.add((*path, key), f"unknown key (allowed: {', '.join(allowed)})")
 
 
-def _schema_problems(data: Any, secrets: set[JsonPath], problems: _Problems) -> set[JsonPath]:
+def _schema_problems(data: Any, secrets: set[JsonPath], problems: LocatedProblems) -> set[JsonPath]:
     """Validate against the schema; return the paths that failed (semantic checks skip them)."""
     validator = jsonschema.Draft202012Validator(config_schema())
     failed: set[JsonPath] = set()
@@ -231,7 +206,7 @@ def _failed_under(path: JsonPath, skip: set[JsonPath]) -> bool:
     return any(failed[: len(path)] == path for failed in skip)
 
 
-def _parse_setting(key: str, text: str, problems: _Problems) -> datetime | None:
+def _parse_setting(key: str, text: str, problems: LocatedProblems) -> datetime | None:
     """Check `period`, `since` or `until`; a bad value is reported on its line."""
     try:
         if key == "period":
@@ -243,7 +218,7 @@ def _parse_setting(key: str, text: str, problems: _Problems) -> datetime | None:
         return None
 
 
-def _period_problems(data: LocatedDict, skip: set[JsonPath], problems: _Problems) -> None:
+def _period_problems(data: LocatedDict, skip: set[JsonPath], problems: LocatedProblems) -> None:
     """Each value must exist in the calendar; period excludes since/until; since < until."""
     bounds: dict[str, datetime] = {}
     for key in ("period", "since", "until"):
@@ -260,7 +235,7 @@ def _period_problems(data: LocatedDict, skip: set[JsonPath], problems: _Problems
         problems.add(("until",), f"{until!r} is not after since {since!r}")
 
 
-def _signing_problems(data: LocatedDict, problems: _Problems) -> None:
+def _signing_problems(data: LocatedDict, problems: LocatedProblems) -> None:
     signing = data.get("signing")
     if not isinstance(signing, dict):
         return
@@ -273,7 +248,7 @@ def _signing_problems(data: LocatedDict, problems: _Problems) -> None:
         problems.add(("signing", "certificate"), "needs signing.key (its private key)")
 
 
-def _override_problems(data: LocatedDict, skip: set[JsonPath], problems: _Problems) -> None:
+def _override_problems(data: LocatedDict, skip: set[JsonPath], problems: LocatedProblems) -> None:
     from reporting.controls.checks import parameter_errors  # the registry: only when needed
 
     checks = data.get("checks")
@@ -294,7 +269,7 @@ def _override_problems(data: LocatedDict, skip: set[JsonPath], problems: _Proble
             problems.add((*path, where), problem)
 
 
-def _framework_problems(data: LocatedDict, skip: set[JsonPath], problems: _Problems) -> None:
+def _framework_problems(data: LocatedDict, skip: set[JsonPath], problems: LocatedProblems) -> None:
     from reporting.controls.loader import shipped_mapping_paths
 
     frameworks = data.get("frameworks")
@@ -361,7 +336,7 @@ def _overrides(data: LocatedDict) -> tuple[CheckOverride, ...]:
     )
 
 
-def _deployment_problems(data: LocatedDict, skip: set[JsonPath], problems: _Problems) -> None:
+def _deployment_problems(data: LocatedDict, skip: set[JsonPath], problems: LocatedProblems) -> None:
     """What the schema cannot say: time zones exist, and each check accepts what it gets."""
     from reporting.controls.checks import parameter_errors  # the registry: only when needed
     from reporting.controls.deployment import check_parameters
@@ -461,7 +436,7 @@ def load_config(path: Path) -> ReportConfig:
     Raises `InputError` whose diagnostics (code `CONFIG`) name the file and line.
     """
     data = _read(path)
-    problems = _Problems(data, path)
+    problems = LocatedProblems(data, path, "CONFIG")
     if not isinstance(data, LocatedDict):
         problems.add((), "the configuration must be a mapping (key: value lines)", 1)
         problems.raise_if_any()

@@ -8,6 +8,7 @@ PyYAML's SafeLoader silently keeps the last of two equal keys and expands aliase
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,15 @@ import yaml
 
 from reporting.errors import Diagnostic, InputError
 
-__all__ = ["LocatedDict", "line_of_path", "load_yaml", "load_yaml_text", "plain"]
+__all__ = [
+    "LocatedDict",
+    "LocatedProblems",
+    "json_path",
+    "line_of_path",
+    "load_yaml",
+    "load_yaml_text",
+    "plain",
+]
 
 DEFAULT_MAX_YAML_BYTES = 8 << 20
 MAX_YAML_DEPTH = 64  # far deeper than any mapping, config or trust store needs
@@ -54,6 +63,32 @@ def line_of_path(data: Any, path: Any) -> int | None:
         else:
             break
     return line
+
+
+def json_path(path: Sequence[str | int]) -> str:
+    """`checks.overrides[0].params` for a path of keys and indexes; `(top)` for the root."""
+    text = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path)
+    return text.removeprefix(".") or "(top)"
+
+
+class LocatedProblems:
+    """Collects every problem of one parsed file, each with the line of its path, so a
+    loader reports them all at once (`code` names the kind of file: CONFIG, ...)."""
+
+    def __init__(self, data: Any, source: Path | str, code: str) -> None:
+        self.data = data
+        self.source = str(source)
+        self.code = code
+        self.items: list[Diagnostic] = []
+
+    def add(self, path: Sequence[str | int], message: str, line: int | None = None) -> None:
+        line = line if line is not None else line_of_path(self.data, path)
+        self.items.append(Diagnostic(self.code, f"{json_path(path)}: {message}", self.source, line))
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            ordered = sorted(self.items, key=lambda d: (d.line or 0, d.message))
+            raise InputError(ordered)
 
 
 class _StrictLoader(yaml.SafeLoader):
