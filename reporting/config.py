@@ -27,6 +27,7 @@ import jsonschema
 
 from reporting.errors import Diagnostic, EvidenceError, InputError
 from reporting.periods import parse_instant, resolve_period
+from reporting.report.requests import EvidenceOwner
 from reporting.yamlio import LocatedDict, LocatedProblems, load_yaml, plain
 
 __all__ = [
@@ -111,6 +112,8 @@ class ReportConfig:
     scheduler: str | None = None
     render_timeout: float | None = None
     render_memory: int | None = None
+    dispositions: Path | None = None
+    evidence_owners: tuple[EvidenceOwner, ...] = ()
 
 
 def config_schema() -> dict[str, Any]:
@@ -410,6 +413,11 @@ def _build(path: Path, data: LocatedDict) -> ReportConfig:
         scheduler=data.get("scheduler"),
         render_timeout=data.get("render", {}).get("timeout_seconds"),
         render_memory=data.get("render", {}).get("memory_mb"),
+        dispositions=resolve.path(data.get("dispositions")),
+        evidence_owners=tuple(
+            EvidenceOwner(pattern, owner)
+            for pattern, owner in data.get("evidence_owners", {}).items()
+        ),
         **_signing_fields(data, resolve),
     )
 

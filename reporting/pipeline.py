@@ -433,7 +433,10 @@ def run_report(
     on_stage: StageListener | None = None,
 ) -> ReportRun:
     from reporting.report.build import ReportInputs, ReportOptions, build_report
+    from reporting.report.dispositions import load_dispositions
 
+    # The dispositions file is checked before the long work: a typo fails at once.
+    dispositions = load_dispositions(settings.dispositions) if settings.dispositions else ()
     with _assessed(settings, stdin=stdin, progress=progress, on_stage=on_stage) as (run, spool):
         record = settings_record(settings, mapping_records(run.frameworks))
         inputs = ReportInputs(
@@ -448,6 +451,9 @@ def run_report(
             organisation=settings.organisation,
             settings=record,
             signature=signature or ReportOptions().signature,
+            previous=settings.previous,
+            dispositions=dispositions,
+            evidence_owners=settings.evidence_owners,
         )
         with stage("build report model", on_stage):
             model = build_report(inputs, options)
@@ -547,9 +553,11 @@ def run_signed_report(
     from reporting.summary import summary_document
 
     identity = identity or signing_identity(settings)
-    run = run_report(
-        settings, signature=notice_for(identity), stdin=stdin, progress=progress, on_stage=on_stage
-    )
+    # Decided before rendering: the cover and the sign-off page give it as the generation
+    # time, and the PDF and manifest signatures carry it. The report id does not depend on it.
+    signing_time = signing_time or datetime.now(UTC)
+    notice = notice_for(identity, signing_time=signing_time)
+    run = run_report(settings, signature=notice, stdin=stdin, progress=progress, on_stage=on_stage)
     model = run.model
     output = settings.output
     limits = RenderLimits(
@@ -568,7 +576,7 @@ def run_signed_report(
             manifest=ManifestInputs.of(model, run.assessment.verification.result, run.settings),
             summary=lambda listings: summary_document(model, settings, identity, listings, code),
             organisation=settings.organisation,
-            signing_time=signing_time or datetime.now(UTC),
+            signing_time=signing_time,
             tsa_url=settings.signing.tsa,
         )
     directory = output.directory / period_name(settings.period) / model.report_id

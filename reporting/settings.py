@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from distributed import Client
 
     from reporting.config import CheckOverride
+    from reporting.report.history import PreviousInput
+    from reporting.report.requests import EvidenceOwner
 
 __all__ = [
     "SETTINGS_SCHEMA",
@@ -127,6 +129,11 @@ class RunSettings:
     output: OutputSettings = field(default_factory=OutputSettings)
     signing: SigningSettings = field(default_factory=SigningSettings)
     fail_on: FailOn = "integrity"
+    # Against the previous report: the verified earlier report the command line found (or
+    # was named), or why it cannot be used; None when there is none.
+    previous: PreviousInput = None
+    dispositions: Path | None = None  # the team's decisions per finding (`--dispositions`)
+    evidence_owners: tuple[EvidenceOwner, ...] = ()  # who supplies which manual evidence
 
     @property
     def scope(self) -> Scope:
@@ -171,9 +178,11 @@ def _files_record(paths: Iterable[Path], request: VerifyRequest) -> list[dict[st
 def settings_record(settings: RunSettings, mappings: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Every setting that can change a result, as the manifest records it.
 
-    Input files (trust store, witness, grants, bodies, TSA roots) by display name and
-    digest; mappings as loaded (id, version, digest); no path of this machine, no output
-    or execution option.
+    Input files (trust store, witness, grants, bodies, TSA roots, dispositions) by display
+    name and digest; mappings as loaded (id, version, digest); the previous report compared
+    with by id and manifest digest (or the code of why it was refused); no path of this
+    machine, no output or execution option. The previous report, the dispositions and the
+    evidence owners change only how results are presented, never a result.
     """
     request = settings.verify
     period = settings.period
@@ -208,4 +217,9 @@ def settings_record(settings: RunSettings, mappings: Sequence[dict[str, Any]]) -
             "max_receipt_bytes": request.max_receipt_bytes,
             "max_depth": request.max_depth,
         },
+        "previous": settings.previous.record() if settings.previous is not None else None,
+        "dispositions": _file_record(settings.dispositions, request),
+        "evidence_owners": [
+            {"pattern": owner.pattern, "owner": owner.owner} for owner in settings.evidence_owners
+        ],
     }

@@ -18,10 +18,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from reporting.audit.previous import replay_previous
 from reporting.config import CheckOverride
 from reporting.controls.loader import shipped_mapping_paths
 from reporting.periods import Period
 from reporting.pipeline import run_report
+from reporting.report.history import PreviousInput
+from reporting.report.requests import EvidenceOwner
 from reporting.settings import SETTINGS_SCHEMA, RunSettings, VerifyRequest, digest_path
 from reporting.signing.manifest import results_digest
 
@@ -43,6 +46,8 @@ class RederiveInputs:
     bodies: Path | None = None
     tsa_roots: tuple[Path, ...] = ()
     mappings: tuple[Path, ...] = ()  # mapping files that are not shipped
+    previous: Path | None = None  # the previous report it was compared with
+    dispositions: Path | None = None
 
 
 def _instant(value: Any) -> datetime | None:
@@ -136,7 +141,22 @@ def replay_settings(record: dict[str, Any], inputs: RederiveInputs, directory: P
         principals=tuple(record.get("principals") or ()),
         grant_refs=tuple(record.get("grant_refs") or ()),
         organisation=str(record.get("organisation")),
+        previous=_previous(record.get("previous"), inputs.previous),
+        dispositions=_supplied(
+            "a dispositions file", "--dispositions", record.get("dispositions"), inputs.dispositions
+        ),
+        evidence_owners=tuple(
+            EvidenceOwner(str(o["pattern"]), str(o["owner"]))
+            for o in record.get("evidence_owners") or ()
+        ),
     )
+
+
+def _previous(record: Any, named: Path | None) -> PreviousInput:
+    try:
+        return replay_previous(record, named)
+    except (OSError, ValueError) as exc:
+        raise RederiveError(str(exc)) from exc
 
 
 def rederive(inputs: RederiveInputs, manifest: dict[str, Any], directory: Path) -> str | None:

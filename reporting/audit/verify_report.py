@@ -34,7 +34,14 @@ from reporting.signing.manifest import MANIFEST_NAME, SIGNATURE_NAME, parse_mani
 from reporting.signing.outputs import CERTIFICATE_NAME
 from reporting.signing.pades import PdfSignatureVerdict, validate_pdf
 
-__all__ = ["Check", "RederiveFunction", "ReportAbout", "ReportVerification", "verify_report"]
+__all__ = [
+    "Check",
+    "RederiveFunction",
+    "ReportAbout",
+    "ReportVerification",
+    "pdf_attachments",
+    "verify_report",
+]
 
 VERIFY_REPORT_SCHEMA = "agent-evidence/verify-report/v2"
 # Re-derives the results and reports what differs (nothing: None); raises on a problem.
@@ -162,7 +169,7 @@ def _pdf_checks(verdict: PdfSignatureVerdict) -> list[Check]:
     return checks
 
 
-def _attachments(pdf: bytes) -> dict[str, bytes]:
+def pdf_attachments(pdf: bytes) -> dict[str, bytes]:
     try:
         reader = PdfReader(io.BytesIO(pdf))
         return {name: contents[0] for name, contents in reader.attachments.items() if contents}
@@ -172,7 +179,7 @@ def _attachments(pdf: bytes) -> dict[str, bytes]:
 
 def _attachment_checks(pdf: bytes) -> tuple[list[Check], dict[str, Any] | None]:
     try:
-        attached = _attachments(pdf)
+        attached = pdf_attachments(pdf)
         manifest = parse_manifest(attached.pop(MANIFEST_NAME))
     except KeyError:
         return [Check("pdf_attachments", False, "the PDF carries no manifest.json")], None

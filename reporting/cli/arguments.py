@@ -84,6 +84,7 @@ def _merge_config(args: argparse.Namespace, config: ReportConfig) -> None:
     args.render_memory = args.render_memory or config.render_memory
     args.passphrase_env = args.passphrase_env or config.passphrase_env
     args.tsa = args.tsa or config.tsa
+    args.dispositions = args.dispositions or config.dispositions
     if not (args.sign_key or args.sign_cert or args.sign_p12):  # a flag replaces the block
         args.sign_key, args.sign_cert, args.sign_p12 = (
             config.sign_key,
@@ -136,4 +137,6 @@ def run_settings(args: argparse.Namespace) -> RunSettings:
         ),
         signing=_signing(args),
         fail_on=args.fail_on or "integrity",
+        dispositions=args.dispositions,
+        evidence_owners=config.evidence_owners if config else (),
     )

@@ -18,6 +18,7 @@ from reporting.errors import Diagnostic, UsageError
 from reporting.settings import OutputSettings, RunSettings, VerifyRequest
 
 from .arguments import run_settings, verify_request
+from .history import with_previous
 from .output import (
     Feedback,
     print_report,
@@ -46,12 +47,14 @@ def run_verify(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK if verified_something(run.result) else EXIT_FAILED
 
 
-def _report(settings: RunSettings, out: TextIO, *, quiet: bool, verbose: bool, json: bool) -> int:
+def _report(settings: RunSettings, args: argparse.Namespace, out: TextIO) -> int:
     from reporting.pipeline import run_signed_report, signing_identity
 
     identity = signing_identity(settings)  # before the long work: a bad key fails at once
     for warning in identity.warnings:
         sys.stderr.write(f"agent-evidence: warning: {warning}\n")
+    settings = with_previous(settings, identity, args)  # verified before it is used
+    quiet, verbose, json = args.quiet, args.verbose, args.json
     secrets = [name for name in (settings.signing.passphrase_env,) if name]
     with Feedback(quiet=quiet, verbose=verbose) as feedback:
         written = run_signed_report(
@@ -69,8 +72,7 @@ def _report(settings: RunSettings, out: TextIO, *, quiet: bool, verbose: bool, j
 
 
 def run_report(args: argparse.Namespace, out: TextIO) -> int:
-    settings = run_settings(args)
-    return _report(settings, out, quiet=args.quiet, verbose=args.verbose, json=args.json)
+    return _report(run_settings(args), args, out)
 
 
 # -- demo ---------------------------------------------------------------------------------
@@ -167,6 +169,8 @@ def run_verify_report(args: argparse.Namespace, out: TextIO) -> int:
             bodies=args.bodies,
             tsa_roots=tuple(args.tsa_root),
             mappings=tuple(args.framework),
+            previous=args.previous,
+            dispositions=args.dispositions,
         )
 
         def replay(manifest: dict[str, Any], directory: Path) -> str | None:

@@ -13,6 +13,8 @@ from pathlib import Path
 from reporting import __version__
 from reporting.receipts.canonical import DEFAULT_MAX_DEPTH, DEFAULT_MAX_RECEIPT_BYTES
 
+from .history import add_history_options, add_rederive_history
+
 __all__ = ["EXIT_USAGE", "PASSPHRASE_ENV", "build_parser"]
 
 EXIT_USAGE = 2
@@ -182,6 +184,7 @@ def _add_report(commands: argparse._SubParsersAction[_Parser]) -> None:
     report.add_argument("--verbose", action="store_true", help="log each stage's timing")
     _add_render_limits(report)
     _add_signing_options(report)
+    add_history_options(report)
 
 
 def _add_render_limits(parser: argparse.ArgumentParser) -> None:
@@ -266,6 +269,7 @@ def _add_verify_report(commands: argparse._SubParsersAction[_Parser]) -> None:
         metavar="FILE",
         help="a mapping file it used that is not shipped (found by its digest)",
     )
+    add_rederive_history(verify)
     verify.add_argument("--json", action="store_true", help="machine-readable result on stdout")
 
 

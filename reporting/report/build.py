@@ -11,6 +11,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ from reporting.controls.loader import Framework
 from reporting.controls.vocabulary import Reason
 from reporting.evidence.frame import RISK_RANK, Evidence
 from reporting.receipts.sources import SourceSummary
+from reporting.report.dispositions import DispositionEntry, apply_dispositions
+from reporting.report.history import PreviousInput, PreviousReport, compare
 from reporting.report.model import (
     REPORT_SCHEMA,
     ActivitySection,
@@ -44,7 +47,9 @@ from reporting.report.model import (
     Severity,
     SignatureNotice,
     anchor,
+    utc_instant,
 )
+from reporting.report.requests import EvidenceOwner, evidence_requests
 
 __all__ = ["ReportInputs", "ReportOptions", "anchor", "build_report"]
 
@@ -101,6 +106,9 @@ class ReportOptions:
     signature: SignatureNotice = field(
         default_factory=lambda: SignatureNotice(signer=None, algorithm=None, demo=False)
     )
+    previous: PreviousInput = None  # the verified previous report, or why none is used
+    dispositions: tuple[DispositionEntry, ...] = ()  # this period's dispositions file
+    evidence_owners: tuple[EvidenceOwner, ...] = ()  # who supplies which manual evidence
 
 
 # -- rows -> references -------------------------------------------------------------------
@@ -703,6 +711,39 @@ def _cited(
     return tuple(refs[k] for k in sorted(refs))
 
 
+def _reference_date(model: ReportModel) -> date | None:
+    """The day dispositions are judged overdue on: the generation (signing) date; for a
+    model built without one, the end of the period, else the latest receipt's day."""
+    for moment in (model.signature.signing_time, model.scope.period_until, model.as_of):
+        instant = utc_instant(moment)
+        if instant is not None:
+            return instant.date()
+    return None
+
+
+def _against_last_period(model: ReportModel, options: ReportOptions) -> ReportModel:
+    """The comparison with the previous report, the trend, the dispositions (this
+    period's file, else carried from the previous report) and the request list."""
+    previous, trend = compare(model, options.previous)
+    carried = options.previous if isinstance(options.previous, PreviousReport) else None
+    as_of = _reference_date(model)
+    dispositions = apply_dispositions(
+        (*model.findings, *model.exceptions),
+        options.dispositions,
+        carried=carried.dispositions if carried else (),
+        carried_from=carried.report_id if carried else None,
+        as_of=as_of,
+    )
+    return replace(
+        model,
+        previous=previous,
+        trend=trend,
+        dispositions=dispositions,
+        dispositions_as_of=as_of.isoformat() if as_of and dispositions else None,
+        evidence_requests=evidence_requests(model.frameworks, options.evidence_owners),
+    )
+
+
 def build_report(inputs: ReportInputs, options: ReportOptions | None = None) -> ReportModel:
     settings = options or ReportOptions()
     evidence = inputs.evidence
@@ -710,7 +751,7 @@ def build_report(inputs: ReportInputs, options: ReportOptions | None = None) -> 
     sections = _framework_sections(inputs.assessments, findings + exceptions, evidence)
     posture, reason = _posture(evidence, inputs.assessments)
     latest = evidence.in_scope["timestamp"].max() if len(evidence.in_scope) else None
-    return ReportModel(
+    model = ReportModel(
         schema=REPORT_SCHEMA,
         report_id=settings.report_id,
         organisation=settings.organisation,
@@ -734,3 +775,4 @@ def build_report(inputs: ReportInputs, options: ReportOptions | None = None) -> 
         cited_receipts=_cited(findings + exceptions, sections),
         verification_howto=HOWTO,
     )
+    return _against_last_period(model, settings)

@@ -24,10 +24,15 @@ __all__ = [
     "CheckFigure",
     "ControlSection",
     "CountRow",
+    "Disposition",
+    "EvidenceRequest",
+    "FigureChange",
     "Finding",
+    "FindingChange",
     "FrameworkSection",
     "KeyFigures",
     "Posture",
+    "PreviousSection",
     "ReceiptRef",
     "ReportModel",
     "ScopeSection",
@@ -35,6 +40,8 @@ __all__ = [
     "SessionEvent",
     "Severity",
     "SignatureNotice",
+    "StatusChange",
+    "TrendPoint",
     "anchor",
     "utc_instant",
 ]
@@ -263,6 +270,120 @@ class SignatureNotice:
     signer: str | None  # certificate subject; None when the report is not signed
     algorithm: str | None
     demo: bool  # an ephemeral key: every page says UNTRUSTED DEMO SIGNATURE
+    certificate_sha256: str | None = None  # SHA-256 of the signer certificate (DER), hex
+    # When the report was generated: the signing time the pipeline decided before
+    # rendering (ISO 8601, UTC). Not part of the report id; None when not signed.
+    signing_time: str | None = None
+
+
+# -- against the previous report, dispositions, the manual-evidence request list ----------
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    """One report of the trend: its period, posture and controls by status (every
+    framework's counts summed)."""
+
+    report_id: str
+    period: str  # the period's label, as in file names: 2026-10, 2026-W44, ...
+    period_since: str | None
+    period_until: str | None
+    posture: str
+    controls: dict[str, int]
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A control whose status differs from the previous report's (None: not in that report)."""
+
+    framework: str
+    control: str
+    anchor: str
+    title: str
+    then: str | None
+    now: str | None
+
+
+@dataclass(frozen=True)
+class FindingChange:
+    """A finding (or exception) by its identity (`Finding.key`): new, recurring or resolved."""
+
+    key: str
+    change: str  # "new", "recurring", "resolved"
+    kind: str  # "finding" or "exception"
+    id: str | None  # in this report; None when resolved
+    previous_id: str | None  # in the previous report; None when new
+    severity: str
+    title: str
+    affected_then: int | None
+    affected_now: int | None
+
+
+@dataclass(frozen=True)
+class FigureChange:
+    figure: str  # a KeyFigures member, or "findings" / "exceptions"
+    label: str
+    then: int | None
+    now: int
+
+
+@dataclass(frozen=True)
+class PreviousSection:
+    """The previous report this one was compared with, and what changed since; or why
+    there is no comparison (`status` "none": no earlier report; "refused": one was found
+    but failed verification or could not be used, `code` and `reason` say why)."""
+
+    status: str  # "compared", "none", "refused"
+    code: str | None  # machine code when not compared: NO_PREVIOUS, PREVIOUS_UNVERIFIED, ...
+    reason: str
+    report_id: str | None = None
+    manifest_sha256: str | None = None  # of the previous report's manifest.json
+    period: str | None = None
+    period_since: str | None = None
+    period_until: str | None = None
+    signer: str | None = None
+    demo: bool = False
+    posture: str | None = None
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)  # framework -> status counts
+    controls: tuple[StatusChange, ...] = ()
+    findings: tuple[FindingChange, ...] = ()
+    figures: tuple[FigureChange, ...] = ()
+
+
+@dataclass(frozen=True)
+class Disposition:
+    """What the team decided about one finding (by its key). It never changes a result;
+    it is shown beside the finding and carried to the next period."""
+
+    finding_key: str
+    finding_id: str | None  # the finding in this report; None when no finding has the key
+    owner: str
+    status: str  # "open", "in remediation", "risk accepted", "false positive"
+    due: str | None  # YYYY-MM-DD
+    expires: str | None  # YYYY-MM-DD, when an accepted risk must be reviewed again
+    ticket: str | None
+    justification: str | None
+    carried_from: str | None  # the previous report's id, when this period's file is silent
+    overdue: bool  # due before the reference date and still open or in remediation
+    expired: bool  # an accepted risk past its expiry date
+
+
+@dataclass(frozen=True)
+class EvidenceRequest:
+    """A control's manual evidence still to be supplied, with the owner the configuration
+    names for it: one row of the auditor's request list."""
+
+    framework: str
+    control: str
+    anchor: str
+    title: str
+    status: str
+    evidence: tuple[str, ...]
+    owner: str | None
+
+
+def _no_previous() -> PreviousSection:
+    return PreviousSection("none", "NO_PREVIOUS", "no previous report was given or found")
 
 
 @dataclass(frozen=True)
@@ -289,6 +410,13 @@ class ReportModel:
     limitations: tuple[str, ...]
     cited_receipts: tuple[ReceiptRef, ...]
     verification_howto: tuple[str, ...]
+    # Against the previous report (issue 16): the comparison, and up to the last 12
+    # reports' posture and controls by status (oldest first, this one last).
+    previous: PreviousSection = field(default_factory=_no_previous)
+    trend: tuple[TrendPoint, ...] = ()
+    dispositions: tuple[Disposition, ...] = ()  # overdue and expired first
+    dispositions_as_of: str | None = None  # the date overdue is judged against (YYYY-MM-DD)
+    evidence_requests: tuple[EvidenceRequest, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = _jsonable(asdict(self))

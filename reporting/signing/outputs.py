@@ -8,9 +8,10 @@ by the manifest's detached CMS signature, and nothing else may lie beside it.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -37,9 +38,18 @@ SUMMARY_NAME = "summary.json"
 SummaryBuilder = Callable[[Sequence[dict[str, Any]]], dict[str, Any]]
 
 
-def notice_for(identity: SigningIdentity) -> SignatureNotice:
+def notice_for(
+    identity: SigningIdentity, *, signing_time: datetime | None = None
+) -> SignatureNotice:
+    """Who signs the report and when (to the second, UTC), as the report states it."""
+    certificate = identity.certificate.public_bytes(Encoding.DER)
+    when = signing_time.astimezone(UTC).replace(microsecond=0) if signing_time else None
     return SignatureNotice(
-        signer=identity.subject, algorithm=identity.algorithm, demo=identity.demo
+        signer=identity.subject,
+        algorithm=identity.algorithm,
+        demo=identity.demo,
+        certificate_sha256=hashlib.sha256(certificate).hexdigest(),
+        signing_time=when.isoformat() if when else None,
     )
 
 
