@@ -29,6 +29,7 @@ EXPECTED_KEYS = {
     "top_action_types",
     "actions_per_agent",
     "session_timeline",
+    "trend",
 }
 
 
@@ -58,7 +59,7 @@ def with_labels(model: ReportModel, labels: list[str]) -> ReportModel:
 
 def empty_model(model: ReportModel) -> ReportModel:
     activity = ActivitySection((), (), (), (), (), (), (), 0, 0)
-    return replace(model, activity=activity, sessions=(), frameworks=())
+    return replace(model, activity=activity, sessions=(), frameworks=(), trend=())
 
 
 def luminance(colour: str) -> float:

@@ -24,7 +24,16 @@ from reporting.report.html import (
     reveal_controls,
     templates_dir,
 )
-from reporting.report.model import ReceiptRef, ReportModel, anchor
+from reporting.report.model import (
+    Disposition,
+    FigureChange,
+    FindingChange,
+    PreviousSection,
+    ReceiptRef,
+    ReportModel,
+    StatusChange,
+    anchor,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -54,11 +63,15 @@ SECTION_HEADINGS = (
     "Findings",
     "Attribution and delegation",
     "Limitations",
+    "Against the previous report",
+    "Dispositions and evidence requests",
+    "Sign-off",
     "Appendix",
 )
 SECTION_IDS = (
     "cover",
     "summary",
+    "history",
     "scope",
     "integrity",
     "activity",
@@ -66,6 +79,8 @@ SECTION_IDS = (
     "findings",
     "attribution",
     "limitations",
+    "dispositions",
+    "signoff",
     "appendix",
 )
 
@@ -133,6 +148,18 @@ def hostile_model(model: ReportModel) -> ReportModel:
         for fw in model.frameworks
     )
     problem = {"code": "UNREADABLE", "severity": "failure", "message": every, "origin": IMG}
+    # what a dispositions file and a previous report bring in (their text is printed too)
+    disposition = Disposition(
+        findings[0].key, findings[0].id, SCRIPT, "open", IMG, JS_URL, STYLE, every, IMG_URL,
+        overdue=True, expired=False,
+    )  # fmt: skip
+    previous = PreviousSection(
+        "compared", None, every, report_id=IMG, manifest_sha256=STYLE, period=SCRIPT,
+        signer=IMG, posture=BIDI,
+        controls=(StatusChange(SCRIPT, IMG, "x", every, None, None),),
+        findings=(FindingChange("k", "resolved", "finding", None, SCRIPT, "high", every, 1, None),),
+        figures=(FigureChange("agents", IMG, 1, 2),),
+    )  # fmt: skip
     delegation = {"chain_id": SCRIPT, "issuer": IMG, "parent_chain_id": JS_URL, "verified": False}
     return replace(
         model,
@@ -147,6 +174,11 @@ def hostile_model(model: ReportModel) -> ReportModel:
             replace(r, label=SCRIPT, detail={IMG: 1, STYLE: 2}) for r in model.attribution
         ),
         delegations=(delegation, *model.delegations),
+        dispositions=(disposition,),
+        previous=previous,
+        evidence_requests=tuple(
+            replace(r, owner=IMG_URL, evidence=(every,)) for r in model.evidence_requests
+        ),
         cited_receipts=_poison_refs(model.cited_receipts),
         scope=replace(
             model.scope,
@@ -208,7 +240,7 @@ def hostile_html(model: ReportModel) -> str:
 
 def test_every_section_in_order(html: str, model: ReportModel) -> None:
     ids = [attrs.get("id") for tag, attrs in elements(html).tags if tag in {"section", "header"}]
-    expected = [*SECTION_IDS[:6], *(f"fw-{fw.id}" for fw in model.frameworks), *SECTION_IDS[6:]]
+    expected = [*SECTION_IDS[:7], *(f"fw-{fw.id}" for fw in model.frameworks), *SECTION_IDS[7:]]
     assert ids == expected
     for heading in SECTION_HEADINGS:
         assert re.search(rf"<h2[^>]*>{re.escape(heading)}</h2>", html), heading

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from reporting.report.model import ReportModel
     from reporting.settings import RunSettings
     from reporting.signing.keys import SigningIdentity
 
-__all__ = ["add_history_options", "add_rederive_history", "with_previous"]
+__all__ = ["add_history_options", "add_rederive_history", "history_lines", "with_previous"]
 
 
 def add_history_options(report: argparse.ArgumentParser) -> None:
@@ -67,3 +68,24 @@ def with_previous(
         settings, framework_ids, signer=anchors, demo=identity.demo, named=args.previous
     )
     return replace(settings, previous=previous)
+
+
+def history_lines(model: ReportModel) -> list[str]:
+    """What the run prints about the previous report and the dispositions."""
+    previous = model.previous
+    lines = []
+    if previous.status == "compared":
+        counted = [f.change for f in previous.findings if f.kind == "finding"]
+        lines.append(
+            f"against {previous.report_id} ({previous.period}): posture {previous.posture} -> "
+            f"{model.posture.value}; findings {counted.count('new')} new, "
+            f"{counted.count('resolved')} resolved, {counted.count('recurring')} recurring; "
+            f"{len(previous.controls)} controls changed status"
+        )
+    elif previous.status == "refused":
+        which = f" {previous.report_id}" if previous.report_id else ""
+        lines.append(f"previous report{which} not used [{previous.code}]: {previous.reason}")
+    late = [d for d in model.dispositions if d.finding_id and (d.overdue or d.expired)]
+    if late:
+        lines.append(f"dispositions: {len(late)} overdue or expired (listed first in the report)")
+    return lines

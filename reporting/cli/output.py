@@ -17,6 +17,8 @@ from reporting.receipts.document import (
 )
 from reporting.receipts.results import ChainResult, Problem, VerificationResult
 
+from .history import history_lines
+
 if TYPE_CHECKING:
     from reporting.pipeline import VerificationRun, WrittenReport
 
@@ -189,6 +191,8 @@ def print_report(written: WrittenReport, out: TextIO) -> None:
         )
     if len(model.findings) > 10:
         out.write(f"    ... {len(model.findings) - 10} more findings in the report\n")
+    for line in history_lines(model):
+        out.write(line + "\n")
     if written.earlier is not None:
         out.write(
             f"an earlier report with this id was kept at {written.earlier}; "

@@ -24,6 +24,7 @@ from reporting.report.exports import (
     report_json,
 )
 from reporting.report.model import ReportModel
+from reporting.report.requests import evidence_requests_csv
 from reporting.report.sandbox import Rendered, RenderJob, RenderLimits, render_job, start_render
 
 MANIFEST_NAME = "manifest.json"
@@ -108,6 +109,12 @@ def _exports(run: RenderInputs, stem: str) -> list[_Export]:
             "text/csv",
             "findings, one row per affected receipt",
             lambda: findings_csv(model, evidence),
+        ),
+        _Export(
+            f"{stem}-evidence-requests.csv",
+            "text/csv",
+            "manual evidence still to supply, per control, with its owner (the request list)",
+            lambda: evidence_requests_csv(model.evidence_requests),
         ),
         _Export(
             f"{stem}-oscal.json",

@@ -95,6 +95,7 @@ CHART_TITLES = {
     "top_action_types": "Most frequent action types",
     "actions_per_agent": "Actions per agent",
     "session_timeline": "Session timelines: events by risk level",
+    "trend": "Posture and controls by status, report by report",
 }
 CHART_KEYS = tuple(CHART_TITLES)
 
@@ -419,6 +420,46 @@ def _timeline_legend(axes: Axes, used: Sequence[Series], failures: bool) -> None
     _figure_legend(axes, handles)
 
 
+# -- the trend over the last reports -----------------------------------------------------
+
+
+def _trend(model: ReportModel) -> str:
+    """One stacked column per report (oldest first, this one last): its controls by status
+    in the badges' order and colours, its posture written above it."""
+    key = "trend"
+    points = list(model.trend)
+    if len(points) < 2:  # no earlier report: nothing to compare (the section says so)
+        return _no_data(key)
+    figure, axes = _figure(2.4)
+    xs = list(range(len(points)))
+    bottoms = [0] * len(points)
+    for s in STATUS_SERIES:
+        heights = [p.controls.get(s.key, 0) for p in points]
+        axes.bar(
+            xs,
+            heights,
+            0.6,
+            bottom=bottoms,
+            color=s.color,
+            edgecolor=EDGE,
+            hatch=s.hatch,
+            linewidth=0.5,
+            label=s.label,
+        )
+        bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
+    top = max(bottoms) or 1
+    for x, point, height in zip(xs, points, bottoms, strict=True):
+        posture = chart_label(point.posture).replace(" ", "\n", 1)
+        axes.text(x, height + top * 0.03, posture, ha="center", va="bottom", fontsize=6.5)
+    axes.set_ylim(0, top * 1.3)
+    axes.set_xticks(xs, [chart_label(p.period, 14) for p in points])
+    axes.set_xlim(-0.6, max(len(points), 4) - 0.4)
+    axes.set_ylabel("Controls")
+    axes.set_xlabel("Report period (oldest first; posture above each column)")
+    _legend(axes, STATUS_SERIES)
+    return _to_svg(figure, key)
+
+
 # -- entry point --------------------------------------------------------------------------
 
 
@@ -431,6 +472,7 @@ def _renderers() -> dict[str, Callable[[ReportModel], str]]:
         ),
         "actions_per_agent": lambda m: _bars("actions_per_agent", m.activity.by_agent, "Actions"),
         "session_timeline": _session_timeline,
+        "trend": _trend,
     }
 
 

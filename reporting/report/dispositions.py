@@ -82,7 +82,9 @@ def _schema_problems(data: Any, problems: LocatedProblems) -> set[JsonPath]:
     for error in validator.iter_errors(data):
         path = cast(JsonPath, tuple(error.absolute_path))
         failed.add(path)
-        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        if path[-1:] == ("finding",) and isinstance(error.instance, int | float):
+            problems.add(path, "YAML read this key as a number: put it in quotes")
+        elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
             allowed = sorted(error.schema.get("properties", {}))
             for key in sorted(set(error.instance) - set(allowed)):
                 problems.add((*path, key), f"unknown key (allowed: {', '.join(allowed)})")
@@ -103,16 +105,16 @@ def _date_problem(value: Any) -> str | None:
     return None
 
 
-def _needed(entry: dict[str, Any]) -> list[tuple[str, str]]:
-    """(key, message) for each member the entry's status needs but lacks."""
+def _needed(entry: dict[str, Any]) -> list[str]:
+    """What the entry's status needs but the entry lacks."""
     status = entry["status"]
     missing = []
     if status in ACTIVE and "due" not in entry:
-        missing.append(("due", f"a finding {status} needs a due date"))
+        missing.append(f"status {status!r} needs a due date (due: YYYY-MM-DD)")
     if status == "risk accepted" and "expires" not in entry:
-        missing.append(("expires", "an accepted risk needs an expiry date (expires)"))
+        missing.append("an accepted risk needs an expiry date (expires: YYYY-MM-DD)")
     if status in ("risk accepted", "false positive") and "justification" not in entry:
-        missing.append(("justification", f"{status} needs a justification"))
+        missing.append(f"status {status!r} needs a justification")
     return missing
 
 
@@ -126,7 +128,7 @@ def _entry_problems(data: LocatedDict, failed: set[JsonPath], problems: LocatedP
             message = _date_problem(entry.get(key))
             if message is not None:
                 problems.add((*path, key), message)
-        for _key, message in _needed(entry):
+        for message in _needed(entry):
             problems.add((*path, "status"), message)
         line = getattr(entry, "line", None)
         if entry["finding"] in seen:

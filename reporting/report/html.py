@@ -430,6 +430,9 @@ def _context(model: ReportModel, charts: Mapping[str, str], medium: Medium) -> d
         "risk_levels": _risk_levels(model),
         "control_link": control_link,
         "control_ref_link": control_ref_link,
+        # Against the previous report: each finding's disposition and change, by its key.
+        "disposition_of": {d.finding_key: d for d in model.dispositions if d.finding_id},
+        "change_of": {c.key: c for c in model.previous.findings},
     }
 
 
