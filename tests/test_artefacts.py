@@ -135,9 +135,9 @@ def test_cli_writes_only_the_requested_formats(tmp_path: Path, capsys) -> None:
     assert summary["posture"] == "INTEGRITY BROKEN"
     [directory] = list(tmp_path.glob("2026-10/AER-*"))
     written = sorted(p.name for p in directory.iterdir())
-    # model JSON, findings CSV, verification, cited receipts; manifest, its signature, signer
-    # certificate, and the run summary
-    assert len(written) == 8
+    # model JSON, findings CSV, evidence requests CSV, verification, cited receipts;
+    # manifest, its signature, signer certificate, and the run summary
+    assert len(written) == 9
     assert {"manifest.json", "manifest.json.p7s", "signer-cert.pem", "summary.json"} <= set(written)
     assert not list(tmp_path.glob("2026-10/.*")), "no staging directory left behind"
     assert not any(name.endswith((".pdf", ".html", "-oscal.json")) for name in written)
