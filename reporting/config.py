@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema
 
-from reporting.errors import Diagnostic, EvidenceError, InputError
+from reporting.errors import Diagnostic, DiagnosticCode, EvidenceError, InputError
 from reporting.periods import parse_instant, resolve_period
 from reporting.yamlio import LocatedDict, line_of_path, load_yaml, plain
 
@@ -139,7 +139,9 @@ class _Problems:
 
     def add(self, path: Sequence[str | int], message: str, line: int | None = None) -> None:
         line = line if line is not None else line_of_path(self.data, path)
-        self.items.append(Diagnostic("CONFIG", f"{_where(path)}: {message}", self.source, line))
+        self.items.append(
+            Diagnostic(DiagnosticCode.CONFIG, f"{_where(path)}: {message}", self.source, line)
+        )
 
     def raise_if_any(self) -> None:
         if self.items:
@@ -448,11 +450,14 @@ def _read(path: Path) -> Any:
         return load_yaml(path, max_bytes=MAX_CONFIG_BYTES)
     except InputError as error:
         diagnostics = [
-            Diagnostic("CONFIG", d.message, d.source, d.line) for d in error.diagnostics()
+            Diagnostic(DiagnosticCode.CONFIG, d.message, d.source, d.line)
+            for d in error.diagnostics()
         ]
         raise InputError(diagnostics) from error
     except RecursionError as error:
-        raise InputError(Diagnostic("CONFIG", "nested too deeply", str(path))) from error
+        raise InputError(
+            Diagnostic(DiagnosticCode.CONFIG, "nested too deeply", str(path))
+        ) from error
 
 
 def load_config(path: Path) -> ReportConfig:
