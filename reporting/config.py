@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema
 
-from reporting.errors import Diagnostic, EvidenceError, InputError
+from reporting.errors import Diagnostic, DiagnosticCode, EvidenceError, InputError
 from reporting.periods import parse_instant, resolve_period
 from reporting.report.requests import EvidenceOwner
 from reporting.yamlio import LocatedDict, LocatedProblems, load_yaml, plain
@@ -431,11 +431,14 @@ def _read(path: Path) -> Any:
         return load_yaml(path, max_bytes=MAX_CONFIG_BYTES)
     except InputError as error:
         diagnostics = [
-            Diagnostic("CONFIG", d.message, d.source, d.line) for d in error.diagnostics()
+            Diagnostic(DiagnosticCode.CONFIG, d.message, d.source, d.line)
+            for d in error.diagnostics()
         ]
         raise InputError(diagnostics) from error
     except RecursionError as error:
-        raise InputError(Diagnostic("CONFIG", "nested too deeply", str(path))) from error
+        raise InputError(
+            Diagnostic(DiagnosticCode.CONFIG, "nested too deeply", str(path))
+        ) from error
 
 
 def load_config(path: Path) -> ReportConfig:
@@ -444,7 +447,7 @@ def load_config(path: Path) -> ReportConfig:
     Raises `InputError` whose diagnostics (code `CONFIG`) name the file and line.
     """
     data = _read(path)
-    problems = LocatedProblems(data, path, "CONFIG")
+    problems = LocatedProblems(data, path, DiagnosticCode.CONFIG)
     if not isinstance(data, LocatedDict):
         problems.add((), "the configuration must be a mapping (key: value lines)", 1)
         problems.raise_if_any()

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from reporting import __version__
-from reporting.errors import Diagnostic, InputError, UsageError
+from reporting.errors import Diagnostic, DiagnosticCode, InputError, UsageError
 from reporting.receipts.canonical import canonical_json
 from reporting.receipts.executors import check_executor, default_workers
 from reporting.receipts.external import BodiesDirectory, load_grants, load_witnesses
@@ -106,7 +106,9 @@ def load_tsa_roots(paths: Sequence[Path]) -> tuple[x509.Certificate, ...]:
         try:
             roots.extend(x509.load_pem_x509_certificates(path.read_bytes()))
         except (OSError, ValueError) as exc:
-            raise InputError(Diagnostic("INVALID_CERTIFICATE", str(exc), str(path))) from exc
+            raise InputError(
+                Diagnostic(DiagnosticCode.INVALID_CERTIFICATE, str(exc), str(path))
+            ) from exc
     return tuple(roots)
 
 
@@ -146,7 +148,10 @@ def select_chains(
     if unmatched:
         raise UsageError(
             [
-                Diagnostic("NO_SUCH_CHAIN", f"--chain {pattern!r} matches no chain in the sources")
+                Diagnostic(
+                    DiagnosticCode.NO_SUCH_CHAIN,
+                    f"--chain {pattern!r} matches no chain in the sources",
+                )
                 for pattern in unmatched
             ]
         )
@@ -268,7 +273,7 @@ def resolve_frameworks(selection: Sequence[str]) -> list[Framework]:
         else:
             known = ", ".join(sorted(shipped)) or "none shipped"
             message = f"unknown framework {item!r} (shipped: {known}; or give a mapping file path)"
-            raise UsageError(Diagnostic("UNKNOWN_FRAMEWORK", message))
+            raise UsageError(Diagnostic(DiagnosticCode.UNKNOWN_FRAMEWORK, message))
     return load_mappings(paths)
 
 
@@ -290,7 +295,7 @@ def _override(framework: Framework, override: CheckOverride, source: str | None)
             f"override for {override.framework} {override.control} {override.check}: "
             "no such check on that control in the loaded mappings"
         )
-        raise InputError(Diagnostic("CONFIG", message, source, override.line))
+        raise InputError(Diagnostic(DiagnosticCode.CONFIG, message, source, override.line))
     return replace(framework, controls=tuple(controls))
 
 
@@ -328,7 +333,7 @@ def apply_overrides(
         index = next((i for i, f in enumerate(result) if f.id == override.framework), None)
         if index is None:
             message = f"override for framework {override.framework!r}, which is not being assessed"
-            raise InputError(Diagnostic("CONFIG", message, source, override.line))
+            raise InputError(Diagnostic(DiagnosticCode.CONFIG, message, source, override.line))
         result[index] = _override(result[index], override, source)
     return result
 

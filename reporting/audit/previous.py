@@ -35,7 +35,7 @@ from typing import Any
 from cryptography import x509
 
 from reporting.audit.verify_report import ReportVerification, pdf_attachments, verify_report
-from reporting.errors import Diagnostic, UsageError
+from reporting.errors import Diagnostic, DiagnosticCode, UsageError
 from reporting.report.history import (
     PreviousInput,
     PreviousRefused,
@@ -233,7 +233,7 @@ def _named(path: Path) -> Path:
     directory = path.parent if path.name == MANIFEST_NAME else path
     if not (directory / MANIFEST_NAME).is_file():
         message = f"--previous: no report here (no {MANIFEST_NAME})"
-        raise UsageError(Diagnostic("NO_SUCH_REPORT", message, str(path)))
+        raise UsageError(Diagnostic(DiagnosticCode.NO_SUCH_REPORT, message, str(path)))
     return directory
 
 

@@ -28,6 +28,7 @@ from typing import Any, cast
 
 import jsonschema
 
+from reporting.errors import DiagnosticCode
 from reporting.report.model import Disposition, Finding
 from reporting.yamlio import LocatedDict, LocatedProblems, load_yaml
 
@@ -141,7 +142,7 @@ def load_dispositions(path: Path) -> tuple[DispositionEntry, ...]:
     """Read and validate a dispositions file; every problem is raised at once
     (`InputError`, code `DISPOSITIONS`, naming the file and line)."""
     data = load_yaml(path, max_bytes=MAX_DISPOSITIONS_BYTES)
-    problems = LocatedProblems(data, path, "DISPOSITIONS")
+    problems = LocatedProblems(data, path, DiagnosticCode.DISPOSITIONS)
     if not isinstance(data, LocatedDict):
         problems.add((), "the dispositions file must be a mapping (schema:, dispositions:)", 1)
         problems.raise_if_any()

@@ -41,7 +41,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup, escape
 
 from reporting.controls.vocabulary import CheckStatus, ControlStatus, Severity
-from reporting.errors import Diagnostic, EvidenceError
+from reporting.errors import Diagnostic, DiagnosticCode, EvidenceError
 from reporting.report.model import ChainRow, ReportModel, anchor, utc_instant
 
 __all__ = [
@@ -289,7 +289,7 @@ def templates_dir() -> Path:
         if (directory / TEMPLATE).is_file():
             return directory
     searched = ", ".join(str(c) for c in candidates)
-    raise RenderError(Diagnostic("TEMPLATES_MISSING", f"no {TEMPLATE} in {searched}"))
+    raise RenderError(Diagnostic(DiagnosticCode.TEMPLATES_MISSING, f"no {TEMPLATE} in {searched}"))
 
 
 @cache
