@@ -91,7 +91,7 @@ def demo_settings(samples: Path, args: argparse.Namespace) -> RunSettings:
     from reporting.config import load_config
     from reporting.periods import parse_period
 
-    config = samples / "report.yaml"  # its deployment section: hours, inventory, ...
+    config = load_config(samples / "report.yaml")  # deployment, dispositions, owners
     return RunSettings(
         verify=VerifyRequest(
             sources=(str(samples / "receipts.db"),),
@@ -102,8 +102,10 @@ def demo_settings(samples: Path, args: argparse.Namespace) -> RunSettings:
             base=samples.parent,  # name the samples as the repository does: samples/...
         ),
         period=parse_period("2026-10", None, None),
-        overrides=load_config(config).overrides,
-        config_path=str(config),
+        overrides=config.overrides,
+        config_path=str(config.path),
+        dispositions=config.dispositions,
+        evidence_owners=config.evidence_owners,
         organisation="Example Corp (demo)",
         output=OutputSettings(
             directory=args.out,
