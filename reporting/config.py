@@ -446,12 +446,8 @@ def load_config(path: Path) -> ReportConfig:
 
     Raises `InputError` whose diagnostics (code `CONFIG`) name the file and line.
     """
-    data = _read(path)
-    problems = LocatedProblems(data, path, DiagnosticCode.CONFIG)
-    if not isinstance(data, LocatedDict):
-        problems.add((), "the configuration must be a mapping (key: value lines)", 1)
-        problems.raise_if_any()
-    assert isinstance(data, LocatedDict)
+    problems = LocatedProblems(_read(path), path, DiagnosticCode.CONFIG)
+    data = problems.mapping("the configuration")
     secrets = _secret_paths(data, problems)
     skip = _schema_problems(data, secrets, problems) | secrets
     _period_problems(data, skip, problems)

@@ -85,6 +85,14 @@ class LocatedProblems:
         line = line if line is not None else line_of_path(self.data, path)
         self.items.append(Diagnostic(self.code, f"{json_path(path)}: {message}", self.source, line))
 
+    def mapping(self, what: str) -> LocatedDict:
+        """The parsed file as a mapping; else raise, saying it must be `what`."""
+        if not isinstance(self.data, LocatedDict):
+            self.add((), f"{what} must be a mapping (key: value lines)", 1)
+            self.raise_if_any()
+        assert isinstance(self.data, LocatedDict)
+        return self.data
+
     def raise_if_any(self) -> None:
         if self.items:
             ordered = sorted(self.items, key=lambda d: (d.line or 0, d.message))

@@ -24,7 +24,7 @@ import io
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -262,6 +262,28 @@ def _day_ticks(axes: Axes, first: date, span: int) -> None:
 # -- control status -----------------------------------------------------------------------
 
 
+def _stacked_statuses(
+    axes: Axes, positions: Sequence[int], counts: Sequence[Mapping[str, int]], *, horizontal: bool
+) -> list[int]:
+    """One stacked bar per position, controls by status in the badges' order and colours;
+    the bars' totals."""
+    ends = [0] * len(positions)
+    for s in STATUS_SERIES:
+        sizes = [c.get(s.key, 0) for c in counts]
+        style: dict[str, Any] = {
+            "color": s.color,
+            "edgecolor": EDGE,
+            "hatch": s.hatch,
+            "linewidth": 0.5,
+        }
+        if horizontal:
+            axes.barh(positions, sizes, 0.6, left=ends, label=s.label, **style)
+        else:
+            axes.bar(positions, sizes, 0.6, bottom=ends, label=s.label, **style)
+        ends = [a + b for a, b in zip(ends, sizes, strict=True)]
+    return ends
+
+
 def _control_status(model: ReportModel) -> str:
     key = "control_status"
     frameworks = [f for f in model.frameworks if sum(f.counts.values())]
@@ -269,21 +291,7 @@ def _control_status(model: ReportModel) -> str:
         return _no_data(key)
     figure, axes = _figure(1.3 + 0.4 * len(frameworks))
     rows = list(range(len(frameworks)))
-    lefts = [0] * len(frameworks)
-    for s in STATUS_SERIES:
-        widths = [f.counts.get(s.key, 0) for f in frameworks]
-        axes.barh(
-            rows,
-            widths,
-            0.6,
-            left=lefts,
-            color=s.color,
-            edgecolor=EDGE,
-            hatch=s.hatch,
-            linewidth=0.5,
-            label=s.label,
-        )
-        lefts = [a + b for a, b in zip(lefts, widths, strict=True)]
+    _stacked_statuses(axes, rows, [f.counts for f in frameworks], horizontal=True)
     axes.set_yticks(rows, [chart_label(f.id) for f in frameworks])
     axes.invert_yaxis()
     axes.set_xlabel("Controls")
@@ -432,21 +440,7 @@ def _trend(model: ReportModel) -> str:
         return _no_data(key)
     figure, axes = _figure(2.4)
     xs = list(range(len(points)))
-    bottoms = [0] * len(points)
-    for s in STATUS_SERIES:
-        heights = [p.controls.get(s.key, 0) for p in points]
-        axes.bar(
-            xs,
-            heights,
-            0.6,
-            bottom=bottoms,
-            color=s.color,
-            edgecolor=EDGE,
-            hatch=s.hatch,
-            linewidth=0.5,
-            label=s.label,
-        )
-        bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
+    bottoms = _stacked_statuses(axes, xs, [p.controls for p in points], horizontal=False)
     top = max(bottoms) or 1
     for x, point, height in zip(xs, points, bottoms, strict=True):
         posture = chart_label(point.posture).replace(" ", "\n", 1)

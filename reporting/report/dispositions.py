@@ -141,12 +141,10 @@ def _entry_problems(data: LocatedDict, failed: set[JsonPath], problems: LocatedP
 def load_dispositions(path: Path) -> tuple[DispositionEntry, ...]:
     """Read and validate a dispositions file; every problem is raised at once
     (`InputError`, code `DISPOSITIONS`, naming the file and line)."""
-    data = load_yaml(path, max_bytes=MAX_DISPOSITIONS_BYTES)
-    problems = LocatedProblems(data, path, DiagnosticCode.DISPOSITIONS)
-    if not isinstance(data, LocatedDict):
-        problems.add((), "the dispositions file must be a mapping (schema:, dispositions:)", 1)
-        problems.raise_if_any()
-    assert isinstance(data, LocatedDict)
+    problems = LocatedProblems(
+        load_yaml(path, max_bytes=MAX_DISPOSITIONS_BYTES), path, DiagnosticCode.DISPOSITIONS
+    )
+    data = problems.mapping("the dispositions file")
     failed = _schema_problems(data, problems)
     if () not in failed and ("dispositions",) not in failed:
         _entry_problems(data, failed, problems)
