@@ -61,12 +61,12 @@ class Series:
     @classmethod
     def of(cls, settings: RunSettings, framework_ids: Sequence[str]) -> Series:
         scope = settings.scope
+        patterns = (scope.chains, scope.issuers, scope.principals, scope.grants)
         return cls(
             settings.organisation,
             tuple(sorted(framework_ids)),
-            (scope.chains, tuple(sorted(scope.issuers)), tuple(sorted(scope.principals)),
-             tuple(sorted(scope.grants))),
-        )  # fmt: skip
+            tuple(tuple(sorted(p)) for p in patterns),
+        )
 
     @classmethod
     def of_manifest(cls, manifest: dict[str, Any]) -> Series:

@@ -54,9 +54,8 @@ def _report(settings: RunSettings, args: argparse.Namespace, out: TextIO) -> int
     for warning in identity.warnings:
         sys.stderr.write(f"agent-evidence: warning: {warning}\n")
     settings = with_previous(settings, identity, args)  # verified before it is used
-    quiet, verbose, json = args.quiet, args.verbose, args.json
     secrets = [name for name in (settings.signing.passphrase_env,) if name]
-    with Feedback(quiet=quiet, verbose=verbose) as feedback:
+    with Feedback(quiet=args.quiet, verbose=args.verbose) as feedback:
         written = run_signed_report(
             settings,
             identity=identity,
@@ -64,7 +63,7 @@ def _report(settings: RunSettings, args: argparse.Namespace, out: TextIO) -> int
             on_stage=feedback.stage,
             secret_names=secrets,
         )
-    if json:
+    if args.json:
         out.write(_dumps({**written.summary, "directory": str(written.directory)}))
     else:
         print_report(written, out)

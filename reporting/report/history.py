@@ -296,15 +296,12 @@ def _status_changes(previous: PreviousReport, model: ReportModel) -> tuple[Statu
     then = {(f, c): status for f, c, status in previous.controls}
     changes = []
     for framework in model.frameworks:
-        for control in framework.controls:
-            before = then.pop((framework.id, control.id), None)
-            if before != control.status:
+        for c in framework.controls:
+            before = then.pop((framework.id, c.id), None)
+            if before != c.status:
                 changes.append(
-                    StatusChange(
-                        framework.id, control.id, control.anchor, control.title,
-                        before, control.status,
-                    )
-                )  # fmt: skip
+                    StatusChange(framework.id, c.id, c.anchor, c.title, before, c.status)
+                )
     for (framework_id, control_id), before in then.items():
         title = previous.titles.get(f"{framework_id}:{control_id}", "")
         changes.append(
