@@ -255,7 +255,8 @@ def test_rederive_replays_every_option_that_changes_results(
 
 
 def test_rederive_of_the_scheduled_sample_config_passes(tmp_path: Path, capsys) -> None:
-    """The documented scheduled path: overrides, bodies, witness and grants from the file."""
+    """The documented scheduled path: overrides, bodies, witness, grants and dispositions
+    from the file."""
     argv = ["report", "--config", str(SAMPLES / "report.yaml"), "--format", "json"]
     assert main([*argv, "--out", str(tmp_path), "--quiet", "--fail-on", "never"]) == 0
     [directory] = list(tmp_path.glob("*/AER-*"))
@@ -267,6 +268,7 @@ def test_rederive_of_the_scheduled_sample_config_passes(tmp_path: Path, capsys) 
         "--witness", str(SAMPLES / "witness.yaml"),
         "--grants", str(SAMPLES / "grants.yaml"),
         "--bodies", str(SAMPLES / "bodies"),
+        "--dispositions", str(SAMPLES / "dispositions.yaml"),
     )  # fmt: skip
     assert _status(result)["rederive"] == "PASS", result["checks"]
 

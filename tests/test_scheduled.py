@@ -116,7 +116,7 @@ def test_controls_fail_without_integrity_problems(tmp_path: Path, capsys) -> Non
 
 def _config_elsewhere(directory: Path, text: str) -> Path:
     """The sample config copied out of samples/, its relative paths made absolute."""
-    for name in ("receipts.db", "trust.yaml", "witness.yaml", "grants.yaml"):
+    for name in ("receipts.db", "trust.yaml", "witness.yaml", "grants.yaml", "dispositions.yaml"):
         text = text.replace(f" {name}", f" {SAMPLES / name}")
     text = text.replace("bodies: bodies", f"bodies: {SAMPLES / 'bodies'}")
     path = directory / "report.yaml"
