@@ -20,13 +20,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import jsonschema
 
 from reporting.errors import Diagnostic, EvidenceError, InputError
 from reporting.periods import parse_instant, resolve_period
 from reporting.yamlio import LocatedDict, line_of_path, load_yaml, plain
+
+if TYPE_CHECKING:
+    from reporting.evidence.correlation import CorrelationRules
 
 __all__ = [
     "CONFIG_SCHEMA_ID",
@@ -70,7 +73,7 @@ class ReportConfig:
 
     path: Path
     sources: tuple[str, ...] = ()
-    keys: Path | None = None
+    keys: tuple[Path, ...] = ()
     witness: Path | None = None
     grants: Path | None = None
     bodies: Path | None = None
@@ -102,6 +105,7 @@ class ReportConfig:
     scheduler: str | None = None
     render_timeout: float | None = None
     render_memory: int | None = None
+    correlation: CorrelationRules | None = None  # the `correlation:` section
 
 
 def config_schema() -> dict[str, Any]:
@@ -358,7 +362,7 @@ def _build(path: Path, data: LocatedDict) -> ReportConfig:
     return ReportConfig(
         path=path,
         sources=tuple(resolve.source(s) for s in data.get("sources", [])),
-        keys=resolve.path(data.get("keys")),
+        keys=resolve.paths(_as_list(data.get("keys"))),
         witness=resolve.path(data.get("witness")),
         grants=resolve.path(data.get("grants")),
         bodies=resolve.path(data.get("bodies")),
@@ -384,8 +388,23 @@ def _build(path: Path, data: LocatedDict) -> ReportConfig:
         scheduler=data.get("scheduler"),
         render_timeout=data.get("render", {}).get("timeout_seconds"),
         render_memory=data.get("render", {}).get("memory_mb"),
+        correlation=_correlation(data),
         **_signing_fields(data, resolve),
     )
+
+
+def _as_list(value: Any) -> list[str]:
+    """A setting that takes one value or a list of them."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _correlation(data: LocatedDict) -> CorrelationRules | None:
+    from reporting.evidence.correlation import CorrelationRules
+
+    section = data.get("correlation")
+    return None if section is None else CorrelationRules.from_json(plain(section))
 
 
 # -- entry point --------------------------------------------------------------------------

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from distributed import Client
 
     from reporting.config import CheckOverride
+    from reporting.evidence.correlation import CorrelationRules
 
 __all__ = [
     "SETTINGS_SCHEMA",
@@ -67,7 +68,7 @@ class VerifyRequest:
     """What the user asked to verify, as paths and flags (before anything is loaded)."""
 
     sources: tuple[str, ...]
-    keys: Path
+    keys: Path | tuple[Path, ...]  # `--keys`, repeatable: the trust is the union
     witness: Path | None = None
     grants: Path | None = None
     bodies: Path | None = None
@@ -83,6 +84,11 @@ class VerifyRequest:
 
     def name(self, path: Path | str) -> str:
         return display_name(path, self.base or Path.cwd())
+
+    @property
+    def key_paths(self) -> tuple[Path, ...]:
+        """Every `--keys` input, in the order given."""
+        return (self.keys,) if isinstance(self.keys, Path) else tuple(self.keys)
 
 
 @dataclass(frozen=True)
@@ -127,6 +133,8 @@ class RunSettings:
     output: OutputSettings = field(default_factory=OutputSettings)
     signing: SigningSettings = field(default_factory=SigningSettings)
     fail_on: FailOn = "integrity"
+    # How Pipelock's decisions join agent sessions (the `correlation:` section); None: none do
+    correlation: CorrelationRules | None = None
 
     @property
     def scope(self) -> Scope:
@@ -194,7 +202,7 @@ def settings_record(settings: RunSettings, mappings: Sequence[dict[str, Any]]) -
             }
             for o in settings.overrides
         ],
-        "keys": _files_record([request.keys], request),
+        "keys": _files_record(request.key_paths, request),
         "witness": _file_record(request.witness, request),
         "grants": _file_record(request.grants, request),
         "bodies": _file_record(request.bodies, request),
@@ -208,4 +216,5 @@ def settings_record(settings: RunSettings, mappings: Sequence[dict[str, Any]]) -
             "max_receipt_bytes": request.max_receipt_bytes,
             "max_depth": request.max_depth,
         },
+        "correlation": settings.correlation.to_json() if settings.correlation else None,
     }

@@ -46,12 +46,12 @@ def located(diagnostics: list[Diagnostic]) -> list[tuple[int | None, str]]:
 def test_sample_loads_with_paths_resolved_against_its_directory() -> None:
     config = load_config(SAMPLES / "report.yaml")
     assert config.sources == (str(SAMPLES / "receipts.db"),)
-    assert config.keys == SAMPLES / "trust.yaml"
+    assert config.keys == (SAMPLES / "trust.yaml",)
     assert config.witness == SAMPLES / "witness.yaml"
     assert config.grants == SAMPLES / "grants.yaml"
     assert config.bodies == SAMPLES / "bodies"
     assert config.out == REPO / "out" / "scheduled"
-    for path in (config.keys, config.witness, config.grants, config.bodies, *config.sources):
+    for path in (*config.keys, config.witness, config.grants, config.bodies, *config.sources):
         assert Path(path).exists(), path
     assert config.frameworks == ("eu-ai-act", "soc2", "owasp-asi-2026")
     assert config.formats == ("pdf", "html", "json", "csv", "oscal")
@@ -91,7 +91,7 @@ def test_paths_do_not_depend_on_the_working_directory(
         given = Path(os.path.relpath(SAMPLES / "report.yaml", cwd))
         config = load_config(given)
         assert config.path == given
-        assert config.keys == SAMPLES / "trust.yaml"
+        assert config.keys == (SAMPLES / "trust.yaml",)
         assert config.out == REPO / "out" / "scheduled"
 
 
@@ -126,7 +126,7 @@ workers: 4
     )
     config = load_config(path)
     assert config.sources == (str(tmp_path / "store.db"), "/var/lib/receipts.db", "-")
-    assert config.keys == tmp_path / "keys"
+    assert config.keys == (tmp_path / "keys",)
     assert config.tsa_root == (tmp_path / "tsa" / "root.pem",)
     assert config.require_terminal is True
     assert config.frameworks == (
@@ -443,6 +443,7 @@ def test_schema_is_valid_2020_12_and_closed_everywhere() -> None:
         "/properties/signing",
         "/properties/checks",
         "/properties/render",
+        "/properties/correlation",
         "/$defs/override",
     }
     for path, node in object_schemas(schema):

@@ -149,7 +149,7 @@ def run_verify_report(args: argparse.Namespace, out: TextIO) -> int:
     from reporting.pipeline import load_tsa_roots
 
     path = _report_path(args.path)
-    if args.rederive and args.keys is None:
+    if args.rederive and not args.keys:
         message = "--rederive needs --keys (the trust store the report was made with)"
         raise UsageError(Diagnostic("USAGE", message))
     trust = load_tsa_roots(args.trust)
@@ -157,7 +157,7 @@ def run_verify_report(args: argparse.Namespace, out: TextIO) -> int:
     if args.rederive:
         inputs = RederiveInputs(
             sources=tuple(args.rederive),
-            keys=args.keys,
+            keys=tuple(args.keys),
             witness=args.witness,
             grants=args.grants,
             bodies=args.bodies,

@@ -15,7 +15,12 @@ from reporting.receipts.document import (
     verification_document,
     verified_something,
 )
-from reporting.receipts.results import ChainResult, Problem, VerificationResult
+from reporting.receipts.results import (
+    SOURCE_AGENT_RECEIPTS,
+    ChainResult,
+    Problem,
+    VerificationResult,
+)
 
 if TYPE_CHECKING:
     from reporting.pipeline import VerificationRun, WrittenReport
@@ -53,7 +58,8 @@ def _warning_lines(warnings: Sequence[Problem]) -> list[str]:
 
 
 def _chain_headline(chain: ChainResult) -> str:
-    figures = f"{chain.length} receipts, {chain.termination.value}, issuer {chain.issuer}"
+    signer = "issuer" if chain.source_kind == SOURCE_AGENT_RECEIPTS else "recorder"
+    figures = f"{chain.length} receipts, {chain.termination.value}, {signer} {chain.issuer}"
     if chain.valid:
         return f"VALID   {chain.chain_id} ({figures})"
     first = chain.failures[0]
