@@ -2,9 +2,9 @@
 
 Every ActionReceipt v1 Pipelock signed (`reporting.pipelock.ActionEvidence`) becomes one
 row: the columns both kinds share (`frame.ROW_FIELDS`: id, chain, sequence, time, hash,
-origin, verdict codes, channel) and the columns only egress has (`EGRESS_FIELDS`: the
-firewall's verdict, side-effect class, destination, method, DLP and redaction flags,
-request id, recorder, actor...). Values come from the signed record only. Agent
+origin, verdict codes, channel; the rest empty) and the columns only egress has
+(`EGRESS_FIELDS`: the firewall's verdict, side-effect class, destination, method, DLP
+and redaction flags, request id, recorder, actor...). Values come from the signed record only. Agent
 Receipts columns a firewall cannot know (risk, authorization, outcome...) are empty;
 `issuer` and `principal` are filled by correlation (`correlation.py`), from the
 configured mapping of Pipelock's `actor` and `principal`.
@@ -60,53 +60,24 @@ def destination_of(target: str | None) -> str | None:
     return target
 
 
-def _shared(action: ActionEvidence) -> tuple[Any, ...]:
-    """The `frame.ROW_FIELDS` values of one decision, in that order."""
-    return (
-        action.action_id,  # receipt_id
-        action.chain_id,
-        action.chain_seq,
-        None,  # issuer: from correlation
-        None,  # agent_name
-        None,  # runtime_agent_id
-        action.session_id,  # the agent's session id, as Pipelock signed it
-        None,  # principal: from correlation
-        None,  # principal_type
-        action.action_type or "",
-        None,  # domain
-        None,  # risk_level
-        None,  # taxonomy_risk
-        None,  # target_system
-        action.target,  # target_resource
-        action.timestamp,
-        None,  # outcome (the firewall's decision is `verdict`)
-        None,  # error
-        None,  # reversible
-        None,  # reversal_of
-        False,  # has_authorization
-        "",  # scopes
-        None,  # granted_at
-        None,  # expires_at
-        None,  # grant_ref
-        None,  # delegation_parent_chain
-        None,  # delegation_parent_receipt
-        None,  # delegator
-        False,  # has_conversation_hash
-        None,  # prompt_preview
-        False,  # has_parameters_hash
-        False,  # has_response_hash
-        "none",  # disclosure_mode
-        "none",  # trusted_timestamp
-        None,  # idempotency_key
-        None,  # correlation_id
-        None,  # drop_count
-        action.receipt_hash,
-        action.origin,
-        action.outcome == "PASSED",  # verified: never a redacted (INDETERMINATE) receipt
-        " ".join(action.failure_codes),
-        " ".join(action.warning_codes),
-        action.channel,
-    )
+def _shared(action: ActionEvidence) -> dict[str, Any]:
+    """The values of the columns both kinds share that a decision has; the frame leaves
+    the others empty (`frame.ROW_FIELDS`)."""
+    return {
+        "receipt_id": action.action_id,
+        "chain_id": action.chain_id,
+        "sequence": action.chain_seq,
+        "session_id": action.session_id,  # the agent's session id, as Pipelock signed it
+        "action_type": action.action_type or "",
+        "target_resource": action.target,
+        "timestamp": action.timestamp,
+        "receipt_hash": action.receipt_hash,
+        "origin": action.origin,
+        "verified": action.outcome == "PASSED",  # never a redacted (INDETERMINATE) receipt
+        "failure_codes": " ".join(action.failure_codes),
+        "warning_codes": " ".join(action.warning_codes),
+        "channel": action.channel,
+    }
 
 
 def _own(action: ActionEvidence) -> tuple[Any, ...]:
@@ -135,8 +106,8 @@ def _own(action: ActionEvidence) -> tuple[Any, ...]:
 
 def egress_records(
     actions: Iterable[ActionEvidence],
-) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """(shared rows, egress rows) of the decisions, in the same order."""
+) -> tuple[list[dict[str, Any]], list[tuple[Any, ...]]]:
+    """(shared values, egress rows) of the decisions, in the same order."""
     shared, own = [], []
     for action in actions:
         shared.append(_shared(action))

@@ -86,6 +86,11 @@ ROW_FIELDS = (
     "idempotency_key",
     "correlation_id",
     "drop_count",
+    "model",
+    "tool_name",
+    "exe_path",
+    "has_reasoning_hash",
+    "has_state_change",
     "receipt_hash",
     "origin",
     "verified",
@@ -114,6 +119,9 @@ _CATEGORICAL = (
     "warning_codes",
     "delegation_parent_chain",
     "delegator",
+    "model",
+    "tool_name",
+    "exe_path",
     "channel",
 )
 # The egress columns (`egress.EGRESS_FIELDS`): categories, flags, a count, and text.
@@ -170,7 +178,7 @@ class Evidence:
     def in_scope(self) -> pd.DataFrame:
         """The agents' own receipts in scope."""
         frame = self.receipts
-        return frame[frame["in_scope"] & (frame["source_kind"] == SOURCE_AGENT_RECEIPTS)]
+        return frame[frame["in_scope"] & _of_kind(frame, SOURCE_AGENT_RECEIPTS)]
 
     @cached_property
     def trusted(self) -> pd.DataFrame:
@@ -182,11 +190,10 @@ class Evidence:
     def egress(self) -> pd.DataFrame:
         """Pipelock's decisions in scope about requests (not its session records)."""
         frame = self.receipts
-        return frame[
-            frame["in_scope"]
-            & (frame["source_kind"] == SOURCE_PIPELOCK)
-            & (frame["channel"] != "control")
-        ]
+        if "channel" not in frame:
+            return frame.iloc[0:0]
+        decision = _of_kind(frame, SOURCE_PIPELOCK) & (frame["channel"] != "control")
+        return frame[frame["in_scope"] & decision]
 
     @cached_property
     def egress_trusted(self) -> pd.DataFrame:
@@ -198,7 +205,9 @@ class Evidence:
     def timeline(self) -> pd.DataFrame:
         """Both kinds in scope, the recorder's session records left out."""
         frame = self.receipts
-        recorder = (frame["source_kind"] == SOURCE_PIPELOCK) & (frame["channel"] == "control")
+        if "channel" not in frame:
+            return self.in_scope
+        recorder = _of_kind(frame, SOURCE_PIPELOCK) & (frame["channel"] == "control")
         return frame[frame["in_scope"] & ~recorder]
 
     def discard_rows(self) -> None:
@@ -225,6 +234,13 @@ class Evidence:
         return self.chains[self.chains["in_scope"]]
 
 
+def _of_kind(frame: pd.DataFrame, kind: str) -> pd.Series:
+    """Rows of one source kind (a frame without the column holds receipts only)."""
+    if "source_kind" not in frame:
+        return pd.Series(kind == SOURCE_AGENT_RECEIPTS, index=frame.index)
+    return frame["source_kind"] == kind
+
+
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -249,6 +265,12 @@ def _timestamp_status(
         if code in failures or code in warnings:
             return status
     return "valid"
+
+
+def _state_change_committed(outcome: dict[str, Any]) -> bool:
+    """The outcome commits to the state before and after the action (both hashes)."""
+    change = _dict(outcome.get("state_change"))
+    return isinstance(change.get("before_hash"), str) and isinstance(change.get("after_hash"), str)
 
 
 def _channel(action_type: str, action: dict[str, Any]) -> str:
@@ -309,6 +331,11 @@ def _row(document: dict[str, Any], chain_id: str, item: VerifiedReceipt) -> tupl
         _text(action.get("idempotency_key")),
         _text(subject.get("correlation_id")),
         _dict(action.get("emitter_metadata")).get("drop_count"),
+        _text(issuer.get("model")),
+        _text(action.get("tool_name")),
+        _text(_dict(action.get("peer_credential")).get("exe_path")),
+        isinstance(intent.get("reasoning_hash"), str),
+        _state_change_committed(outcome),
         result.receipt_hash,
         str(result.origin),
         all(code in POLICY_CODES for code in result.failures),
@@ -416,10 +443,20 @@ def _concat_blocks(blocks: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
+def _empty(field: str) -> Any:
+    """A shared column's value on a row whose kind does not have it."""
+    if field.startswith("has_"):
+        return False
+    return {"action_type": "", "scopes": "", "disclosure_mode": "none"}.get(
+        field, "none" if field == "trusted_timestamp" else None
+    )
+
+
 def egress_block(actions: Iterable[ActionEvidence]) -> pd.DataFrame:
     """Pipelock's decisions as a block of rows (`egress.py`)."""
     shared, own = egress_records(actions)
-    return rows_block(shared, source_kind=SOURCE_PIPELOCK, egress=own)
+    rows = [tuple(values.get(f, _empty(f)) for f in ROW_FIELDS) for values in shared]
+    return rows_block(rows, source_kind=SOURCE_PIPELOCK, egress=own)
 
 
 def _receipts_frame(

@@ -31,7 +31,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
-from reporting.errors import Diagnostic, InputError
+from reporting.errors import Diagnostic, DiagnosticCode, InputError
 from reporting.receipts.records import ReadLimits
 from reporting.receipts.results import Code, Origin, Problem
 from reporting.receipts.spool import ClaimedSource, ReceiptSpool, SourceSummary
@@ -66,7 +66,9 @@ Claim = Callable[[bytes], str | None]  # the head of a file -> the kind it is, o
 _PEEK_LINES = 8  # lines of standard input shown to a claim
 
 
-def _input_error(code: str, message: str, source: str, line: int | None = None) -> InputError:
+def _input_error(
+    code: DiagnosticCode, message: str, source: str, line: int | None = None
+) -> InputError:
     return InputError(Diagnostic(code, message, source, line))
 
 
@@ -344,16 +346,22 @@ def spool_sources(
                 continue
             path = Path(source)
             if not path.exists():
-                raise _input_error("NO_SUCH_SOURCE", "no such file or directory", source)
+                raise _input_error(
+                    DiagnosticCode.NO_SUCH_SOURCE, "no such file or directory", source
+                )
             files = _files_in(path) if path.is_dir() else [path]
             if path.is_dir() and not files:
-                raise _input_error("EMPTY_SOURCE", "no .json, .jsonl or store files", source)
+                raise _input_error(
+                    DiagnosticCode.EMPTY_SOURCE, "no .json, .jsonl or store files", source
+                )
             for file in files:
                 try:
                     _add_file(spool, file, hasher, claim)
                 except OSError as exc:
                     message = exc.strerror or str(exc)
-                    raise _input_error("UNREADABLE", message, spool.name(file)) from exc
+                    raise _input_error(
+                        DiagnosticCode.UNREADABLE, message, spool.name(file)
+                    ) from exc
         spool.finish()
     except BaseException:
         spool.close()
