@@ -29,6 +29,7 @@ from reporting.pipelock.inputs import (
     claim_pipelock,
     combined_result,
     load_trust_inputs,
+    raw_records,
     selected_only,
     split_witnesses,
     verify_claimed,
@@ -521,7 +522,10 @@ def run_report(
         )
         with stage("build report model", on_stage):
             model = build_report(inputs, options)
-            cited = spool.raw_receipts(ref.receipt_id for ref in model.cited_receipts)
+            cited_ids = [ref.receipt_id for ref in model.cited_receipts]
+            cited = spool.raw_receipts(cited_ids)
+            egress = run.verification.egress
+            cited |= raw_records(egress, spool.claimed, set(cited_ids) - set(cited))
         return ReportRun(assessment=run, model=model, cited_receipts=cited, settings=record)
 
 

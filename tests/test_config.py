@@ -45,7 +45,11 @@ def located(diagnostics: list[Diagnostic]) -> list[tuple[int | None, str]]:
 
 def test_sample_loads_with_paths_resolved_against_its_directory() -> None:
     config = load_config(SAMPLES / "report.yaml")
-    assert config.sources == (str(SAMPLES / "receipts.db"),)
+    recorders = ("dev-alice", "dev-bob", "finance-egress")
+    assert config.sources == (
+        str(SAMPLES / "receipts.db"),
+        *(str(SAMPLES / "pipelock" / name) for name in recorders),
+    )
     assert config.keys == (SAMPLES / "trust.yaml",)
     assert config.witness == SAMPLES / "witness.yaml"
     assert config.grants == SAMPLES / "grants.yaml"
@@ -80,6 +84,7 @@ def test_sample_names_october_2026_and_signs_with_the_demo_key() -> None:
     deployment = {o.check: o for o in config.overrides[:-1]}
     assert set(deployment) == {
         "activity_continuity",
+        "egress_allowlist",
         "intent_recorded",
         "inventory_allowlist",
         "termination_status",

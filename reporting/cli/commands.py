@@ -89,19 +89,21 @@ def demo_settings(samples: Path, args: argparse.Namespace) -> RunSettings:
     from reporting.config import load_config
     from reporting.periods import parse_period
 
-    config = samples / "report.yaml"  # its deployment section: hours, inventory, ...
+    path = samples / "report.yaml"  # sources, deployment, correlation: the scheduled run's
+    config = load_config(path)
     return RunSettings(
         verify=VerifyRequest(
-            sources=(str(samples / "receipts.db"),),
-            keys=samples / "trust.yaml",
-            witness=samples / "witness.yaml",
-            grants=samples / "grants.yaml",
-            bodies=samples / "bodies",
+            sources=config.sources,  # the receipts and the Pipelock recorders
+            keys=config.keys,
+            witness=config.witness,
+            grants=config.grants,
+            bodies=config.bodies,
             base=samples.parent,  # name the samples as the repository does: samples/...
         ),
         period=parse_period("2026-10", None, None),
-        overrides=load_config(config).overrides,
-        config_path=str(config),
+        overrides=config.overrides,
+        correlation=config.correlation,
+        config_path=str(path),
         organisation="Example Corp (demo)",
         output=OutputSettings(
             directory=args.out,

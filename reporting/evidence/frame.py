@@ -175,6 +175,12 @@ class Evidence:
 
     # Cached: checks and the report ask for these dozens of times, and each is a copy.
     @cached_property
+    def agent_receipts(self) -> pd.DataFrame:
+        """The agents' own receipts, in scope or not (history before the period)."""
+        frame = self.receipts
+        return frame[_of_kind(frame, SOURCE_AGENT_RECEIPTS)]
+
+    @cached_property
     def in_scope(self) -> pd.DataFrame:
         """The agents' own receipts in scope."""
         frame = self.receipts
@@ -219,6 +225,7 @@ class Evidence:
         """
         object.__setattr__(self, "receipts", self.receipts.iloc[0:0].copy())
         for view in (
+            "agent_receipts",
             "in_scope",
             "trusted",
             "egress",

@@ -39,6 +39,7 @@ __all__ = [
     "combined_result",
     "is_pipelock_chain",
     "load_trust_inputs",
+    "raw_records",
     "selected_only",
     "split_witnesses",
     "verify_claimed",
@@ -161,3 +162,24 @@ def combined_result(
         chains=(*receipts.chains, *pipelock.chains),
         input_problems=(*receipts.input_problems, *pipelock.input_problems),
     )
+
+
+def raw_records(
+    verification: PipelockVerification, claimed: Iterable[ClaimedSource], ids: Iterable[str]
+) -> dict[str, bytes]:
+    """The stored bytes of the cited Pipelock receipts, by action id (first copy of each):
+    the recorder entry (or receipt line) that carries it, as read."""
+    wanted = set(ids)
+    files = {source.name: source.raw for source in claimed}
+    lines: dict[str, list[bytes]] = {}
+    found: dict[str, bytes] = {}
+    for action in verification.actions:
+        receipt_id, origin = action.result.receipt_id, action.result.origin
+        if receipt_id not in wanted or receipt_id in found or origin.source not in files:
+            continue
+        if origin.line is None:
+            found[receipt_id] = files[origin.source].strip()
+            continue
+        split = lines.setdefault(origin.source, files[origin.source].split(b"\n"))
+        found[receipt_id] = split[origin.line - 1].removesuffix(b"\r")
+    return found

@@ -45,6 +45,7 @@ __all__ = [
     "per_value",
     "present",
     "producer_timezone_errors",
+    "session_chains",
     "share_verdict",
     "shortfall",
     "timezone_errors",
@@ -253,6 +254,15 @@ def entry_for(issuers: pd.Series, entries: Sequence[Mapping[str, Any]]) -> pd.Se
         dtype=np.int64,
     )
     return pd.Series(table[codes], index=issuers.index)  # code -1 (missing) → the last: -1
+
+
+def session_chains(chains: pd.DataFrame) -> pd.DataFrame:
+    """The chains that end and can be witnessed: Agent Receipts chains and Pipelock recorder
+    sessions, without a session's EvidenceReceipt v2 chain (its second tier: it has no
+    close of its own, and its session's tail is what a witness pins)."""
+    if "source_kind" not in chains:
+        return chains
+    return chains[chains["source_kind"] != "pipelock_evidence"]
 
 
 def present(values: pd.Series) -> pd.Series:
