@@ -1544,8 +1544,7 @@ def trust_yaml() -> str:
         "      - pem_file: keys/daemon/signing.key.pub\n"
         f"  - issuer: {FINANCE.issuer_id}\n"
         "    keys:\n"
-        f"      - did_key: {KEYS[FINANCE.slug].did_key}\n"
-        + PIPELOCK_TRUST
+        f"      - did_key: {KEYS[FINANCE.slug].did_key}\n" + PIPELOCK_TRUST
     )
 
 
