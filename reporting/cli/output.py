@@ -186,6 +186,14 @@ def print_report(written: WrittenReport, out: TextIO) -> None:
         f"{figures.trusted_receipts:,} trusted; "
         f"{figures.chains:,} chains, {figures.broken_chains:,} broken\n"
     )
+    if figures.recorder_sessions or figures.egress_decisions:
+        out.write(
+            f"egress: {figures.egress_decisions:,} firewall decisions, "
+            f"{figures.trusted_egress_decisions:,} verified, {figures.egress_stopped:,} stopped "
+            f"or changed, {figures.uncorrelated_egress:,} uncorrelated; "
+            f"{figures.recorder_sessions:,} recorder sessions, "
+            f"{figures.broken_recorder_sessions:,} broken\n"
+        )
     for framework in model.frameworks:
         counts = ", ".join(f"{k} {v}" for k, v in framework.counts.items())
         out.write(f"{framework.id}: {counts}\n")
