@@ -27,9 +27,10 @@ from pathlib import Path
 from reporting.pipelock.sources import PipelockSource, detect_pipelock
 from reporting.pipelock.trust import PipelockTrust, is_pipelock_key_path, load_pipelock_trust
 from reporting.pipelock.verify import PipelockOptions, PipelockVerification, verify_pipelock
+from reporting.receipts.crosschain import missing_witnessed
 from reporting.receipts.external import Witness
 from reporting.receipts.keys import TrustStore, load_trust
-from reporting.receipts.results import Code, Problem, VerificationResult
+from reporting.receipts.results import VerificationResult
 from reporting.receipts.spool import ClaimedSource
 
 __all__ = [
@@ -99,22 +100,6 @@ def split_witnesses(
     return receipts, pipelock
 
 
-def _missing_witnessed(
-    verification: PipelockVerification, options: PipelockOptions, selected: frozenset[str] | None
-) -> list[Problem]:
-    found = {chain.chain_id for chain in verification.chains}
-    return [
-        Problem(
-            Code.WITNESS_CHAIN_MISSING,
-            f"the witness expects Pipelock chain {chain_id!r} "
-            f"({witness.length if witness.length is not None else '?'} receipts); "
-            "it is not in the input",
-        )
-        for chain_id, witness in sorted(options.witnesses.items())
-        if chain_id not in found and (selected is None or chain_id in selected)
-    ]
-
-
 def verify_claimed(
     claimed: Iterable[ClaimedSource], options: PipelockOptions
 ) -> PipelockVerification:
@@ -144,7 +129,9 @@ def selected_only(
         actions=tuple(a for a in verification.actions if a.chain_id in kept),
         input_problems=(
             *verification.input_problems,
-            *_missing_witnessed(verification, options, selected),
+            *missing_witnessed(
+                options.witnesses, {c.chain_id for c in verification.chains}, selected
+            ),
         ),
     )
 

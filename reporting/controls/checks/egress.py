@@ -27,7 +27,7 @@ import pandas as pd
 from reporting.controls.checks.registry import Hit, Problem, Status, Verdict, check
 from reporting.controls.checks.rules import (
     GLOBS,
-    entry_for,
+    entry_codes,
     ids,
     matches,
     per_value,
@@ -205,10 +205,7 @@ def egress_allowlist(evidence: Evidence, params: dict[str, Any]) -> Verdict:
         ~decisions["verdict"].astype(str).isin(params["unused"]) & decisions["destination"].notna()
     ]
     entries = params["producers"]
-    entry = entry_for(reached["issuer"], entries)
-    codes = pd.Series(None, index=reached.index, dtype=object).mask(
-        entry < 0, "egress_producer_not_listed"
-    )
+    entry, codes = entry_codes(reached, entries, "egress_producer_not_listed")
     unlisted: dict[str, set[str]] = {}
     for position, allowed in enumerate(entries):
         for channel, kind in _ALLOWLIST_OF.items():

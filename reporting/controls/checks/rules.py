@@ -38,6 +38,7 @@ __all__ = [
     "at_least",
     "chain_verdict",
     "detection",
+    "entry_codes",
     "entry_for",
     "hits",
     "ids",
@@ -263,6 +264,15 @@ def session_chains(chains: pd.DataFrame) -> pd.DataFrame:
     if "source_kind" not in chains:
         return chains
     return chains[chains["source_kind"] != "pipelock_evidence"]
+
+
+def entry_codes(
+    rows: pd.DataFrame, entries: Sequence[Mapping[str, Any]], code: str
+) -> tuple[pd.Series, pd.Series]:
+    """Per row, its deployment entry (`entry_for` on its issuer) and problem codes that
+    start as `code` where no entry lists its producer (None elsewhere)."""
+    entry = entry_for(rows["issuer"], entries)
+    return entry, pd.Series(None, index=rows.index, dtype=object).mask(entry < 0, code)
 
 
 def present(values: pd.Series) -> pd.Series:
