@@ -142,6 +142,9 @@ def test_verify_report_rederives_the_combined_report(tmp_path: Path, capsys: Any
     assert "egress: " in report_out
     assert "recorder sessions" in report_out
     [directory] = [p for p in out.glob("*/AER-*") if p.is_dir()]
+    figures = json.loads((directory / "summary.json").read_text())["figures"]
+    assert (figures["recorder_sessions"], figures["broken_recorder_sessions"]) == (3, 1)
+    assert figures["trusted_egress_decisions"] < figures["egress_decisions"]
     sources = [str(SAMPLES / "receipts.db"), *RECORDER_DIRS]
     argv = ["verify-report", str(directory), "--json", "--rederive", *sources]
     argv += ["--keys", str(SAMPLES / "trust.yaml"), "--witness", str(SAMPLES / "witness.yaml")]
