@@ -1544,28 +1544,29 @@ def trust_yaml() -> str:
         "      - pem_file: keys/daemon/signing.key.pub\n"
         f"  - issuer: {FINANCE.issuer_id}\n"
         "    keys:\n"
-        f"      - did_key: {KEYS[FINANCE.slug].did_key}\n" + PIPELOCK_TRUST
+        f"      - did_key: {KEYS[FINANCE.slug].did_key}\n" + pipelock_trust()
     )
 
 
 # The egress firewalls of two agents (README, "Pipelock egress records"): each recorder's
-# first key, as Pipelock writes it (64 hex digits); the finance recorder's second key is
-# trusted through the rotation endorsement its first key signed in the log.
-PIPELOCK_TRUST = "".join(
-    [
+# first key, inline (the trust store stays whole wherever it is copied, --clean included);
+# the finance recorder's second key is trusted through the endorsement its first key signed.
+PIPELOCK_RECORDERS = ("dev-alice", "dev-bob", "finance-egress")
+
+
+def pipelock_trust() -> str:
+    """The `pipelock:` section, with the keys samples/pipelock/generate.py wrote."""
+    lines = [
         "# Pipelock egress firewalls in front of the coding assistant and the finance agent:\n",
-        "# the key each recorder signed its first receipt with (64 hex digits, as Pipelock\n",
-        "# writes it). finance-egress rotated its key on 2026-10-16; the successor key is\n",
-        "# trusted through the rotation endorsement the first key signed in its log.\n",
+        "# the key each recorder signed its first receipt with (pipelock/keys/<name>.pub, as\n",
+        "# Pipelock writes it). finance-egress rotated its key on 2026-10-16; the successor\n",
+        "# key is trusted through the rotation endorsement the first key signed in its log.\n",
         "pipelock:\n",
-        *(
-            f"  - name: {name}\n"
-            f"    keys: [{{file: pipelock/keys/{name}.pub}}]\n"
-            "    sessions: [proxy]\n"
-            for name in ("dev-alice", "dev-bob", "finance-egress")
-        ),
     ]
-)
+    for name in PIPELOCK_RECORDERS:
+        key = (PIPELOCK_DIR / "keys" / f"{name}.pub").read_text().strip()
+        lines.append(f"  - name: {name}\n    keys: [{{hex: {key}}}]\n    sessions: [proxy]\n")
+    return "".join(lines)
 
 
 def witness_yaml(ds: Dataset) -> str:
@@ -1910,7 +1911,7 @@ anything.
 | `keys/<agent>.pem` | SPKI PEM public key per issuer (for `mcp-proxy-github`: the current key) |
 | `keys/daemon/signing.key.pub` | daemon key directory of the rotating agent: current (new) key |
 | `keys/daemon/signing.key.pub.rotated-<hex>` | the outgoing key archived at the rotation |
-| `trust.yaml` | trust store: issuers, chain-id globs, keys (`pem_file`, `did_key`, `multibase`) |
+| `trust.yaml` | trust store: issuers, chain-id globs, keys (`pem_file`, `did_key`, `multibase`); the Pipelock recorders' keys (`pipelock:`, `hex`) |
 | `witness.yaml` | expected length and final hash of two chains (tail-truncation witness) |
 | `grants.yaml` | grant registry, `grant_ref` -> subject, scopes, validity, issuer |
 | `bodies/<uuid>.json` | response bodies whose RFC 8785 SHA-256 equals `outcome.response_hash` |
