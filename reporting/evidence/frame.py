@@ -415,10 +415,14 @@ def rows_block(
 
 
 def _egress_columns(frame: pd.DataFrame, egress: Sequence[tuple[Any, ...]] | None) -> None:
-    values = pd.DataFrame.from_records(
-        list(egress) if egress is not None else [(None,) * len(EGRESS_FIELDS)] * len(frame),
-        columns=list(EGRESS_FIELDS),
-    )
+    """The egress columns: from `egress`, or empty (receipts have none: built without a
+    value per row, since a job's block may hold a million receipts)."""
+    if egress is None:
+        size = len(frame)
+        for column in EGRESS_FIELDS:
+            frame[column] = _empty_column(column, size)
+        return
+    values = pd.DataFrame.from_records(list(egress), columns=list(EGRESS_FIELDS))
     for column in EGRESS_FIELDS:
         series = values[column]
         if column in _EGRESS_FLAGS:
@@ -431,6 +435,24 @@ def _egress_columns(frame: pd.DataFrame, egress: Sequence[tuple[Any, ...]] | Non
             frame[column] = pd.Categorical(series.astype(object))
 
 
+def _empty_column(column: str, size: int) -> Any:
+    if column in _EGRESS_FLAGS:
+        return np.zeros(size, dtype=bool)
+    if column in _EGRESS_COUNTS:
+        return pd.arrays.IntegerArray(np.zeros(size, dtype=np.int64), np.ones(size, dtype=bool))
+    if column in _EGRESS_TEXT:
+        return np.full(size, None, dtype=object)
+    return pd.Categorical.from_codes(np.full(size, -1, dtype=np.int8), categories=[])
+
+
+def _recoded(part: pd.Series, categories: list[Any]) -> Any:
+    """A block's category codes in the union's categories. A column the block does not have
+    (a receipt's egress columns: no category) is all missing, without being looked up."""
+    if len(part.cat.categories) == 0:
+        return np.full(len(part), -1, dtype=np.int8)
+    return part.cat.set_categories(categories).cat.codes.to_numpy()
+
+
 def _concat_blocks(blocks: list[pd.DataFrame]) -> pd.DataFrame:
     """One frame from many blocks; categorical columns get the union of their categories,
     sorted, so the frame does not depend on how the receipts were split into jobs."""
@@ -441,9 +463,7 @@ def _concat_blocks(blocks: list[pd.DataFrame]) -> pd.DataFrame:
         parts = [block[name] for block in blocks]
         if isinstance(parts[0].dtype, pd.CategoricalDtype):
             categories = sorted(set().union(*(p.cat.categories for p in parts)))
-            codes = np.concatenate(
-                [p.cat.set_categories(categories).cat.codes.to_numpy() for p in parts]
-            )
+            codes = np.concatenate([_recoded(p, categories) for p in parts])
             columns[name] = pd.Categorical.from_codes(codes, categories=categories)
         else:
             columns[name] = pd.concat(parts, ignore_index=True)
