@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema
@@ -29,6 +29,9 @@ from reporting.errors import Diagnostic, DiagnosticCode, EvidenceError, InputErr
 from reporting.periods import parse_instant, resolve_period
 from reporting.report.requests import EvidenceOwner
 from reporting.yamlio import LocatedDict, LocatedProblems, load_yaml, plain
+
+if TYPE_CHECKING:
+    from reporting.evidence.correlation import CorrelationRules
 
 __all__ = [
     "CONFIG_SCHEMA_ID",
@@ -80,7 +83,7 @@ class ReportConfig:
 
     path: Path
     sources: tuple[str, ...] = ()
-    keys: Path | None = None
+    keys: tuple[Path, ...] = ()
     witness: Path | None = None
     grants: Path | None = None
     bodies: Path | None = None
@@ -114,6 +117,7 @@ class ReportConfig:
     render_memory: int | None = None
     dispositions: Path | None = None
     evidence_owners: tuple[EvidenceOwner, ...] = ()
+    correlation: CorrelationRules | None = None  # the `correlation:` section
 
 
 def config_schema() -> dict[str, Any]:
@@ -387,7 +391,7 @@ def _build(path: Path, data: LocatedDict) -> ReportConfig:
     return ReportConfig(
         path=path,
         sources=tuple(resolve.source(s) for s in data.get("sources", [])),
-        keys=resolve.path(data.get("keys")),
+        keys=resolve.paths(_as_list(data.get("keys"))),
         witness=resolve.path(data.get("witness")),
         grants=resolve.path(data.get("grants")),
         bodies=resolve.path(data.get("bodies")),
@@ -418,8 +422,23 @@ def _build(path: Path, data: LocatedDict) -> ReportConfig:
             EvidenceOwner(pattern, owner)
             for pattern, owner in data.get("evidence_owners", {}).items()
         ),
+        correlation=_correlation(data),
         **_signing_fields(data, resolve),
     )
+
+
+def _as_list(value: Any) -> list[str]:
+    """A setting that takes one value or a list of them."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _correlation(data: LocatedDict) -> CorrelationRules | None:
+    from reporting.evidence.correlation import CorrelationRules
+
+    section = data.get("correlation")
+    return None if section is None else CorrelationRules.from_json(plain(section))
 
 
 # -- entry point --------------------------------------------------------------------------

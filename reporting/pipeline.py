@@ -16,17 +16,28 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from reporting import __version__
 from reporting.errors import Diagnostic, DiagnosticCode, InputError, UsageError
+from reporting.pipelock import PipelockOptions, PipelockVerification
+from reporting.pipelock.inputs import (
+    TrustInputs,
+    claim_pipelock,
+    combined_result,
+    load_trust_inputs,
+    raw_records,
+    selected_only,
+    split_witnesses,
+    verify_claimed,
+)
 from reporting.receipts.canonical import canonical_json
 from reporting.receipts.executors import check_executor, default_workers
 from reporting.receipts.external import BodiesDirectory, load_grants, load_witnesses
-from reporting.receipts.keys import TrustStore, load_trust
+from reporting.receipts.keys import TrustStore
 from reporting.receipts.records import ReadLimits
 from reporting.receipts.results import VerificationResult
 from reporting.receipts.sources import ReceiptSpool, SourceSummary, spool_sources
@@ -86,10 +97,14 @@ def stage(name: str, listener: StageListener | None) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class VerificationRun:
+    """Both verifiers' results as one (`result`: Agent Receipts chains and Pipelock
+    recorder sessions), the Pipelock actions for the evidence frame, and what was trusted."""
+
     result: VerificationResult
     sources: tuple[SourceSummary, ...]
     trust: TrustStore
     trust_anchors: tuple[dict[str, Any], ...] = ()  # issuer, fingerprint, source (display)
+    egress: PipelockVerification = field(default_factory=lambda: PipelockVerification(()))
 
     def source_listing(self) -> list[dict[str, Any]]:
         return [
@@ -112,24 +127,54 @@ def load_tsa_roots(paths: Sequence[Path]) -> tuple[x509.Certificate, ...]:
     return tuple(roots)
 
 
-def build_options(request: VerifyRequest) -> VerifyOptions:
-    return VerifyOptions(
-        trust=load_trust(request.keys),
-        require_terminal=request.require_terminal,
-        witnesses=load_witnesses(request.witness) if request.witness else {},
-        grants=load_grants(request.grants) if request.grants else None,
-        bodies=BodiesDirectory(request.bodies) if request.bodies else None,
-        tsa_roots=load_tsa_roots(request.tsa_roots),
-        max_receipt_bytes=request.max_receipt_bytes,
-        max_depth=request.max_depth,
+@dataclass(frozen=True)
+class RunOptions:
+    """What both verifiers are told out of band, loaded once from the request."""
+
+    receipts: VerifyOptions
+    pipelock: PipelockOptions
+    trust: TrustInputs
+
+    @property
+    def witnesses(self) -> dict[str, Any]:
+        """Every witnessed chain, of either kind."""
+        return {**self.receipts.witnesses, **self.pipelock.witnesses}
+
+
+def build_options(request: VerifyRequest) -> RunOptions:
+    trust = load_trust_inputs(request.key_paths)
+    witnesses = load_witnesses(request.witness) if request.witness else {}
+    receipt_witnesses, pipelock_witnesses = split_witnesses(witnesses)
+    return RunOptions(
+        receipts=VerifyOptions(
+            trust=trust.receipts,
+            require_terminal=request.require_terminal,
+            witnesses=receipt_witnesses,
+            grants=load_grants(request.grants) if request.grants else None,
+            bodies=BodiesDirectory(request.bodies) if request.bodies else None,
+            tsa_roots=load_tsa_roots(request.tsa_roots),
+            max_receipt_bytes=request.max_receipt_bytes,
+            max_depth=request.max_depth,
+        ),
+        pipelock=PipelockOptions(
+            trust=trust.pipelock,
+            witnesses=pipelock_witnesses,
+            max_record_bytes=request.max_receipt_bytes,
+            max_depth=request.max_depth,
+        ),
+        trust=trust,
     )
 
 
 def select_chains(
-    patterns: frozenset[str] | None, spool: ReceiptSpool, witnessed: Iterable[str]
+    patterns: frozenset[str] | None,
+    spool: ReceiptSpool,
+    witnessed: Iterable[str],
+    others: Iterable[str] = (),
 ) -> frozenset[str] | None:
     """`--chain` glob patterns → the chain ids they select, among the chains in the input
-    and the chains a witness expects (so a witnessed chain removed whole is still reported).
+    (`others`: the Pipelock chains) and the chains a witness expects (so a witnessed chain
+    removed whole is still reported).
 
     A pattern that selects nothing is a usage error naming it: a typo must never give a
     report over nothing. The chains holding the selected chains' delegation parents are
@@ -137,7 +182,7 @@ def select_chains(
     """
     if patterns is None:
         return None
-    known = sorted({*spool.chain_keys(), *witnessed})
+    known = sorted({*spool.chain_keys(), *witnessed, *others})
     selected: set[str] = set()
     unmatched = []
     for pattern in sorted(patterns):
@@ -181,30 +226,47 @@ def _spooled(
     a report may print); else by the paths as given (what `verify` prints on a terminal)."""
     name = request.name if display else None
     limits = ReadLimits(request.max_receipt_bytes, request.max_depth)
-    with spool_sources(request.sources, stdin=stdin, name=name, limits=limits) as spool:
+    with spool_sources(
+        request.sources, stdin=stdin, name=name, limits=limits, claim=claim_pipelock
+    ) as spool:
         yield spool
+
+
+@dataclass(frozen=True)
+class _Verified:
+    result: VerificationResult  # both kinds
+    extracts: list[Any]  # the Agent Receipts rows, as the `extract` hook made them
+    egress: PipelockVerification  # the Pipelock part, with its actions
 
 
 def _verify(
     request: VerifyRequest,
-    options: VerifyOptions,
+    options: RunOptions,
     spool: ReceiptSpool,
     scheduler: str | Client | None,
     *,
     extract: Callable[..., pd.DataFrame] | None,
     progress: Callable[[int], None] | None,
-) -> tuple[VerificationResult, list[Any]]:
+) -> _Verified:
+    """Verify the Pipelock sources (first: `--chain` may name their chains), then the
+    spooled receipts, and combine the two results."""
+    egress = verify_claimed(spool.claimed, options.pipelock)
+    selected = select_chains(
+        request.chains, spool, options.witnesses, [c.chain_id for c in egress.chains]
+    )
     workers = request.workers or default_workers(spool.record_count())
-    return verify_spool(
+    result, extracts = verify_spool(
         spool,
-        options=options,
+        options=options.receipts,
         workers=workers,
-        chain_filter=select_chains(request.chains, spool, options.witnesses),
+        chain_filter=selected,
         extract=extract,
         progress=progress,
         executor=request.executor,
         scheduler=scheduler,
     )
+    egress = selected_only(egress, options.pipelock, selected)
+    return _Verified(combined_result(result, egress), extracts, egress)
 
 
 def _without_names(value: Any) -> Any:
@@ -216,10 +278,10 @@ def _without_names(value: Any) -> Any:
     return value
 
 
-def _trust_anchors(trust: TrustStore, request: VerifyRequest) -> list[dict[str, Any]]:
+def _trust_anchors(trust: TrustInputs, request: VerifyRequest) -> list[dict[str, Any]]:
     return [
         {**anchor, "source": request.name(str(anchor["source"])) if anchor["source"] else None}
-        for anchor in trust.fingerprints()
+        for anchor in trust.anchors()
     ]
 
 
@@ -231,18 +293,19 @@ def run_verification(
 ) -> VerificationRun:
     options = build_options(request)
     with connected(request) as scheduler, _spooled(request, stdin, display=False) as spool:
-        result, _ = _verify(request, options, spool, scheduler, extract=None, progress=progress)
-        return _verification_run(result, spool, options, request)
+        verified = _verify(request, options, spool, scheduler, extract=None, progress=progress)
+        return _verification_run(verified, spool, options, request)
 
 
 def _verification_run(
-    result: VerificationResult, spool: ReceiptSpool, options: VerifyOptions, request: VerifyRequest
+    verified: _Verified, spool: ReceiptSpool, options: RunOptions, request: VerifyRequest
 ) -> VerificationRun:
     return VerificationRun(
-        result=result,
+        result=verified.result,
         sources=tuple(spool.sources),
-        trust=options.trust,
+        trust=options.receipts.trust,
         trust_anchors=tuple(_trust_anchors(options.trust, request)),
+        egress=verified.egress,
     )
 
 
@@ -357,6 +420,7 @@ def _assessed(
     """Verify and assess, keeping the spool open for stages that cite raw receipts."""
     from reporting.controls.assess import assess
     from reporting.evidence.frame import build_evidence, extract_rows
+    from reporting.pipelock import action_evidence
 
     request = settings.verify
     with stage("load mappings and keys", on_stage):
@@ -369,22 +433,24 @@ def _assessed(
         with stage("read sources", on_stage):
             spool = cluster.enter_context(_spooled(request, stdin, display=True))
         with stage("verify chains", on_stage):
-            result, extracts = _verify(
+            verified = _verify(
                 request, options, spool, scheduler, extract=extract_rows, progress=progress
             )
         with stage("build evidence", on_stage):
             evidence = build_evidence(
-                result,
-                extracts,
+                verified.result,
+                verified.extracts,
                 scope=settings.scope,
-                grants=options.grants,
+                grants=options.receipts.grants,
                 witnesses=options.witnesses,
+                egress=action_evidence(verified.egress),
+                correlation=settings.correlation,
             )
         with stage("assess controls", on_stage):
             assessments = tuple(assess(frameworks, evidence))
         yield (
             AssessmentRun(
-                verification=_verification_run(result, spool, options, request),
+                verification=_verification_run(verified, spool, options, request),
                 evidence=evidence,
                 frameworks=tuple(frameworks),
                 assessments=assessments,
@@ -462,7 +528,10 @@ def run_report(
         )
         with stage("build report model", on_stage):
             model = build_report(inputs, options)
-            cited = spool.raw_receipts(ref.receipt_id for ref in model.cited_receipts)
+            cited_ids = [ref.receipt_id for ref in model.cited_receipts]
+            cited = spool.raw_receipts(cited_ids)
+            egress = run.verification.egress
+            cited |= raw_records(egress, spool.claimed, set(cited_ids) - set(cited))
         return ReportRun(assessment=run, model=model, cited_receipts=cited, settings=record)
 
 

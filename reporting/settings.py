@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from distributed import Client
 
     from reporting.config import CheckOverride
+    from reporting.evidence.correlation import CorrelationRules
     from reporting.report.history import PreviousInput
     from reporting.report.requests import EvidenceOwner
 
@@ -69,7 +70,7 @@ class VerifyRequest:
     """What the user asked to verify, as paths and flags (before anything is loaded)."""
 
     sources: tuple[str, ...]
-    keys: Path
+    keys: Path | tuple[Path, ...]  # `--keys`, repeatable: the trust is the union
     witness: Path | None = None
     grants: Path | None = None
     bodies: Path | None = None
@@ -85,6 +86,11 @@ class VerifyRequest:
 
     def name(self, path: Path | str) -> str:
         return display_name(path, self.base or Path.cwd())
+
+    @property
+    def key_paths(self) -> tuple[Path, ...]:
+        """Every `--keys` input, in the order given."""
+        return (self.keys,) if isinstance(self.keys, Path) else tuple(self.keys)
 
 
 @dataclass(frozen=True)
@@ -134,6 +140,8 @@ class RunSettings:
     previous: PreviousInput = None
     dispositions: Path | None = None  # the team's decisions per finding (`--dispositions`)
     evidence_owners: tuple[EvidenceOwner, ...] = ()  # who supplies which manual evidence
+    # How Pipelock's decisions join agent sessions (the `correlation:` section); None: none do
+    correlation: CorrelationRules | None = None
 
     @property
     def scope(self) -> Scope:
@@ -203,7 +211,7 @@ def settings_record(settings: RunSettings, mappings: Sequence[dict[str, Any]]) -
             }
             for o in settings.overrides
         ],
-        "keys": _files_record([request.keys], request),
+        "keys": _files_record(request.key_paths, request),
         "witness": _file_record(request.witness, request),
         "grants": _file_record(request.grants, request),
         "bodies": _file_record(request.bodies, request),
@@ -222,4 +230,5 @@ def settings_record(settings: RunSettings, mappings: Sequence[dict[str, Any]]) -
         "evidence_owners": [
             {"pattern": owner.pattern, "owner": owner.owner} for owner in settings.evidence_owners
         ],
+        "correlation": settings.correlation.to_json() if settings.correlation else None,
     }

@@ -50,6 +50,11 @@ def summary_document(
             "chains": figures.chains,
             "broken_chains": figures.broken_chains,
             "input_problems": figures.input_problems,
+            # the egress firewall's side, when its records were given (Pipelock)
+            "recorder_sessions": figures.recorder_sessions,
+            "broken_recorder_sessions": figures.broken_recorder_sessions,
+            "egress_decisions": figures.egress_decisions,
+            "trusted_egress_decisions": figures.trusted_egress_decisions,
         },
         "findings_by_severity": dict(figures.findings_by_severity),
         "frameworks": {f.id: f.counts for f in model.frameworks},

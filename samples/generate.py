@@ -1544,8 +1544,29 @@ def trust_yaml() -> str:
         "      - pem_file: keys/daemon/signing.key.pub\n"
         f"  - issuer: {FINANCE.issuer_id}\n"
         "    keys:\n"
-        f"      - did_key: {KEYS[FINANCE.slug].did_key}\n"
+        f"      - did_key: {KEYS[FINANCE.slug].did_key}\n" + pipelock_trust()
     )
+
+
+# The egress firewalls of two agents (README, "Pipelock egress records"): each recorder's
+# first key, inline (the trust store stays whole wherever it is copied, --clean included);
+# the finance recorder's second key is trusted through the endorsement its first key signed.
+PIPELOCK_RECORDERS = ("dev-alice", "dev-bob", "finance-egress")
+
+
+def pipelock_trust() -> str:
+    """The `pipelock:` section, with the keys samples/pipelock/generate.py wrote."""
+    lines = [
+        "# Pipelock egress firewalls in front of the coding assistant and the finance agent:\n",
+        "# the key each recorder signed its first receipt with (pipelock/keys/<name>.pub, as\n",
+        "# Pipelock writes it). finance-egress rotated its key on 2026-10-16; the successor\n",
+        "# key is trusted through the rotation endorsement the first key signed in its log.\n",
+        "pipelock:\n",
+    ]
+    for name in PIPELOCK_RECORDERS:
+        key = (PIPELOCK_DIR / "keys" / f"{name}.pub").read_text().strip()
+        lines.append(f"  - name: {name}\n    keys: [{{hex: {key}}}]\n    sessions: [proxy]\n")
+    return "".join(lines)
 
 
 def witness_yaml(ds: Dataset) -> str:
@@ -1706,7 +1727,12 @@ signed it: one Ed25519 ActionReceipt per decision in hash-chained flight-recorde
 `pipelock/generate.py` from the receipts above (deterministic; `pipelock/manifest.json`),
 signed with PyNaCl over the canonical bytes of the reference verifier `pipelock-verify`.
 `pipelock/trust.yaml` is the trust-store section naming each recorder and its first key
-(`pipelock/keys/<recorder>.pub`, 64 hex digits as Pipelock writes them).
+(`pipelock/keys/<recorder>.pub`, 64 hex digits as Pipelock writes them); `trust.yaml`
+carries the same `pipelock:` section beside the issuers, so one trust store verifies
+both kinds. `report.yaml` (and the demo) reads the three recorder directories beside
+`receipts.db`, and its `correlation:` section maps the recorders' actors and principals
+to the receipts' issuers and principals: every decision joins its agent session (by the
+session id both sides carry), and the report's session timelines show both channels.
 
 - `dev-alice` and `dev-bob`: the developers' workstations, one Pipelock run per coding
   session of the coding assistant (documentation and package fetches, GitHub MCP tool
@@ -1721,7 +1747,10 @@ Every record names the agent (`actor`: `coding-assistant`, `finance-ops`), its u
 session id (`session_id`: the receipts' `issuer.session_id`), so a correlation config
 joins both channels per session. The finance egress for the actions of defects (c), (d)
 and (f) is there too, verified: a check that wants an *authorised* agent action behind
-each allowed write flags those as well.
+each allowed write (`egress_writes_backed`) flags those as well, so the demo report shows
+four unbacked writes: (g) and the egress of (c), (d) and (f). Defect (h) breaks `dev-bob`'s
+recorder session: it is listed broken in the report's integrity section, its decisions
+are never evidence, and the posture is INTEGRITY BROKEN (as it is for (a) and (b)).
 
 | recorder | actor | principal | files | entries | v1 receipts | v2 receipts |
 | --- | --- | --- | ---: | ---: | ---: | ---: |
@@ -1882,7 +1911,7 @@ anything.
 | `keys/<agent>.pem` | SPKI PEM public key per issuer (for `mcp-proxy-github`: the current key) |
 | `keys/daemon/signing.key.pub` | daemon key directory of the rotating agent: current (new) key |
 | `keys/daemon/signing.key.pub.rotated-<hex>` | the outgoing key archived at the rotation |
-| `trust.yaml` | trust store: issuers, chain-id globs, keys (`pem_file`, `did_key`, `multibase`) |
+| `trust.yaml` | trust store: issuers, chain-id globs, keys; the recorders' keys (`pipelock:`) |
 | `witness.yaml` | expected length and final hash of two chains (tail-truncation witness) |
 | `grants.yaml` | grant registry, `grant_ref` -> subject, scopes, validity, issuer |
 | `bodies/<uuid>.json` | response bodies whose RFC 8785 SHA-256 equals `outcome.response_hash` |

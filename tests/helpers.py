@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -76,16 +76,39 @@ def evidence_from(
     period: Any = None,
     grants: Any = None,
     witnesses: Any = None,
+    egress: Sequence[str] = (),
+    egress_trust: Any = None,
+    correlation: Any = None,
 ) -> Any:
-    """Receipts → JSONL → spool → verification with row extraction → the evidence frame."""
+    """Receipts → JSONL → spool → verification with row extraction → the evidence frame;
+    `egress`: Pipelock recorder files (text), verified under `egress_trust` and joined to
+    the agents' sessions by the `correlation` rules."""
     from reporting.evidence.frame import build_evidence, extract_rows
+    from reporting.pipelock import (
+        PipelockOptions,
+        PipelockSource,
+        action_evidence,
+        verify_pipelock,
+    )
+    from reporting.pipelock.inputs import combined_result
 
     path = tmp_path / f"evidence-{len(list(tmp_path.iterdir()))}.jsonl"
     path.write_text("".join(json.dumps(d) + "\n" for chain in chains for d in chain))
     options = VerifyOptions(trust=trust(*raw_keys), grants=grants, witnesses=witnesses or {})
     with spool_sources([str(path)]) as spool:
         result, extracts = verify_spool(spool, options=options, extract=extract_rows)
-    return build_evidence(result, extracts, period=period, grants=grants, witnesses=witnesses)
+    sources = [PipelockSource(t.encode(), f"recorder-{i}.jsonl") for i, t in enumerate(egress)]
+    egress_options = PipelockOptions(trust=egress_trust) if egress_trust else PipelockOptions()
+    egress_result = verify_pipelock(sources, egress_options)
+    return build_evidence(
+        combined_result(result, egress_result),
+        extracts,
+        period=period,
+        grants=grants,
+        witnesses=witnesses,
+        egress=action_evidence(egress_result),
+        correlation=correlation,
+    )
 
 
 def examples(count: int) -> int:

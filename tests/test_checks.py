@@ -11,9 +11,10 @@ an untrusted chain beside trusted ones is left out of the population.
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from obsigna.receipt.hash import canonicalize, normalize_receipt_dict
 
 from reporting.controls.checks import REGISTRY, CheckResult, Status, run_check
 from reporting.controls.vocabulary import Reason
+from reporting.evidence.correlation import CorrelationRules
 from reporting.evidence.frame import Period, build_evidence, extract_rows
 from reporting.receipts.external import Grant, Witness
 from reporting.receipts.sources import spool_sources
@@ -31,6 +33,8 @@ from reporting.receipts.verify import VerifyOptions, verify_spool
 
 from .factory import ChainBuilder, Key, fresh_id, receipt_hash, resign, rotation_fields
 from .helpers import evidence_from, trust
+from .pipelock_support import KEY_A, writer
+from .pipelock_support import trust as recorder_trust
 from .test_timestamps import b64, build_token, new_pki
 
 KEY = Key.from_seed("checks-main")
@@ -109,12 +113,21 @@ class Scenario:
     reason: Reason | None = None  # expected beside INDETERMINATE
     problems: dict[str, tuple[str, ...]] | None = None  # problem code → receipts (FAIL)
     exceptions: tuple[str, ...] = ()  # receipts a detective check lists
+    egress: list[str] = field(default_factory=list)  # Pipelock recorder files (`firewall`)
 
 
 def evidence(tmp_path: Path, s: Scenario) -> Any:
     if not s.tsa_roots:
         return evidence_from(
-            tmp_path, s.chains, KEY.raw, period=s.period, grants=s.grants, witnesses=s.witnesses
+            tmp_path,
+            s.chains,
+            KEY.raw,
+            period=s.period,
+            grants=s.grants,
+            witnesses=s.witnesses,
+            egress=s.egress,
+            egress_trust=recorder_trust(KEY_A),
+            correlation=CORRELATION,
         )
     # evidence_from with TSA roots, so trusted timestamps can be anchored
     path = tmp_path / f"evidence-{len(list(tmp_path.iterdir()))}.jsonl"
@@ -150,6 +163,8 @@ CANNOT_FAIL = {
     "trusted_timestamp_coverage": "trusted timestamps are optional: a scope limitation",
     "overseer_stops": "no stop in the period does not show the stop procedure is missing",
     "ai_sent_messages": "it lists the population to sample; there is nothing to fail",
+    "egress_instrumented": "an agent without egress records shows the boundary is not "
+    "instrumented, not that it is unprotected",
     **dict.fromkeys(DETECTIVE, "detective: anomalies are exceptions to disposition"),
 }
 
@@ -1356,6 +1371,178 @@ def first_seen_na() -> Scenario:
     return scenario
 
 
+# egress: Pipelock's decisions about the agent's requests ------------------------------------
+
+FIREWALL_ACTOR = "test-agent"  # how the firewall calls the agent of `builder()`
+CORRELATION = CorrelationRules(actors={FIREWALL_ACTOR: "did:agent:test"})
+API = {"system": "api.example.com", "resource": "orders/1"}
+
+
+@dataclass
+class Firewall:
+    """A recorder session of the agent's egress firewall, and its decisions' action ids."""
+
+    text: str
+    ids: list[str]
+    chain_id: str
+
+
+def firewall(*decisions: dict[str, Any], at: str = "2026-10-01T10:01:30+00:00") -> Firewall:
+    """Open, the decisions one second apart, close: signed by the recorder key KEY_A."""
+    recorder = writer.Recorder(session_id="proxy")
+    emitter = writer.Emitter(
+        recorder, KEY_A, random.Random(at), actor=FIREWALL_ACTOR, principal="alice"
+    )
+    moment = datetime.fromisoformat(at)
+    emitter.open(moment)
+    action_ids = [
+        emitter.emit(moment + timedelta(seconds=number), **fields)["action_record"]["action_id"]
+        for number, fields in enumerate(decisions, start=1)
+    ]
+    emitter.close(moment + timedelta(seconds=len(decisions) + 1))
+    first = json.loads(recorder.lines[0])["hash"]
+    text = "".join(line + "\n" for line in recorder.lines)
+    return Firewall(text, action_ids, f"pipelock:proxy@{first[:16]}")
+
+
+def request(target: str, verdict: str = "allow", *, write: bool = False, **extra: Any) -> Any:
+    kind = (
+        {"action_type": "write", "transport": "forward", "method": "POST"}
+        | {"side_effect_class": "external_write", "reversibility": "compensatable"}
+        if write
+        else {"action_type": "read", "transport": "fetch", "method": "GET"}
+        | {"side_effect_class": "external_read", "reversibility": "full"}
+    )
+    return {"target": target, "verdict": verdict, **kind, **extra}
+
+
+def dlp_hit(verdict: str) -> dict[str, Any]:
+    return request(
+        "https://paste.example.net/api/create",
+        verdict,
+        write=True,
+        layer="dlp",
+        pattern="aws_access_key_id",
+        severity="critical",
+        data_classes_out=["credentials"],
+    )
+
+
+def tamper_recorder(text: str) -> str:
+    """Change a signed field of the first record without re-signing: the session breaks."""
+    return text.replace('"verdict":"allow"', '"verdict":"block"', 1)
+
+
+def api_agent() -> list[dict[str, Any]]:
+    """An agent writing an order through an API under an authorization, then reading."""
+    chain = builder()
+    chain.add("data.api.write", "medium", target=API, authorization=AUTH)
+    chain.extend(2)
+    return chain.receipts
+
+
+@case(PASSES, "egress_instrumented")
+def egress_instrumented_pass() -> Scenario:
+    recorded = firewall(request("https://api.example.com/orders/1", write=True))
+    return Scenario(
+        [api_agent()],
+        egress=[recorded.text],
+        population=1,
+        metrics={"networked_agents": 1, "agents_without_egress_records": 0},
+    )
+
+
+@case(INDETERMINATES, "egress_instrumented")
+def egress_instrumented_without_records() -> Scenario:
+    return Scenario([api_agent()], reason=Reason.NOT_INSTRUMENTED, metrics={"networked_agents": 1})
+
+
+@case(PASSES, "exfiltration_prevented")
+def exfiltration_prevented_pass() -> Scenario:
+    recorded = firewall(dlp_hit("block"), dlp_hit("strip"), request("https://pypi.org/simple/"))
+    return Scenario([], egress=[recorded.text], population=3, metrics={"dlp_hits": 2})
+
+
+@case(FAILS, "exfiltration_prevented")
+def exfiltration_prevented_fail() -> Scenario:
+    recorded = firewall(dlp_hit("allow"), dlp_hit("block"))
+    return Scenario(
+        [],
+        egress=[recorded.text],
+        failing_receipts=(recorded.ids[0],),
+        failing_chains=(recorded.chain_id,),
+        metrics={"dlp_hits": 2},
+    )
+
+
+ALLOWED = {
+    "producers": [
+        {"issuer": "did:agent:test", "destinations": ["*.example.com"], "mcp_tools": ["github.*"]}
+    ]
+}
+MCP_CALL = {"action_type": "read", "transport": "mcp_stdio", "side_effect_class": "external_read"}
+
+
+@case(PASSES, "egress_allowlist")
+def egress_allowlist_pass() -> Scenario:
+    recorded = firewall(
+        request("https://api.example.com/orders"),
+        request("https://evil.example.net/x", "block"),  # blocked: reached nothing
+        {"target": "github.get_issue", "verdict": "allow", "reversibility": "full", **MCP_CALL},
+    )
+    return Scenario([], egress=[recorded.text], params=ALLOWED, population=2)
+
+
+@case(FAILS, "egress_allowlist")
+def egress_allowlist_fail() -> Scenario:
+    recorded = firewall(
+        request("https://api.example.com/orders"),
+        request("https://evil.example.net/x"),
+        {"target": "shell.exec", "verdict": "allow", "reversibility": "full", **MCP_CALL},
+    )
+    return Scenario(
+        [],
+        egress=[recorded.text],
+        params=ALLOWED,
+        failing_receipts=tuple(sorted(recorded.ids[1:])),
+        failing_chains=(recorded.chain_id,),
+    )
+
+
+@case(PASSES, "egress_writes_backed")
+def egress_writes_backed_pass() -> Scenario:
+    recorded = firewall(
+        request("https://api.example.com/orders/1", write=True),
+        request("https://api.example.com/orders/2", "block", write=True),  # not let out
+        request("https://api.example.com/catalogue"),  # a read
+    )
+    return Scenario([api_agent()], egress=[recorded.text], population=1, metrics={"backed": 1})
+
+
+@case(FAILS, "egress_writes_backed")
+def egress_writes_backed_fail() -> Scenario:
+    recorded = firewall(
+        request("https://api.example.com/orders/1", write=True),
+        request("https://api.example.com/orders/2", write=True),  # no agent action
+    )
+    return Scenario(
+        [api_agent()],
+        egress=[recorded.text],
+        failing_receipts=(recorded.ids[1],),
+        failing_chains=(recorded.chain_id,),
+        metrics={"backed": 1},
+    )
+
+
+for _name in (
+    "egress_instrumented",
+    "exfiltration_prevented",
+    "egress_allowlist",
+    "egress_writes_backed",
+):
+    NOT_APPLICABLES[_name] = out_of_period
+
+
 # -- the tests ----------------------------------------------------------------------------
 
 
@@ -1442,6 +1629,7 @@ def test_tampered_evidence_never_passes(tmp_path: Path, name: str) -> None:
     scenario = PASSES[name]()
     for receipts in scenario.chains:
         tamper(receipts)
+    scenario.egress = [tamper_recorder(text) for text in scenario.egress]
     result = assess(tmp_path, name, scenario)
     expected = Status.FAIL if name in FAIL_WHEN_UNVERIFIED else Status.INDETERMINATE
     assert result.status is expected, result

@@ -28,6 +28,7 @@ pytestmark = pytest.mark.slow  # generates a month of samples, then assesses it 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOYMENT_CHECKS = {
     "activity_continuity",
+    "egress_allowlist",
     "intent_recorded",
     "inventory_allowlist",
     "working_hours",

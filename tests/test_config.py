@@ -45,13 +45,17 @@ def located(diagnostics: list[Diagnostic]) -> list[tuple[int | None, str]]:
 
 def test_sample_loads_with_paths_resolved_against_its_directory() -> None:
     config = load_config(SAMPLES / "report.yaml")
-    assert config.sources == (str(SAMPLES / "receipts.db"),)
-    assert config.keys == SAMPLES / "trust.yaml"
+    recorders = ("dev-alice", "dev-bob", "finance-egress")
+    assert config.sources == (
+        str(SAMPLES / "receipts.db"),
+        *(str(SAMPLES / "pipelock" / name) for name in recorders),
+    )
+    assert config.keys == (SAMPLES / "trust.yaml",)
     assert config.witness == SAMPLES / "witness.yaml"
     assert config.grants == SAMPLES / "grants.yaml"
     assert config.bodies == SAMPLES / "bodies"
     assert config.out == REPO / "out" / "scheduled"
-    for path in (config.keys, config.witness, config.grants, config.bodies, *config.sources):
+    for path in (*config.keys, config.witness, config.grants, config.bodies, *config.sources):
         assert Path(path).exists(), path
     assert config.frameworks == ("eu-ai-act", "soc2", "owasp-asi-2026")
     assert config.formats == ("pdf", "html", "json", "csv", "oscal")
@@ -80,6 +84,7 @@ def test_sample_names_october_2026_and_signs_with_the_demo_key() -> None:
     deployment = {o.check: o for o in config.overrides[:-1]}
     assert set(deployment) == {
         "activity_continuity",
+        "egress_allowlist",
         "intent_recorded",
         "inventory_allowlist",
         "termination_status",
@@ -102,7 +107,7 @@ def test_paths_do_not_depend_on_the_working_directory(
         given = Path(os.path.relpath(SAMPLES / "report.yaml", cwd))
         config = load_config(given)
         assert config.path == given
-        assert config.keys == SAMPLES / "trust.yaml"
+        assert config.keys == (SAMPLES / "trust.yaml",)
         assert config.out == REPO / "out" / "scheduled"
 
 
@@ -137,7 +142,7 @@ workers: 4
     )
     config = load_config(path)
     assert config.sources == (str(tmp_path / "store.db"), "/var/lib/receipts.db", "-")
-    assert config.keys == tmp_path / "keys"
+    assert config.keys == (tmp_path / "keys",)
     assert config.tsa_root == (tmp_path / "tsa" / "root.pem",)
     assert config.require_terminal is True
     assert config.frameworks == (
@@ -456,6 +461,7 @@ def test_schema_is_valid_2020_12_and_closed_everywhere() -> None:
         "/properties/signing",
         "/properties/checks",
         "/properties/render",
+        "/properties/correlation",
         "/properties/deployment",
         "/$defs/override",
         "/$defs/producer",

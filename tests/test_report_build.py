@@ -110,7 +110,7 @@ def test_a_session_with_an_untimed_receipt_ends_unknown_and_lists_it_last() -> N
             "risk_level": ["medium", "critical", "low"],
         }
     )
-    (session,) = _sessions(SimpleNamespace(in_scope=scope))
+    (session,) = _sessions(SimpleNamespace(in_scope=scope, timeline=scope))
     assert [e.receipt_id for e in session.events] == ["r1", "r2", "r3"]
     assert session.start == TIMES[0].isoformat()
     assert session.end is None  # one receipt has no time: the end is not known

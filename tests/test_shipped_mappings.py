@@ -279,7 +279,7 @@ def test_coverage_added_by_the_audit_review() -> None:
     assert set(eu.control("Art.15(4)").crosswalks["soc2"]) == {"A1.2", "CC7.5"}
     assert "removed when" in soc2.control("CC6.2").requirement  # its second sentence
     asi04 = frameworks["owasp-asi-2026"].control("ASI04")
-    assert [ref.check for ref in asi04.checks] == ["inventory_allowlist"]
+    assert [ref.check for ref in asi04.checks] == ["inventory_allowlist", "egress_allowlist"]
     assert "Arts. 6 to 27" in (eu.amendments or "")
     assert "Art. 19(2)" in " ".join(eu.control("Art.19(1)").manual_evidence)
 

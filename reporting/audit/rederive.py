@@ -21,6 +21,7 @@ from typing import Any
 from reporting.audit.previous import replay_previous
 from reporting.config import CheckOverride
 from reporting.controls.loader import shipped_mapping_paths
+from reporting.evidence.correlation import CorrelationRules
 from reporting.periods import Period
 from reporting.pipeline import run_report
 from reporting.report.history import PreviousInput
@@ -40,7 +41,7 @@ class RederiveInputs:
     """What the verifier holds: the sources and the input files the manifest names."""
 
     sources: tuple[str, ...]
-    keys: Path | None = None
+    keys: Path | tuple[Path, ...] | None = None  # in the order the report recorded them
     witness: Path | None = None
     grants: Path | None = None
     bodies: Path | None = None
@@ -112,9 +113,8 @@ def replay_settings(record: dict[str, Any], inputs: RederiveInputs, directory: P
     """The run settings a manifest records, with the supplied files in place of its own."""
     if not isinstance(record, dict) or record.get("schema") != SETTINGS_SCHEMA:
         raise RederiveError(f"the manifest records no {SETTINGS_SCHEMA} settings")
-    keys = _supplied_all(
-        "trust stores", "--keys", record.get("keys"), [inputs.keys] if inputs.keys else []
-    )
+    given = (inputs.keys,) if isinstance(inputs.keys, Path) else tuple(inputs.keys or ())
+    keys = _supplied_all("trust stores", "--keys", record.get("keys"), given)
     limits = record.get("limits") or {}
     chains = record.get("chains")
     period = record.get("period") or {}
@@ -122,7 +122,7 @@ def replay_settings(record: dict[str, Any], inputs: RederiveInputs, directory: P
     return RunSettings(
         verify=VerifyRequest(
             sources=inputs.sources,
-            keys=keys[0],
+            keys=keys,
             witness=_supplied("a witness file", "--witness", record.get("witness"), inputs.witness),
             grants=_supplied("a grants file", "--grants", record.get("grants"), inputs.grants),
             bodies=_supplied("response bodies", "--bodies", record.get("bodies"), inputs.bodies),
@@ -149,6 +149,7 @@ def replay_settings(record: dict[str, Any], inputs: RederiveInputs, directory: P
             EvidenceOwner(str(o["pattern"]), str(o["owner"]))
             for o in record.get("evidence_owners") or ()
         ),
+        correlation=_correlation(record.get("correlation")),
     )
 
 
@@ -157,6 +158,14 @@ def _previous(record: Any, named: Path | None) -> PreviousInput:
         return replay_previous(record, named)
     except (OSError, ValueError) as exc:
         raise RederiveError(str(exc)) from exc
+
+
+def _correlation(record: Any) -> CorrelationRules | None:
+    if record is None:
+        return None
+    if not isinstance(record, dict):
+        raise RederiveError("the manifest's record of the correlation rules is malformed")
+    return CorrelationRules.from_json(record)
 
 
 def rederive(inputs: RederiveInputs, manifest: dict[str, Any], directory: Path) -> str | None:

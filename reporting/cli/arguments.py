@@ -40,7 +40,7 @@ def formats(text: str) -> tuple[str, ...]:
 def verify_request(args: argparse.Namespace, *, base: Path | None = None) -> VerifyRequest:
     return VerifyRequest(
         sources=tuple(args.sources),
-        keys=args.keys,
+        keys=tuple(args.keys),
         witness=args.witness,
         grants=args.grants,
         bodies=args.bodies,
@@ -60,7 +60,7 @@ def _merge_config(args: argparse.Namespace, config: ReportConfig) -> None:
     """Fill what the command line left open from the configuration file."""
     given_period = args.period or args.since or args.until
     args.sources = args.sources or list(config.sources)
-    args.keys = args.keys or config.keys
+    args.keys = args.keys or list(config.keys)
     args.witness = args.witness or config.witness
     args.grants = args.grants or config.grants
     args.bodies = args.bodies or config.bodies
@@ -115,7 +115,7 @@ def run_settings(args: argparse.Namespace) -> RunSettings:
     config = load_config(args.config) if args.config else None
     if config is not None:
         _merge_config(args, config)
-    if not args.sources or args.keys is None:
+    if not args.sources or not args.keys:
         message = "give SOURCE... and --keys, or a --config file that names them"
         raise UsageError(Diagnostic(DiagnosticCode.USAGE, message))
     base = config.path.resolve().parent if config is not None else None
@@ -139,4 +139,5 @@ def run_settings(args: argparse.Namespace) -> RunSettings:
         fail_on=args.fail_on or "integrity",
         dispositions=args.dispositions,
         evidence_owners=config.evidence_owners if config else (),
+        correlation=config.correlation if config else None,
     )

@@ -90,19 +90,21 @@ def demo_settings(samples: Path, args: argparse.Namespace) -> RunSettings:
     from reporting.config import load_config
     from reporting.periods import parse_period
 
-    config = load_config(samples / "report.yaml")  # deployment, dispositions, owners
+    path = samples / "report.yaml"  # sources, deployment, correlation, dispositions, owners
+    config = load_config(path)
     return RunSettings(
         verify=VerifyRequest(
-            sources=(str(samples / "receipts.db"),),
-            keys=samples / "trust.yaml",
-            witness=samples / "witness.yaml",
-            grants=samples / "grants.yaml",
-            bodies=samples / "bodies",
+            sources=config.sources,  # the receipts and the Pipelock recorders
+            keys=config.keys,
+            witness=config.witness,
+            grants=config.grants,
+            bodies=config.bodies,
             base=samples.parent,  # name the samples as the repository does: samples/...
         ),
         period=parse_period("2026-10", None, None),
         overrides=config.overrides,
-        config_path=str(config.path),
+        correlation=config.correlation,
+        config_path=str(path),
         dispositions=config.dispositions,
         evidence_owners=config.evidence_owners,
         organisation="Example Corp (demo)",
@@ -158,7 +160,7 @@ def run_verify_report(args: argparse.Namespace, out: TextIO) -> int:
     from reporting.pipeline import load_tsa_roots
 
     path = _report_path(args.path)
-    if args.rederive and args.keys is None:
+    if args.rederive and not args.keys:
         message = "--rederive needs --keys (the trust store the report was made with)"
         raise UsageError(Diagnostic(DiagnosticCode.USAGE, message))
     trust = load_tsa_roots(args.trust)
@@ -166,7 +168,7 @@ def run_verify_report(args: argparse.Namespace, out: TextIO) -> int:
     if args.rederive:
         inputs = RederiveInputs(
             sources=tuple(args.rederive),
-            keys=args.keys,
+            keys=tuple(args.keys),
             witness=args.witness,
             grants=args.grants,
             bodies=args.bodies,

@@ -15,7 +15,12 @@ from reporting.receipts.document import (
     verification_document,
     verified_something,
 )
-from reporting.receipts.results import ChainResult, Problem, VerificationResult
+from reporting.receipts.results import (
+    SOURCE_AGENT_RECEIPTS,
+    ChainResult,
+    Problem,
+    VerificationResult,
+)
 
 from .history import history_lines
 
@@ -55,7 +60,8 @@ def _warning_lines(warnings: Sequence[Problem]) -> list[str]:
 
 
 def _chain_headline(chain: ChainResult) -> str:
-    figures = f"{chain.length} receipts, {chain.termination.value}, issuer {chain.issuer}"
+    signer = "issuer" if chain.source_kind == SOURCE_AGENT_RECEIPTS else "recorder"
+    figures = f"{chain.length} receipts, {chain.termination.value}, {signer} {chain.issuer}"
     if chain.valid:
         return f"VALID   {chain.chain_id} ({figures})"
     first = chain.failures[0]
@@ -182,6 +188,14 @@ def print_report(written: WrittenReport, out: TextIO) -> None:
         f"{figures.trusted_receipts:,} trusted; "
         f"{figures.chains:,} chains, {figures.broken_chains:,} broken\n"
     )
+    if figures.recorder_sessions or figures.egress_decisions:
+        out.write(
+            f"egress: {figures.egress_decisions:,} firewall decisions, "
+            f"{figures.trusted_egress_decisions:,} verified, {figures.egress_stopped:,} stopped "
+            f"or changed, {figures.uncorrelated_egress:,} uncorrelated; "
+            f"{figures.recorder_sessions:,} recorder sessions, "
+            f"{figures.broken_recorder_sessions:,} broken\n"
+        )
     for framework in model.frameworks:
         counts = ", ".join(f"{k} {v}" for k, v in framework.counts.items())
         out.write(f"{framework.id}: {counts}\n")

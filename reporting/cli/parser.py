@@ -40,14 +40,16 @@ def _add_verification_inputs(
         "sources",
         nargs="*" if configurable else "+",
         metavar="SOURCE",
-        help="store, .json, .jsonl, dir or -",
+        help="store, .json, .jsonl, Pipelock flight recorder, dir or - (kind from content)",
     )
     verify.add_argument(
         "--keys",
         required=not configurable,
+        action="append",
         type=Path,
         metavar="K",
-        help="PEM public key, daemon key directory, or YAML trust store",
+        help="PEM public key, daemon key directory, Pipelock key file or YAML trust store "
+        "(repeatable: the trust is the union)",
     )
     verify.add_argument(
         "--chain",
@@ -253,7 +255,11 @@ def _add_verify_report(commands: argparse._SubParsersAction[_Parser]) -> None:
         "have the digests the manifest records",
     )
     verify.add_argument(
-        "--keys", type=Path, metavar="K", help="the trust store the report was made with"
+        "--keys",
+        action="append",
+        type=Path,
+        metavar="K",
+        help="the trust store(s) the report was made with (repeatable, in the same order)",
     )
     verify.add_argument("--grants", type=Path, metavar="F", help="its grants file")
     verify.add_argument("--witness", type=Path, metavar="F", help="its witness file")

@@ -15,7 +15,8 @@ check left without them is INDETERMINATE, "not configured".
           operating_days: [1, 2, 3, 4, 5]         # it is expected to record on these days
           conversational: false                   # it holds no conversation to record
           open_chains: false                      # its chains end with a terminal receipt
-          inventory: {models: [...], tools: [...], targets: [...], executables: [...]}
+          inventory: {models: [...], tools: [...], targets: [...], executables: [...],
+                      destinations: [...], mcp_tools: [...]}   # the last two: its egress
 
 `working_hours: always` declares a producer that works around the clock. Every listed
 producer is an expected producer: an agent missing from the list is not inventoried.
@@ -29,6 +30,7 @@ from typing import Any
 __all__ = ["check_parameters"]
 
 _INVENTORY_KINDS = ("models", "tools", "targets", "executables")
+_EGRESS_KINDS = ("destinations", "mcp_tools")  # what its egress may reach (Pipelock records)
 
 
 def _working_hours(producer: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -57,11 +59,16 @@ def _operating(producer: Mapping[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def _inventory(producer: Mapping[str, Any]) -> dict[str, Any]:
+def _inventory(producer: Mapping[str, Any], kinds: tuple[str, ...]) -> dict[str, Any]:
     allowed = producer.get("inventory", {})
     return {"issuer": producer["issuer"]} | {
-        kind: list(allowed[kind]) for kind in _INVENTORY_KINDS if kind in allowed
+        kind: list(allowed[kind]) for kind in kinds if kind in allowed
     }
+
+
+def _egress_listed(producers: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether any producer lists what its egress may reach (else: not configured)."""
+    return any(kind in p.get("inventory", {}) for p in producers for kind in _EGRESS_KINDS)
 
 
 def check_parameters(deployment: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -81,8 +88,11 @@ def check_parameters(deployment: Mapping[str, Any]) -> dict[str, dict[str, Any]]
         "termination_status": {
             "open_chains": [p["issuer"] for p in producers if p.get("open_chains")]
         },
-        "inventory_allowlist": {"producers": [_inventory(p) for p in producers]},
+        "inventory_allowlist": {"producers": [_inventory(p, _INVENTORY_KINDS) for p in producers]},
     }
+    if _egress_listed(producers):
+        egress = [_inventory(p, _EGRESS_KINDS) for p in producers]
+        parameters["egress_allowlist"] = {"producers": egress}
     if hours:
         parameters["working_hours"] = {"producers": hours}
     if operating:

@@ -1,11 +1,20 @@
-"""Verified receipts → the evidence frame: one pandas row per receipt, plus a chains frame.
+"""Verified records → the evidence frame: one pandas row per record, plus a chains frame.
 
-Rows are extracted while each chain is in memory (in the verifying process), so the
-parsed receipts never have to be held all at once. A row is `trusted` only when its
+One frame holds both kinds of signed record (`source_kind`): the agents' own receipts
+(`agent_receipts`) and the egress firewall's decisions (`pipelock`, `egress.py`), each
+with the `channel` it travelled (`shell`, `file`, `api`, `mcp`, `browser`... from the
+action type; `http`, `mcp`, `websocket` from Pipelock's transport) and the `signer` the
+trust store names for the key that signed it (the issuer; the recorder). Pipelock
+decisions join the agent sessions they belong to (`correlation.py`).
+
+Receipt rows are extracted while each chain is in memory (in the verifying process), so
+the parsed receipts never have to be held all at once. A row is `trusted` only when its
 own verdict passed and its whole chain is authentic (after the cross-chain delegation
 checks; grounded-principal failures judge authorization, not authenticity): untrusted
 rows are findings, never positive evidence. Rows outside the
 reporting period stay in the frame (their chains needed them) with `in_scope` False.
+Scope is decided the same way for both kinds (`_chains_in_scope`): a recorder session
+is a chain.
 """
 
 from __future__ import annotations
@@ -19,9 +28,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from reporting.evidence.correlation import CorrelationRules, correlate
+from reporting.evidence.egress import EGRESS_FIELDS, egress_records
 from reporting.periods import Period
+from reporting.pipelock import SOURCE_PIPELOCK, SOURCE_PIPELOCK_EVIDENCE, ActionEvidence
 from reporting.receipts.external import Grant, Witness
-from reporting.receipts.results import PLACEABLE_CODES, POLICY_CODES, Code, VerificationResult
+from reporting.receipts.results import (
+    PLACEABLE_CODES,
+    POLICY_CODES,
+    SOURCE_AGENT_RECEIPTS,
+    ChainResult,
+    Code,
+    VerificationResult,
+)
 from reporting.receipts.schema import taxonomy_defaults
 from reporting.receipts.verify import VerifiedReceipt
 from reporting.scope import Scope
@@ -77,6 +96,7 @@ ROW_FIELDS = (
     "verified",
     "failure_codes",
     "warning_codes",
+    "channel",
 )
 _CATEGORICAL = (
     "chain_id",
@@ -102,6 +122,29 @@ _CATEGORICAL = (
     "model",
     "tool_name",
     "exe_path",
+    "channel",
+)
+# The egress columns (`egress.EGRESS_FIELDS`): categories, flags, a count, and text.
+_EGRESS_FLAGS = ("dlp", "redacted")
+_EGRESS_COUNTS = ("payload_redactions",)
+_EGRESS_TEXT = ("request_id",)
+# Channels of the agents' own actions, by action type (first prefix that matches);
+# receipts an MCP proxy signed (they name the tool) are `mcp`.
+_CHANNELS = (
+    ("system.command.", "shell"),
+    ("system.pty.", "shell"),
+    ("system.code.", "shell"),
+    ("system.browser.", "browser"),
+    ("system.", "system"),
+    ("filesystem.", "file"),
+    ("document.", "document"),
+    ("communication.", "communication"),
+    ("data.api.", "api"),
+    ("data.database.", "database"),
+    ("financial.", "financial"),
+    ("network.", "network"),
+    ("agent.", "control"),
+    ("agent_receipts.", "control"),
 )
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _TIMESTAMP_CODES = {
@@ -112,7 +155,14 @@ _TIMESTAMP_CODES = {
 
 @dataclass(frozen=True)
 class Evidence:
-    """Everything a check may look at. Checks read; they never change it."""
+    """Everything a check may look at. Checks read; they never change it.
+
+    `receipts` is the one frame of both kinds (`source_kind`). The views a check takes
+    its population from: `in_scope` and `trusted`, the agents' own receipts (every
+    Agent Receipts check); `egress` and `egress_trusted`, the firewall's decisions about
+    the agents' requests (the recorder's own session records left out); `timeline`,
+    both kinds in scope, for session timelines.
+    """
 
     receipts: pd.DataFrame
     chains: pd.DataFrame
@@ -121,17 +171,50 @@ class Evidence:
     grants: dict[str, Grant] | None = None
     witnesses: dict[str, Witness] = field(default_factory=dict)
     scope: Scope = field(default_factory=Scope)  # the period and patterns the report is about
+    correlation: CorrelationRules | None = None  # how Pipelock decisions joined sessions
 
     # Cached: checks and the report ask for these dozens of times, and each is a copy.
     @cached_property
+    def agent_receipts(self) -> pd.DataFrame:
+        """The agents' own receipts, in scope or not (history before the period)."""
+        frame = self.receipts
+        return frame[_of_kind(frame, SOURCE_AGENT_RECEIPTS)]
+
+    @cached_property
     def in_scope(self) -> pd.DataFrame:
-        return self.receipts[self.receipts["in_scope"]]
+        """The agents' own receipts in scope."""
+        frame = self.receipts
+        return frame[frame["in_scope"] & _of_kind(frame, SOURCE_AGENT_RECEIPTS)]
 
     @cached_property
     def trusted(self) -> pd.DataFrame:
-        """In-scope rows that may count as positive evidence."""
+        """In-scope receipts that may count as positive evidence."""
         scope = self.in_scope
         return scope[scope["trusted"]]
+
+    @cached_property
+    def egress(self) -> pd.DataFrame:
+        """Pipelock's decisions in scope about requests (not its session records)."""
+        frame = self.receipts
+        if "channel" not in frame:
+            return frame.iloc[0:0]
+        decision = _of_kind(frame, SOURCE_PIPELOCK) & (frame["channel"] != "control")
+        return frame[frame["in_scope"] & decision]
+
+    @cached_property
+    def egress_trusted(self) -> pd.DataFrame:
+        """In-scope egress decisions that may count as positive evidence."""
+        egress = self.egress
+        return egress[egress["trusted"]]
+
+    @cached_property
+    def timeline(self) -> pd.DataFrame:
+        """Both kinds in scope, the recorder's session records left out."""
+        frame = self.receipts
+        if "channel" not in frame:
+            return self.in_scope
+        recorder = _of_kind(frame, SOURCE_PIPELOCK) & (frame["channel"] == "control")
+        return frame[frame["in_scope"] & ~recorder]
 
     def discard_rows(self) -> None:
         """Free the per-receipt rows once nothing more will be derived from them.
@@ -141,13 +224,28 @@ class Evidence:
         Afterwards the frames are empty (same columns), not stale.
         """
         object.__setattr__(self, "receipts", self.receipts.iloc[0:0].copy())
-        for view in ("in_scope", "trusted", "chains_in_scope"):
+        for view in (
+            "agent_receipts",
+            "in_scope",
+            "trusted",
+            "egress",
+            "egress_trusted",
+            "timeline",
+            "chains_in_scope",
+        ):
             self.__dict__.pop(view, None)
 
     @cached_property
     def chains_in_scope(self) -> pd.DataFrame:
         """The chains the report is about (`_chains_in_scope`), rows or not."""
         return self.chains[self.chains["in_scope"]]
+
+
+def _of_kind(frame: pd.DataFrame, kind: str) -> pd.Series:
+    """Rows of one source kind (a frame without the column holds receipts only)."""
+    if "source_kind" not in frame:
+        return pd.Series(kind == SOURCE_AGENT_RECEIPTS, index=frame.index)
+    return frame["source_kind"] == kind
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -180,6 +278,13 @@ def _state_change_committed(outcome: dict[str, Any]) -> bool:
     """The outcome commits to the state before and after the action (both hashes)."""
     change = _dict(outcome.get("state_change"))
     return isinstance(change.get("before_hash"), str) and isinstance(change.get("after_hash"), str)
+
+
+def _channel(action_type: str, action: dict[str, Any]) -> str:
+    """The channel an agent's action used: `mcp` when an MCP proxy signed it, else by type."""
+    if isinstance(action.get("tool_name"), str):
+        return "mcp"
+    return next((c for prefix, c in _CHANNELS if action_type.startswith(prefix)), "other")
 
 
 def _row(document: dict[str, Any], chain_id: str, item: VerifiedReceipt) -> tuple[Any, ...]:
@@ -243,6 +348,7 @@ def _row(document: dict[str, Any], chain_id: str, item: VerifiedReceipt) -> tupl
         all(code in POLICY_CODES for code in result.failures),
         " ".join(c.value for c in result.failures),
         " ".join(c.value for c in result.warnings),
+        _channel(action_type, action),
     )
 
 
@@ -284,8 +390,14 @@ def _int64_column(values: Iterable[Any]) -> Any:
     )
 
 
-def rows_block(rows: Sequence[tuple[Any, ...]]) -> pd.DataFrame:
-    """Rows (`ROW_FIELDS` tuples) as a frame with the dtypes checks rely on."""
+def rows_block(
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    source_kind: str = SOURCE_AGENT_RECEIPTS,
+    egress: Sequence[tuple[Any, ...]] | None = None,
+) -> pd.DataFrame:
+    """Rows (`ROW_FIELDS` tuples) as a frame with the dtypes checks rely on; the egress
+    columns from `egress` (`EGRESS_FIELDS` tuples, one per row), else empty."""
     frame = pd.DataFrame.from_records(list(rows), columns=list(ROW_FIELDS))
     for column in ("timestamp", "granted_at", "expires_at"):
         frame[column] = _utc(frame[column])
@@ -297,7 +409,48 @@ def rows_block(rows: Sequence[tuple[Any, ...]]) -> pd.DataFrame:
     frame["verified"] = frame["verified"].astype(bool)
     for column in _CATEGORICAL:
         frame[column] = frame[column].astype("category")
+    frame["source_kind"] = pd.Categorical([source_kind] * len(frame))
+    _egress_columns(frame, egress)
     return frame
+
+
+def _egress_columns(frame: pd.DataFrame, egress: Sequence[tuple[Any, ...]] | None) -> None:
+    """The egress columns: from `egress`, or empty (receipts have none: built without a
+    value per row, since a job's block may hold a million receipts)."""
+    if egress is None:
+        size = len(frame)
+        for column in EGRESS_FIELDS:
+            frame[column] = _empty_column(column, size)
+        return
+    values = pd.DataFrame.from_records(list(egress), columns=list(EGRESS_FIELDS))
+    for column in EGRESS_FIELDS:
+        series = values[column]
+        if column in _EGRESS_FLAGS:
+            frame[column] = series.fillna(False).astype(bool).to_numpy()
+        elif column in _EGRESS_COUNTS:
+            frame[column] = _int64_column(series.tolist())
+        elif column in _EGRESS_TEXT:
+            frame[column] = series.astype(object).to_numpy()
+        else:
+            frame[column] = pd.Categorical(series.astype(object))
+
+
+def _empty_column(column: str, size: int) -> Any:
+    if column in _EGRESS_FLAGS:
+        return np.zeros(size, dtype=bool)
+    if column in _EGRESS_COUNTS:
+        return pd.arrays.IntegerArray(np.zeros(size, dtype=np.int64), np.ones(size, dtype=bool))
+    if column in _EGRESS_TEXT:
+        return np.full(size, None, dtype=object)
+    return pd.Categorical.from_codes(np.full(size, -1, dtype=np.int8), categories=[])
+
+
+def _recoded(part: pd.Series, categories: list[Any]) -> Any:
+    """A block's category codes in the union's categories. A column the block does not have
+    (a receipt's egress columns: no category) is all missing, without being looked up."""
+    if len(part.cat.categories) == 0:
+        return np.full(len(part), -1, dtype=np.int8)
+    return part.cat.set_categories(categories).cat.codes.to_numpy()
 
 
 def _concat_blocks(blocks: list[pd.DataFrame]) -> pd.DataFrame:
@@ -310,16 +463,34 @@ def _concat_blocks(blocks: list[pd.DataFrame]) -> pd.DataFrame:
         parts = [block[name] for block in blocks]
         if isinstance(parts[0].dtype, pd.CategoricalDtype):
             categories = sorted(set().union(*(p.cat.categories for p in parts)))
-            codes = np.concatenate(
-                [p.cat.set_categories(categories).cat.codes.to_numpy() for p in parts]
-            )
+            codes = np.concatenate([_recoded(p, categories) for p in parts])
             columns[name] = pd.Categorical.from_codes(codes, categories=categories)
         else:
             columns[name] = pd.concat(parts, ignore_index=True)
     return pd.DataFrame(columns)
 
 
-def _receipts_frame(blocks: list[pd.DataFrame], verification: VerificationResult) -> pd.DataFrame:
+def _empty(field: str) -> Any:
+    """A shared column's value on a row whose kind does not have it."""
+    if field.startswith("has_"):
+        return False
+    return {"action_type": "", "scopes": "", "disclosure_mode": "none"}.get(
+        field, "none" if field == "trusted_timestamp" else None
+    )
+
+
+def egress_block(actions: Iterable[ActionEvidence]) -> pd.DataFrame:
+    """Pipelock's decisions as a block of rows (`egress.py`)."""
+    shared, own = egress_records(actions)
+    rows = [tuple(values.get(f, _empty(f)) for f in ROW_FIELDS) for values in shared]
+    return rows_block(rows, source_kind=SOURCE_PIPELOCK, egress=own)
+
+
+def _receipts_frame(
+    blocks: list[pd.DataFrame],
+    verification: VerificationResult,
+    correlation: CorrelationRules | None,
+) -> pd.DataFrame:
     # A chain id is authentic only if every chain verified under it is: two chains can
     # share an id (a record that could not be grouped with its chain is verified alone).
     not_authentic = {c.chain_id for c in verification.chains if not c.authentic}
@@ -329,7 +500,18 @@ def _receipts_frame(blocks: list[pd.DataFrame], verification: VerificationResult
     frame["chain_authentic"] = frame["chain_id"].isin(authentic_chains).astype(bool)
     frame["trusted"] = frame["verified"] & frame["chain_authentic"]
     frame["time_authentic"] = _time_authentic(frame)
+    correlate(frame, correlation)
+    frame["signer"] = _signers(frame)
     return frame
+
+
+def _signers(frame: pd.DataFrame) -> pd.Categorical:
+    """Who the trust store says signed a row whose signature verified under a trusted key:
+    its issuer (Agent Receipts), its recorder (Pipelock); None when unverified."""
+    pipelock = (frame["source_kind"] == SOURCE_PIPELOCK).to_numpy()
+    names = np.where(pipelock, frame["recorder"].astype(object), frame["issuer"].astype(object))
+    verified = frame["verified"].to_numpy() & pd.notna(names)
+    return pd.Categorical(np.where(verified, names, None))
 
 
 def _in_period(times: pd.Series, period: Period) -> pd.Series:
@@ -393,18 +575,45 @@ def _chains_in_scope(
     signed) place it wholly outside: a forged or removed timestamp, agent or principal can
     never move broken evidence out of the report. A broken chain that matches the chain
     patterns and that the witness names is always in scope of the integrity verdict.
+
+    A Pipelock session's EvidenceReceipt v2 chain (`…/v2`, no rows of its own) goes with
+    its ActionReceipt chain; alone, it is placed like a chain by its signed first and
+    last times when authentic, and kept in scope when broken.
     """
     matching = _in_report(frame, scope)
     placed = _chain_ids(frame, frame["time_authentic"])
     placed_in = _chain_ids(frame, frame["time_authentic"] & matching)
     selected = _chain_ids(frame, matching & frame["chain_authentic"])
+    second_tier = []
     for chain in verification.chains:
-        if chain.authentic or not _named(chain.chain_id, scope.chains):
-            continue
-        outside = chain.chain_id in placed and chain.chain_id not in placed_in
-        if not outside or chain.chain_id in witnessed:
+        if chain.source_kind == SOURCE_PIPELOCK_EVIDENCE:
+            second_tier.append(chain)
+        elif not chain.authentic and _named(chain.chain_id, scope.chains):
+            outside = chain.chain_id in placed and chain.chain_id not in placed_in
+            if not outside or chain.chain_id in witnessed:
+                selected.add(chain.chain_id)
+    known = {chain.chain_id for chain in verification.chains}
+    for chain in second_tier:
+        session = chain.chain_id.removesuffix("/v2")
+        if session != chain.chain_id and session in known:
+            inside = session in selected
+        else:
+            inside = _named(chain.chain_id, scope.chains) and (
+                not chain.authentic or _spans_period(chain, scope.period)
+            )
+        if inside:
             selected.add(chain.chain_id)
     return selected
+
+
+def _spans_period(chain: ChainResult, period: Period) -> bool:
+    """Whether a chain's signed first-to-last span meets the period."""
+    first, last = _utc(pd.Series([chain.first_timestamp, chain.last_timestamp]))
+    if pd.isna(first) or pd.isna(last):
+        return False
+    after_start = period.since is None or last >= pd.Timestamp(period.since)
+    before_end = period.until is None or first < pd.Timestamp(period.until)
+    return bool(after_start and before_end)
 
 
 def _named(chain_id: str, patterns: Sequence[str]) -> bool:
@@ -438,6 +647,7 @@ def _chains_frame(verification: VerificationResult, in_scope: set[str]) -> pd.Da
             "failure_codes": " ".join(sorted({p.code.value for p in chain.failures})),
             "warning_codes": " ".join(sorted({p.code.value for p in chain.warnings})),
             "in_scope": chain.chain_id in in_scope,
+            "source_kind": chain.source_kind,
         }
         for chain in verification.chains
     ]
@@ -460,6 +670,7 @@ def _chains_frame(verification: VerificationResult, in_scope: set[str]) -> pd.Da
             "failure_codes",
             "warning_codes",
             "in_scope",
+            "source_kind",
         ],
     )
     for column in ("first_timestamp", "last_timestamp"):
@@ -484,7 +695,7 @@ def _final_verdicts(frame: pd.DataFrame, verification: VerificationResult) -> No
     updates = {
         (chain.chain_id, receipt.receipt_id): receipt
         for chain in verification.chains
-        if chain.failures
+        if chain.failures and chain.source_kind == SOURCE_AGENT_RECEIPTS  # Pipelock's are final
         for receipt in chain.receipts
     }
     if not updates:
@@ -509,12 +720,17 @@ def build_evidence(
     scope: Scope | None = None,
     grants: dict[str, Grant] | None = None,
     witnesses: dict[str, Witness] | None = None,
+    egress: Iterable[ActionEvidence] = (),
+    correlation: CorrelationRules | None = None,
 ) -> Evidence:
     """Assemble the frames once verification (delegation included) is final. `scope`
-    (or just a `period`) says what the report is about."""
+    (or just a `period`) says what the report is about; `egress` are Pipelock's
+    decisions (`reporting.pipelock.action_evidence`), joined to agent sessions by the
+    `correlation` rules."""
     blocks = [block for block in extracts if block is not None]
+    blocks.append(egress_block(egress))
     resolved = scope or Scope(period=period or Period())
-    receipts = _receipts_frame(blocks, verification)
+    receipts = _receipts_frame(blocks, verification, correlation)
     chains = _chains_in_scope(receipts, verification, resolved, set(witnesses or {}))
     _mark_scope(receipts, chains, resolved)
     return Evidence(
@@ -525,4 +741,5 @@ def build_evidence(
         grants=grants,
         witnesses=witnesses or {},
         scope=resolved,
+        correlation=correlation,
     )

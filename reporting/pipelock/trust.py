@@ -14,6 +14,8 @@ Two inputs, both combined by union (`--keys` may be given more than once):
           sessions: ["proxy"]            # optional: the recorder sessions it signs
 
 A key is never trusted because a receipt embeds it: `signer_key` is self-asserted.
+`load_pipelock_trust` reads one `--keys` input for its Pipelock part (a key file, or a
+trust store's `pipelock:` section; nothing from a PEM key or a daemon key directory).
 """
 
 from __future__ import annotations
@@ -28,13 +30,15 @@ import orjson
 
 from reporting.errors import Diagnostic, DiagnosticCode, KeyStoreError
 from reporting.receipts.keys import PublicKey
-from reporting.yamlio import LocatedDict
+from reporting.yamlio import LocatedDict, load_yaml
 
 __all__ = [
     "PipelockRecorder",
     "PipelockTrust",
     "is_pipelock_key_file",
+    "is_pipelock_key_path",
     "load_pipelock_key_file",
+    "load_pipelock_trust",
     "parse_pipelock_section",
     "pipelock_key_from_bytes",
 ]
@@ -205,3 +209,30 @@ def parse_pipelock_section(section: Any, *, source: str, base: Path, line: int) 
     if duplicate is not None:
         raise _fail(f"recorder name {duplicate!r} appears twice", source, line)
     return PipelockTrust(tuple(recorders))
+
+
+def is_pipelock_key_path(path: Path) -> bool:
+    """Whether a `--keys` path is a Pipelock key file (never reads a FIFO or device)."""
+    try:
+        return is_pipelock_key_file(_read_key_file(path))
+    except (OSError, ValueError):
+        return False
+
+
+def load_pipelock_trust(path: Path) -> PipelockTrust:
+    """What one `--keys` input trusts for Pipelock: a key file's key, a YAML trust store's
+    `pipelock:` section, nothing for a PEM key, daemon key directory or a store without
+    that section. Problems raise KeyStoreError naming the file and line."""
+    if path.is_dir():
+        return PipelockTrust()
+    if is_pipelock_key_path(path):
+        return load_pipelock_key_file(path)
+    with path.open("rb") as handle:
+        if handle.read(64).lstrip().startswith(b"-----BEGIN"):
+            return PipelockTrust()
+    data = load_yaml(path)
+    if not isinstance(data, LocatedDict) or "pipelock" not in data:
+        return PipelockTrust()
+    return parse_pipelock_section(
+        data["pipelock"], source=str(path), base=path.parent, line=data.line_of("pipelock")
+    )

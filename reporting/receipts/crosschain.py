@@ -8,15 +8,22 @@ the receipts they concern.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from reporting.receipts.external import Witness
 from reporting.receipts.fields import get_path
 from reporting.receipts.options import VerifyOptions
 from reporting.receipts.results import POLICY_CODES, ChainResult, Code, Outcome, Problem
 
-__all__ = ["ChainFacts", "DelegationClaim", "chain_facts", "check_across_chains"]
+__all__ = [
+    "ChainFacts",
+    "DelegationClaim",
+    "chain_facts",
+    "check_across_chains",
+    "missing_witnessed",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,11 +207,11 @@ def _flag_shared_ids(chains: list[ChainResult], shared: set[str]) -> list[ChainR
     return flagged
 
 
-def _missing_witnessed_chains(
-    options: VerifyOptions, chains: list[ChainResult], chain_filter: frozenset[str] | None
+def missing_witnessed(
+    witnesses: Mapping[str, Witness], found: set[str], chain_filter: frozenset[str] | None
 ) -> list[Problem]:
-    """A witnessed chain absent from the input was removed whole: that is a failure."""
-    found = {c.chain_id for c in chains}
+    """A witnessed chain absent from the input was removed whole: that is a failure (of
+    the run, for every witnessed chain the filter selects that is not `found`)."""
     return [
         Problem(
             Code.WITNESS_CHAIN_MISSING,
@@ -212,7 +219,7 @@ def _missing_witnessed_chains(
             f"({witness.length if witness.length is not None else '?'} receipts); "
             "it is not in the input",
         )
-        for chain_id, witness in sorted(options.witnesses.items())
+        for chain_id, witness in sorted(witnesses.items())
         if chain_id not in found and (chain_filter is None or chain_id in chain_filter)
     ]
 
@@ -232,4 +239,5 @@ def check_across_chains(
         principals.update(chain_facts.principals)
     checked = _check_delegations(list(chains), list(facts), principals)
     checked = _flag_shared_ids(checked, shared_ids)
-    return checked, _missing_witnessed_chains(options, checked, chain_filter)
+    found = {c.chain_id for c in checked}
+    return checked, missing_witnessed(options.witnesses, found, chain_filter)

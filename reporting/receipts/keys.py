@@ -1,5 +1,9 @@
 """Trusted issuer keys: PEM files, daemon key directories and YAML trust stores.
 
+`--keys` may be given more than once: the trust is the union (`TrustStore.union`). A
+YAML trust store may also hold a `pipelock:` section (the keys of Pipelock recorders,
+read by `reporting.pipelock.trust`); `issuers` is optional when it does.
+
 Fingerprints are ``sha256:`` + hex of the raw 32-byte Ed25519 key, never of the PEM.
 A chain's genesis key is not named anywhere in it: the verifier tries every key
 trusted for the chain's issuer on its first receipt (the daemon archives rotated keys
@@ -93,6 +97,14 @@ class TrustStore:
             for entry in self.entries
             for key in entry.keys
         ]
+
+    def union(self, *others: TrustStore) -> TrustStore:
+        """Every entry of this store and the others (repeated `--keys`), each once."""
+        entries = list(self.entries)
+        for other in others:
+            entries.extend(e for e in other.entries if e not in entries)
+        sources = ", ".join(dict.fromkeys(s.source for s in (self, *others) if s.source))
+        return TrustStore(entries=tuple(entries), source=sources)
 
 
 def _fail(message: str, source: str, line: int | None = None) -> KeyStoreError:
@@ -214,12 +226,14 @@ def _load_trust_yaml(path: Path) -> TrustStore:
     data = load_yaml(path)
     if not isinstance(data, LocatedDict):
         raise _fail("a trust store is a mapping with 'version' and 'issuers'", source, 1)
-    unknown = set(data) - {"version", "issuers"}
+    unknown = set(data) - {"version", "issuers", "pipelock"}
     if unknown:
         key = sorted(unknown)[0]
         raise _fail(f"unknown key {key!r}", source, data.line_of(key))
     if data.get("version") != 1:
         raise _fail("version must be 1", source, data.line_of("version"))
+    if "issuers" not in data and "pipelock" in data:  # Pipelock recorders only
+        return TrustStore(entries=(), source=source)
     issuers = data.get("issuers")
     if not isinstance(issuers, list) or not issuers:
         raise _fail("issuers must be a non-empty list", source, data.line_of("issuers"))

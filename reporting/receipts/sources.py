@@ -11,6 +11,13 @@ their origin.
 
 No record bigger than MAX_RECORD_BYTES is ever held in memory. The kind of a file is
 detected from its content (the SQLite header) and then its suffix.
+
+Sources of another kind may sit among the receipts (a directory holding both, Pipelock
+flight recorders beside a store): the caller passes a `claim` that looks at a file's
+first lines (`CLAIM_PEEK_BYTES`, whole lines) and names the kind of content it
+recognises. A claimed file is never read as receipts: it is kept whole (at most
+MAX_CLAIMED_BYTES) in `ReceiptSpool.claimed` for its own verifier, and listed with the
+sources.
 """
 
 from __future__ import annotations
@@ -27,11 +34,15 @@ from typing import BinaryIO
 from reporting.errors import Diagnostic, DiagnosticCode, InputError
 from reporting.receipts.records import ReadLimits
 from reporting.receipts.results import Code, Origin, Problem
-from reporting.receipts.spool import ReceiptSpool, SourceSummary
+from reporting.receipts.spool import ClaimedSource, ReceiptSpool, SourceSummary
 
 __all__ = [
+    "CLAIM_PEEK_BYTES",
+    "MAX_CLAIMED_BYTES",
     "MAX_RECORD_BYTES",
     "SQLITE_MAGIC",
+    "Claim",
+    "ClaimedSource",
     "ReceiptSpool",
     "SourceSummary",
     "read_into",
@@ -46,6 +57,13 @@ STORE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 # No record bigger than this is ever read into memory, whatever max_receipt_bytes allows:
 # a hostile line or file without an end cannot exhaust memory before verification.
 MAX_RECORD_BYTES = 64 << 20
+# What a claim is shown of a file: its first MiB, cut after the last whole line.
+CLAIM_PEEK_BYTES = 1 << 20
+# A claimed file is read whole (its verifier needs all of it): never more than this.
+MAX_CLAIMED_BYTES = 1 << 30
+
+Claim = Callable[[bytes], str | None]  # the head of a file -> the kind it is, or None
+_PEEK_LINES = 8  # lines of standard input shown to a claim
 
 
 def _input_error(
@@ -167,8 +185,59 @@ class _HashingStream:
         self._hash.update(data)
         return data
 
+    def read(self, size: int) -> bytes:
+        data = self._stream.read(size)
+        self._hash.update(data)
+        return data
+
     def digest(self) -> str:
         return "sha256:" + self._hash.hexdigest()
+
+
+class _Replaying:
+    """A stream whose first lines were already read: they come back first."""
+
+    def __init__(self, lines: list[bytes], stream: _HashingStream) -> None:
+        self._lines = lines
+        self._stream = stream
+
+    def readline(self, limit: int = -1) -> bytes:
+        if not self._lines:
+            return self._stream.readline(limit)
+        line = self._lines.pop(0)
+        if not self._lines and not line.endswith(b"\n"):  # the peek cut this line short
+            line += self._stream.readline(limit - len(line) if limit > 0 else -1)
+        return line
+
+
+def _stdin_head(stream: _HashingStream) -> list[bytes]:
+    """The first lines of standard input a claim is shown (as many as fit the peek)."""
+    head: list[bytes] = []
+    size = 0
+    while size < CLAIM_PEEK_BYTES and len(head) < _PEEK_LINES:
+        line = stream.readline(CLAIM_PEEK_BYTES - size)
+        if not line:
+            break
+        head.append(line)
+        size += len(line)
+    return head
+
+
+def _read_stdin(spool: ReceiptSpool, stream: _HashingStream, claim: Claim | None) -> None:
+    """Standard input: its first lines are shown to `claim`; JSON Lines of receipts else."""
+    head = _stdin_head(stream) if claim is not None else []
+    kind = claim(b"".join(head)) if claim is not None else None
+    if kind is None:
+        read_lines_into(spool, _Replaying(head, stream), "<stdin>")  # type: ignore[arg-type]
+    else:
+        data = b"".join(head) + stream.read(MAX_CLAIMED_BYTES + 1 - sum(map(len, head)))
+        if len(data) > MAX_CLAIMED_BYTES:
+            while stream.read(1 << 20):  # the digest still covers all of it
+                pass
+            _claimed_too_large(spool, "<stdin>", kind)
+        else:
+            spool.add_claimed("<stdin>", kind, data)
+    spool.sources[-1] = replace(spool.sources[-1], sha256=stream.digest())
 
 
 def _is_sqlite(path: Path) -> bool:
@@ -189,26 +258,60 @@ def _file_sha256(path: Path) -> str | None:
         return "sha256:" + hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def _add_file(spool: ReceiptSpool, path: Path, hasher: ThreadPoolExecutor) -> None:
+def _add_file(
+    spool: ReceiptSpool, path: Path, hasher: ThreadPoolExecutor, claim: Claim | None
+) -> None:
     """Spool one file while `hasher`'s thread hashes it: hashlib and SQLite release the
     GIL, so on a second core the digest (seconds for a multi-GB store) costs no time."""
     added = len(spool.sources)
     digest = hasher.submit(_file_sha256, path)
     try:
-        read_into(spool, path)
+        read_into(spool, path, claim)
     finally:
         wait([digest])  # whatever happened, the thread is done with the file
     sha256 = digest.result()
     spool.sources[added:] = [replace(s, sha256=sha256) for s in spool.sources[added:]]
 
 
-def read_into(spool: ReceiptSpool, path: Path) -> None:
-    """Add one file to the spool: a store, a JSON file or JSON Lines, by content and suffix."""
+def _head(path: Path) -> bytes:
+    """What a claim sees of a file: all of it up to CLAIM_PEEK_BYTES, else its first whole
+    lines within that many bytes."""
+    with path.open("rb") as handle:
+        head = handle.read(CLAIM_PEEK_BYTES + 1)
+    if len(head) <= CLAIM_PEEK_BYTES:
+        return head
+    return head[: head.rfind(b"\n") + 1]
+
+
+def _claimed_too_large(spool: ReceiptSpool, name: str, kind: str) -> None:
+    message = f"a {kind} source over {MAX_CLAIMED_BYTES} bytes; skipped unread"
+    spool.problems.append(Problem(Code.RECEIPT_TOO_LARGE, message, origin=Origin(name)))
+    spool.sources.append(SourceSummary(name, kind, 0))
+
+
+def _claim_file(spool: ReceiptSpool, path: Path, claim: Claim | None) -> bool:
+    """Whether `claim` took the file (then it is kept whole, not spooled)."""
+    kind = claim(_head(path)) if claim is not None else None
+    if kind is None:
+        return False
+    name = spool.name(path)
+    if path.stat().st_size > MAX_CLAIMED_BYTES:
+        _claimed_too_large(spool, name, kind)
+    else:
+        spool.add_claimed(name, kind, path.read_bytes())
+    return True
+
+
+def read_into(spool: ReceiptSpool, path: Path, claim: Claim | None = None) -> None:
+    """Add one file to the spool: a store, a JSON file or JSON Lines, by content and suffix;
+    or, when `claim` recognises its content, keep it for another verifier."""
     suffix = path.suffix.lower()
     if _is_sqlite(path):
         spool.add_store(path)
     elif suffix in STORE_SUFFIXES:
         spool.not_a_store(path, "not an SQLite database")
+    elif _claim_file(spool, path, claim):
+        return
     elif suffix in JSONL_SUFFIXES:
         with path.open("rb") as stream:
             read_lines_into(spool, stream, spool.name(path))
@@ -222,6 +325,7 @@ def spool_sources(
     stdin: BinaryIO | None = None,
     name: Callable[[Path], str] | None = None,
     limits: ReadLimits | None = None,
+    claim: Claim | None = None,
 ) -> ReceiptSpool:
     """Spool every SOURCE argument, and index the spool for reading back by chain.
 
@@ -229,7 +333,8 @@ def spool_sources(
     that opens but holds no readable receipts (a corrupt or locked store, a record over
     MAX_RECORD_BYTES) is recorded in `problems` and the other sources are still read.
     `limits` are the run's (`VerifyOptions.limits`): records are grouped by the keys the
-    verifier will read within them.
+    verifier will read within them. Files (and standard input) whose head `claim`
+    recognises are kept in `spool.claimed` instead (see the module docstring).
     """
     spool = ReceiptSpool(limits)
     spool.name = name or str
@@ -237,9 +342,7 @@ def spool_sources(
     try:
         for source in sources:
             if source == "-":
-                stream = _HashingStream(stdin or sys.stdin.buffer)
-                read_lines_into(spool, stream, "<stdin>")  # type: ignore[arg-type]
-                spool.sources[-1] = replace(spool.sources[-1], sha256=stream.digest())
+                _read_stdin(spool, _HashingStream(stdin or sys.stdin.buffer), claim)
                 continue
             path = Path(source)
             if not path.exists():
@@ -253,7 +356,7 @@ def spool_sources(
                 )
             for file in files:
                 try:
-                    _add_file(spool, file, hasher)
+                    _add_file(spool, file, hasher, claim)
                 except OSError as exc:
                     message = exc.strerror or str(exc)
                     raise _input_error(

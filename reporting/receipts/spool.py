@@ -43,6 +43,7 @@ from reporting.receipts.stores import (
 __all__ = [
     "INDEX_COLUMNS",
     "ChunkPlan",
+    "ClaimedSource",
     "ReceiptSpool",
     "SourceSummary",
     "SpoolReader",
@@ -144,6 +145,16 @@ class SourceSummary:
     sha256: str | None = None  # "sha256:<hex>" of the file's bytes; None for stdin
 
 
+@dataclass(frozen=True)
+class ClaimedSource:
+    """A file (or standard input) another verifier claimed by its content: never spooled,
+    never read as receipts; kept whole for that verifier (see `sources.spool_sources`)."""
+
+    name: str
+    kind: str
+    raw: bytes
+
+
 class ReceiptSpool:
     """A temporary SQLite file holding every record; chains are read back one at a time."""
 
@@ -160,6 +171,7 @@ class ReceiptSpool:
         tempfiles.register(self.path)  # removed even if the process is told to stop
         self.problems: list[Problem] = []
         self.sources: list[SourceSummary] = []
+        self.claimed: list[ClaimedSource] = []  # content of another kind (Pipelock records)
         # How origins and summaries name a file: its display name (never an absolute path
         # of this machine when the caller gives one; see `reporting.settings.display_name`).
         self.name: Callable[[Path], str] = str
@@ -317,6 +329,12 @@ class ReceiptSpool:
     ) -> None:
         """Add records read from a file or a stream: (bytes, line, array index) each."""
         self.sources.append(SourceSummary(source, kind, self._insert(source, rows)))
+
+    def add_claimed(self, source: str, kind: str, raw: bytes) -> None:
+        """Keep a source another verifier claimed; it is listed with the sources read."""
+        self.claimed.append(ClaimedSource(source, kind, raw))
+        records = sum(1 for line in raw.splitlines() if line.strip())
+        self.sources.append(SourceSummary(source, kind, records))
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -25,6 +25,8 @@ from reporting.controls.checks.rules import MAX_LISTED
 from reporting.controls.loader import Framework
 from reporting.controls.vocabulary import Reason
 from reporting.evidence.frame import RISK_RANK, Evidence
+from reporting.pipelock import SOURCE_PIPELOCK
+from reporting.receipts.results import SOURCE_AGENT_RECEIPTS
 from reporting.receipts.sources import SourceSummary
 from reporting.report.dispositions import DispositionEntry, apply_dispositions
 from reporting.report.history import PreviousInput, PreviousReport, compare
@@ -35,6 +37,7 @@ from reporting.report.model import (
     CheckFigure,
     ControlSection,
     CountRow,
+    EgressSection,
     Finding,
     FrameworkSection,
     KeyFigures,
@@ -78,6 +81,9 @@ HOWTO = (
     "proof (null members absent); it must equal the next receipt's previous_receipt_hash.",
     "Each signature is Ed25519 over the same bytes, by the issuer key listed in the scope "
     "section (or the key a verified rotation announced).",
+    "A Pipelock decision (recorder session chain pipelock:…) is an ActionReceipt v1: Ed25519 "
+    "by the recorder key listed in the scope section over SHA-256 of its action record in Go "
+    "JSON field order, chained by chain_prev_hash; docs/pipelock.md has every rule.",
 )
 
 
@@ -135,7 +141,14 @@ def _ref(row: Any) -> ReceiptRef:
         target=target or None,
         trusted=bool(row["trusted"]),
         origin=str(row["origin"]),
+        source_kind=_kind(row),
+        verdict=_text_or_none(row.get("verdict")),
     )
+
+
+def _kind(row: Any) -> str:
+    value = row.get("source_kind")
+    return SOURCE_AGENT_RECEIPTS if value is None or pd.isna(value) else str(value)
 
 
 def _refs(frame: pd.DataFrame, limit: int) -> tuple[ReceiptRef, ...]:
@@ -161,7 +174,8 @@ def _counts(series: pd.Series, limit: int | None = None) -> tuple[CountRow, ...]
     counted. Counted before the values become text: one string per distinct value."""
     by_label: Counter[str] = Counter()
     for value, count in series.value_counts(dropna=True).items():
-        by_label[str(value)] += int(count)
+        if count:  # a category no row in `series` has (the frame's other rows may)
+            by_label[str(value)] += int(count)
     ordered = sorted(by_label.items(), key=lambda item: (-item[1], item[0]))
     return tuple(CountRow(label, count) for label, count in ordered[:limit])
 
@@ -184,7 +198,45 @@ def _figures(evidence: Evidence, findings: Sequence[Finding]) -> KeyFigures:
         failed_actions=int((scope["outcome"].astype(str) == "failure").sum()),
         findings_by_severity=by_severity,
         input_problems=len(evidence.verification.input_problems),
+        **_egress_figures(evidence),
     )
+
+
+def _egress_figures(evidence: Evidence) -> dict[str, int]:
+    chains = evidence.chains_in_scope
+    recorders = chains[chains.get("source_kind", pd.Series(dtype=object)) == SOURCE_PIPELOCK]
+    sessions = {c.removesuffix("/v2") for c in _pipelock_chains(chains)}
+    broken = {c.removesuffix("/v2") for c in _pipelock_chains(chains[~chains["authentic"]])}
+    decisions = evidence.egress
+    trusted = evidence.egress_trusted
+    recorded = {
+        "recorder_sessions": len(recorders),
+        "broken_recorder_sessions": len(broken & sessions),
+    }
+    if decisions.empty:
+        return recorded
+    return recorded | {
+        "egress_decisions": len(decisions),
+        "trusted_egress_decisions": len(trusted),
+        "egress_stopped": int(_stopped(trusted).sum()),
+        "uncorrelated_egress": int(decisions["agent_session"].isna().sum())
+        if len(decisions)
+        else 0,
+    }
+
+
+def _pipelock_chains(chains: pd.DataFrame) -> set[str]:
+    if "source_kind" not in chains:
+        return set()
+    kinds = chains["source_kind"].astype(str)
+    return set(chains.loc[kinds != SOURCE_AGENT_RECEIPTS, "chain_id"].astype(str))
+
+
+def _stopped(decisions: pd.DataFrame) -> pd.Series:
+    """Decisions that did not let the request out as it was sent (anything but allow)."""
+    if "verdict" not in decisions:
+        return pd.Series(False, index=decisions.index)
+    return decisions["verdict"].astype(str) != "allow"
 
 
 def _posture(evidence: Evidence, frameworks: Sequence[FrameworkAssessment]) -> tuple[Posture, str]:
@@ -259,6 +311,7 @@ def _integrity(evidence: Evidence) -> tuple[ChainRow, ...]:
                 witnessed=chain["chain_id"] in witnessed,
                 failure_codes=tuple(str(chain["failure_codes"]).split()),
                 warning_codes=tuple(str(chain["warning_codes"]).split()),
+                source_kind=str(chain.get("source_kind", SOURCE_AGENT_RECEIPTS)),
             )
         )
     return tuple(rows)
@@ -370,49 +423,83 @@ def _top_session_keys(keyed: pd.DataFrame) -> list[str]:
     return [str(r.Index) for r in ordered[:TOP_SESSIONS]]
 
 
+def _timeline_sessions(timeline: pd.DataFrame) -> pd.Series:
+    """Session per row of both kinds: an agent receipt's (`_session_keys`), the agent
+    session a firewall decision joined (`agent_session`; none: uncorrelated, left out)."""
+    agents = _of_agents(timeline)
+    keys = pd.Series(None, index=timeline.index, dtype=object)
+    if agents.any():
+        keys[agents] = _session_keys(timeline[agents])
+    if "agent_session" in timeline and not agents.all():
+        joined = timeline.loc[~agents, "agent_session"].astype(object)
+        keys[~agents] = joined.where(joined.notna(), None)
+    return keys
+
+
+def _of_agents(frame: pd.DataFrame) -> pd.Series:
+    if "source_kind" not in frame:
+        return pd.Series(True, index=frame.index)
+    return (frame["source_kind"] == SOURCE_AGENT_RECEIPTS).astype(bool)
+
+
+def _event(row: Any) -> SessionEvent:
+    """One row of a session's timeline: an agent's action or the firewall's decision."""
+    egress = _kind(row) != SOURCE_AGENT_RECEIPTS
+    return SessionEvent(
+        _iso(row["timestamp"]),
+        str(row["receipt_id"]),
+        str(row["chain_id"]),
+        str(row["action_type"]),
+        None if pd.isna(row["risk_level"]) else str(row["risk_level"]),
+        None if pd.isna(row["outcome"]) else str(row["outcome"]),
+        None if pd.isna(row["issuer"]) else str(row["issuer"]),
+        channel=_text_or_none(row.get("channel")),
+        source_kind=_kind(row),
+        verdict=_text_or_none(row.get("verdict")),
+        target=_text_or_none(row["target_resource"]) if egress else None,
+        trusted=bool(row.get("trusted", True)),
+    )
+
+
 def _sessions(evidence: Evidence) -> tuple[Session, ...]:
-    scope = evidence.in_scope
+    """The top sessions, each one timeline of both channels: what the agents did and what
+    they tried to send where, with the firewall's verdict."""
+    timeline = evidence.timeline
+    session_of = _timeline_sessions(timeline)
+    scope = timeline[session_of.notna()]
+    session_of = session_of[session_of.notna()]
     if scope.empty:
         return ()
-    session_of = _session_keys(scope)
     keyed = pd.DataFrame({"_session": session_of, "risk_rank": scope["risk_rank"]})
     sessions = []
     for key in _top_session_keys(keyed):
-        group = scope[session_of == key]
-        shown = _earliest(group, SESSION_EVENTS)  # the head of the session's timeline
-        times = group["timestamp"]
+        rows = scope[session_of == key]
+        agents = _of_agents(rows)
+        receipts, decisions = rows[agents], rows[~agents]
+        shown = _earliest(rows, SESSION_EVENTS)  # the head of the session's timeline
+        times = rows["timestamp"]
         last = pd.NaT if times.isna().any() else times.max()  # receipts without a time last
-        ranks = group["risk_rank"].fillna(-1)
-        max_rank = int(ranks.max())
+        ranks = receipts["risk_rank"].fillna(-1)
+        max_rank = int(ranks.max()) if len(ranks) else -1
+        high = int((ranks >= RISK_RANK["high"]).sum())
         sessions.append(
             (
-                (-max_rank, -int((ranks >= RISK_RANK["high"]).sum()), -len(group), str(key)),
+                (-max_rank, -high, -len(rows), str(key)),
                 Session(
                     key=str(key),
-                    principal=str(shown["principal"].iloc[0])
-                    if group["principal"].notna().any()
-                    else None,
-                    agents=tuple(sorted(set(group["issuer"].dropna().astype(str)))),
-                    chains=tuple(sorted(set(group["chain_id"].astype(str)))),
+                    principal=next(iter(shown["principal"].dropna().astype(str)), None),
+                    agents=tuple(sorted(set(rows["issuer"].dropna().astype(str)))),
+                    chains=tuple(sorted(set(rows["chain_id"].astype(str)))),
                     start=_iso(shown["timestamp"].iloc[0]),
                     end=_iso(last),
-                    receipts=len(group),
-                    high_risk=int((ranks >= RISK_RANK["high"]).sum()),
-                    failures=int((group["outcome"].astype(str) == "failure").sum()),
+                    receipts=len(receipts),
+                    high_risk=high,
+                    failures=int((receipts["outcome"].astype(str) == "failure").sum()),
                     max_risk=next((k for k, v in RISK_RANK.items() if v == max_rank), None),
-                    events=tuple(
-                        SessionEvent(
-                            _iso(r["timestamp"]),
-                            str(r["receipt_id"]),
-                            str(r["chain_id"]),
-                            str(r["action_type"]),
-                            None if pd.isna(r["risk_level"]) else str(r["risk_level"]),
-                            None if pd.isna(r["outcome"]) else str(r["outcome"]),
-                            None if pd.isna(r["issuer"]) else str(r["issuer"]),
-                        )
-                        for _, r in shown.iterrows()
-                    ),
-                    events_total=len(group),
+                    events=tuple(_event(r) for _, r in shown.iterrows()),
+                    events_total=len(rows),
+                    egress_decisions=len(decisions),
+                    egress_stopped=int(_stopped(decisions).sum()),
                 ),
             )
         )
@@ -668,6 +755,70 @@ def _delegations(evidence: Evidence) -> tuple[dict[str, Any], ...]:
     )
 
 
+def _tally(values: pd.Series) -> dict[str, int]:
+    return {str(k): int(v) for k, v in sorted(values.astype(str).value_counts().items())}
+
+
+def _by_verdict(frame: pd.DataFrame, column: str, limit: int | None = None) -> tuple[CountRow, ...]:
+    """Decisions per value of `column`, most first, with how many of each verdict."""
+    rows = []
+    for label, group in frame.groupby(frame[column].astype(str), sort=True, observed=True):
+        verdicts = group["verdict"].astype(str).value_counts()
+        rows.append(
+            CountRow(str(label), len(group), {str(k): int(v) for k, v in sorted(verdicts.items())})
+        )
+    rows.sort(key=lambda r: (-r.count, r.label))
+    return tuple(rows[:limit])
+
+
+def _egress(evidence: Evidence) -> EgressSection:
+    """The firewall's side of the period: its decisions about the agents' requests."""
+    decisions = evidence.egress
+    if decisions.empty:
+        return EgressSection()
+    correlated = decisions[decisions["issuer"].notna()]
+    stopped = decisions[_stopped(decisions)]
+    uncorrelated = decisions[decisions["agent_session"].isna()]
+    return EgressSection(
+        decisions=len(decisions),
+        trusted=int(decisions["trusted"].astype(bool).sum()),
+        recorders=_by_verdict(decisions[decisions["recorder"].notna()], "recorder"),
+        by_agent=_by_verdict(correlated, "issuer"),
+        by_channel=_counts(decisions["channel"]),
+        by_verdict=_counts(decisions["verdict"]),
+        destinations=_by_verdict(decisions[decisions["destination"].notna()], "destination", 15),
+        stopped=_refs(stopped, LIST_LIMIT),
+        stopped_total=len(stopped),
+        uncorrelated=_refs(uncorrelated, LIST_LIMIT),
+        uncorrelated_total=len(uncorrelated),
+        correlation={
+            str(k): int(v)
+            for k, v in sorted(decisions["correlation"].astype(str).value_counts().items())
+        },
+    )
+
+
+def _egress_limitations(evidence: Evidence) -> list[str]:
+    decisions = evidence.egress
+    if decisions.empty:
+        return [
+            "No egress records (Pipelock flight recorders) were given: what the agents sent "
+            "over the network is not evidenced, and the egress checks cannot decide."
+        ]
+    found = [
+        "Egress records show the requests that passed through the firewall: traffic that "
+        "bypassed it is not recorded. The firewall's actor and principal are joined to "
+        "agents by the configured correlation, not by anything the agents signed."
+    ]
+    unjoined = int(decisions["agent_session"].isna().sum())
+    if unjoined:
+        found.append(
+            f"{unjoined:,} egress decision(s) joined no agent session (uncorrelated): they "
+            "are listed under Egress, not in any session timeline."
+        )
+    return found
+
+
 def _limitations(evidence: Evidence, frameworks: Sequence[FrameworkAssessment]) -> tuple[str, ...]:
     """The general limits of receipts, then this run's own scope limitations."""
     extra = []
@@ -680,6 +831,7 @@ def _limitations(evidence: Evidence, frameworks: Sequence[FrameworkAssessment]) 
             "left out of every check's population: they are neither evidence for nor against "
             "any control, and are reported once, under Evidence integrity (chain_integrity)."
         )
+    extra.extend(_egress_limitations(evidence))
     if evidence.grants is None:
         extra.append(
             "No grants file was given: grant references were checked for presence, not resolved."
@@ -788,5 +940,6 @@ def build_report(inputs: ReportInputs, options: ReportOptions | None = None) -> 
         limitations=_limitations(evidence, inputs.assessments),
         cited_receipts=_cited(findings + exceptions, sections),
         verification_howto=HOWTO,
+        egress=_egress(evidence),
     )
     return _against_last_period(model, settings)

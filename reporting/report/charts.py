@@ -40,11 +40,12 @@ from matplotlib.patches import Patch
 from matplotlib.typing import RcKeyType
 
 from reporting.controls.vocabulary import ControlStatus
-from reporting.report.model import CountRow, ReportModel, Session, utc_instant
+from reporting.report.model import CountRow, ReportModel, Session, SessionEvent, utc_instant
 
 __all__ = [
     "CHART_KEYS",
     "CHART_TITLES",
+    "EGRESS_SERIES",
     "LABEL_LIMIT",
     "RISK_SERIES",
     "STATUS_SERIES",
@@ -79,6 +80,8 @@ RISK_SERIES = (
     Series("critical", "Critical", "#7f0000", "xx", "D"),
 )
 UNKNOWN_RISK = Series("unknown", "Unknown", "#b0b0b0", "||", "v")
+# A session timeline's egress firewall decisions (they carry a verdict, not a risk level).
+EGRESS_SERIES = Series("egress", "Egress decision", "#6a51a3", "", "|")
 STATUS_SERIES = tuple(
     Series(status.value, status.label, color, hatch, marker)
     for status, color, hatch, marker in (
@@ -349,10 +352,15 @@ def _session_points(row: int, session: Session) -> list[_Point]:
     if not stamped:
         return []
     start = _timestamp(session.start) or min(t for t, _ in stamped)
-    return [
-        _Point(row, (t - start).total_seconds(), e.risk_level, e.outcome == "failure")
-        for t, e in stamped
-    ]
+    return [_point(row, (t - start).total_seconds(), e) for t, e in stamped]
+
+
+def _point(row: int, offset: float, event: SessionEvent) -> _Point:
+    """An agent's action by its risk; a firewall decision as egress, marked when it stopped
+    (or changed) the request."""
+    if event.source_kind != "agent_receipts":
+        return _Point(row, offset, EGRESS_SERIES.key, event.verdict != "allow")
+    return _Point(row, offset, event.risk_level, event.outcome == "failure")
 
 
 def _time_unit(seconds: float) -> tuple[float, str]:
@@ -374,7 +382,7 @@ def _session_label(session: Session) -> str:
 
 
 def _series_for(risk: str | None) -> Series:
-    return next((s for s in RISK_SERIES if s.key == risk), UNKNOWN_RISK)
+    return next((s for s in (*RISK_SERIES, EGRESS_SERIES) if s.key == risk), UNKNOWN_RISK)
 
 
 def _session_timeline(model: ReportModel) -> str:
@@ -386,7 +394,7 @@ def _session_timeline(model: ReportModel) -> str:
     figure, axes = _figure(1.3 + 0.5 * len(sessions))
     scale, unit = _time_unit(max(p.offset for p in points))
     present = {_series_for(p.risk).key for p in points}
-    used = [s for s in (*RISK_SERIES, UNKNOWN_RISK) if s.key in present]
+    used = [s for s in (*RISK_SERIES, UNKNOWN_RISK, EGRESS_SERIES) if s.key in present]
     for s in used:
         mine = [p for p in points if _series_for(p.risk) is s]
         axes.scatter(

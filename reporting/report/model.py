@@ -25,6 +25,7 @@ __all__ = [
     "ControlSection",
     "CountRow",
     "Disposition",
+    "EgressSection",
     "EvidenceRequest",
     "FigureChange",
     "Finding",
@@ -93,6 +94,8 @@ class ReceiptRef:
     target: str | None
     trusted: bool
     origin: str
+    source_kind: str = "agent_receipts"  # or "pipelock": an egress firewall's decision
+    verdict: str | None = None  # the firewall's verdict (allow, block, strip, ...)
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,14 @@ class KeyFigures:
     failed_actions: int
     findings_by_severity: dict[str, int]
     input_problems: int
+    # The egress firewall's side (Pipelock): `chains` and `broken_chains` count its
+    # recorder sessions too; its decisions are counted here, never as receipts.
+    recorder_sessions: int = 0
+    broken_recorder_sessions: int = 0
+    egress_decisions: int = 0
+    trusted_egress_decisions: int = 0
+    egress_stopped: int = 0  # trusted decisions that did not let the request out as sent
+    uncorrelated_egress: int = 0  # decisions joined to no agent session
 
 
 @dataclass(frozen=True)
@@ -148,6 +159,9 @@ class ChainRow:
     witnessed: bool
     failure_codes: tuple[str, ...]
     warning_codes: tuple[str, ...]
+    # "agent_receipts"; "pipelock" for a recorder session (issuer: the recorder's name),
+    # "pipelock_evidence" for its EvidenceReceipt v2 chain
+    source_kind: str = "agent_receipts"
 
 
 @dataclass(frozen=True)
@@ -172,6 +186,11 @@ class SessionEvent:
     risk_level: str | None
     outcome: str | None
     issuer: str | None
+    channel: str | None = None  # shell, file, api, mcp, http, ... (both kinds)
+    source_kind: str = "agent_receipts"  # or "pipelock": what the firewall decided
+    verdict: str | None = None  # the firewall's verdict on the request
+    target: str | None = None  # where the request went (a URL, an MCP tool)
+    trusted: bool = True
 
 
 @dataclass(frozen=True)
@@ -186,8 +205,29 @@ class Session:
     high_risk: int
     failures: int
     max_risk: str | None
-    events: tuple[SessionEvent, ...]  # the first events, bounded
+    events: tuple[SessionEvent, ...]  # the first events, bounded, both channels by time
     events_total: int
+    egress_decisions: int = 0  # the firewall's decisions joined to this session
+    egress_stopped: int = 0  # of which it blocked, stripped, redirected or flagged
+
+
+@dataclass(frozen=True)
+class EgressSection:
+    """What the agents sent over the network, as their egress firewall (Pipelock) decided
+    it: counts over the decisions in scope, the stopped ones and what joined no session."""
+
+    decisions: int = 0
+    trusted: int = 0
+    recorders: tuple[CountRow, ...] = ()  # recorder -> decisions, detail {verdict: n}
+    by_agent: tuple[CountRow, ...] = ()  # agent (correlated issuer) -> decisions, by verdict
+    by_channel: tuple[CountRow, ...] = ()
+    by_verdict: tuple[CountRow, ...] = ()
+    destinations: tuple[CountRow, ...] = ()  # the most frequent, detail {verdict: n}
+    stopped: tuple[ReceiptRef, ...] = ()  # decisions other than allow, the first ones
+    stopped_total: int = 0
+    uncorrelated: tuple[ReceiptRef, ...] = ()  # decisions joined to no session, first ones
+    uncorrelated_total: int = 0
+    correlation: dict[str, int] = field(default_factory=dict)  # how each decision joined
 
 
 @dataclass(frozen=True)
@@ -420,6 +460,7 @@ class ReportModel:
     dispositions: tuple[Disposition, ...] = ()  # overdue and expired first
     dispositions_as_of: str | None = None  # the date overdue is judged against (YYYY-MM-DD)
     evidence_requests: tuple[EvidenceRequest, ...] = ()
+    egress: EgressSection = field(default_factory=EgressSection)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = _jsonable(asdict(self))

@@ -8,6 +8,7 @@ from reporting.controls.checks import (  # noqa: F401 - importing a family regis
     authorization,
     capabilities,
     completeness,
+    egress,
     integrity,
     oversight,
     risk,

@@ -202,7 +202,7 @@ _NOVELTY = {
     detective=True,
 )
 def first_seen(evidence: Evidence, params: dict[str, Any]) -> Verdict:
-    frame = evidence.receipts
+    frame = evidence.agent_receipts
     scope = evidence.in_scope
     since = evidence.period.since
     statement = (

@@ -16,7 +16,7 @@ from reporting.controls.checks.authorization import (
 from reporting.controls.checks.registry import Problem, Verdict, check
 from reporting.controls.checks.rules import (
     GLOBS,
-    entry_for,
+    entry_codes,
     matches,
     per_value,
     present,
@@ -189,10 +189,7 @@ def inventory_allowlist(evidence: Evidence, params: dict[str, Any]) -> Verdict:
     statement = "every agent, model, tool, target and executable in use is on the allowlist"
     scope = evidence.in_scope
     entries = params["producers"]
-    entry = entry_for(scope["issuer"], entries)
-    codes = pd.Series(None, index=scope.index, dtype=object).mask(
-        entry < 0, "producer_not_inventoried"
-    )
+    entry, codes = entry_codes(scope, entries, "producer_not_inventoried")
     unlisted: dict[str, list[str]] = {}
     for position, allowed in enumerate(entries):
         rows = scope[entry == position]

@@ -183,7 +183,7 @@ def activity_continuity(evidence: Evidence, params: dict[str, Any]) -> Verdict:
     min_months={"type": "integer", "minimum": 1, "default": 6},
 )
 def log_retention(evidence: Evidence, params: dict[str, Any]) -> Verdict:
-    frame = evidence.receipts
+    frame = evidence.agent_receipts
     trusted = frame[frame["trusted"].astype(bool) & frame["timestamp"].notna()]
     months = params["min_months"]
     statement = (

@@ -14,6 +14,7 @@ from reporting.controls.checks.rules import (
     chain_verdict,
     ids,
     matches,
+    session_chains,
     shortfall,
 )
 from reporting.controls.vocabulary import Reason, Severity
@@ -25,7 +26,8 @@ __all__: list[str] = []
 @check(
     title="All chains in scope verified",
     description="Every chain with receipts in the period is authentic: signatures, hash "
-    "links, sequence and keys verify, and every input record could be read.",
+    "links, sequence and keys verify, and every input record could be read. A Pipelock "
+    "recorder session is a chain: its receipts, its entry hash chain and checkpoints.",
     problem=Problem(
         "broken_chain",
         "{n} [chain or input record fails|chains or input records fail] verification",
@@ -35,7 +37,7 @@ __all__: list[str] = []
     ),
 )
 def chain_integrity(evidence: Evidence, params: dict[str, Any]) -> Verdict:
-    scope = evidence.in_scope
+    scope = evidence.receipts[evidence.receipts["in_scope"]]  # receipts and egress decisions
     chains = evidence.chains_in_scope
     broken = chains[~chains["authentic"]]
     status = (
@@ -80,7 +82,7 @@ def chain_integrity(evidence: Evidence, params: dict[str, Any]) -> Verdict:
     open_chains={"type": "array", "items": {"type": "string", "minLength": 1}, "default": []},
 )
 def termination_status(evidence: Evidence, params: dict[str, Any]) -> Verdict:
-    chains = evidence.chains_in_scope
+    chains = session_chains(evidence.chains_in_scope)
     by_design = (
         matches(chains["issuer"].astype(str), params["open_chains"])
         if len(chains)
@@ -127,7 +129,7 @@ def termination_status(evidence: Evidence, params: dict[str, Any]) -> Verdict:
     min_share=SHARE | {"default": 1.0},
 )
 def witness_coverage(evidence: Evidence, params: dict[str, Any]) -> Verdict:
-    chains = evidence.chains_in_scope
+    chains = session_chains(evidence.chains_in_scope)
     authentic = chains[chains["authentic"]]
     witnessed = authentic["chain_id"].isin(set(evidence.witnesses))
     share = float(witnessed.mean()) if len(authentic) else 0.0

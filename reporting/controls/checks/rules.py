@@ -38,6 +38,7 @@ __all__ = [
     "at_least",
     "chain_verdict",
     "detection",
+    "entry_codes",
     "entry_for",
     "hits",
     "ids",
@@ -45,6 +46,7 @@ __all__ = [
     "per_value",
     "present",
     "producer_timezone_errors",
+    "session_chains",
     "share_verdict",
     "shortfall",
     "timezone_errors",
@@ -253,6 +255,24 @@ def entry_for(issuers: pd.Series, entries: Sequence[Mapping[str, Any]]) -> pd.Se
         dtype=np.int64,
     )
     return pd.Series(table[codes], index=issuers.index)  # code -1 (missing) → the last: -1
+
+
+def session_chains(chains: pd.DataFrame) -> pd.DataFrame:
+    """The chains that end and can be witnessed: Agent Receipts chains and Pipelock recorder
+    sessions, without a session's EvidenceReceipt v2 chain (its second tier: it has no
+    close of its own, and its session's tail is what a witness pins)."""
+    if "source_kind" not in chains:
+        return chains
+    return chains[chains["source_kind"] != "pipelock_evidence"]
+
+
+def entry_codes(
+    rows: pd.DataFrame, entries: Sequence[Mapping[str, Any]], code: str
+) -> tuple[pd.Series, pd.Series]:
+    """Per row, its deployment entry (`entry_for` on its issuer) and problem codes that
+    start as `code` where no entry lists its producer (None elsewhere)."""
+    entry = entry_for(rows["issuer"], entries)
+    return entry, pd.Series(None, index=rows.index, dtype=object).mask(entry < 0, code)
 
 
 def present(values: pd.Series) -> pd.Series:
