@@ -76,16 +76,22 @@ def evidence_from(
     period: Any = None,
     grants: Any = None,
     witnesses: Any = None,
+    scope: Any = None,
+    extra_lines: tuple[str, ...] = (),
 ) -> Any:
-    """Receipts → JSONL → spool → verification with row extraction → the evidence frame."""
+    """Receipts → JSONL → spool → verification with row extraction → the evidence frame
+    (about `scope` when given, else `period`; `extra_lines` are appended to the JSONL as is)."""
     from reporting.evidence.frame import build_evidence, extract_rows
 
     path = tmp_path / f"evidence-{len(list(tmp_path.iterdir()))}.jsonl"
-    path.write_text("".join(json.dumps(d) + "\n" for chain in chains for d in chain))
+    lines = [json.dumps(d) for chain in chains for d in chain] + list(extra_lines)
+    path.write_text("".join(line + "\n" for line in lines))
     options = VerifyOptions(trust=trust(*raw_keys), grants=grants, witnesses=witnesses or {})
     with spool_sources([str(path)]) as spool:
         result, extracts = verify_spool(spool, options=options, extract=extract_rows)
-    return build_evidence(result, extracts, period=period, grants=grants, witnesses=witnesses)
+    return build_evidence(
+        result, extracts, period=period, scope=scope, grants=grants, witnesses=witnesses
+    )
 
 
 def examples(count: int) -> int:
