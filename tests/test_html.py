@@ -24,7 +24,7 @@ from reporting.report.html import (
     reveal_controls,
     templates_dir,
 )
-from reporting.report.model import ReceiptRef, ReportModel, anchor
+from reporting.report.model import CountRow, ReceiptRef, ReportModel, anchor
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -48,6 +48,7 @@ CHARTS = {
 SECTION_HEADINGS = (
     "Executive summary",
     "Scope and method",
+    "Agents: who did what",
     "Evidence integrity",
     "Activity",
     "Session timelines",
@@ -60,6 +61,7 @@ SECTION_IDS = (
     "cover",
     "summary",
     "scope",
+    "agents",
     "integrity",
     "activity",
     "sessions",
@@ -122,7 +124,22 @@ def hostile_model(model: ReportModel) -> ReportModel:
         )
         for s in model.sessions
     )
-    findings = tuple(replace(f, receipts=_poison_refs(f.receipts)) for f in model.findings)
+    findings = tuple(
+        replace(f, receipts=_poison_refs(f.receipts), agents=PAYLOADS, principals=PAYLOADS)
+        for f in model.findings
+    )
+    agents = replace(
+        model.agents,
+        rows=tuple(
+            replace(
+                row,
+                agent=PAYLOADS[i % len(PAYLOADS)],
+                principals=tuple(CountRow(p, 1) for p in PAYLOADS),
+                egress={SCRIPT: 1},
+            )
+            for i, row in enumerate(model.agents.rows)
+        ),
+    )
     frameworks = tuple(
         replace(
             fw,
@@ -148,6 +165,7 @@ def hostile_model(model: ReportModel) -> ReportModel:
         ),
         delegations=(delegation, *model.delegations),
         cited_receipts=_poison_refs(model.cited_receipts),
+        agents=agents,
         scope=replace(
             model.scope,
             sources=({"path": IMG_URL, "kind": "store", "records": 1, "sha256": None},),
@@ -208,7 +226,7 @@ def hostile_html(model: ReportModel) -> str:
 
 def test_every_section_in_order(html: str, model: ReportModel) -> None:
     ids = [attrs.get("id") for tag, attrs in elements(html).tags if tag in {"section", "header"}]
-    expected = [*SECTION_IDS[:6], *(f"fw-{fw.id}" for fw in model.frameworks), *SECTION_IDS[6:]]
+    expected = [*SECTION_IDS[:7], *(f"fw-{fw.id}" for fw in model.frameworks), *SECTION_IDS[7:]]
     assert ids == expected
     for heading in SECTION_HEADINGS:
         assert re.search(rf"<h2[^>]*>{re.escape(heading)}</h2>", html), heading
@@ -260,7 +278,7 @@ def test_every_control_and_finding_has_its_anchor_and_links(html: str, model: Re
 def test_findings_link_back_to_their_controls(html: str, model: ReportModel) -> None:
     finding = model.findings[0]
     block = html[html.index(f'id="{finding.id}"') :]
-    block = block[: block.index("</div>")]
+    block = block[: block.index("</dl>")]
     assert finding.controls
     for ref in finding.controls:
         framework_id, _, control_id = ref.partition(":")

@@ -11,8 +11,9 @@ reporting period stay in the frame (their chains needed them) with `in_scope` Fa
 from __future__ import annotations
 
 import fnmatch
+import glob
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -148,6 +149,29 @@ class Evidence:
     def chains_in_scope(self) -> pd.DataFrame:
         """The chains the report is about (`_chains_in_scope`), rows or not."""
         return self.chains[self.chains["in_scope"]]
+
+    def agents(self) -> list[str]:
+        """The agents (issuers) with receipts in scope, most receipts first."""
+        counts = self.in_scope["issuer"].astype(object).dropna().astype(str).value_counts()
+        return sorted(counts.index, key=lambda agent: (-int(counts[agent]), agent))
+
+    def for_agent(self, issuer: str) -> Evidence:
+        """This evidence as a report narrowed to one more agent sees it (`--issuer` with the
+        id as a literal pattern): the same rows and verdicts, in scope exactly where that
+        report puts them (a broken chain its authentic receipts cannot place stays in every
+        agent's scope). Only the rows of the chains it can hold are copied."""
+        scope = replace(self.scope, issuers=(glob.escape(issuer),))
+        chains = self.chains_in_scope
+        candidates = set(chains.loc[~chains["authentic"].astype(bool), "chain_id"].astype(str))
+        scoped = self.in_scope
+        own = scoped["issuer"].astype(object) == issuer
+        candidates |= {str(c) for c in scoped.loc[own, "chain_id"].unique()}
+        rows = self.receipts[self.receipts["chain_id"].astype(str).isin(candidates)].copy()
+        selected = _chains_in_scope(rows, self.verification, scope, set(self.witnesses))
+        selected &= set(chains["chain_id"].astype(str))  # narrowing never widens the report
+        _mark_scope(rows, selected, scope)
+        narrowed = self.chains.assign(in_scope=self.chains["chain_id"].astype(str).isin(selected))
+        return replace(self, receipts=rows, chains=narrowed, scope=scope)
 
 
 def _dict(value: Any) -> dict[str, Any]:

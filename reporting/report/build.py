@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,8 @@ from reporting.controls.loader import Framework
 from reporting.controls.vocabulary import Reason
 from reporting.evidence.frame import RISK_RANK, Evidence
 from reporting.receipts.sources import SourceSummary
+from reporting.report import wording
+from reporting.report.agents import agent_section
 from reporting.report.model import (
     REPORT_SCHEMA,
     ActivitySection,
@@ -89,6 +91,8 @@ class ReportInputs:
     assessments: Sequence[FrameworkAssessment]
     sources: Sequence[SourceSummary]
     trust_anchors: Sequence[dict[str, Any]]  # issuer, fingerprint, source (display name)
+    # each agent's own assessment (`assess_agents`): what an --issuer report on it says
+    by_agent: Mapping[str, Sequence[FrameworkAssessment]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -176,6 +180,7 @@ def _figures(evidence: Evidence, findings: Sequence[Finding]) -> KeyFigures:
         failed_actions=int((scope["outcome"].astype(str) == "failure").sum()),
         findings_by_severity=by_severity,
         input_problems=len(evidence.verification.input_problems),
+        ungrounded_chains=int((chains["authentic"] & ~chains["valid"]).sum()),
     )
 
 
@@ -183,9 +188,12 @@ def _posture(evidence: Evidence, frameworks: Sequence[FrameworkAssessment]) -> t
     broken = int((~evidence.chains_in_scope["authentic"]).sum())
     problems = sum(1 for p in evidence.verification.input_problems if p.severity.value == "failure")
     if broken or problems:
+        failed = [
+            f"{wording.count(broken, 'chain')} in scope failed verification" if broken else "",
+            f"{wording.count(problems, 'input record')} could not be read" if problems else "",
+        ]
         return Posture.INTEGRITY_BROKEN, (
-            f"{broken} chain(s) in scope failed verification and {problems} input record(s) "
-            "could not be read: the evidence itself is in question."
+            " and ".join(part for part in failed if part) + ": the evidence itself is in question."
         )
     if evidence.in_scope.empty:
         return Posture.NO_EVIDENCE, (
@@ -196,7 +204,8 @@ def _posture(evidence: Evidence, frameworks: Sequence[FrameworkAssessment]) -> t
     if unsatisfied:
         return (
             Posture.ATTENTION,
-            f"every chain verified; {unsatisfied} control(s) are not supported.",
+            f"every chain verified; {wording.count(unsatisfied, 'control')} "
+            f"{wording.plural(unsatisfied, 'is', 'are')} not supported.",
         )
     return Posture.SUPPORTED, "every chain verified and no control is contradicted by the evidence."
 
@@ -230,8 +239,22 @@ def _scope(inputs: ReportInputs, settings: dict[str, Any]) -> ScopeSection:
     )
 
 
+def _broken_at_sequence(evidence: Evidence) -> dict[str, int]:
+    """Chain id → the sequence number of the receipt where it broke (`broken_at` is a
+    position in the stored order: a reader cites receipts by sequence)."""
+    out = {}
+    for chain in evidence.verification.chains:
+        at = chain.broken_at
+        if at is not None and 0 <= at < len(chain.receipts):
+            sequence = chain.receipts[at].sequence
+            if sequence is not None:
+                out[chain.chain_id] = sequence
+    return out
+
+
 def _integrity(evidence: Evidence) -> tuple[ChainRow, ...]:
     witnessed = set(evidence.witnesses)
+    sequences = _broken_at_sequence(evidence)
     rows = []
     for _, chain in evidence.chains_in_scope.sort_values("chain_id").iterrows():
         rows.append(
@@ -251,6 +274,7 @@ def _integrity(evidence: Evidence) -> tuple[ChainRow, ...]:
                 witnessed=chain["chain_id"] in witnessed,
                 failure_codes=tuple(str(chain["failure_codes"]).split()),
                 warning_codes=tuple(str(chain["warning_codes"]).split()),
+                broken_at_sequence=sequences.get(str(chain["chain_id"])),
             )
         )
     return tuple(rows)
@@ -469,11 +493,66 @@ def _groups(frameworks: Sequence[FrameworkAssessment], *, detective: bool) -> di
     return groups
 
 
-def _finding(group: _Group, rows: pd.DataFrame, kind: str) -> Finding:
+def _values(frame: pd.DataFrame, column: str) -> set[str]:
+    return {str(v) for v in frame[column].astype(object).dropna().unique()}
+
+
+@dataclass(frozen=True)
+class _Attribution:
+    """What a finding's agents and principals are read from: the rows by receipt id, the
+    chains' issuers, and which problems each agent's own assessment found."""
+
+    rows: pd.DataFrame  # every receipt row, indexed by receipt id
+    chain_issuers: dict[str, str]
+    problems_by_agent: dict[str, set[str]]
+
+    def of(self, group: _Group) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(agents, principals): of the receipts it cites, else of its chains' rows; a
+        problem counted in days or producers (no receipt to cite) names the agents whose
+        own assessment found it."""
+        cited = self.rows.loc[self.rows.index.intersection(sorted(group.receipts))]
+        if cited.empty and group.chains:
+            cited = self.rows[self.rows["chain_id"].astype(str).isin(group.chains)]
+        agents = _values(cited, "issuer") | {
+            self.chain_issuers[c] for c in group.chains if c in self.chain_issuers
+        }
+        if not group.receipts and not group.chains:
+            code = group.problem.code
+            agents = {a for a, found in self.problems_by_agent.items() if code in found}
+        return tuple(sorted(agents)), tuple(sorted(_values(cited, "principal")))
+
+
+def _attribution_of(
+    evidence: Evidence, by_agent: Mapping[str, Sequence[FrameworkAssessment]]
+) -> _Attribution:
+    chains = evidence.chains
+    issuers = {
+        str(c): str(i)
+        for c, i in zip(chains["chain_id"], chains["issuer"], strict=True)
+        if isinstance(i, str)
+    }
+    found = {
+        agent: {
+            hit.problem
+            for a in assessments
+            for c in a.controls
+            for r in c.results
+            if r.status is Status.FAIL or r.exceptions
+            for hit in r.hits
+        }
+        for agent, assessments in by_agent.items()
+    }
+    return _Attribution(evidence.receipts.set_index("receipt_id", drop=False), issuers, found)
+
+
+def _finding(group: _Group, attribution: _Attribution, kind: str) -> Finding:
     problem = group.problem
     found_by = "; ".join(f"{check}: {text}" for check, text in sorted(group.statements.items()))
     verb = "Detected for review (an exception to disposition, not a control failure)"
+    rows = attribution.rows
     cited = rows.loc[rows.index.intersection(sorted(group.receipts))]
+    agents, principals = attribution.of(group)
+    controls = group.controls | group.supporting
     return Finding(
         id="",
         key=group.key(),
@@ -494,19 +573,26 @@ def _finding(group: _Group, rows: pd.DataFrame, kind: str) -> Finding:
         receipts=_refs(cited, FINDING_RECEIPTS),
         receipt_ids=tuple(sorted(group.receipts)),
         affected=group.affected,
+        unit=problem.unit,
+        agents=agents,
+        principals=principals,
+        frameworks=tuple(sorted({ref.partition(":")[0] for ref in controls})),
     )
 
 
 def _findings(
-    evidence: Evidence, frameworks: Sequence[FrameworkAssessment]
+    evidence: Evidence,
+    frameworks: Sequence[FrameworkAssessment],
+    by_agent: Mapping[str, Sequence[FrameworkAssessment]],
 ) -> tuple[tuple[Finding, ...], tuple[Finding, ...]]:
     """The findings (one per failing condition, whatever number of checks and controls see
     it) and the exceptions detective checks listed, most severe and widest first."""
-    rows = evidence.receipts.set_index("receipt_id", drop=False)
+    attribution = _attribution_of(evidence, by_agent)
     out = []
     for kind, prefix, detective in (("finding", "F", False), ("exception", "E", True)):
         drafts = [
-            _finding(g, rows, kind) for g in _groups(frameworks, detective=detective).values()
+            _finding(g, attribution, kind)
+            for g in _groups(frameworks, detective=detective).values()
         ]
         drafts.sort(key=lambda f: (f.severity.rank, -f.affected, f.problem))
         out.append(tuple(replace(f, id=f"{prefix}-{i:03d}") for i, f in enumerate(drafts, start=1)))
@@ -654,7 +740,8 @@ def _limitations(evidence: Evidence, frameworks: Sequence[FrameworkAssessment]) 
     if len(untrusted):
         chains = untrusted["chain_id"].astype(str).nunique()
         extra.append(
-            f"{len(untrusted):,} receipts in {chains:,} chain(s) that failed verification are "
+            f"{wording.count(len(untrusted), 'receipt')} in {wording.count(chains, 'chain')} that "
+            "failed verification are "
             "left out of every check's population: they are neither evidence for nor against "
             "any control, and are reported once, under Evidence integrity (chain_integrity)."
         )
@@ -668,7 +755,8 @@ def _limitations(evidence: Evidence, frameworks: Sequence[FrameworkAssessment]) 
     )
     if unwitnessed:
         extra.append(
-            f"{unwitnessed:,} verified chain(s) have no external witness: their tails cannot "
+            f"{wording.count(unwitnessed, 'verified chain')} "
+            f"{wording.plural(unwitnessed, 'has', 'have')} no external witness: their tails cannot "
             "be shown complete (the protocol makes witnesses optional)."
         )
     unconfigured = sorted(
@@ -706,7 +794,7 @@ def _cited(
 def build_report(inputs: ReportInputs, options: ReportOptions | None = None) -> ReportModel:
     settings = options or ReportOptions()
     evidence = inputs.evidence
-    findings, exceptions = _findings(evidence, inputs.assessments)
+    findings, exceptions = _findings(evidence, inputs.assessments, inputs.by_agent)
     sections = _framework_sections(inputs.assessments, findings + exceptions, evidence)
     posture, reason = _posture(evidence, inputs.assessments)
     latest = evidence.in_scope["timestamp"].max() if len(evidence.in_scope) else None
@@ -733,4 +821,5 @@ def build_report(inputs: ReportInputs, options: ReportOptions | None = None) -> 
         limitations=_limitations(evidence, inputs.assessments),
         cited_receipts=_cited(findings + exceptions, sections),
         verification_howto=HOWTO,
+        agents=agent_section(evidence, inputs.assessments, findings + exceptions, inputs.by_agent),
     )

@@ -20,6 +20,9 @@ from reporting.controls.vocabulary import Severity
 __all__ = [
     "REPORT_SCHEMA",
     "ActivitySection",
+    "AgentMatrixRow",
+    "AgentRow",
+    "AgentSection",
     "ChainRow",
     "CheckFigure",
     "ControlSection",
@@ -107,6 +110,9 @@ class KeyFigures:
     failed_actions: int
     findings_by_severity: dict[str, int]
     input_problems: int
+    # chains that verified but fail the grounded-principal tier (a grant not resolved to
+    # the principal): authentic evidence, counted apart from the broken ones
+    ungrounded_chains: int = 0
 
 
 @dataclass(frozen=True)
@@ -141,6 +147,7 @@ class ChainRow:
     witnessed: bool
     failure_codes: tuple[str, ...]
     warning_codes: tuple[str, ...]
+    broken_at_sequence: int | None = None  # the sequence number of the receipt at broken_at
 
 
 @dataclass(frozen=True)
@@ -254,6 +261,59 @@ class Finding:
     receipts: tuple[ReceiptRef, ...]  # the first ones, for reading
     receipt_ids: tuple[str, ...]  # every affected receipt (for the exports)
     affected: int
+    unit: str = "receipt"  # what `affected` counts: receipt, chain, input record, day, ...
+    agents: tuple[str, ...] = ()  # the agents (issuers) it concerns
+    principals: tuple[str, ...] = ()  # the principals of the receipts it cites
+    frameworks: tuple[str, ...] = ()  # the framework ids of its controls
+
+
+@dataclass(frozen=True)
+class AgentRow:
+    """One agent (issuer): what it did, how its chains verified, the findings that list
+    it, and each framework's control statuses on its own evidence (what a report narrowed
+    to it with `--issuer` says)."""
+
+    agent: str
+    chains: int
+    broken_chains: int  # failed verification
+    ungrounded_chains: int  # verified, but failing the grounded-principal tier
+    receipts: int
+    trusted_receipts: int
+    high_risk: int  # high or critical risk actions
+    failed: int  # actions whose outcome is failure
+    principals: tuple[CountRow, ...]  # whom it acted for, most receipts first (bounded)
+    principals_total: int
+    findings: tuple[str, ...]  # ids of the findings and exceptions that list it
+    findings_by_severity: dict[str, int]  # findings (not exceptions) by severity
+    frameworks: dict[str, dict[str, int]]  # framework id → controls by status; {}: not assessed
+    # Pipelock egress records attributed to this agent, by verdict (filled when egress
+    # evidence is part of the run; empty otherwise)
+    egress: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AgentMatrixRow:
+    """One control across the agents: its status in the report and on each assessed
+    agent's own evidence (in `AgentSection.rows` order)."""
+
+    framework: str
+    control: str
+    anchor: str
+    title: str
+    status: str
+    by_agent: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AgentSection:
+    rows: tuple[AgentRow, ...]  # most receipts first (bounded)
+    total: int  # agents with receipts in scope
+    assessed: int  # the first `assessed` rows have their own assessment
+    matrix: tuple[AgentMatrixRow, ...]  # one row per control, one column per assessed agent
+
+    @classmethod
+    def empty(cls) -> AgentSection:
+        return cls(rows=(), total=0, assessed=0, matrix=())
 
 
 @dataclass(frozen=True)
@@ -263,6 +323,7 @@ class SignatureNotice:
     signer: str | None  # certificate subject; None when the report is not signed
     algorithm: str | None
     demo: bool  # an ephemeral key: every page says UNTRUSTED DEMO SIGNATURE
+    fingerprint: str | None = None  # SHA-256 of the signer certificate (DER), hex
 
 
 @dataclass(frozen=True)
@@ -289,6 +350,7 @@ class ReportModel:
     limitations: tuple[str, ...]
     cited_receipts: tuple[ReceiptRef, ...]
     verification_howto: tuple[str, ...]
+    agents: AgentSection = field(default_factory=AgentSection.empty)  # who did what
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = _jsonable(asdict(self))

@@ -8,6 +8,7 @@ by the manifest's detached CMS signature, and nothing else may lie beside it.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -38,8 +39,14 @@ SummaryBuilder = Callable[[Sequence[dict[str, Any]]], dict[str, Any]]
 
 
 def notice_for(identity: SigningIdentity) -> SignatureNotice:
+    """Who signs, as the report says it: a demo key's fingerprint is left out (it changes
+    every run and vouches for nobody), so the same inputs still give the same documents."""
+    certificate = identity.certificate.public_bytes(Encoding.DER)
     return SignatureNotice(
-        signer=identity.subject, algorithm=identity.algorithm, demo=identity.demo
+        signer=identity.subject,
+        algorithm=identity.algorithm,
+        demo=identity.demo,
+        fingerprint=None if identity.demo else hashlib.sha256(certificate).hexdigest(),
     )
 
 
@@ -60,7 +67,8 @@ def _signed_pdf(
         signer_name=identity.subject,
         tsa_url=tsa_url,
     )
-    return replace(artefact, data=data, description="report (PDF/A-3b, signed)")
+    signed = artefact.description.removesuffix(")") + ", signed)"  # "brief (PDF/A-3b, signed)"
+    return replace(artefact, data=data, description=signed)
 
 
 def certificate_artefact(identity: SigningIdentity) -> Artefact:
