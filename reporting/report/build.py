@@ -693,9 +693,23 @@ def _framework_sections(
             controls=tuple(
                 _control_section(a.framework.id, c, findings, in_scope, recent) for c in a.controls
             ),
+            unassessed=_unassessed(a, evidence),
         )
         for a in frameworks
     )
+
+
+def _unassessed(assessment: FrameworkAssessment, evidence: Evidence) -> str | None:
+    """Why no automated check of the framework applied, if none did."""
+    results = [r for c in assessment.controls for r in c.results]
+    if any(r.status is not Status.NOT_APPLICABLE for r in results):
+        return None
+    if evidence.in_scope.empty:
+        return (
+            "No automated check applied: no receipt is in the period and scope of this "
+            "report. No control of this framework is supported by evidence."
+        )
+    return "No automated check of this framework had anything in scope to judge."
 
 
 # -- attribution, limitations, citations --------------------------------------------------

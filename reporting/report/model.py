@@ -237,6 +237,9 @@ class FrameworkSection:
     counts: dict[str, int]
     manual: tuple[str, ...]
     controls: tuple[ControlSection, ...]
+    # None, or why no automated check of this framework applied (nothing is supported
+    # by nothing: the counts then show no control decided on evidence)
+    unassessed: str | None = None
 
 
 @dataclass(frozen=True)
