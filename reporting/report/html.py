@@ -369,6 +369,7 @@ def _environment() -> Environment:
         percent=wording.percent,
         parameters=lambda k: wording.parameter_phrases(k.check, k.params),
         figures=lambda k: wording.figure_phrases(k.check, k.metrics),
+        setting=lambda value, key: wording.setting_phrases(key, value),
     )
     env.tests["startswith"] = lambda value, prefix: str(value).startswith(prefix)
     env.tests["quiet"] = _quiet

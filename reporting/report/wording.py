@@ -28,6 +28,7 @@ __all__ = [
     "parameter_phrases",
     "percent",
     "plural",
+    "setting_phrases",
     "weekdays",
     "working_hours",
 ]
@@ -283,3 +284,39 @@ def figure_phrases(check: str, metrics: Mapping[str, Any]) -> list[str]:
         else:
             out.append(f"{name}: {_value(value)}")
     return out
+
+
+# -- run settings ---------------------------------------------------------------------------
+
+
+def _file(value: Mapping[str, Any]) -> str:
+    return f"{value.get('name')} ({value.get('sha256')})"
+
+
+def _override(override: Mapping[str, Any]) -> str:
+    where = [
+        f"{what} {override[key]}"
+        for what, key in (("framework", "framework"), ("control", "control"))
+        if override.get(key) not in (None, "*")
+    ]
+    place = ", ".join(where) or "every control using it"
+    said = parameter_phrases(str(override.get("check")), override.get("params") or {})
+    return f"{override.get('check')} ({place}): " + "; ".join(said)
+
+
+def setting_phrases(key: str, value: Any) -> list[str]:
+    """A run setting as the scope section says it: files by name and digest, check
+    overrides (the deployment) in the words of their parameters, lists joined."""
+    if key == "overrides" and isinstance(value, list):
+        return [_override(o) for o in value if isinstance(o, Mapping)] or ["none"]
+    if isinstance(value, Mapping) and {"name", "sha256"} <= set(value):
+        return [_file(value)]
+    if (
+        isinstance(value, list)
+        and value
+        and all(isinstance(v, Mapping) and {"name", "sha256"} <= set(v) for v in value)
+    ):
+        return [_file(v) for v in value]
+    if value is None:
+        return ["—"]
+    return [_value(value)]
