@@ -268,3 +268,20 @@ def test_identifiers_break_at_their_separators_only(html: str) -> None:
     assert "did:<wbr>user:<wbr>carol@<wbr>example.com" in html
     assert not re.search(r'="[^"]*<wbr>', html)  # never inside an attribute
     assert 'class="badge sev-critical"' in html  # severity badges get their own colours
+
+
+def test_run_settings_say_the_deployment_in_words() -> None:
+    """The scope section printed the overrides as JSON (`"weekdays": [1, 2, 3, 4, 5]`)."""
+    from reporting.report.wording import setting_phrases
+
+    hours = {"issuer": "did:agent:x", "start": "08:00", "end": "19:00", "weekdays": [1, 2, 3, 4, 5]}
+    override = {"check": "working_hours", "framework": "*", "control": "*"}
+    said = setting_phrases(
+        "overrides", [override | {"params": {"producers": [hours | {"timezone": "Europe/Berlin"}]}}]
+    )
+    assert said == [
+        "working_hours (every control using it): did:agent:x: Mon-Fri 08:00-19:00 Europe/Berlin"
+    ]
+    assert setting_phrases("keys", [{"name": "trust.yaml", "sha256": "sha256:ab"}]) == [
+        "trust.yaml (sha256:ab)"
+    ]
