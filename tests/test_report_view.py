@@ -42,12 +42,12 @@ from .shared_reports import SignedReport
 
 @pytest.fixture(scope="module")
 def model(sample_report: Any) -> ReportModel:
-    result: ReportModel = sample_report.model
-    return result
+    return sample_report.model  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")
 def html(model: ReportModel) -> str:
+    """The sample report's HTML, with its real charts."""
     return render_html(model, render_charts(model))
 
 
