@@ -1,7 +1,7 @@
 """How the report says numbers, parameters and figures: as a reader writes them.
 
 One place for the words every output shares: counts with thousands separators and the
-noun that agrees with them ("1 chain", "1,187 of 1,205 receipts"), shares as percentages
+noun that agrees with them ("1 chain", "1,205 receipts"), shares as percentages
 ("at most 5%"), working hours as "Mon-Fri 08:00-19:00 Europe/Berlin", and the ids of
 crosswalk namespaces that are not frameworks (`threats: T8`) with their names. Check
 parameters and figures are turned into short phrases here, never printed as Python or
@@ -24,7 +24,6 @@ __all__ = [
     "count",
     "crosswalk_note",
     "figure_phrases",
-    "of_total",
     "parameter_phrases",
     "percent",
     "plural",
@@ -51,11 +50,6 @@ def affected(n: int, unit: str) -> str:
     """A finding's count in its unit: "2 chains", "308 receipts", "74 operating days"."""
     one, many = UNIT_WORDS.get(unit, (unit, unit + "s"))
     return count(n, one, many)
-
-
-def of_total(part: int, total: int, one: str, many: str | None = None) -> str:
-    """ "1,187 of 1,205 receipts" (the noun agrees with the total)."""
-    return f"{part:,} of {total:,} {plural(total, one, many)}"
 
 
 def percent(share: float) -> str:
