@@ -178,6 +178,9 @@ def test_receipts_are_cited_by_chain_and_sequence(model: ReportModel, html: str)
     assert not re.search(r"#\d", text)
     cited = model.findings[0].receipts[0]
     assert f"{cited.chain_id} seq {cited.sequence}" in text
+    event = model.sessions[0].events[0]  # session timelines named the chain alone
+    assert event.sequence is not None
+    assert f"{event.chain_id} seq {event.sequence}" in text
     broken = [c for c in model.integrity if c.broken_at is not None and not c.authentic]
     assert broken
     assert all(c.broken_at_sequence is not None for c in broken)

@@ -425,6 +425,7 @@ def _sessions(evidence: Evidence) -> tuple[Session, ...]:
                             None if pd.isna(r["risk_level"]) else str(r["risk_level"]),
                             None if pd.isna(r["outcome"]) else str(r["outcome"]),
                             None if pd.isna(r["issuer"]) else str(r["issuer"]),
+                            None if pd.isna(r["sequence"]) else int(r["sequence"]),
                         )
                         for _, r in shown.iterrows()
                     ),

@@ -172,6 +172,7 @@ class SessionEvent:
     risk_level: str | None
     outcome: str | None
     issuer: str | None
+    sequence: int | None = None  # cited with the chain: `2026-10-20 seq 23`
 
 
 @dataclass(frozen=True)
