@@ -503,6 +503,7 @@ def run_report(
     progress: Callable[[int], None] | None = None,
     on_stage: StageListener | None = None,
 ) -> ReportRun:
+    from reporting.controls.assess import assess_agents
     from reporting.report.build import ReportInputs, ReportOptions, build_report
     from reporting.report.dispositions import load_dispositions
 
@@ -510,12 +511,15 @@ def run_report(
     dispositions = load_dispositions(settings.dispositions) if settings.dispositions else ()
     with _assessed(settings, stdin=stdin, progress=progress, on_stage=on_stage) as (run, spool):
         record = settings_record(settings, mapping_records(run.frameworks))
+        with stage("assess each agent", on_stage):
+            by_agent = assess_agents(run.frameworks, run.evidence)
         inputs = ReportInputs(
             evidence=run.evidence,
             frameworks=run.frameworks,
             assessments=run.assessments,
             sources=run.verification.sources,
             trust_anchors=run.verification.trust_anchors,
+            by_agent=by_agent,
         )
         options = ReportOptions(
             report_id=report_id(record, run.verification.sources),

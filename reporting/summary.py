@@ -14,15 +14,33 @@ from typing import TYPE_CHECKING, Any
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from reporting.report.model import ReportModel
+from reporting.report.wording import count
 
 if TYPE_CHECKING:
     from reporting.settings import RunSettings
     from reporting.signing.keys import SigningIdentity
 
-__all__ = ["SUMMARY_SCHEMA", "summary_document"]
+__all__ = ["SUMMARY_SCHEMA", "headline", "summary_document"]
 
 SUMMARY_SCHEMA = "agent-evidence/summary/v2"
 TOP_FINDINGS = 10
+
+
+def headline(model: ReportModel) -> str:
+    """One line for a ticket: who, which period, the posture and why, the findings by
+    severity (the words of the report)."""
+    findings = model.findings
+    by_severity = ", ".join(
+        f"{n:,} {severity}" for severity, n in model.figures.findings_by_severity.items() if n
+    )
+    found = count(len(findings), "finding") + (f" ({by_severity})" if by_severity else "")
+    since = (model.scope.period_since or "")[:10] or "the first receipt"
+    until = (model.scope.period_until or "")[:10] or "the last receipt"
+    return (
+        f"{model.organisation}, {since} to {until} (report {model.report_id}): "
+        f"{model.posture.value}. {model.posture_reason[:1].upper()}{model.posture_reason[1:]} "
+        f"{found}."
+    )
 
 
 def summary_document(
@@ -42,6 +60,7 @@ def summary_document(
         "organisation": model.organisation,
         "posture": model.posture.value,
         "posture_reason": model.posture_reason,
+        "headline": headline(model),
         "period": {"since": model.scope.period_since, "until": model.scope.period_until},
         "scope": settings.scope.to_json() | {"label": model.scope.narrowed_to},
         "figures": {
@@ -65,7 +84,10 @@ def summary_document(
                 "severity": f.severity.value,
                 "title": f.title,
                 "affected": f.affected,
+                "unit": f.unit,
+                "agents": list(f.agents),
                 "controls": list(f.controls),
+                "remediation": f.remediation,
             }
             for f in model.findings[:TOP_FINDINGS]
         ],

@@ -144,11 +144,11 @@ def sample_artefacts(sample_report, signed_sample_report: SignedReport):
     from dataclasses import replace
 
     from reporting.pipeline import render_report
-    from reporting.report.artefacts import FORMATS
 
     notice = signed_sample_report.model.signature
     assert signed_sample_report.model == replace(sample_report.model, signature=notice)
-    return render_report(replace(sample_report, model=signed_sample_report.model), FORMATS)
+    formats = sample_settings().output.formats  # what the signed report was asked for
+    return render_report(replace(sample_report, model=signed_sample_report.model), formats)
 
 
 def _check_unchanged(before: dict[str, str], directories: list[Path]) -> None:

@@ -76,11 +76,14 @@ def evidence_from(
     period: Any = None,
     grants: Any = None,
     witnesses: Any = None,
+    scope: Any = None,
+    extra_lines: tuple[str, ...] = (),
     egress: Sequence[str] = (),
     egress_trust: Any = None,
     correlation: Any = None,
 ) -> Any:
-    """Receipts → JSONL → spool → verification with row extraction → the evidence frame;
+    """Receipts → JSONL → spool → verification with row extraction → the evidence frame
+    (about `scope` when given, else `period`; `extra_lines` are appended to the JSONL as is);
     `egress`: Pipelock recorder files (text), verified under `egress_trust` and joined to
     the agents' sessions by the `correlation` rules."""
     from reporting.evidence.frame import build_evidence, extract_rows
@@ -93,7 +96,8 @@ def evidence_from(
     from reporting.pipelock.inputs import combined_result
 
     path = tmp_path / f"evidence-{len(list(tmp_path.iterdir()))}.jsonl"
-    path.write_text("".join(json.dumps(d) + "\n" for chain in chains for d in chain))
+    lines = [json.dumps(d) for chain in chains for d in chain] + list(extra_lines)
+    path.write_text("".join(line + "\n" for line in lines))
     options = VerifyOptions(trust=trust(*raw_keys), grants=grants, witnesses=witnesses or {})
     with spool_sources([str(path)]) as spool:
         result, extracts = verify_spool(spool, options=options, extract=extract_rows)
@@ -104,6 +108,7 @@ def evidence_from(
         combined_result(result, egress_result),
         extracts,
         period=period,
+        scope=scope,
         grants=grants,
         witnesses=witnesses,
         egress=action_evidence(egress_result),

@@ -66,7 +66,11 @@ class DemoReport:
 
     @property
     def pdf(self) -> Path:
-        return next(self.directory.glob("*.pdf"))
+        return next(p for p in self.directory.glob("*.pdf") if not p.name.endswith("-brief.pdf"))
+
+    @property
+    def brief(self) -> Path:
+        return next(self.directory.glob("*-brief.pdf"))
 
 
 def build_signed_report(base: Path, settings: Any) -> SignedReport:

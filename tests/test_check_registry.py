@@ -166,3 +166,29 @@ def _one_row_evidence() -> Evidence:
 
     rows = pd.DataFrame({"trusted": [True], "in_scope": [True]})
     return Evidence(receipts=rows, chains=pd.DataFrame(), verification=VerificationResult(()))
+
+
+def test_no_two_problems_share_a_title() -> None:
+    """Two findings never share a title: where one check finds several problems, each
+    title says what tells them apart, whatever the count (issue 16)."""
+    problems = {p.code: p for spec in REGISTRY.values() for p in spec.problems.values()}
+    for n in (1, 2, 1205):
+        titles = [p.headline(n) for p in problems.values()]
+        assert len(set(titles)) == len(titles), sorted(t for t in titles if titles.count(t) > 1)
+
+
+def test_a_problem_is_found_either_by_detective_checks_or_by_deciding_ones() -> None:
+    """A finding and an exception (from a detective check) never share a problem, so never
+    a title."""
+    detective = {p for s in REGISTRY.values() if s.detective for p in s.problems}
+    deciding = {p for s in REGISTRY.values() if not s.detective for p in s.problems}
+    assert not detective & deciding
+
+
+def test_a_problem_counts_one_unit() -> None:
+    with pytest.raises(RegistrationError):
+        Problem("mixed_units", "{n} things", Severity.LOW, "Fix.", unit="chain or record")
+    units = {p.unit for s in REGISTRY.values() for p in s.problems.values()}
+    assert units <= registry_module.UNITS
+    assert REGISTRY["termination_status"].problem.unit == "chain"
+    assert REGISTRY["activity_continuity"].problem.unit == "day"

@@ -1888,3 +1888,73 @@ def test_forged_late_receipt_does_not_stretch_retention(tmp_path: Path) -> None:
     tamper(forged.receipts)
     result = assess(tmp_path, "log_retention", Scenario([real.receipts, forged.receipts]))
     assert result.status is Status.INDETERMINATE
+
+
+# what a report about some agents or chains can judge (issue 16) ---------------------------
+
+
+TWO_PRODUCERS = {
+    "producers": [
+        {"issuer": "did:agent:test", "weekdays": [1, 2, 3, 4, 5]},
+        {"issuer": "did:agent:other", "weekdays": [1, 2, 3, 4, 5]},
+    ]
+}
+
+
+def _two_producers(tmp_path: Path, scope: Any) -> CheckResult:
+    steady = builder("steady")
+    days(steady, "05", "06", "07", "08", "09")
+    patchy = builder("patchy", issuer="did:agent:other")
+    days(patchy, "05")
+    chains = [steady.receipts, patchy.receipts]
+    found = evidence_from(tmp_path, chains, KEY.raw, period=FIRST_WEEK, scope=scope)
+    return run_check("activity_continuity", found, TWO_PRODUCERS)
+
+
+def test_continuity_expects_only_the_agents_a_report_is_about(tmp_path: Path) -> None:
+    """An --issuer report counted the other producers' days as silent (53 'silent days'
+    in a report about finance-ops alone)."""
+    from reporting.scope import Scope
+
+    assert _two_producers(tmp_path, None).status is Status.FAIL
+    mine = _two_producers(tmp_path, Scope(period=FIRST_WEEK, issuers=("did:agent:test",)))
+    assert mine.status is Status.PASS
+    assert mine.metrics["operating_days"] == 5
+    theirs = _two_producers(tmp_path, Scope(period=FIRST_WEEK, issuers=("did:agent:oth*",)))
+    assert theirs.status is Status.FAIL
+    assert theirs.metrics["silent_days"] == {
+        "did:agent:other": ["2026-10-06", "2026-10-07", "2026-10-08", "2026-10-09"]
+    }
+
+
+@pytest.mark.parametrize("narrowing", ["chains", "principals", "grants"])
+def test_continuity_is_not_judged_in_a_report_about_part_of_a_producer(
+    tmp_path: Path, narrowing: str
+) -> None:
+    """A report about one chain of 17 receipts listed 74 'silent operating days'."""
+    from reporting.scope import Scope
+
+    scope = Scope(period=FIRST_WEEK, **{narrowing: ("*",)})
+    assert _two_producers(tmp_path, scope).status is Status.NOT_APPLICABLE
+
+
+def test_a_broken_chain_and_an_unreadable_record_are_two_problems(tmp_path: Path) -> None:
+    """'2 chains or input records fail verification' counted two units as one."""
+    bad = builder("bad").extend(3).receipts
+    tamper(bad, 1)
+    chains = [builder("good").extend(2).receipts, bad]
+    found = evidence_from(tmp_path, chains, KEY.raw, extra_lines=("{not json",))
+    result = run_check("chain_integrity", found)
+    assert result.status is Status.FAIL
+    counted = {hit.problem: (hit.count, hit.chains) for hit in result.hits}
+    assert counted == {"broken_chain": (1, ("bad",)), "unreadable_record": (1, ())}
+    assert REGISTRY["chain_integrity"].problems["broken_chain"].unit == "chain"
+    assert REGISTRY["chain_integrity"].problems["unreadable_record"].unit == "input record"
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_statements_never_print_python_values(tmp_path: Path, name: str) -> None:
+    """'every critical+ action of ['*'] was approved', 'discloses parameters, prompt, error'."""
+    scenario = (PASSES.get(name) or FAILS.get(name) or INDETERMINATES.get(name) or out_of_period)()
+    statement = assess(tmp_path, name, scenario).statement
+    assert not any(mark in statement for mark in ("['", "']", "+ action", "{", "}")), statement

@@ -580,3 +580,11 @@ def test_a_bad_deployment_is_reported_with_its_line(
     tmp_path: Path, text: str, line: int, setting: str
 ) -> None:
     assert located(problems(write(tmp_path, HEADER + text))) == [(line, setting)]
+
+
+def test_every_format_the_command_line_takes_is_a_config_format(tmp_path: Path) -> None:
+    """`--format brief` worked, `formats: [brief]` in report.yaml was a config error."""
+    from reporting.report.artefacts import FORMATS
+
+    path = write(tmp_path, HEADER + f"output: {{formats: [{', '.join(FORMATS)}]}}\n")
+    assert load_config(path).formats == FORMATS

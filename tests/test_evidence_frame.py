@@ -118,3 +118,38 @@ def test_bad_periods_are_usage_errors(args: tuple) -> None:
 
 def test_period_label() -> None:
     assert Period().label() == "the beginning to now"
+
+
+# -- one agent's view (issue 16) --------------------------------------------------------------
+
+
+def _seen(evidence: object) -> tuple[set[str], set[str]]:
+    """(receipt ids in scope, chain ids in scope)."""
+    scope = evidence.in_scope  # type: ignore[attr-defined]
+    chains = evidence.chains_in_scope  # type: ignore[attr-defined]
+    return set(scope["receipt_id"]), set(chains["chain_id"].astype(str))
+
+
+def test_one_agents_evidence_is_what_an_issuer_report_on_it_holds(tmp_path: Path) -> None:
+    """`Evidence.for_agent` gives the scope of `--issuer AGENT`: its own chains, a broken
+    chain whose receipts place it with another agent left out, and a broken chain nothing
+    can place kept (a forged agent never moves broken evidence out of a report)."""
+    from reporting.scope import Scope
+
+    alice = ChainBuilder(KEY, chain_id="alice", issuer="did:agent:alice").extend(3)
+    bob = ChainBuilder(KEY, chain_id="bob", issuer="did:agent:bob").extend(2)
+    placed = ChainBuilder(KEY, chain_id="bob-broken", issuer="did:agent:bob").extend(3)
+    placed.receipts[1]["issuanceDate"] = "1999-01-01T00:00:00.000Z"  # its own signature breaks
+    lost = ChainBuilder(KEY, chain_id="lost", issuer="did:agent:bob").extend(2)
+    for receipt in lost.receipts:  # no receipt of it verifies: nothing places it
+        receipt["issuanceDate"] = "1999-01-01T00:00:00.000Z"
+    chains = [alice.receipts, bob.receipts, placed.receipts, lost.receipts]
+    everything = evidence_from(tmp_path, chains, KEY.raw)
+    for agent in ("did:agent:alice", "did:agent:bob"):
+        scope = Scope(issuers=(agent,))
+        narrowed = evidence_from(tmp_path, chains, KEY.raw, scope=scope)
+        assert _seen(everything.for_agent(agent)) == _seen(narrowed)
+    receipts, seen = _seen(everything.for_agent("did:agent:alice"))
+    assert seen == {"alice", "lost"}
+    assert {r["id"] for r in alice.receipts} <= receipts
+    assert everything.agents()[0] == "did:agent:bob"  # most receipts first

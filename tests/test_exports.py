@@ -46,6 +46,8 @@ def model(sample_report) -> ReportModel:
 @pytest.fixture(scope="module")
 def rebuilt(sample_report) -> ReportModel:
     """A second, independent build of the model from the same assessment."""
+    from reporting.controls.assess import assess_agents
+
     run = sample_report.assessment
     inputs = ReportInputs(
         evidence=run.evidence,
@@ -53,6 +55,7 @@ def rebuilt(sample_report) -> ReportModel:
         assessments=run.assessments,
         sources=run.verification.sources,
         trust_anchors=run.verification.trust_anchors,
+        by_agent=assess_agents(run.frameworks, run.evidence),
     )
     options = ReportOptions(
         report_id=sample_report.model.report_id,
@@ -160,13 +163,20 @@ def test_findings_csv_header_and_row_count(model, sample_report):
     assert FINDINGS_COLUMNS == (
         "finding_id",
         "severity",
+        "title",
+        "affected",
+        "unit",
         "control_ids",
         "chain_id",
+        "sequence",
         "receipt_id",
         "receipt_hash",
         "timestamp",
         "action_type",
+        "issuer",
+        "principal",
         "statement",
+        "remediation",
     )
     assert len(csv_rows(data)) == expected_rows(model)
     assert expected_rows(model) > len(model.findings)

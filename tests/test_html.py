@@ -25,6 +25,7 @@ from reporting.report.html import (
     templates_dir,
 )
 from reporting.report.model import (
+    CountRow,
     Disposition,
     FigureChange,
     FindingChange,
@@ -57,6 +58,7 @@ CHARTS = {
 SECTION_HEADINGS = (
     "Executive summary",
     "Scope and method",
+    "Agents: who did what",
     "Evidence integrity",
     "Activity",
     "Session timelines",
@@ -73,6 +75,7 @@ SECTION_IDS = (
     "summary",
     "history",
     "scope",
+    "agents",
     "integrity",
     "activity",
     "sessions",
@@ -137,7 +140,22 @@ def hostile_model(model: ReportModel) -> ReportModel:
         )
         for s in model.sessions
     )
-    findings = tuple(replace(f, receipts=_poison_refs(f.receipts)) for f in model.findings)
+    findings = tuple(
+        replace(f, receipts=_poison_refs(f.receipts), agents=PAYLOADS, principals=PAYLOADS)
+        for f in model.findings
+    )
+    agents = replace(
+        model.agents,
+        rows=tuple(
+            replace(
+                row,
+                agent=PAYLOADS[i % len(PAYLOADS)],
+                principals=tuple(CountRow(p, 1) for p in PAYLOADS),
+                egress={SCRIPT: 1},
+            )
+            for i, row in enumerate(model.agents.rows)
+        ),
+    )
     frameworks = tuple(
         replace(
             fw,
@@ -180,6 +198,7 @@ def hostile_model(model: ReportModel) -> ReportModel:
             replace(r, owner=IMG_URL, evidence=(every,)) for r in model.evidence_requests
         ),
         cited_receipts=_poison_refs(model.cited_receipts),
+        agents=agents,
         scope=replace(
             model.scope,
             sources=({"path": IMG_URL, "kind": "store", "records": 1, "sha256": None},),
@@ -292,7 +311,7 @@ def test_every_control_and_finding_has_its_anchor_and_links(html: str, model: Re
 def test_findings_link_back_to_their_controls(html: str, model: ReportModel) -> None:
     finding = model.findings[0]
     block = html[html.index(f'id="{finding.id}"') :]
-    block = block[: block.index("</div>")]
+    block = block[: block.index("</dl>")]
     assert finding.controls
     for ref in finding.controls:
         framework_id, _, control_id = ref.partition(":")

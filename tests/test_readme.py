@@ -61,13 +61,14 @@ def test_make_report_succeeds(tmp_path: Path) -> None:
     printed = {
         label: Path(line.split(maxsplit=1)[1])
         for line in run.stdout.splitlines()
-        for label in ("PDF:", "HTML:")
+        for label in ("PDF:", "HTML:", "Brief:")
         if line.startswith(label)
     }
     [directory] = out.glob("2026-10/AER-*")
     assert printed == {
-        "PDF:": next(directory.glob("*.pdf")),
+        "PDF:": next(p for p in directory.glob("*.pdf") if not p.name.endswith("-brief.pdf")),
         "HTML:": next(directory.glob("*.html")),
+        "Brief:": next(directory.glob("*-brief.pdf")),
     }
     assert (directory / "summary.json").is_file()
 

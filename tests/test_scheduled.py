@@ -173,3 +173,5 @@ def test_demo_runs_end_to_end_and_its_report_verifies(demo_report) -> None:
     cert = pdf.parent / "signer-cert.pem"
     assert main(["verify-report", str(pdf), "--trust", str(cert)]) == 0
     assert main(["verify-report", str(pdf)]) == 1  # intact, but nobody vouches for a demo key
+    assert f"Brief: {demo_report.brief}" in demo_report.stdout  # the approval brief, too
+    assert main(["verify-report", str(demo_report.brief), "--trust", str(cert)]) == 0

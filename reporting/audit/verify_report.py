@@ -370,9 +370,56 @@ def _check_directory(
         candidate = manifest_path.with_name(listed[0]) if listed else None
         if candidate is not None and candidate.is_file():
             _check_pdf(candidate, trust, found)
+            pdf_path = candidate
     directory = manifest_path.parent
+    for name in _listed_briefs(manifest, pdf_path):
+        found.checks += _brief_checks(directory / name, manifest, trust)
     found.checks.append(_artefacts_match(directory, manifest))
     found.checks.append(_unlisted_files(directory, manifest))
+
+
+def _listed_briefs(manifest: dict[str, Any], given: Path | None) -> list[str]:
+    """The approval briefs the manifest lists, but the one given to check on its own."""
+    names = [e["name"] for e in manifest["artefacts"] if e["name"].endswith("-brief.pdf")]
+    return [n for n in names if given is None or n != given.name]
+
+
+def _brief_checks(
+    path: Path, manifest: dict[str, Any], trust: Sequence[x509.Certificate]
+) -> list[Check]:
+    """A brief beside the report: its own signature, its signer, and that the manifest it
+    carries records this report's results (its bytes are checked with every artefact)."""
+    if not path.is_file():
+        return []  # artefacts_match says it is missing
+    pdf = path.read_bytes()
+    verdict = validate_pdf(pdf, trust=trust)
+    whole = verdict.present and verdict.intact and verdict.valid and verdict.covers_whole_file
+    _, inner = _attachment_checks(pdf)
+    same = inner is not None and all(
+        inner.get(key) == manifest.get(key) for key in ("report_id", "results_digest")
+    )
+    return [
+        Check(
+            "brief_signature",
+            whole,
+            f"{path.name}: intact, valid and covering the whole file"
+            if whole
+            else f"{path.name}: not intact, not valid or extended after signing ({verdict.detail})",
+        ),
+        _trust_check(
+            "brief_signer_trusted",
+            valid=whole,
+            trusted=verdict.trusted,
+            signer=verdict.signer,
+        ),
+        Check(
+            "brief_belongs",
+            same,
+            f"{path.name} carries this report's id and results digest"
+            if same
+            else f"{path.name} does not carry this report's id and results digest",
+        ),
+    ]
 
 
 def _result(

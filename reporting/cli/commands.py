@@ -110,6 +110,7 @@ def demo_settings(samples: Path, args: argparse.Namespace) -> RunSettings:
         organisation="Example Corp (demo)",
         output=OutputSettings(
             directory=args.out,
+            formats=(*OutputSettings().formats, "brief"),  # the approval brief too
             render_timeout=args.render_timeout,
             render_memory=args.render_memory,
         ),
@@ -129,8 +130,11 @@ def run_demo(args: argparse.Namespace, out: TextIO) -> int:
             on_stage=feedback.stage,
         )
     print_report(written, out)
-    by_suffix = {path.suffix: path for path, _ in written.files}
-    out.write(f"\nPDF:  {by_suffix['.pdf']}\nHTML: {by_suffix['.html']}\n")
+    paths = [path for path, _ in written.files]
+    brief = next(p for p in paths if p.name.endswith("-brief.pdf"))
+    pdf = next(p for p in paths if p.suffix == ".pdf" and p != brief)
+    html = next(p for p in paths if p.suffix == ".html")
+    out.write(f"\nPDF:   {pdf}\nHTML:  {html}\nBrief: {brief}\n")
     out.write(f"check it: agent-evidence verify-report {written.directory}\n")
     return int(written.summary["exit_status"])
 

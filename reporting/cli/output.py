@@ -162,7 +162,8 @@ _NEXT_STAGE = {
     "read sources": "verifying receipts",
     "verify chains": "building the evidence",
     "build evidence": "assessing controls",
-    "assess controls": "building the report model",
+    "assess controls": "assessing each agent",
+    "assess each agent": "building the report model",
     "build report model": "rendering the HTML and PDF (in a sandbox)",
     "render": "signing",
     "sign": "writing",
@@ -178,15 +179,17 @@ def _resident_memory() -> int | None:
 
 
 def print_report(written: WrittenReport, out: TextIO) -> None:
+    from reporting.report.wording import count
+
     model = written.model
     figures = model.figures
     out.write(f"{model.report_id} for {model.organisation}: {model.posture.value}.\n")
     out.write(f"    {model.posture_reason}\n")
     period = model.scope.period_since or "the beginning", model.scope.period_until or "now"
     out.write(
-        f"period: {period[0]} to {period[1]}; {figures.receipts_in_scope:,} receipts in scope, "
-        f"{figures.trusted_receipts:,} trusted; "
-        f"{figures.chains:,} chains, {figures.broken_chains:,} broken\n"
+        f"period: {period[0]} to {period[1]}; {count(figures.receipts_in_scope, 'receipt')} "
+        f"in scope, {figures.trusted_receipts:,} trusted; "
+        f"{count(figures.chains, 'chain')}, {figures.broken_chains:,} failed verification\n"
     )
     if figures.recorder_sessions or figures.egress_decisions:
         out.write(
@@ -197,14 +200,14 @@ def print_report(written: WrittenReport, out: TextIO) -> None:
             f"{figures.broken_recorder_sessions:,} broken\n"
         )
     for framework in model.frameworks:
-        counts = ", ".join(f"{k} {v}" for k, v in framework.counts.items())
+        counts = ", ".join(f"{k} {v:,}" for k, v in framework.counts.items())
         out.write(f"{framework.id}: {counts}\n")
     for finding in model.findings[:10]:
-        out.write(
-            f"    {finding.id} [{finding.severity.value}] {finding.title} ({finding.affected})\n"
-        )
+        agents = f" ({', '.join(finding.agents)})" if 0 < len(finding.agents) <= 3 else ""
+        out.write(f"    {finding.id} [{finding.severity.value}] {finding.title}{agents}\n")
     if len(model.findings) > 10:
-        out.write(f"    ... {len(model.findings) - 10} more findings in the report\n")
+        more = len(model.findings) - 10
+        out.write(f"    ... {count(more, 'more finding')} in the report\n")
     for line in history_lines(model):
         out.write(line + "\n")
     if written.earlier is not None:

@@ -168,7 +168,8 @@ def _add_report(commands: argparse._SubParsersAction[_Parser]) -> None:
     report.add_argument(
         "--format",
         metavar="LIST",
-        help="artefacts to write, comma-separated (default: pdf,html,json,csv,oscal)",
+        help="artefacts to write, comma-separated, from pdf, html, json, csv, oscal and "
+        "brief (the one- or two-page approval brief); default: pdf,html,json,csv,oscal",
     )
     report.add_argument(
         "--organisation",

@@ -25,16 +25,22 @@ from typing import Any
 
 from reporting.controls.checks import CheckResult, Status, resolve_params, run_check
 from reporting.controls.loader import Control, Framework
-from reporting.controls.vocabulary import ControlStatus
+from reporting.controls.vocabulary import ControlStatus, count, plural
 from reporting.evidence.frame import Evidence
 
 __all__ = [
+    "AGENTS_ASSESSED",
     "ControlAssessment",
     "ControlStatus",
     "FrameworkAssessment",
     "assess",
+    "assess_agents",
     "control_status",
 ]
+
+# Agents assessed one by one (those with the most receipts); the others are counted, not
+# assessed: each costs one more run of the checks over its own rows.
+AGENTS_ASSESSED = 50
 
 
 @dataclass(frozen=True)
@@ -118,15 +124,15 @@ def control_status(
     if undecided:
         reasons = sorted({f"{r.check} ({r.reason or 'undecided'})" for r in undecided})
         return ControlStatus.INDETERMINATE, f"Indeterminate: {', '.join(reasons)}."
-    passed = f"{len(applicable)} deciding check(s) passed on verified receipts"
+    passed = f"{count(len(applicable), 'deciding check')} passed on verified receipts"
     exceptions = sum(r.exceptions for r in applicable)
     if exceptions:
-        passed += f" ({exceptions} exception(s) to disposition)"
+        passed += f" ({count(exceptions, 'exception')} to disposition)"
     if manual_evidence:
         return (
             ControlStatus.SUPPORTED_IN_PART,
-            f"Supported in part: {passed}; {manual_evidence} item(s) of manual evidence are "
-            "outstanding.",
+            f"Supported in part: {passed}; {count(manual_evidence, 'item of manual evidence')} "
+            f"{plural(manual_evidence, 'is', 'are')} outstanding.",
         )
     return ControlStatus.SATISFIED, f"Supported: {passed}; no manual evidence is listed."
 
@@ -157,3 +163,14 @@ def assess(frameworks: Sequence[Framework], evidence: Evidence) -> list[Framewor
         )
         for framework in frameworks
     ]
+
+
+def assess_agents(
+    frameworks: Sequence[Framework], evidence: Evidence, *, limit: int = AGENTS_ASSESSED
+) -> dict[str, tuple[FrameworkAssessment, ...]]:
+    """Each agent's own assessment: what a report narrowed to that agent (`--issuer`) says,
+    for the `limit` agents with the most receipts in scope."""
+    return {
+        agent: tuple(assess(frameworks, evidence.for_agent(agent)))
+        for agent in evidence.agents()[:limit]
+    }

@@ -20,8 +20,9 @@ is a chain.
 from __future__ import annotations
 
 import fnmatch
+import glob
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -239,6 +240,43 @@ class Evidence:
     def chains_in_scope(self) -> pd.DataFrame:
         """The chains the report is about (`_chains_in_scope`), rows or not."""
         return self.chains[self.chains["in_scope"]]
+
+    def agents(self) -> list[str]:
+        """The agents (issuers) with receipts in scope, most receipts first."""
+        counts = self.in_scope["issuer"].astype(object).dropna().astype(str).value_counts()
+        return sorted(counts.index, key=lambda agent: (-int(counts[agent]), agent))
+
+    @cached_property
+    def _broken_in_scope(self) -> tuple[frozenset[str], frozenset[str]]:
+        """(the broken chains in scope, those of them a narrower report keeps whatever
+        agent it is about: no receipt whose own content verified places them, or the
+        witness names them)."""
+        chains = self.chains_in_scope
+        broken = {str(c) for c in chains.loc[~chains["authentic"].astype(bool), "chain_id"]}
+        rows = self.receipts[self.receipts["chain_id"].astype(str).isin(broken)]
+        placed = _chain_ids(rows, rows["time_authentic"].astype(bool))
+        return frozenset(broken), frozenset((broken - placed) | (broken & set(self.witnesses)))
+
+    def for_agent(self, issuer: str) -> Evidence:
+        """This evidence as a report narrowed to one more agent sees it (`--issuer` with the
+        id as a literal pattern): the same rows and verdicts, in scope exactly where that
+        report puts them (a broken chain its authentic receipts cannot place stays in every
+        agent's scope). Only the rows of the chains it can hold are copied: the agent's own,
+        and the broken chains nothing places outside it."""
+        scope = replace(self.scope, issuers=(glob.escape(issuer),))
+        broken, kept = self._broken_in_scope
+        scoped = self.in_scope
+        own = scoped["issuer"].astype(object) == issuer
+        candidates = {str(c) for c in scoped.loc[own, "chain_id"].unique()} | kept
+        rows = self.receipts[self.receipts["chain_id"].astype(str).isin(candidates)].copy()
+        selected = _chains_in_scope(rows, self.verification, scope, set(self.witnesses))
+        # Never wider than this report; a broken chain left out of the rows has receipts
+        # whose own content verified and places it with other agents only.
+        selected &= set(self.chains_in_scope["chain_id"].astype(str))
+        selected -= broken - candidates
+        _mark_scope(rows, selected, scope)
+        narrowed = self.chains.assign(in_scope=self.chains["chain_id"].astype(str).isin(selected))
+        return replace(self, receipts=rows, chains=narrowed, scope=scope)
 
 
 def _of_kind(frame: pd.DataFrame, kind: str) -> pd.Series:

@@ -42,7 +42,7 @@ __all__ = [
 # Builds the manifest the PDF carries, from the listings of the files it carries.
 InnerManifest = Callable[[Sequence[dict[str, Any]]], bytes]
 
-FORMATS = ("pdf", "html", "json", "csv", "oscal")
+FORMATS = ("pdf", "html", "json", "csv", "oscal", "brief")
 
 
 @dataclass(frozen=True)
@@ -186,8 +186,15 @@ def render_artefacts(
     attached = _attached(run, stem, exports) if "pdf" in wanted else []
     announced = [(MANIFEST_NAME, "application/json", MANIFEST_DESCRIPTION)] if attached else []
     announced += [(e.name, e.media_type, e.description) for e in attached]
+    # The brief carries a manifest of no file (it attaches none) with the same results
+    # digest: `verify-report` checks the brief alone, and that it belongs to the report.
+    brief = (f"{stem}-brief.pdf", inner_manifest([])) if "brief" in wanted else None
     job = RenderJob(
-        model=model, html="html" in wanted, pdf="pdf" in wanted, attachments=tuple(announced)
+        model=model,
+        html="html" in wanted,
+        pdf="pdf" in wanted,
+        attachments=tuple(announced),
+        brief=brief,
     )
     with _start(job, limits, secret_names) as pending:
         built = {e.name: e.artefact() for e in exports}
@@ -199,6 +206,10 @@ def render_artefacts(
     selected = [a for a in built.values() if _format_of(a.name) in wanted]
     if rendered.html is not None:
         selected.insert(0, Artefact(f"{stem}.html", "text/html", rendered.html, "report (HTML)"))
+    if rendered.brief is not None and brief is not None:
+        selected.insert(
+            0, Artefact(brief[0], "application/pdf", rendered.brief, "brief (PDF/A-3b)")
+        )
     if rendered.pdf is not None:
         selected.insert(
             0, Artefact(f"{stem}.pdf", "application/pdf", rendered.pdf, "report (PDF/A-3b)")
@@ -237,7 +248,7 @@ class _InProcess:
 
 def _start(job: RenderJob, limits: RenderLimits | None, secret_names: Sequence[str]) -> _Renderer:
     """A renderer already at work on `job` (in a child) or ready to (in this process)."""
-    if not (job.html or job.pdf):
+    if not (job.html or job.pdf or job.brief):
         return _InProcess(None)
     if limits is None:
         return _InProcess(job)
@@ -245,6 +256,8 @@ def _start(job: RenderJob, limits: RenderLimits | None, secret_names: Sequence[s
 
 
 def _format_of(name: str) -> str:
+    if name.endswith("-brief.pdf"):
+        return "brief"
     if name.endswith("-findings.csv"):
         return "csv"
     if name.endswith("-oscal.json"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -28,6 +28,8 @@ from reporting.evidence.frame import RISK_RANK, Evidence
 from reporting.pipelock import SOURCE_PIPELOCK
 from reporting.receipts.results import SOURCE_AGENT_RECEIPTS
 from reporting.receipts.sources import SourceSummary
+from reporting.report import wording
+from reporting.report.agents import agent_section
 from reporting.report.dispositions import DispositionEntry, apply_dispositions
 from reporting.report.history import PreviousInput, PreviousReport, compare
 from reporting.report.model import (
@@ -100,6 +102,8 @@ class ReportInputs:
     assessments: Sequence[FrameworkAssessment]
     sources: Sequence[SourceSummary]
     trust_anchors: Sequence[dict[str, Any]]  # issuer, fingerprint, source (display name)
+    # each agent's own assessment (`assess_agents`): what an --issuer report on it says
+    by_agent: Mapping[str, Sequence[FrameworkAssessment]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -199,6 +203,7 @@ def _figures(evidence: Evidence, findings: Sequence[Finding]) -> KeyFigures:
         findings_by_severity=by_severity,
         input_problems=len(evidence.verification.input_problems),
         **_egress_figures(evidence),
+        ungrounded_chains=int((chains["authentic"] & ~chains["valid"]).sum()),
     )
 
 
@@ -243,9 +248,12 @@ def _posture(evidence: Evidence, frameworks: Sequence[FrameworkAssessment]) -> t
     broken = int((~evidence.chains_in_scope["authentic"]).sum())
     problems = sum(1 for p in evidence.verification.input_problems if p.severity.value == "failure")
     if broken or problems:
+        failed = [
+            f"{wording.count(broken, 'chain')} in scope failed verification" if broken else "",
+            f"{wording.count(problems, 'input record')} could not be read" if problems else "",
+        ]
         return Posture.INTEGRITY_BROKEN, (
-            f"{broken} chain(s) in scope failed verification and {problems} input record(s) "
-            "could not be read: the evidence itself is in question."
+            " and ".join(part for part in failed if part) + ": the evidence itself is in question."
         )
     if evidence.in_scope.empty:
         return Posture.NO_EVIDENCE, (
@@ -256,7 +264,8 @@ def _posture(evidence: Evidence, frameworks: Sequence[FrameworkAssessment]) -> t
     if unsatisfied:
         return (
             Posture.ATTENTION,
-            f"every chain verified; {unsatisfied} control(s) are not supported.",
+            f"every chain verified; {wording.count(unsatisfied, 'control')} "
+            f"{wording.plural(unsatisfied, 'is', 'are')} not supported.",
         )
     return Posture.SUPPORTED, "every chain verified and no control is contradicted by the evidence."
 
@@ -290,8 +299,22 @@ def _scope(inputs: ReportInputs, settings: dict[str, Any]) -> ScopeSection:
     )
 
 
+def _broken_at_sequence(evidence: Evidence) -> dict[str, int]:
+    """Chain id → the sequence number of the receipt where it broke (`broken_at` is a
+    position in the stored order: a reader cites receipts by sequence)."""
+    out = {}
+    for chain in evidence.verification.chains:
+        at = chain.broken_at
+        if at is not None and 0 <= at < len(chain.receipts):
+            sequence = chain.receipts[at].sequence
+            if sequence is not None:
+                out[chain.chain_id] = sequence
+    return out
+
+
 def _integrity(evidence: Evidence) -> tuple[ChainRow, ...]:
     witnessed = set(evidence.witnesses)
+    sequences = _broken_at_sequence(evidence)
     rows = []
     for _, chain in evidence.chains_in_scope.sort_values("chain_id").iterrows():
         rows.append(
@@ -312,6 +335,7 @@ def _integrity(evidence: Evidence) -> tuple[ChainRow, ...]:
                 failure_codes=tuple(str(chain["failure_codes"]).split()),
                 warning_codes=tuple(str(chain["warning_codes"]).split()),
                 source_kind=str(chain.get("source_kind", SOURCE_AGENT_RECEIPTS)),
+                broken_at_sequence=sequences.get(str(chain["chain_id"])),
             )
         )
     return tuple(rows)
@@ -453,6 +477,7 @@ def _event(row: Any) -> SessionEvent:
         None if pd.isna(row["risk_level"]) else str(row["risk_level"]),
         None if pd.isna(row["outcome"]) else str(row["outcome"]),
         None if pd.isna(row["issuer"]) else str(row["issuer"]),
+        sequence=None if pd.isna(row.get("sequence")) else int(row["sequence"]),
         channel=_text_or_none(row.get("channel")),
         source_kind=_kind(row),
         verdict=_text_or_none(row.get("verdict")),
@@ -564,11 +589,66 @@ def _groups(frameworks: Sequence[FrameworkAssessment], *, detective: bool) -> di
     return groups
 
 
-def _finding(group: _Group, rows: pd.DataFrame, kind: str) -> Finding:
+def _values(frame: pd.DataFrame, column: str) -> set[str]:
+    return {str(v) for v in frame[column].astype(object).dropna().unique()}
+
+
+@dataclass(frozen=True)
+class _Attribution:
+    """What a finding's agents and principals are read from: the rows by receipt id, the
+    chains' issuers, and which problems each agent's own assessment found."""
+
+    rows: pd.DataFrame  # every receipt row, indexed by receipt id
+    chain_issuers: dict[str, str]
+    problems_by_agent: dict[str, set[str]]
+
+    def of(self, group: _Group) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(agents, principals): of the receipts it cites, else of its chains' rows; a
+        problem counted in days or producers (no receipt to cite) names the agents whose
+        own assessment found it."""
+        cited = self.rows.loc[self.rows.index.intersection(sorted(group.receipts))]
+        if cited.empty and group.chains:
+            cited = self.rows[self.rows["chain_id"].astype(str).isin(group.chains)]
+        agents = _values(cited, "issuer") | {
+            self.chain_issuers[c] for c in group.chains if c in self.chain_issuers
+        }
+        if not group.receipts and not group.chains:
+            code = group.problem.code
+            agents = {a for a, found in self.problems_by_agent.items() if code in found}
+        return tuple(sorted(agents)), tuple(sorted(_values(cited, "principal")))
+
+
+def _attribution_of(
+    evidence: Evidence, by_agent: Mapping[str, Sequence[FrameworkAssessment]]
+) -> _Attribution:
+    chains = evidence.chains
+    issuers = {
+        str(c): str(i)
+        for c, i in zip(chains["chain_id"], chains["issuer"], strict=True)
+        if isinstance(i, str)
+    }
+    found = {
+        agent: {
+            hit.problem
+            for a in assessments
+            for c in a.controls
+            for r in c.results
+            if r.status is Status.FAIL or r.exceptions
+            for hit in r.hits
+        }
+        for agent, assessments in by_agent.items()
+    }
+    return _Attribution(evidence.receipts.set_index("receipt_id", drop=False), issuers, found)
+
+
+def _finding(group: _Group, attribution: _Attribution, kind: str) -> Finding:
     problem = group.problem
     found_by = "; ".join(f"{check}: {text}" for check, text in sorted(group.statements.items()))
     verb = "Detected for review (an exception to disposition, not a control failure)"
+    rows = attribution.rows
     cited = rows.loc[rows.index.intersection(sorted(group.receipts))]
+    agents, principals = attribution.of(group)
+    controls = group.controls | group.supporting
     return Finding(
         id="",
         key=group.key(),
@@ -589,19 +669,26 @@ def _finding(group: _Group, rows: pd.DataFrame, kind: str) -> Finding:
         receipts=_refs(cited, FINDING_RECEIPTS),
         receipt_ids=tuple(sorted(group.receipts)),
         affected=group.affected,
+        unit=problem.unit,
+        agents=agents,
+        principals=principals,
+        frameworks=tuple(sorted({ref.partition(":")[0] for ref in controls})),
     )
 
 
 def _findings(
-    evidence: Evidence, frameworks: Sequence[FrameworkAssessment]
+    evidence: Evidence,
+    frameworks: Sequence[FrameworkAssessment],
+    by_agent: Mapping[str, Sequence[FrameworkAssessment]],
 ) -> tuple[tuple[Finding, ...], tuple[Finding, ...]]:
     """The findings (one per failing condition, whatever number of checks and controls see
     it) and the exceptions detective checks listed, most severe and widest first."""
-    rows = evidence.receipts.set_index("receipt_id", drop=False)
+    attribution = _attribution_of(evidence, by_agent)
     out = []
     for kind, prefix, detective in (("finding", "F", False), ("exception", "E", True)):
         drafts = [
-            _finding(g, rows, kind) for g in _groups(frameworks, detective=detective).values()
+            _finding(g, attribution, kind)
+            for g in _groups(frameworks, detective=detective).values()
         ]
         drafts.sort(key=lambda f: (f.severity.rank, -f.affected, f.problem))
         out.append(tuple(replace(f, id=f"{prefix}-{i:03d}") for i, f in enumerate(drafts, start=1)))
@@ -827,7 +914,8 @@ def _limitations(evidence: Evidence, frameworks: Sequence[FrameworkAssessment]) 
     if len(untrusted):
         chains = untrusted["chain_id"].astype(str).nunique()
         extra.append(
-            f"{len(untrusted):,} receipts in {chains:,} chain(s) that failed verification are "
+            f"{wording.count(len(untrusted), 'receipt')} in {wording.count(chains, 'chain')} that "
+            "failed verification are "
             "left out of every check's population: they are neither evidence for nor against "
             "any control, and are reported once, under Evidence integrity (chain_integrity)."
         )
@@ -842,7 +930,8 @@ def _limitations(evidence: Evidence, frameworks: Sequence[FrameworkAssessment]) 
     )
     if unwitnessed:
         extra.append(
-            f"{unwitnessed:,} verified chain(s) have no external witness: their tails cannot "
+            f"{wording.count(unwitnessed, 'verified chain')} "
+            f"{wording.plural(unwitnessed, 'has', 'have')} no external witness: their tails cannot "
             "be shown complete (the protocol makes witnesses optional)."
         )
     unconfigured = sorted(
@@ -913,7 +1002,7 @@ def _against_last_period(model: ReportModel, options: ReportOptions) -> ReportMo
 def build_report(inputs: ReportInputs, options: ReportOptions | None = None) -> ReportModel:
     settings = options or ReportOptions()
     evidence = inputs.evidence
-    findings, exceptions = _findings(evidence, inputs.assessments)
+    findings, exceptions = _findings(evidence, inputs.assessments, inputs.by_agent)
     sections = _framework_sections(inputs.assessments, findings + exceptions, evidence)
     posture, reason = _posture(evidence, inputs.assessments)
     latest = evidence.in_scope["timestamp"].max() if len(evidence.in_scope) else None
@@ -941,5 +1030,6 @@ def build_report(inputs: ReportInputs, options: ReportOptions | None = None) -> 
         cited_receipts=_cited(findings + exceptions, sections),
         verification_howto=HOWTO,
         egress=_egress(evidence),
+        agents=agent_section(evidence, inputs.assessments, findings + exceptions, inputs.by_agent),
     )
     return _against_last_period(model, settings)

@@ -39,8 +39,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.typing import RcKeyType
 
-from reporting.controls.vocabulary import ControlStatus
 from reporting.report.model import CountRow, ReportModel, Session, SessionEvent, utc_instant
+from reporting.report.palette import STATUS_STYLE
 
 __all__ = [
     "CHART_KEYS",
@@ -82,15 +82,9 @@ RISK_SERIES = (
 UNKNOWN_RISK = Series("unknown", "Unknown", "#b0b0b0", "||", "v")
 # A session timeline's egress firewall decisions (they carry a verdict, not a risk level).
 EGRESS_SERIES = Series("egress", "Egress decision", "#6a51a3", "", "|")
-STATUS_SERIES = tuple(
-    Series(status.value, status.label, color, hatch, marker)
-    for status, color, hatch, marker in (
-        (ControlStatus.SATISFIED, "#c7e9c0", "", "o"),
-        (ControlStatus.SUPPORTED_IN_PART, "#238b45", "..", "P"),
-        (ControlStatus.INDETERMINATE, "#fdae6b", "--", "s"),
-        (ControlStatus.MANUAL, "#6baed6", "//", "^"),
-        (ControlStatus.NOT_SATISFIED, "#a50f15", "xx", "D"),
-    )
+STATUS_SERIES = tuple(  # the badges' colours, order and names (`palette`)
+    Series(status.value, status.label, style.fill, style.hatch, marker)
+    for (status, style), marker in zip(STATUS_STYLE.items(), "oPDsv", strict=True)
 )
 CHART_TITLES = {
     "actions_per_day": "Actions per day by risk level",

@@ -35,6 +35,7 @@ from reporting.report.model import (
     ReportModel,
     utc_instant,
 )
+from reporting.report.wording import affected, count
 
 __all__ = [
     "FINDINGS_COLUMNS",
@@ -51,13 +52,20 @@ __all__ = [
 FINDINGS_COLUMNS = (
     "finding_id",
     "severity",
+    "title",
+    "affected",
+    "unit",
     "control_ids",
     "chain_id",
+    "sequence",
     "receipt_id",
     "receipt_hash",
     "timestamp",
     "action_type",
+    "issuer",
+    "principal",
     "statement",
+    "remediation",
 )
 OSCAL_VERSION = "1.1.2"
 OSCAL_NS = "https://agentreceipts.ai/ns/oscal"
@@ -124,36 +132,43 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _receipt_columns(evidence: Evidence, ids: set[str]) -> dict[str, tuple[str, str, str, str]]:
-    """receipt id → (chain id, receipt hash, timestamp, action type), first copy of each."""
+_RECEIPT_COLUMNS = ("receipt_hash", "timestamp", "action_type", "issuer", "principal")
+
+
+def _receipt_columns(evidence: Evidence, ids: set[str]) -> dict[str, tuple[str, ...]]:
+    """receipt id → (chain id, sequence, *_RECEIPT_COLUMNS), first copy of each."""
     frame = evidence.receipts
     rows = frame.loc[frame["receipt_id"].isin(ids)].drop_duplicates("receipt_id")
+    blank = pd.Series("", index=rows.index)
+    columns = [rows.get(c, blank) for c in ("chain_id", "sequence", *_RECEIPT_COLUMNS)]
     return {
-        str(rid): (_text(chain), _text(digest), _text(stamp), _text(action))
-        for rid, chain, digest, stamp, action in zip(
-            rows["receipt_id"],
-            rows["chain_id"],
-            rows["receipt_hash"],
-            rows["timestamp"],
-            rows["action_type"],
-            strict=True,
-        )
+        str(rid): tuple(_text(v) for v in values)
+        for rid, *values in zip(rows["receipt_id"], *columns, strict=True)
     }
 
 
-def _finding_rows(
-    finding: Finding, lookup: dict[str, tuple[str, str, str, str]]
-) -> Iterator[list[str]]:
-    head = [finding.id, finding.severity.value, ";".join(finding.controls)]
+def _finding_rows(finding: Finding, lookup: dict[str, tuple[str, ...]]) -> Iterator[list[str]]:
+    """One row per affected receipt (else chain): the finding's title, count and unit, as
+    the report states them, and the receipt cited by chain and sequence number."""
+    head = [
+        finding.id,
+        finding.severity.value,
+        finding.title,
+        str(finding.affected),
+        finding.unit,
+        ";".join(finding.controls),
+    ]
+    tail = [finding.statement, finding.remediation]
+    blank = ("",) * len(_RECEIPT_COLUMNS)
     if finding.receipt_ids:
         for rid in finding.receipt_ids:
-            chain, digest, stamp, action = lookup.get(rid, ("", "", "", ""))
-            yield [*head, chain, rid, digest, stamp, action, finding.statement]
+            chain, sequence, digest, *rest = lookup.get(rid, ("", "", *blank))
+            yield [*head, chain, sequence, rid, digest, *rest, *tail]
     elif finding.chains:
         for chain in finding.chains:
-            yield [*head, chain, "", "", "", "", finding.statement]
+            yield [*head, chain, "", "", *blank, *tail]
     else:
-        yield [*head, "", "", "", "", "", finding.statement]
+        yield [*head, "", "", "", *blank, *tail]
 
 
 def findings_csv(model: ReportModel, evidence: Evidence) -> bytes:
@@ -292,12 +307,50 @@ class _Oscal:
             "reviewed-controls": {"control-selections": self.selections()},
         }
         observations = [self.observation(k, f) for k, f in self.observations.items()]
+        risks = [self.risk(f) for f in (*self.model.findings, *self.model.exceptions)]
         findings = self.findings()
         if observations:
             result["observations"] = observations
+        if risks:
+            result["risks"] = risks
         if findings:
             result["findings"] = findings
         return result
+
+    # risks: the report's findings, as it words them
+
+    def risk(self, finding: Finding) -> dict[str, Any]:
+        """A model finding (or exception) as an OSCAL risk: the same title as the report,
+        its count in its unit, the agents and principals, and its remediation."""
+        agents = ", ".join(finding.agents) or "none recorded"
+        return {
+            "uuid": self.uid(f"risk/{finding.id}"),
+            "title": finding.title,
+            "description": finding.statement,
+            "statement": (
+                f"{affected(finding.affected, finding.unit)} affected; agents: {agents}; "
+                f"controls: {', '.join(finding.controls) or 'none decided by it'}."
+            ),
+            "props": _props(
+                ("finding-id", finding.id),
+                ("finding-key", finding.key),
+                ("finding-kind", finding.kind),
+                ("severity", finding.severity.value),
+                ("affected", str(finding.affected)),
+                ("unit", finding.unit),
+                *(("agent", a) for a in finding.agents),
+                *(("principal", p) for p in finding.principals),
+            ),
+            "status": "open",
+            "remediations": [
+                {
+                    "uuid": self.uid(f"remediation/{finding.id}"),
+                    "lifecycle": "recommendation",
+                    "title": "Disposition" if finding.kind == "exception" else "Remediation",
+                    "description": finding.remediation,
+                }
+            ],
+        }
 
     def selections(self) -> list[dict[str, Any]]:
         """Per framework, every control of the mapping: each gets a finding with its state."""
@@ -328,9 +381,9 @@ class _Oscal:
             for ref in subjects
         ]
         summary = (
-            f"{figure.population} trusted item(s) examined, {figure.failing} failing, "
-            f"{figure.exceptions} exception(s) to disposition, {figure.untrusted} untrusted "
-            f"left out; status {figure.status}"
+            f"{count(figure.population, 'trusted item')} examined, {figure.failing:,} failing, "
+            f"{count(figure.exceptions, 'exception')} to disposition, {figure.untrusted:,} "
+            f"untrusted left out; status {figure.status}"
             + (f" ({figure.reason})" if figure.reason else "")
             + "."
         )
@@ -422,6 +475,8 @@ class _Oscal:
             finding["related-observations"] = [
                 {"observation-uuid": self.uid(f"observation/{k}")} for k in keys
             ]
+        if concerned:
+            finding["related-risks"] = [{"risk-uuid": self.uid(f"risk/{f.id}")} for f in concerned]
         return finding
 
     def _target(self, ref: str, status: ControlStatus) -> dict[str, Any]:

@@ -29,7 +29,7 @@ import base64
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -37,12 +37,14 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
 from markupsafe import Markup, escape
 
 from reporting.controls.vocabulary import CheckStatus, ControlStatus, Severity
 from reporting.errors import Diagnostic, DiagnosticCode, EvidenceError
-from reporting.report.model import ChainRow, ReportModel, anchor, utc_instant
+from reporting.report import wording
+from reporting.report.model import ChainRow, ControlSection, ReportModel, anchor, utc_instant
+from reporting.report.palette import status_css
 
 __all__ = [
     "HTML_LIMITS",
@@ -76,6 +78,7 @@ _CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c\x00-\x08\x
 TEXT_LIMITS: Mapping[str, int] = MappingProxyType(
     {
         "id": 120,  # receipt, chain, session and parent ids, hashes
+        "short": 60,  # agents and principals in compact lists (a finding's agents)
         "name": 160,  # agents, principals, delegators, action types, outcomes, risk levels
         "cell": 200,  # targets, origins: the widest receipt text in a table cell
         "text": 1000,  # messages and check figures, which may list many receipt values
@@ -113,6 +116,9 @@ class Limits:
     delegations: int = 50
     cited: int = 2000
     top_findings: int = 5
+    phrases: int = 60  # a check's figures and parameters, each
+    agents: int = 200
+    top_agents: int = 10  # in the executive summary
 
 
 HTML_LIMITS = Limits()
@@ -131,6 +137,8 @@ PDF_LIMITS = Limits(
     principals=8,
     delegations=15,
     cited=60,
+    phrases=6,
+    agents=25,
 )
 
 
@@ -152,6 +160,7 @@ class Medium:
     pdf: bool = False
     limits: Limits = HTML_LIMITS
     attachments: tuple[AttachmentInfo, ...] = ()
+    name: str = ""  # the document's file name, where it refers to itself (the brief)
 
 
 # -- presentation vocabulary (words only; the model already decided) ----------------------
@@ -254,6 +263,41 @@ def _breakable(value: Any) -> Markup:
     return Markup(re.sub(r"([_./])", r"\1<wbr>", escaped))  # noqa: S704 - escaped above
 
 
+@pass_context
+def _identifier(context: Any, value: Any, size: str = "id") -> Markup:
+    """An identifier (DID, e-mail address, URN, chain id) escaped, with break opportunities
+    after `@`, `:` and `/` only, so a narrow cell wraps it between its parts, never inside
+    a word. For element text, never attributes. Clipped to `size` first. The browser gets
+    `<wbr>`; the PDF a zero-width space, which is what WeasyPrint makes of `<wbr>` but
+    also honoured inside nested inline elements (where its `<wbr>` is not), and which it
+    leaves out of the text layer, so a copied id stays whole."""
+    if value is None:
+        return Markup("")
+    escaped = str(escape(reveal_controls(clip_text(str(value), TEXT_LIMITS[size]))))
+    opportunity = "\u200b" if context.get("pdf") else "<wbr>"
+    return Markup(re.sub(r"([@:/])", lambda m: m.group(1) + opportunity, escaped))  # noqa: S704
+
+
+def _count(value: int, one: str, many: str | None = None) -> str:
+    return wording.count(int(value), one, many)
+
+
+_LOUD = frozenset({ControlStatus.NOT_SATISFIED.value, ControlStatus.INDETERMINATE.value})
+
+
+def _quiet(control: ControlSection, decided: Collection[str]) -> bool:
+    """The `quiet` test: a control with nothing to say beyond its status, no check that
+    failed or could not decide and no finding or exception its checks decide (`decided`:
+    their anchors; one that only informs it may be named). The PDF gives it one line."""
+    return control.status not in _LOUD and control.anchor not in decided
+
+
+def _decided(model: ReportModel) -> frozenset[str]:
+    """The anchors of the controls a finding or exception decides."""
+    refs = {ref for f in (*model.findings, *model.exceptions) for ref in f.controls}
+    return frozenset(anchor(*ref.split(":", 1)) for ref in refs)
+
+
 def _slug(value: Any) -> str:
     return re.sub(r"[^a-z0-9]+", "-", str(value).lower()).strip("-")
 
@@ -319,7 +363,16 @@ def _environment() -> Environment:
         short_hash=_short_hash,
         compact=_compact,
         kv=_kv,
+        ident=_identifier,
+        count=_count,
+        plural=lambda n, one, many=None: wording.plural(int(n), one, many),
+        percent=wording.percent,
+        parameters=lambda k: wording.parameter_phrases(k.check, k.params),
+        figures=lambda k: wording.figure_phrases(k.check, k.metrics),
+        setting=lambda value, key: wording.setting_phrases(key, value),
     )
+    env.tests["startswith"] = lambda value, prefix: str(value).startswith(prefix)
+    env.tests["quiet"] = _quiet
     env.globals.update(
         labels=LABELS,
         icons=ICONS,
@@ -327,6 +380,8 @@ def _environment() -> Environment:
         status_sentence=STATUS_SENTENCE,
         posture_help=POSTURE_HELP,
         text_limits=TEXT_LIMITS,
+        crosswalk_note=wording.crosswalk_note,
+        units=wording.UNIT_WORDS,
     )
     return env
 
@@ -366,8 +421,9 @@ def _period(model: ReportModel) -> str:
 
 
 def _integrity_rows(rows: Iterable[ChainRow]) -> list[ChainRow]:
-    """Failing chains first, then by chain id (the model's order)."""
-    return sorted(rows, key=lambda row: (row.authentic and row.valid, row.chain_id))
+    """Chains that failed verification first, then those verified with a grounded-principal
+    finding, then the rest, each by chain id (the model's order)."""
+    return sorted(rows, key=lambda row: (row.authentic, row.valid, row.chain_id))
 
 
 def _risk_levels(model: ReportModel) -> list[str]:
@@ -421,7 +477,7 @@ def _context(model: ReportModel, charts: Mapping[str, str], medium: Medium) -> d
         "limits": medium.limits,
         "attachments": medium.attachments,
         "where": _where(bool(medium.attachments)),
-        "css": Markup(_asset(STYLESHEET)),  # noqa: S704 - our stylesheet
+        "css": Markup(_asset(STYLESHEET) + "\n" + status_css()),  # noqa: S704 - ours
         "script": Markup(script) if script else None,  # noqa: S704 - our script
         "csp": csp_for(script),
         "created": _pdf_date(model.as_of) if medium.pdf else None,
@@ -433,6 +489,8 @@ def _context(model: ReportModel, charts: Mapping[str, str], medium: Medium) -> d
         # Against the previous report: each finding's disposition and change, by its key.
         "disposition_of": {d.finding_key: d for d in model.dispositions if d.finding_id},
         "change_of": {c.key: c for c in model.previous.findings},
+        "brief_name": medium.name or "BRIEF.pdf",
+        "decided": _decided(model),
     }
 
 
@@ -446,11 +504,16 @@ def _pdf_date(as_of: str | None) -> str | None:
 
 
 def render_document(
-    model: ReportModel, charts: Mapping[str, str], medium: Medium | None = None
+    model: ReportModel,
+    charts: Mapping[str, str],
+    medium: Medium | None = None,
+    *,
+    template: str = TEMPLATE,
 ) -> str:
-    """The report as HTML for `medium` (the browser by default)."""
-    template = _environment().get_template(TEMPLATE)
-    return template.render(_context(model, charts, medium or Medium()))
+    """The report (or, with `template`, another document of it: the brief) as HTML for
+    `medium` (the browser by default)."""
+    document = _environment().get_template(template)
+    return document.render(_context(model, charts, medium or Medium()))
 
 
 def render_html(model: ReportModel, charts: Mapping[str, str]) -> str:

@@ -20,6 +20,9 @@ from reporting.controls.vocabulary import Severity
 __all__ = [
     "REPORT_SCHEMA",
     "ActivitySection",
+    "AgentMatrixRow",
+    "AgentRow",
+    "AgentSection",
     "ChainRow",
     "CheckFigure",
     "ControlSection",
@@ -125,6 +128,9 @@ class KeyFigures:
     trusted_egress_decisions: int = 0
     egress_stopped: int = 0  # trusted decisions that did not let the request out as sent
     uncorrelated_egress: int = 0  # decisions joined to no agent session
+    # chains that verified but fail the grounded-principal tier (a grant not resolved to
+    # the principal): authentic evidence, counted apart from the broken ones
+    ungrounded_chains: int = 0
 
 
 @dataclass(frozen=True)
@@ -162,6 +168,7 @@ class ChainRow:
     # "agent_receipts"; "pipelock" for a recorder session (issuer: the recorder's name),
     # "pipelock_evidence" for its EvidenceReceipt v2 chain
     source_kind: str = "agent_receipts"
+    broken_at_sequence: int | None = None  # the sequence number of the receipt at broken_at
 
 
 @dataclass(frozen=True)
@@ -191,6 +198,7 @@ class SessionEvent:
     verdict: str | None = None  # the firewall's verdict on the request
     target: str | None = None  # where the request went (a URL, an MCP tool)
     trusted: bool = True
+    sequence: int | None = None  # cited with the chain: `2026-10-20 seq 23`
 
 
 @dataclass(frozen=True)
@@ -304,6 +312,59 @@ class Finding:
     receipts: tuple[ReceiptRef, ...]  # the first ones, for reading
     receipt_ids: tuple[str, ...]  # every affected receipt (for the exports)
     affected: int
+    unit: str = "receipt"  # what `affected` counts: receipt, chain, input record, day, ...
+    agents: tuple[str, ...] = ()  # the agents (issuers) it concerns
+    principals: tuple[str, ...] = ()  # the principals of the receipts it cites
+    frameworks: tuple[str, ...] = ()  # the framework ids of its controls
+
+
+@dataclass(frozen=True)
+class AgentRow:
+    """One agent (issuer): what it did, how its chains verified, the findings that list
+    it, and each framework's control statuses on its own evidence (what a report narrowed
+    to it with `--issuer` says)."""
+
+    agent: str
+    chains: int
+    broken_chains: int  # failed verification
+    ungrounded_chains: int  # verified, but failing the grounded-principal tier
+    receipts: int
+    trusted_receipts: int
+    high_risk: int  # high or critical risk actions
+    failed: int  # actions whose outcome is failure
+    principals: tuple[CountRow, ...]  # whom it acted for, most receipts first (bounded)
+    principals_total: int
+    findings: tuple[str, ...]  # ids of the findings and exceptions that list it
+    findings_by_severity: dict[str, int]  # findings (not exceptions) by severity
+    frameworks: dict[str, dict[str, int]]  # framework id → controls by status; {}: not assessed
+    # Pipelock egress records attributed to this agent, by verdict (filled when egress
+    # evidence is part of the run; empty otherwise)
+    egress: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AgentMatrixRow:
+    """One control across the agents: its status in the report and on each assessed
+    agent's own evidence (in `AgentSection.rows` order)."""
+
+    framework: str
+    control: str
+    anchor: str
+    title: str
+    status: str
+    by_agent: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AgentSection:
+    rows: tuple[AgentRow, ...]  # most receipts first (bounded)
+    total: int  # agents with receipts in scope
+    assessed: int  # the first `assessed` rows have their own assessment
+    matrix: tuple[AgentMatrixRow, ...]  # one row per control, one column per assessed agent
+
+    @classmethod
+    def empty(cls) -> AgentSection:
+        return cls(rows=(), total=0, assessed=0, matrix=())
 
 
 @dataclass(frozen=True)
@@ -461,6 +522,7 @@ class ReportModel:
     dispositions_as_of: str | None = None  # the date overdue is judged against (YYYY-MM-DD)
     evidence_requests: tuple[EvidenceRequest, ...] = ()
     egress: EgressSection = field(default_factory=EgressSection)
+    agents: AgentSection = field(default_factory=AgentSection.empty)  # who did what
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = _jsonable(asdict(self))

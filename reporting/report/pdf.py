@@ -43,6 +43,7 @@ __all__ = [
     "RefusingFetcher",
     "finish_pdf",
     "lay_out",
+    "lay_out_document",
     "lay_out_pdf",
     "pdf_limits",
     "render_pdf",
@@ -235,7 +236,13 @@ def lay_out_pdf(
             Diagnostic(DiagnosticCode.DUPLICATE_ATTACHMENT, "attachment names must be unique")
         )
     medium = Medium(pdf=True, limits=pdf_limits(model), attachments=tuple(attachments))
-    html = render_document(model, charts, medium)
+    return lay_out_document(model, render_document(model, charts, medium), attachments)
+
+
+def lay_out_document(
+    model: ReportModel, html: str, attachments: Sequence[AttachmentInfo] = ()
+) -> LaidOutPdf:
+    """A document of `model` (the report, the brief) paginated, dated by the evidence."""
     laid_out = lay_out(html, when=_as_of(model), attachments=attachments)
     _refuse_loads(laid_out.fetcher)
     return laid_out

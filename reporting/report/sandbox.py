@@ -87,7 +87,12 @@ NEAR_LIMIT = 0.75  # a crash with this share of the address space in use is a me
 # "module:function" the child runs on the job; tests point it at a misbehaving stand-in.
 RENDER_TARGET = "reporting.report.sandbox:render_job"
 # Imported before the memory limit applies (about 0.5 GiB of address space, 2 s of CPU).
-RENDERER_MODULES = ("reporting.report.charts", "reporting.report.html", "reporting.report.pdf")
+RENDERER_MODULES = (
+    "reporting.report.charts",
+    "reporting.report.html",
+    "reporting.report.pdf",
+    "reporting.report.brief",
+)
 
 TIMEOUT_HINT = "--render-timeout SECONDS or render.timeout_seconds in the config file"
 MEMORY_HINT = "--render-memory MB or render.memory_mb in the config file"
@@ -120,13 +125,18 @@ class RenderJob:
     html: bool
     pdf: bool
     attachments: tuple[tuple[str, str, str], ...] = ()
+    # the approval brief: its file name and the manifest it carries (None: no brief)
+    brief: tuple[str, bytes] | None = None
 
 
 @dataclass(frozen=True)
 class Rendered:
     html: bytes | None
     pdf: bytes | None
+    brief: bytes | None = None
 
+
+_PARTS = ("html", "pdf", "brief")  # the documents a child returns, in this order
 
 # Waits for, then returns, the bytes of the job's attachments, in the job's order.
 AttachmentData = Callable[[], Sequence[bytes]]
@@ -141,12 +151,14 @@ def render_job(job: RenderJob, attachment_data: AttachmentData = _no_attachments
 
     The PDF is laid out before `attachment_data` is asked for its bytes.
     """
+    from reporting.report.brief import render_brief
     from reporting.report.charts import render_charts
     from reporting.report.html import AttachmentInfo, RenderError, render_html
     from reporting.report.pdf import Attachment, finish_pdf, lay_out_pdf
 
     charts = render_charts(job.model)
     html = render_html(job.model, charts).encode("utf-8") if job.html else None
+    brief = render_brief(job.model, *job.brief) if job.brief is not None else None
     pdf = None
     if job.pdf:
         laid_out = lay_out_pdf(job.model, charts, [AttachmentInfo(*a) for a in job.attachments])
@@ -159,7 +171,7 @@ def render_job(job: RenderJob, attachment_data: AttachmentData = _no_attachments
             for (name, media_type, description), content in zip(job.attachments, data, strict=True)
         ]
         pdf = finish_pdf(laid_out, attachments)
-    return Rendered(html=html, pdf=pdf)
+    return Rendered(html=html, pdf=pdf, brief=brief)
 
 
 # -- parent ------------------------------------------------------------------------------
@@ -267,13 +279,13 @@ def _parse(output: bytes, returncode: int, limits: RenderLimits) -> Rendered:
     sizes: dict[str, int] = header["sizes"]
     if sum(sizes.values()) != len(payload):
         raise _render_failed("the renderer's output is truncated")
-    parts: dict[str, bytes | None] = {"html": None, "pdf": None}
+    parts: dict[str, bytes | None] = dict.fromkeys(_PARTS)
     offset = 0
-    for name in ("html", "pdf"):
+    for name in _PARTS:
         if name in sizes:
             parts[name] = payload[offset : offset + sizes[name]]
             offset += sizes[name]
-    return Rendered(html=parts["html"], pdf=parts["pdf"])
+    return Rendered(html=parts["html"], pdf=parts["pdf"], brief=parts["brief"])
 
 
 def render_isolated(
@@ -464,7 +476,7 @@ def _run(stream: IO[bytes]) -> None:
     result = target(job, attachment_data)
     sizes: dict[str, int] = {}
     parts: list[bytes] = []
-    for part, data in (("html", result.html), ("pdf", result.pdf)):
+    for part, data in zip(_PARTS, (result.html, result.pdf, result.brief), strict=True):
         if data is not None:
             sizes[part] = len(data)
             parts.append(data)

@@ -70,7 +70,8 @@ def _signed_pdf(
         signer_name=identity.subject,
         tsa_url=tsa_url,
     )
-    return replace(artefact, data=data, description="report (PDF/A-3b, signed)")
+    signed = artefact.description.removesuffix(")") + ", signed)"  # "brief (PDF/A-3b, signed)"
+    return replace(artefact, data=data, description=signed)
 
 
 def certificate_artefact(identity: SigningIdentity) -> Artefact:

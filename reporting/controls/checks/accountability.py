@@ -16,7 +16,7 @@ from reporting.controls.checks.rules import (
     present,
     verdict,
 )
-from reporting.controls.vocabulary import Severity
+from reporting.controls.vocabulary import Severity, either, risk_words
 from reporting.evidence.frame import Evidence
 
 __all__ = ["MESSAGES", "STATE_CHANGES", "WRITES"]
@@ -100,7 +100,8 @@ def delegation_resolves(evidence: Evidence, params: dict[str, Any]) -> Verdict:
 )
 def intent_recorded(evidence: Evidence, params: dict[str, Any]) -> Verdict:
     statement = (
-        f"every {params['min_risk']}+ action of a conversational agent records its intent "
+        f"every action of {risk_words(params['min_risk'])} by a conversational agent records "
+        "its intent "
         "(conversation or reasoning hash, or prompt)"
     )
     risky = at_least(evidence.in_scope, params["min_risk"])
@@ -226,7 +227,7 @@ def no_plaintext_disclosure(evidence: Evidence, params: dict[str, Any]) -> Verdi
     if "parameters" in params["fields"]:
         codes = codes.mask(scope["disclosure_mode"].astype(str) == "legacy_plaintext", "")
     return verdict(
-        f"no receipt discloses {', '.join(params['fields'])} in plaintext",
+        f"no receipt discloses its {either(params['fields'])} in plaintext",
         scope,
         codes,
     )

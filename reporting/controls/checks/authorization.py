@@ -22,7 +22,7 @@ from reporting.controls.checks.rules import (
     present,
     verdict,
 )
-from reporting.controls.vocabulary import Severity
+from reporting.controls.vocabulary import Severity, action_words, risk_words
 from reporting.evidence.frame import Evidence
 
 __all__ = ["NO_AUTHORIZATION", "NO_GRANT_REF", "authorization_problems"]
@@ -89,7 +89,7 @@ def authorization_present(evidence: Evidence, params: dict[str, Any]) -> Verdict
     codes = authorization_problems(population, grant=False)
     codes = codes.where(codes.notna() | (population["scopes"] != ""), "no_scopes")
     return verdict(
-        f"every {params['min_risk']}+ action carries an authorization with scopes",
+        f"every action of {risk_words(params['min_risk'])} carries an authorization with scopes",
         population,
         codes,
     )
@@ -173,7 +173,7 @@ def grounded_principal(evidence: Evidence, params: dict[str, Any]) -> Verdict:
         else "present (not resolved: no grants file)"
     )
     return verdict(
-        f"every {params['min_risk']}+ action names an authorization grant_ref, {how}",
+        f"every action of {risk_words(params['min_risk'])} names an authorization grant_ref, {how}",
         population,
         codes,
         grants_file=resolved,
@@ -202,8 +202,8 @@ def critical_actions_grounded(evidence: Evidence, params: dict[str, Any]) -> Ver
     human = population["principal_type"].astype(str) == "HumanPrincipal"
     codes = codes.where(codes.notna() | human, "")
     return verdict(
-        f"every {params['min_risk']}+ action of {params['actions']} was taken for a human "
-        "principal under a grant",
+        f"every action of {risk_words(params['min_risk'])}{action_words(params['actions'])} was "
+        "taken for a human principal under a grant",
         population,
         codes,
     )

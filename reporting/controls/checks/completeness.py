@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from collections import Counter
 from typing import Any
 
@@ -109,6 +110,14 @@ def _operating_days(
     }
 
 
+def _among(producer: str, issuers: tuple[str, ...]) -> bool:
+    """Whether a producer's issuer glob and the report's issuer patterns can meet (every
+    producer when the report is not narrowed to agents)."""
+    return not issuers or any(
+        fnmatch.fnmatchcase(producer, p) or fnmatch.fnmatchcase(p, producer) for p in issuers
+    )
+
+
 @check(
     title="Every expected producer recorded on every operating day",
     description="Each expected producer (deployment: issuer globs and the weekdays they "
@@ -121,6 +130,7 @@ def _operating_days(
         Severity.MEDIUM,
         "Explain each silent operating day (agent not running, emitter down, records lost) "
         "and check emitter health there.",
+        unit="day",
     ),
     validator=producer_timezone_errors,
     deployment=("producers",),
@@ -130,13 +140,18 @@ def activity_continuity(evidence: Evidence, params: dict[str, Any]) -> Verdict:
     statement = "every expected producer recorded on every operating day of the period"
     scope = evidence.in_scope
     window = _window(evidence)
-    if window is None:
+    narrowed = evidence.scope
+    if window is None or narrowed.chains or narrowed.principals or narrowed.grants:
+        # A report about some chains, principals or grants holds only part of each
+        # producer's records: a day without any of them says nothing about recording.
         return verdict(statement, scope.iloc[0:0], pd.Series(dtype=bool))
     entry = entry_for(scope["issuer"], params["producers"])
     silent: dict[str, list[str]] = {}
     unverified: dict[str, list[str]] = {}
     expected = 0
     for position, producer in enumerate(params["producers"]):
+        if not _among(producer["issuer"], narrowed.issuers):
+            continue  # a producer the report is not about (--issuer) is not expected in it
         zone = producer.get("timezone", "UTC")
         days = _operating_days(window, producer["weekdays"], zone)
         rows = scope[entry == position]
@@ -179,6 +194,7 @@ def activity_continuity(evidence: Evidence, params: dict[str, Any]) -> Verdict:
         "{n} [producer's logs do|producers' logs do] not cover the retention period",
         Severity.MEDIUM,
         "Supply (or keep) logs for every month of the required retention period.",
+        unit="producer",
     ),
     min_months={"type": "integer", "minimum": 1, "default": 6},
 )

@@ -17,10 +17,20 @@ from reporting.controls.checks.rules import (
     session_chains,
     shortfall,
 )
-from reporting.controls.vocabulary import Reason, Severity
+from reporting.controls.vocabulary import Reason, Severity, risk_words
 from reporting.evidence.frame import Evidence
 
 __all__: list[str] = []
+
+
+UNREADABLE_RECORD = Problem(
+    "unreadable_record",
+    "{n} input [record|records] could not be read or placed in a chain",
+    Severity.CRITICAL,
+    "Find out why the records are unreadable (corruption, truncation, a foreign format) from "
+    "the input problems listed under Evidence integrity; treat what they recorded as lost.",
+    unit="input record",
+)
 
 
 @check(
@@ -30,11 +40,13 @@ __all__: list[str] = []
     "recorder session is a chain: its receipts, its entry hash chain and checkpoints.",
     problem=Problem(
         "broken_chain",
-        "{n} [chain or input record fails|chains or input records fail] verification",
+        "{n} [chain|chains] failed verification",
         Severity.CRITICAL,
         "Investigate the broken chains: compare the store with backups and the issuer's "
         "logs, and treat actions recorded there as unverified until explained.",
+        unit="chain",
     ),
+    also=(UNREADABLE_RECORD,),
 )
 def chain_integrity(evidence: Evidence, params: dict[str, Any]) -> Verdict:
     scope = evidence.receipts[evidence.receipts["in_scope"]]  # receipts and egress decisions
@@ -47,12 +59,16 @@ def chain_integrity(evidence: Evidence, params: dict[str, Any]) -> Verdict:
     if problems and status is Status.PASS:
         status = Status.FAIL
     receipts = ids(scope[~scope["verified"].astype(bool)]["receipt_id"])
-    failing = len(broken) + len(problems)
+    found = []
+    if len(broken):
+        found.append(Hit("", len(broken), receipts, ids(broken["chain_id"])))
+    if problems:
+        found.append(Hit(UNREADABLE_RECORD.code, len(problems)))
     return Verdict(
         status=status,
         statement="every chain with receipts in the period is authentic (signatures, links, keys)",
         population=len(chains),
-        failing=failing,
+        failing=len(broken) + len(problems),
         untrusted=int((~scope["trusted"].astype(bool)).sum()),
         metrics={
             "chains": len(chains),
@@ -61,7 +77,7 @@ def chain_integrity(evidence: Evidence, params: dict[str, Any]) -> Verdict:
         },
         failing_receipts=receipts,
         failing_chains=ids(broken["chain_id"]),
-        hits=(Hit("", failing, receipts, ids(broken["chain_id"])),) if failing else (),
+        hits=tuple(found),
     )
 
 
@@ -77,6 +93,7 @@ def chain_integrity(evidence: Evidence, params: dict[str, Any]) -> Verdict:
         Severity.MEDIUM,
         "Make agents close chains with a terminal receipt on every exit path, or declare the "
         "producer's chains open by design in the deployment section.",
+        unit="chain",
     ),
     max_unknown_share=SHARE | {"default": 0.25},
     open_chains={"type": "array", "items": {"type": "string", "minLength": 1}, "default": []},
@@ -125,6 +142,7 @@ def termination_status(evidence: Evidence, params: dict[str, Any]) -> Verdict:
         Severity.LOW,
         "Publish each chain's length and final hash to a witness the agent cannot write "
         "(a transparency log, a ticket, a separate store).",
+        unit="chain",
     ),
     min_share=SHARE | {"default": 1.0},
 )
@@ -153,6 +171,7 @@ def witness_coverage(evidence: Evidence, params: dict[str, Any]) -> Verdict:
         "{n} [chain carries|chains carry] an invalid key rotation",
         Severity.CRITICAL,
         "Re-issue the rotation from the outgoing key and review what the unverified key signed.",
+        unit="chain",
     ),
 )
 def key_rotation_continuity(evidence: Evidence, params: dict[str, Any]) -> Verdict:
@@ -188,7 +207,8 @@ def trusted_timestamp_coverage(evidence: Evidence, params: dict[str, Any]) -> Ve
     stamped = population["trusted_timestamp"].astype(str) == "valid"
     share = float(stamped.mean()) if len(population) else 0.0
     statement = (
-        f"share of {params['min_risk']}+ actions with a valid RFC 3161 timestamp meets the minimum"
+        f"the share of actions of {risk_words(params['min_risk'])} with a valid RFC 3161 "
+        "timestamp meets the minimum"
     )
     return shortfall(
         statement,

@@ -17,7 +17,7 @@ from reporting.controls.checks.rules import (
     undecided,
     verdict,
 )
-from reporting.controls.vocabulary import Reason, Severity
+from reporting.controls.vocabulary import Reason, Severity, action_words, risk_words
 from reporting.evidence.frame import Evidence
 
 __all__ = ["DESTRUCTIVE"]
@@ -105,9 +105,9 @@ def human_approval(evidence: Evidence, params: dict[str, Any]) -> Verdict:
     by_grant = _single_use_grant(evidence, population, params["window_minutes"])
     approved = by_receipt | by_reference | by_grant
     return verdict(
-        f"every {params['min_risk']}+ action of {params['actions']} was approved on its own "
-        f"(approval receipt, approval reference, or a single-use grant issued at most "
-        f"{params['window_minutes']} min before)",
+        f"every action of {risk_words(params['min_risk'])}{action_words(params['actions'])} was "
+        f"approved on its own (approval receipt, approval reference, or a single-use grant "
+        f"issued at most {params['window_minutes']} minutes before)",
         population,
         ~approved,
         by_approval_receipt=int(by_receipt.sum()),
@@ -126,6 +126,7 @@ def human_approval(evidence: Evidence, params: dict[str, Any]) -> Verdict:
         "{n} [period shows|periods show] no stop by an overseer",
         Severity.LOW,
         "Test the stop procedure and keep its record; receipts show it only when it is used.",
+        unit="period",
     ),
     exclude_actions=GLOBS | {"default": ["agent_receipts.*"]},
 )

@@ -24,6 +24,7 @@ from reporting.evidence.frame import Evidence
 
 __all__ = [
     "REGISTRY",
+    "UNITS",
     "CheckFunction",
     "CheckResult",
     "CheckSpec",
@@ -61,6 +62,7 @@ class Problem:
     title: str
     severity: Severity
     remediation: str
+    unit: str = "receipt"  # what `{n}` counts: receipt, chain, input record, day, producer, period
 
     def __post_init__(self) -> None:
         if not self.code or not self.code.replace("_", "").isalnum():
@@ -71,12 +73,17 @@ class Problem:
             raise RegistrationError(f"problem {self.code}: a remediation is required")
         if not isinstance(self.severity, Severity):
             raise RegistrationError(f"problem {self.code}: severity must be a Severity")
+        if self.unit not in UNITS:
+            raise RegistrationError(f"problem {self.code}: unit must be one of {sorted(UNITS)}")
 
     def headline(self, count: int) -> str:
         """The title for `count`: `[one|many]` picks the words that agree with the count."""
         chosen = _NUMBER.sub(lambda m: m.group(1 if count == 1 else 2), self.title)
         return chosen.format(n=f"{count:,}")
 
+
+# What a problem's count can count: a finding says its number in one of these.
+UNITS = frozenset({"receipt", "chain", "input record", "day", "producer", "period"})
 
 _NUMBER = re.compile(r"\[([^|\]]*)\|([^|\]]*)\]")
 
@@ -315,7 +322,7 @@ def registry_summary() -> list[dict[str, Any]]:
             "finding": s.problem.title,
             "remediation": s.problem.remediation,
             "problems": [
-                {"code": p.code, "finding": p.title, "severity": p.severity.value}
+                {"code": p.code, "finding": p.title, "severity": p.severity.value, "unit": p.unit}
                 for p in s.problems.values()
             ],
             "parameters": s.params_schema,
