@@ -254,6 +254,9 @@ def test_rederive_replays_every_option_that_changes_results(
     assert _rederive(capsys, directory, inputs, *supplied)["rederive"] == "PASS"
 
 
+RECORDERS = ("dev-alice", "dev-bob", "finance-egress")  # the config's Pipelock sources
+
+
 def test_rederive_of_the_scheduled_sample_config_passes(tmp_path: Path, capsys) -> None:
     """The documented scheduled path: overrides, bodies, witness, grants and dispositions
     from the file."""
@@ -264,6 +267,7 @@ def test_rederive_of_the_scheduled_sample_config_passes(tmp_path: Path, capsys) 
         capsys,
         str(directory),
         "--rederive", str(SAMPLES / "receipts.db"),
+        *(str(SAMPLES / "pipelock" / name) for name in RECORDERS),
         "--keys", str(SAMPLES / "trust.yaml"),
         "--witness", str(SAMPLES / "witness.yaml"),
         "--grants", str(SAMPLES / "grants.yaml"),
