@@ -142,8 +142,7 @@ def _delegation_failures(
 def _with_problem(chain: ChainResult, index: int, problem: Problem) -> ChainResult:
     receipts = list(chain.receipts)
     receipt = receipts[index]
-    receipts[index] = replace(
-        receipt,
+    receipts[index] = receipt._replace(
         outcome=Outcome.FAILED,
         failures=tuple(dict.fromkeys((*receipt.failures, problem.code))),
     )

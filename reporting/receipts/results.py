@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "PLACEABLE_CODES",
@@ -234,14 +234,17 @@ class Termination(StrEnum):
     UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Where a record came from: a file and line (or array index), or a store and rowid."""
+class Origin(NamedTuple):
+    """Where a record came from: a file and line (or array index), or a store and rowid.
+
+    A named tuple, like `ReceiptResult`: every receipt has one, and a tuple is built,
+    sent between processes and read back at C speed (a frozen dataclass costs several
+    microseconds a receipt to pickle and unpickle)."""
 
     source: str
     line: int | None = None
     rowid: int | None = None
-    index: int | None = None
+    index: int | None = None  # type: ignore[assignment]  # the array index, not tuple.index
 
     def __str__(self) -> str:
         if self.rowid is not None:
@@ -279,9 +282,9 @@ class Problem:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class ReceiptResult:
-    """Every receipt's own verdict, reported even when its chain broke elsewhere."""
+class ReceiptResult(NamedTuple):
+    """Every receipt's own verdict, reported even when its chain broke elsewhere (a named
+    tuple, immutable: amend one with `_replace`)."""
 
     receipt_id: str | None
     origin: Origin
@@ -303,8 +306,7 @@ class ReceiptResult:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class VerifiedReceipt:
+class VerifiedReceipt(NamedTuple):
     """A parsed receipt and its verdict, handed to later stages while its chain is in memory."""
 
     document: dict[str, Any]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from reporting.receipts.chunks import finish_chain, verified_receipts, walk_chunk
+from reporting.receipts.chunks import collector_paused, finish_chain, verified_receipts, walk_chunk
 from reporting.receipts.crosschain import ChainFacts, check_across_chains
 from reporting.receipts.executors import executor_for
 from reporting.receipts.jobs import CHUNK_SIZE, Extract, JobContext, chain_outcomes, plan_jobs
@@ -41,9 +41,10 @@ def verify_chain(
     options: VerifyOptions,
 ) -> tuple[ChainResult, list[VerifiedReceipt]]:
     """Verify one chain's records; every receipt gets its own verdict."""
-    chunk, documents = walk_chunk(chain_key, records, options=options)
-    result = finish_chain([chunk], options)
-    return result, verified_receipts(documents, result.receipts)
+    with collector_paused():
+        chunk, documents = walk_chunk(chain_key, records, options=options)
+        result = finish_chain([chunk], options)
+        return result, verified_receipts(documents, result.receipts)
 
 
 def verify_spool(
