@@ -26,6 +26,7 @@ from reporting.errors import Diagnostic, InputError, UsageError
 from reporting.receipts.canonical import canonical_json
 from reporting.receipts.executors import check_executor, default_workers
 from reporting.receipts.external import BodiesDirectory, load_grants, load_witnesses
+from reporting.receipts.headstart import HeadStart, head_start_for
 from reporting.receipts.keys import TrustStore, load_trust
 from reporting.receipts.records import ReadLimits
 from reporting.receipts.results import VerificationResult
@@ -170,14 +171,34 @@ def connected(request: VerifyRequest) -> Iterator[str | Client | None]:
 
 @contextmanager
 def _spooled(
-    request: VerifyRequest, stdin: BinaryIO | None, *, display: bool
+    request: VerifyRequest,
+    stdin: BinaryIO | None,
+    *,
+    display: bool,
+    head_start: HeadStart | None = None,
 ) -> Iterator[ReceiptSpool]:
     """The sources, spooled. With `display`, files are named by their display names (what
-    a report may print); else by the paths as given (what `verify` prints on a terminal)."""
+    a report may print); else by the paths as given (what `verify` prints on a terminal).
+    With `head_start`, long chains are verified while they are spooled (`_verify` then
+    takes it too)."""
     name = request.name if display else None
     limits = ReadLimits(request.max_receipt_bytes, request.max_depth)
-    with spool_sources(request.sources, stdin=stdin, name=name, limits=limits) as spool:
+    with spool_sources(
+        request.sources, stdin=stdin, name=name, limits=limits, head_start=head_start
+    ) as spool:
         yield spool
+
+
+def _head_start(
+    request: VerifyRequest, options: VerifyOptions, extract: Callable[..., Any] | None = None
+) -> HeadStart | None:
+    return head_start_for(
+        options,
+        workers=request.workers,
+        executor=request.executor,
+        chains=request.chains,
+        extract=extract,
+    )
 
 
 def _verify(
@@ -188,6 +209,7 @@ def _verify(
     *,
     extract: Callable[..., pd.DataFrame] | None,
     progress: Callable[[int], None] | None,
+    head_start: HeadStart | None = None,
 ) -> tuple[VerificationResult, list[Any]]:
     workers = request.workers or default_workers(spool.record_count())
     return verify_spool(
@@ -199,6 +221,7 @@ def _verify(
         progress=progress,
         executor=request.executor,
         scheduler=scheduler,
+        head_start=head_start,
     )
 
 
@@ -225,8 +248,20 @@ def run_verification(
     progress: Callable[[int], None] | None = None,
 ) -> VerificationRun:
     options = build_options(request)
-    with connected(request) as scheduler, _spooled(request, stdin, display=False) as spool:
-        result, _ = _verify(request, options, spool, scheduler, extract=None, progress=progress)
+    head_start = _head_start(request, options)
+    with (
+        connected(request) as scheduler,
+        _spooled(request, stdin, display=False, head_start=head_start) as spool,
+    ):
+        result, _ = _verify(
+            request,
+            options,
+            spool,
+            scheduler,
+            extract=None,
+            progress=progress,
+            head_start=head_start,
+        )
         return _verification_run(result, spool, options, request)
 
 
@@ -339,11 +374,20 @@ def _assessed(
         options = build_options(request)
     with ExitStack() as cluster:
         scheduler = cluster.enter_context(connected(request))  # before reading input
+        head_start = _head_start(request, options, extract_rows)
         with stage("read sources", on_stage):
-            spool = cluster.enter_context(_spooled(request, stdin, display=True))
+            spool = cluster.enter_context(
+                _spooled(request, stdin, display=True, head_start=head_start)
+            )
         with stage("verify chains", on_stage):
             result, extracts = _verify(
-                request, options, spool, scheduler, extract=extract_rows, progress=progress
+                request,
+                options,
+                spool,
+                scheduler,
+                extract=extract_rows,
+                progress=progress,
+                head_start=head_start,
             )
         with stage("build evidence", on_stage):
             evidence = build_evidence(

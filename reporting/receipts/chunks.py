@@ -28,6 +28,7 @@ from reporting.receipts.results import (
     Severity,
     Termination,
     VerifiedReceipt,
+    pickled_with_columns,
 )
 from reporting.receipts.rules import (
     ChainWalk,
@@ -88,6 +89,9 @@ class ChunkResult:
     head_hash: str | None
     termination: Termination
     in_range: bool  # every receipt's sequence lies in the range it was read for
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return pickled_with_columns(self)  # a worker's verdicts, sent back at C speed
 
 
 def _chunk_result(walk: ChainWalk, duplicates: list[Problem], in_range: bool) -> ChunkResult:

@@ -63,7 +63,6 @@ from reporting.receipts.results import (
     Termination,
 )
 from reporting.receipts.schema import check_receipt_schema
-from reporting.receipts.timestamps import verify_trusted_timestamp
 
 __all__ = [
     "ChainWalk",
@@ -580,6 +579,10 @@ class ChainWalk:
         token = entry.action.get("trusted_timestamp")
         if token is None:
             return
+        # Loaded with the first token: CMS and certificate paths cost a twentieth of a
+        # second to import, and most receipts carry no token.
+        from reporting.receipts.timestamps import verify_trusted_timestamp
+
         imprint_input = _canonical_without_timestamp(entry.document)
         action_time = _parse_time(entry.action.get("timestamp"))
         verdict = verify_trusted_timestamp(

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from reporting.errors import Diagnostic, InputError
+from reporting.receipts.headstart import HeadStart
 from reporting.receipts.records import ReadLimits
 from reporting.receipts.results import Code, Origin, Problem
 from reporting.receipts.spool import ReceiptSpool, SourceSummary
@@ -200,6 +201,29 @@ def _add_file(spool: ReceiptSpool, path: Path, hasher: ThreadPoolExecutor) -> No
     spool.sources[added:] = [replace(s, sha256=sha256) for s in spool.sources[added:]]
 
 
+def _source_files(source: str) -> list[Path]:
+    """The files a SOURCE argument names (none for `-`); InputError when there are none."""
+    if source == "-":
+        return []
+    path = Path(source)
+    if not path.exists():
+        raise _input_error("NO_SUCH_SOURCE", "no such file or directory", source)
+    files = _files_in(path) if path.is_dir() else [path]
+    if path.is_dir() and not files:
+        raise _input_error("EMPTY_SOURCE", "no .json, .jsonl or store files", source)
+    return files
+
+
+def _text_bytes(resolved: list[tuple[str, list[Path]]]) -> int:
+    """How many bytes of JSON and JSON Lines the sources hold (stores are copied whole)."""
+    return sum(
+        file.stat().st_size
+        for _, files in resolved
+        for file in files
+        if file.is_file() and file.suffix.lower() in JSON_SUFFIXES + JSONL_SUFFIXES
+    )
+
+
 def read_into(spool: ReceiptSpool, path: Path) -> None:
     """Add one file to the spool: a store, a JSON file or JSON Lines, by content and suffix."""
     suffix = path.suffix.lower()
@@ -220,6 +244,7 @@ def spool_sources(
     stdin: BinaryIO | None = None,
     name: Callable[[Path], str] | None = None,
     limits: ReadLimits | None = None,
+    head_start: HeadStart | None = None,
 ) -> ReceiptSpool:
     """Spool every SOURCE argument, and index the spool for reading back by chain.
 
@@ -227,24 +252,25 @@ def spool_sources(
     that opens but holds no readable receipts (a corrupt or locked store, a record over
     MAX_RECORD_BYTES) is recorded in `problems` and the other sources are still read.
     `limits` are the run's (`VerifyOptions.limits`): records are grouped by the keys the
-    verifier will read within them.
+    verifier will read within them. `head_start`: started when the JSON and JSON Lines
+    files are large enough, to verify long chains while they are spooled; it is closed
+    with the spool (hand it to `verify_spool` too).
     """
     spool = ReceiptSpool(limits)
     spool.name = name or str
     hasher = ThreadPoolExecutor(max_workers=1)  # one thread for every file's digest
     try:
-        for source in sources:
+        resolved = [(source, _source_files(source)) for source in sources]
+        if head_start is not None:
+            spool.on_close.append(head_start.close)
+            if _text_bytes(resolved) >= head_start.min_bytes:
+                head_start.start(spool)  # forks the workers: before the hasher's thread
+        for source, files in resolved:
             if source == "-":
                 stream = _HashingStream(stdin or sys.stdin.buffer)
                 read_lines_into(spool, stream, "<stdin>")  # type: ignore[arg-type]
                 spool.sources[-1] = replace(spool.sources[-1], sha256=stream.digest())
                 continue
-            path = Path(source)
-            if not path.exists():
-                raise _input_error("NO_SUCH_SOURCE", "no such file or directory", source)
-            files = _files_in(path) if path.is_dir() else [path]
-            if path.is_dir() and not files:
-                raise _input_error("EMPTY_SOURCE", "no .json, .jsonl or store files", source)
             for file in files:
                 try:
                     _add_file(spool, file, hasher)
