@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SAMPLES := samples
 
-.PHONY: setup report test lint bench clean
+.PHONY: setup report test check lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -18,16 +18,24 @@ $(VENV)/.installed: pyproject.toml
 
 # Verify, assess, render and sign (ephemeral demo key) the sample receipts against every
 # shipped framework, then print where the PDF and HTML are.
+DEMO_OUT ?= out/demo
+
 report: setup
-	$(BIN)/agent-evidence demo --out out/demo
+	$(BIN)/agent-evidence demo --out $(DEMO_OUT)
 
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Everything, with thorough property tests (hypothesis profile ci); what CI runs.
 test: lint
-	$(BIN)/pytest
+	HYPOTHESIS_PROFILE=ci $(BIN)/pytest --durations=25
+
+# The development loop: lint, then every test but those marked slow, with quick property
+# tests (hypothesis profile dev). Minutes on two cores; `make test` before you push.
+check: lint
+	HYPOTHESIS_PROFILE=dev $(BIN)/pytest -m "not slow" --durations=25
 
 # Verifier throughput, then end-to-end `report` at each size (synthetic data is generated
 # once into .bench-cache/; 1M takes minutes and several GB): make bench BENCH_SIZES=10k,100k

@@ -21,15 +21,17 @@ from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jsonschema
 
-from reporting.errors import Diagnostic, EvidenceError, InputError
+from reporting.errors import Diagnostic, DiagnosticCode, EvidenceError, InputError
 from reporting.periods import parse_instant, resolve_period
 from reporting.yamlio import LocatedDict, line_of_path, load_yaml, plain
 
 __all__ = [
     "CONFIG_SCHEMA_ID",
+    "EVERY",
     "CheckOverride",
     "FailOn",
     "ReportConfig",
@@ -49,9 +51,16 @@ _USE_ENV = "put the secret in an environment variable and name that in signing.p
 JsonPath = tuple[str | int, ...]
 
 
+EVERY = "*"  # an override's framework and control: every use of the check
+
+
 @dataclass(frozen=True)
 class CheckOverride:
-    """Parameters for one check of one control, merged over the mapping's own."""
+    """Parameters for one check of one control, merged over the mapping's own.
+
+    Framework and control `*` (from the `deployment` section) mean every control that
+    uses the check, in every framework assessed.
+    """
 
     framework: str
     control: str
@@ -130,7 +139,9 @@ class _Problems:
 
     def add(self, path: Sequence[str | int], message: str, line: int | None = None) -> None:
         line = line if line is not None else line_of_path(self.data, path)
-        self.items.append(Diagnostic("CONFIG", f"{_where(path)}: {message}", self.source, line))
+        self.items.append(
+            Diagnostic(DiagnosticCode.CONFIG, f"{_where(path)}: {message}", self.source, line)
+        )
 
     def raise_if_any(self) -> None:
         if self.items:
@@ -323,9 +334,24 @@ class _Resolver:
         return value if value == "-" else str(self.path(value))
 
 
-def _overrides(data: LocatedDict) -> tuple[CheckOverride, ...]:
-    items = data.get("checks", {}).get("overrides", [])
+def _deployment_overrides(data: LocatedDict) -> tuple[CheckOverride, ...]:
+    """The deployment's facts as parameters of every use of the checks that need them."""
+    from reporting.controls.deployment import check_parameters
+
+    deployment = data.get("deployment")
+    if not isinstance(deployment, dict):
+        return ()
+    line = data.line_of("deployment")
     return tuple(
+        CheckOverride(EVERY, EVERY, check, params, line)
+        for check, params in sorted(check_parameters(plain(deployment)).items())
+    )
+
+
+def _overrides(data: LocatedDict) -> tuple[CheckOverride, ...]:
+    """Deployment parameters first: a control's own override is applied after them."""
+    items = data.get("checks", {}).get("overrides", [])
+    return _deployment_overrides(data) + tuple(
         CheckOverride(
             item["framework"],
             item["control"],
@@ -335,6 +361,33 @@ def _overrides(data: LocatedDict) -> tuple[CheckOverride, ...]:
         )
         for item in items
     )
+
+
+def _deployment_problems(data: LocatedDict, skip: set[JsonPath], problems: _Problems) -> None:
+    """What the schema cannot say: time zones exist, and each check accepts what it gets."""
+    from reporting.controls.checks import parameter_errors  # the registry: only when needed
+    from reporting.controls.deployment import check_parameters
+
+    deployment = data.get("deployment")
+    if not isinstance(deployment, dict) or _failed_under(("deployment",), skip):
+        return
+    for index, producer in enumerate(deployment.get("producers", [])):
+        zone = producer.get("timezone")
+        if zone is not None and not _is_timezone(zone):
+            problems.add(
+                ("deployment", "producers", index, "timezone"), f"{zone!r} is not an IANA time zone"
+            )
+    for check, params in check_parameters(plain(deployment)).items():
+        for problem in parameter_errors(check, params):
+            problems.add(("deployment",), problem)
+
+
+def _is_timezone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def _signing_fields(data: LocatedDict, resolve: _Resolver) -> dict[str, Any]:
@@ -397,11 +450,14 @@ def _read(path: Path) -> Any:
         return load_yaml(path, max_bytes=MAX_CONFIG_BYTES)
     except InputError as error:
         diagnostics = [
-            Diagnostic("CONFIG", d.message, d.source, d.line) for d in error.diagnostics()
+            Diagnostic(DiagnosticCode.CONFIG, d.message, d.source, d.line)
+            for d in error.diagnostics()
         ]
         raise InputError(diagnostics) from error
     except RecursionError as error:
-        raise InputError(Diagnostic("CONFIG", "nested too deeply", str(path))) from error
+        raise InputError(
+            Diagnostic(DiagnosticCode.CONFIG, "nested too deeply", str(path))
+        ) from error
 
 
 def load_config(path: Path) -> ReportConfig:
@@ -420,6 +476,7 @@ def load_config(path: Path) -> ReportConfig:
     _period_problems(data, skip, problems)
     _signing_problems(data, problems)
     _override_problems(data, skip, problems)
+    _deployment_problems(data, skip, problems)
     _framework_problems(data, skip, problems)
     problems.raise_if_any()
     return _build(path, data)

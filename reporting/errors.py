@@ -7,9 +7,11 @@ turns an `EvidenceError` into a message naming the file and line and an exit cod
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 __all__ = [
     "Diagnostic",
+    "DiagnosticCode",
     "EvidenceError",
     "InputError",
     "KeyStoreError",
@@ -19,11 +21,90 @@ __all__ = [
 ]
 
 
+class DiagnosticCode(StrEnum):
+    """Machine codes of the errors that stop a run (exit 2), as `Code` is for verification.
+
+    Tests assert these, never message text. A StrEnum: each equals its name as text.
+    """
+
+    # usage and configuration
+    USAGE = "USAGE"
+    CONFIG = "CONFIG"
+    BAD_PERIOD = "BAD_PERIOD"
+    BAD_DAYS = "BAD_DAYS"
+    UNKNOWN_FORMAT = "UNKNOWN_FORMAT"
+    UNKNOWN_FRAMEWORK = "UNKNOWN_FRAMEWORK"
+    UNKNOWN_EXECUTOR = "UNKNOWN_EXECUTOR"
+    NO_SUCH_CHAIN = "NO_SUCH_CHAIN"
+    NO_SUCH_REPORT = "NO_SUCH_REPORT"
+    NO_SAMPLES = "NO_SAMPLES"
+    SCHEDULER_INVALID = "SCHEDULER_INVALID"
+    SCHEDULER_MISSING = "SCHEDULER_MISSING"
+    SCHEDULER_UNREACHABLE = "SCHEDULER_UNREACHABLE"
+    SCHEDULER_WITHOUT_DASK = "SCHEDULER_WITHOUT_DASK"
+    DASK_NOT_INSTALLED = "DASK_NOT_INSTALLED"
+    TSA_URL_INVALID = "TSA_URL_INVALID"
+    NAIVE_DATETIME = "NAIVE_DATETIME"
+    NAIVE_SIGNING_TIME = "NAIVE_SIGNING_TIME"
+    SIGNING_OPTIONS = "SIGNING_OPTIONS"
+    RESOURCE_REFUSED = "RESOURCE_REFUSED"
+    # input files
+    NO_SUCH_SOURCE = "NO_SUCH_SOURCE"
+    EMPTY_SOURCE = "EMPTY_SOURCE"
+    UNREADABLE = "UNREADABLE"
+    FILE_NOT_FOUND = "FILE_NOT_FOUND"
+    FILE_UNREADABLE = "FILE_UNREADABLE"
+    FILE_TOO_LARGE = "FILE_TOO_LARGE"
+    NOT_A_DIRECTORY = "NOT_A_DIRECTORY"
+    INVALID_INPUT = "INVALID_INPUT"
+    INVALID_YAML = "INVALID_YAML"
+    INVALID_KEY = "INVALID_KEY"
+    INVALID_CERTIFICATE = "INVALID_CERTIFICATE"
+    SPOOL_IO_ERROR = "SPOOL_IO_ERROR"
+    # mappings
+    MAPPING_SCHEMA = "MAPPING_SCHEMA"
+    MAPPING_UNKNOWN_CHECK = "MAPPING_UNKNOWN_CHECK"
+    MAPPING_BAD_PARAMS = "MAPPING_BAD_PARAMS"
+    MAPPING_DUPLICATE_CONTROL = "MAPPING_DUPLICATE_CONTROL"
+    MAPPING_DUPLICATE_FRAMEWORK = "MAPPING_DUPLICATE_FRAMEWORK"
+    MAPPING_BAD_CROSSWALK = "MAPPING_BAD_CROSSWALK"
+    # signing keys and certificates
+    BAD_PRIVATE_KEY = "BAD_PRIVATE_KEY"
+    BAD_PASSPHRASE = "BAD_PASSPHRASE"  # noqa: S105 - a code, not a secret
+    PASSPHRASE_REQUIRED = "PASSPHRASE_REQUIRED"  # noqa: S105 - a code, not a secret
+    PASSPHRASE_ENV_EMPTY = "PASSPHRASE_ENV_EMPTY"  # noqa: S105 - a code, not a secret
+    PASSPHRASE_ENV_INVALID = "PASSPHRASE_ENV_INVALID"  # noqa: S105 - a code, not a secret
+    PASSPHRASE_ENV_UNSET = "PASSPHRASE_ENV_UNSET"  # noqa: S105 - a code, not a secret
+    BAD_PKCS12 = "BAD_PKCS12"
+    BAD_CERTIFICATE = "BAD_CERTIFICATE"
+    BAD_SUBJECT = "BAD_SUBJECT"
+    CERTIFICATE_EXPIRED = "CERTIFICATE_EXPIRED"
+    CERTIFICATE_NOT_YET_VALID = "CERTIFICATE_NOT_YET_VALID"
+    KEY_CERTIFICATE_MISMATCH = "KEY_CERTIFICATE_MISMATCH"
+    UNSUPPORTED_SIGNING_KEY = "UNSUPPORTED_SIGNING_KEY"
+    FILE_EXISTS = "FILE_EXISTS"
+    CANNOT_CREATE_DIRECTORY = "CANNOT_CREATE_DIRECTORY"
+    # rendering, signing and writing
+    TEMPLATES_MISSING = "TEMPLATES_MISSING"
+    RENDER_FAILED = "RENDER_FAILED"
+    RENDER_TIMEOUT = "RENDER_TIMEOUT"
+    RENDER_MEMORY = "RENDER_MEMORY"
+    ATTACHMENT_MISMATCH = "ATTACHMENT_MISMATCH"
+    DUPLICATE_ATTACHMENT = "DUPLICATE_ATTACHMENT"
+    UNREADABLE_PDF = "UNREADABLE_PDF"
+    ENCRYPTED_PDF = "ENCRYPTED_PDF"
+    PDF_VERSION_UPGRADE = "PDF_VERSION_UPGRADE"
+    XMP_UNREADABLE = "XMP_UNREADABLE"
+    SIGNING_FAILED = "SIGNING_FAILED"
+    TSA_FAILED = "TSA_FAILED"
+    CANNOT_WRITE = "CANNOT_WRITE"
+
+
 @dataclass(frozen=True)
 class Diagnostic:
     """One problem found in an input, located as precisely as we can."""
 
-    code: str
+    code: DiagnosticCode
     message: str
     source: str | None = None
     line: int | None = None
@@ -52,7 +133,7 @@ class EvidenceError(Exception):
         return list(self._diagnostics)
 
     @property
-    def code(self) -> str:
+    def code(self) -> DiagnosticCode:
         return self._diagnostics[0].code
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from reporting.errors import Diagnostic, UsageError
+from reporting.errors import Diagnostic, DiagnosticCode, UsageError
 
 __all__ = [
     "PERIOD_FORMS",
@@ -47,7 +47,7 @@ class Period:
 
 
 def _bad(message: str) -> UsageError:
-    return UsageError(Diagnostic("BAD_PERIOD", message))
+    return UsageError(Diagnostic(DiagnosticCode.BAD_PERIOD, message))
 
 
 def _midnight(day: date) -> datetime:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from reporting import __version__
-from reporting.errors import Diagnostic, InputError, UsageError
+from reporting.errors import Diagnostic, DiagnosticCode, InputError, UsageError
 from reporting.receipts.canonical import canonical_json
 from reporting.receipts.executors import check_executor, default_workers
 from reporting.receipts.external import BodiesDirectory, load_grants, load_witnesses
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
     from reporting.config import CheckOverride
     from reporting.controls.assess import FrameworkAssessment
-    from reporting.controls.loader import Framework
+    from reporting.controls.loader import CheckRef, Framework
     from reporting.evidence.frame import Evidence
     from reporting.report.artefacts import Artefact
     from reporting.report.model import Posture, ReportModel, SignatureNotice
@@ -107,7 +107,9 @@ def load_tsa_roots(paths: Sequence[Path]) -> tuple[x509.Certificate, ...]:
         try:
             roots.extend(x509.load_pem_x509_certificates(path.read_bytes()))
         except (OSError, ValueError) as exc:
-            raise InputError(Diagnostic("INVALID_CERTIFICATE", str(exc), str(path))) from exc
+            raise InputError(
+                Diagnostic(DiagnosticCode.INVALID_CERTIFICATE, str(exc), str(path))
+            ) from exc
     return tuple(roots)
 
 
@@ -147,7 +149,10 @@ def select_chains(
     if unmatched:
         raise UsageError(
             [
-                Diagnostic("NO_SUCH_CHAIN", f"--chain {pattern!r} matches no chain in the sources")
+                Diagnostic(
+                    DiagnosticCode.NO_SUCH_CHAIN,
+                    f"--chain {pattern!r} matches no chain in the sources",
+                )
                 for pattern in unmatched
             ]
         )
@@ -303,7 +308,7 @@ def resolve_frameworks(selection: Sequence[str]) -> list[Framework]:
         else:
             known = ", ".join(sorted(shipped)) or "none shipped"
             message = f"unknown framework {item!r} (shipped: {known}; or give a mapping file path)"
-            raise UsageError(Diagnostic("UNKNOWN_FRAMEWORK", message))
+            raise UsageError(Diagnostic(DiagnosticCode.UNKNOWN_FRAMEWORK, message))
     return load_mappings(paths)
 
 
@@ -325,8 +330,21 @@ def _override(framework: Framework, override: CheckOverride, source: str | None)
             f"override for {override.framework} {override.control} {override.check}: "
             "no such check on that control in the loaded mappings"
         )
-        raise InputError(Diagnostic("CONFIG", message, source, override.line))
+        raise InputError(Diagnostic(DiagnosticCode.CONFIG, message, source, override.line))
     return replace(framework, controls=tuple(controls))
+
+
+def _everywhere(framework: Framework, override: CheckOverride) -> Framework:
+    def merged(ref: CheckRef) -> CheckRef:
+        if ref.check != override.check:
+            return ref
+        return replace(ref, params={**ref.params, **override.params})
+
+    controls = tuple(
+        replace(control, checks=tuple(merged(ref) for ref in control.checks))
+        for control in framework.controls
+    )
+    return replace(framework, controls=controls)
 
 
 def apply_overrides(
@@ -335,13 +353,22 @@ def apply_overrides(
     *,
     source: str | None = None,
 ) -> list[Framework]:
-    """Merge per-control check parameters (validated when the config was loaded)."""
+    """Merge per-control check parameters (validated when the config was loaded).
+
+    An override for every control (`*`, from the deployment section) reaches each use of
+    its check in every framework; there may be none.
+    """
+    from reporting.config import EVERY
+
     result = list(frameworks)
     for override in overrides:
+        if override.framework == EVERY:
+            result = [_everywhere(framework, override) for framework in result]
+            continue
         index = next((i for i, f in enumerate(result) if f.id == override.framework), None)
         if index is None:
             message = f"override for framework {override.framework!r}, which is not being assessed"
-            raise InputError(Diagnostic("CONFIG", message, source, override.line))
+            raise InputError(Diagnostic(DiagnosticCode.CONFIG, message, source, override.line))
         result[index] = _override(result[index], override, source)
     return result
 

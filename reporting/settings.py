@@ -15,7 +15,6 @@ of the machine that made a report never appear in it; content digests identify i
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,11 +209,3 @@ def settings_record(settings: RunSettings, mappings: Sequence[dict[str, Any]]) -
             "max_depth": request.max_depth,
         },
     }
-
-
-def relative_to_cwd(path: Path) -> Path:
-    """`path` as the user would type it from here (used for messages, not records)."""
-    try:
-        return Path(os.path.relpath(path))
-    except ValueError:  # another drive (Windows)
-        return path

@@ -56,6 +56,7 @@ def summary_document(
         "top_findings": [
             {
                 "id": f.id,
+                "key": f.key,  # the same finding in the next period has the same key
                 "severity": f.severity.value,
                 "title": f.title,
                 "affected": f.affected,

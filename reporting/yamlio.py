@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from reporting.errors import Diagnostic, InputError
+from reporting.errors import Diagnostic, DiagnosticCode, InputError
 
 __all__ = ["LocatedDict", "line_of_path", "load_yaml", "load_yaml_text", "plain"]
 
@@ -132,9 +132,11 @@ def load_yaml_text(text: str, *, source: str) -> Any:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         message = f"invalid YAML: {exc.problem or exc.context}"
-        raise InputError(Diagnostic("INVALID_YAML", message, source, line)) from exc
+        raise InputError(Diagnostic(DiagnosticCode.INVALID_YAML, message, source, line)) from exc
     except yaml.YAMLError as exc:
-        raise InputError(Diagnostic("INVALID_YAML", f"invalid YAML: {exc}", source)) from exc
+        raise InputError(
+            Diagnostic(DiagnosticCode.INVALID_YAML, f"invalid YAML: {exc}", source)
+        ) from exc
 
 
 def load_yaml(path: Path, *, max_bytes: int = DEFAULT_MAX_YAML_BYTES) -> Any:
@@ -143,12 +145,16 @@ def load_yaml(path: Path, *, max_bytes: int = DEFAULT_MAX_YAML_BYTES) -> Any:
         size = path.stat().st_size
         if size > max_bytes:
             message = f"file is {size} bytes, limit {max_bytes}"
-            raise InputError(Diagnostic("FILE_TOO_LARGE", message, str(path)))
+            raise InputError(Diagnostic(DiagnosticCode.FILE_TOO_LARGE, message, str(path)))
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError(Diagnostic("INVALID_YAML", "not valid UTF-8", str(path))) from exc
+        raise InputError(
+            Diagnostic(DiagnosticCode.INVALID_YAML, "not valid UTF-8", str(path))
+        ) from exc
     except OSError as exc:
-        raise InputError(Diagnostic("UNREADABLE", exc.strerror or str(exc), str(path))) from exc
+        raise InputError(
+            Diagnostic(DiagnosticCode.UNREADABLE, exc.strerror or str(exc), str(path))
+        ) from exc
     return load_yaml_text(text, source=str(path))
 
 

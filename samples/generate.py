@@ -16,7 +16,11 @@ twice gives byte-identical files (for the same obsigna and SQLite versions).
 
 Usage::
 
-    .venv/bin/python samples/generate.py [--out DIR] [--no-check]
+    .venv/bin/python samples/generate.py [--out DIR] [--no-check] [--clean]
+
+``--clean`` writes the same month without the six planted defects (no tampered row, no
+deleted row, the finance actions carry their run's grant, no dropped events): the sample
+for testing that sound evidence is assessed as it should be.
 
 Everything is built in a staging directory inside DIR, sanity-checked with obsigna's own
 verifier, and only then moved into place.
@@ -482,7 +486,8 @@ class Tamper:
 class Dataset:
     """All chains, grants, bodies and defect bookkeeping of the sample month."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, plant_defects: bool = True) -> None:
+        self.plant_defects = plant_defects
         self.ids = IdSource(f"{SEED}/ids")
         self.keyring: dict[str, tuple[SigningKey, int]] = {s: (k, 1) for s, k in KEYS.items()}
         self.bodies: dict[str, Any] = {}
@@ -980,7 +985,7 @@ def build_mcp_day(ds: Dataset, rng: random.Random, day: date) -> None:
         chain_id = day.isoformat() if number == 1 else f"{day.isoformat()}-{number}"
         writer = ds.open_chain(MCP, chain_id, MCP.principal_id, session_id=ds.ids.uuid4())
         pid = rng.randint(20000, 60000)
-        plan = mcp_segment_plan(rng, day, times, pid)
+        plan = mcp_segment_plan(rng, day, times, pid, plant=ds.plant_defects)
         close_mcp_chain(plan, day, cut)
         emit_all(writer, plan)
 
@@ -996,14 +1001,14 @@ def split_at(times: list[datetime], cuts: list[datetime]) -> list[list[datetime]
 
 
 def mcp_segment_plan(
-    rng: random.Random, day: date, times: list[datetime], pid: int
+    rng: random.Random, day: date, times: list[datetime], pid: int, *, plant: bool
 ) -> list[tuple[Step, datetime]]:
     """Tool calls of one daemon chain, with the key rotation / events_dropped inserted."""
     weights = [t.weight for t in MCP_TOOLS]
     plan = [(mcp_tool_step(rng, rng.choices(MCP_TOOLS, weights=weights)[0], pid), t) for t in times]
     if day.day == MCP_ROTATION_DAY:
         insert_in_time_order(plan, synthetic_rotation(), at(day, *MCP_ROTATION_TIME))
-    if day.day == MCP_DROPPED_DAY:
+    if day.day == MCP_DROPPED_DAY and plant:
         step = synthetic("agent_receipts.events_dropped")
         step.emitter_metadata = EmitterMetadata(drop_count=MCP_DROP_COUNT)
         step.peer_credential = peer(pid)
@@ -1234,7 +1239,8 @@ def inject_finance_defects(run: PaymentRun) -> None:
                 params={"plan": "analytics-pro-annual", "amount_cents": 1_440_000},
             )
         )
-        step.authorization = None  # a fallback code path did not attach the grant
+        if run.ds.plant_defects:
+            step.authorization = None  # a fallback code path did not attach the grant
         step.response_body = {"subscription_id": "sub_7c21", "status": "active"}
     elif run.day.day == EXPIRED_AUTH_DAY:
         stale_ref = finance_grant_ref(at(run.day, 0, 0) - timedelta(days=3))
@@ -1244,7 +1250,9 @@ def inject_finance_defects(run: PaymentRun) -> None:
             (BANK_API, "payments/INV-20261009-004"),
             params={"invoice": "INV-20261009-004", "retry_of": "queue-item-5521"},
             idempotency_key="pay-INV-20261009-004-retry",
-            authorization=run.ds.grants[stale_ref].authorization(stale_ref),
+            authorization=run.ds.grants[stale_ref].authorization(stale_ref)
+            if run.ds.plant_defects
+            else None,
         )
         run.add(step)
     elif run.day.day == UNGROUNDED_DAY:
@@ -1260,7 +1268,9 @@ def inject_finance_defects(run: PaymentRun) -> None:
                 granted_at=iso_s(moment - timedelta(minutes=12)),
                 expires_at=iso_s(moment + timedelta(hours=4)),
                 grant_ref=UNGROUNDED_GRANT_REF,
-            ),
+            )
+            if run.ds.plant_defects
+            else None,
         )
         run.add(step)
 
@@ -1279,6 +1289,8 @@ def cs(record: StoredReceipt) -> Any:
 
 def record_defects(ds: Dataset) -> None:
     """Pick the tamper and deletion targets and describe all six defects."""
+    if not ds.plant_defects:
+        return
     record_tamper(ds)
     record_gap(ds)
     record_authorization_defects(ds)
@@ -1467,8 +1479,9 @@ def write_store(path: Path, ds: Dataset) -> None:
             "UPDATE receipts SET created_at = ? WHERE id = ?",
             [(r.created_at, r.receipt.id) for r in ds.all_receipts()],
         )
-        apply_tamper(conn, ds.tamper)
-        conn.execute("DELETE FROM receipts WHERE id = ?", (ds.deleted_receipt_id,))
+        if ds.plant_defects:
+            apply_tamper(conn, ds.tamper)
+            conn.execute("DELETE FROM receipts WHERE id = ?", (ds.deleted_receipt_id,))
         conn.execute("COMMIT")
         conn.execute("VACUUM")
     for suffix in ("-wal", "-shm", "-journal"):
@@ -1672,9 +1685,12 @@ def readme(summary: Summary, ds: Dataset) -> str:
     """The generated samples/README.md."""
     parts = [README_HEAD.format(receipts=summary.receipts, first=summary.first, last=summary.last)]
     parts.append(agents_table(summary))
-    parts.append(README_DEFECTS_HEAD)
+    parts.append(README_DEFECTS_HEAD if ds.plant_defects else README_CLEAN)
     parts.append(defects_table(ds))
-    parts.append(README_REST.format(**readme_values(ds)))
+    rest = README_REST.format(**readme_values(ds))
+    if not ds.plant_defects:  # no tampered row to describe
+        rest = rest.split("\n\n", 1)[1]
+    parts.append(rest)
     parts.append(pipelock_section())
     parts.append(counts_section(summary))
     return "\n".join(parts)
@@ -1890,6 +1906,14 @@ chains that verify. The finding codes for (c) and (d) are descriptive names, not
 from the protocol.
 """
 
+README_CLEAN = """\
+## Deliberate defects
+
+None: this copy was generated with `--clean`, which leaves out the six defects the committed
+samples carry (every chain verifies; the finance actions carry their run's grant; no events
+are dropped). `defects.json` lists none.
+"""
+
 README_REST = """\
 The tampered row keeps its original `receipt_hash` column, so a verifier that compares the
 column with the recomputed hash also sees the mismatch there.
@@ -1978,7 +2002,7 @@ def sanity_check(out: Path) -> list[str]:
     trusted = load_trust(out / "trust.yaml")
     chains = load_chains(out / "receipts.db")
     defects = {d["id"]: d for d in json.loads((out / "defects.json").read_text())["defects"]}
-    broken = {defects["tampered_receipt"]["chain_id"], defects["sequence_gap"]["chain_id"]}
+    broken = {defects[d]["chain_id"] for d in ("tampered_receipt", "sequence_gap") if d in defects}
     bodies = load_bodies(out)
     witness = yaml.safe_load((out / "witness.yaml").read_text())["chains"]
     lines: list[str] = []
@@ -1999,8 +2023,9 @@ def sanity_check(out: Path) -> list[str]:
             raise SampleCheckError(f"chain {chain_id}: valid={result.valid} error={result.error}")
         if not result.valid:
             lines.append(f"expected failure in {chain_id} at index {result.broken_at}")
-    check_tampered(chains, defects["tampered_receipt"], trusted)
-    check_gap(chains, defects["sequence_gap"])
+    if defects:
+        check_tampered(chains, defects["tampered_receipt"], trusted)
+        check_gap(chains, defects["sequence_gap"])
     check_delegations(chains)
     check_assessment(chains, out, defects)
     lines.append(
@@ -2065,12 +2090,17 @@ def check_assessment(chains: dict[str, list[str]], out: Path, defects: dict[str,
             for finding in assessment_findings(receipt, grants):
                 found[finding].add(receipt["id"])
     for defect_id in ("critical_without_authorization", "expired_authorization", "events_dropped"):
-        if found[defect_id] != {defects[defect_id]["receipt_id"]}:
+        expected = {defects[defect_id]["receipt_id"]} if defects else set()
+        if found[defect_id] != expected:
             raise SampleCheckError(f"{defect_id}: found on {sorted(found[defect_id])}")
-    expected_ungrounded = {
-        defects["ungrounded_principal"]["receipt_id"],
-        defects["critical_without_authorization"]["receipt_id"],
-    }
+    expected_ungrounded = (
+        {
+            defects["ungrounded_principal"]["receipt_id"],
+            defects["critical_without_authorization"]["receipt_id"],
+        }
+        if defects
+        else set()
+    )
     if found["ungrounded_principal"] != expected_ungrounded or found["grant_mismatch"]:
         raise SampleCheckError(f"ungrounded: {sorted(found['ungrounded_principal'])}")
 
@@ -2113,9 +2143,9 @@ MANAGED = (
 )
 
 
-def build_dataset() -> Dataset:
-    """Generate every chain and record the defects."""
-    ds = Dataset()
+def build_dataset(*, plant_defects: bool = True) -> Dataset:
+    """Generate every chain and record the defects (or leave them out)."""
+    ds = Dataset(plant_defects=plant_defects)
     ds.grants[MCP_GRANT_REF] = MCP_GRANT
     build_coding(ds)
     build_mcp(ds)
@@ -2128,7 +2158,7 @@ def build_dataset() -> Dataset:
 
 def check_count(ds: Dataset) -> None:
     """The store (after the deletion) must hold a receipt count inside the agreed range."""
-    count = len(ds.all_receipts()) - 1
+    count = len(ds.all_receipts()) - (1 if ds.plant_defects else 0)
     low, high = RECEIPT_COUNT_RANGE
     if not low <= count <= high:
         raise SampleCheckError(f"{count} receipts, outside {RECEIPT_COUNT_RANGE}")
@@ -2187,6 +2217,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=SAMPLES_DIR, help="output directory")
     parser.add_argument("--no-check", action="store_true", help="skip the obsigna sanity check")
+    parser.add_argument(
+        "--clean", action="store_true", help="leave out the six planted defects (see README)"
+    )
     return parser.parse_args(argv)
 
 
@@ -2197,7 +2230,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=".generate-", dir=out))
     try:
-        ds = build_dataset()
+        ds = build_dataset(plant_defects=not args.clean)
         summary = write_all(stage, ds)
         checks = [] if args.no_check else sanity_check(stage)
         publish(stage, out)

@@ -88,6 +88,14 @@ def evidence_from(
     return build_evidence(result, extracts, period=period, grants=grants, witnesses=witnesses)
 
 
+def examples(count: int) -> int:
+    """Hypothesis examples for a test that wants `count` under the library's default
+    profile (100), scaled to the profile conftest.py loaded: fewer in dev, more in ci."""
+    from hypothesis import settings
+
+    return max(10, count * settings().max_examples // 100)
+
+
 class DeadlineExceededError(BaseException):
     """Not an Exception: code under test that catches every Exception cannot hide it."""
 

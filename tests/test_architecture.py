@@ -199,3 +199,12 @@ def test_verify_imports_only_what_it_uses(argv: list[str], tmp_path: Path) -> No
         if m not in allowed and any(m == p or m.startswith(p + ".") for p in NOT_ON_THE_VERIFY_PATH)
     )
     assert forbidden == []
+
+
+def test_every_error_of_a_run_carries_a_code_from_one_enum() -> None:
+    """Issue 14: no free-string diagnostic codes. mypy checks the type at every call site;
+    this checks that the enum's values are their names (what tests and scripts match)."""
+    from reporting.errors import Diagnostic, DiagnosticCode
+
+    assert all(code.value == code.name for code in DiagnosticCode)
+    assert Diagnostic.__annotations__["code"] in ("DiagnosticCode", DiagnosticCode)

@@ -20,6 +20,8 @@ from reporting.receipts.canonical import (
     parse_receipt,
 )
 
+from .helpers import examples
+
 SAFE_INT = 2**53 - 1
 scalars = (
     st.none()
@@ -35,13 +37,13 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400))
 @given(json_values)
 def test_canonical_json_matches_rfc8785(value: Any) -> None:
     assert canonical_json(value) == rfc8785.dumps(value)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300))
 @given(st.dictionaries(st.text(), json_values, max_size=6))
 def test_parse_receipt_matches_oracle_after_null_rule(document: dict[str, Any]) -> None:
     def without_nulls(value: Any) -> Any:
@@ -60,7 +62,7 @@ def test_parse_receipt_matches_oracle_after_null_rule(document: dict[str, Any]) 
     assert parsed.canonical == rfc8785.dumps(expected)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500))
 @given(st.binary(max_size=300))
 def test_arbitrary_bytes_give_a_coded_error_or_a_parse(raw: bytes) -> None:
     # Any exception other than the coded one fails the test.
@@ -68,7 +70,7 @@ def test_arbitrary_bytes_give_a_coded_error_or_a_parse(raw: bytes) -> None:
         parse_receipt(raw)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300))
 @given(st.dictionaries(st.text(max_size=5), st.integers(), min_size=1, max_size=5), st.data())
 def test_duplicate_member_names_are_always_refused(document: dict[str, int], data: Any) -> None:
     name = data.draw(st.sampled_from(sorted(document)))

@@ -1,9 +1,11 @@
 """Every check in the registry, judged on real receipts signed by the reference SDK.
 
 Each check has a PASS, a FAIL and a NOT_APPLICABLE scenario (a check that cannot fail
-has an INDETERMINATE one instead), run through the real pipeline: obsigna receipts →
-JSONL → verification → evidence frame → `run_check`. The trust rule is tested across
-the registry: tampering with the receipts of any passing scenario must stop it passing.
+has an INDETERMINATE one instead; a detective check has an EXCEPTIONS one: it passes and
+lists what it found), run through the real pipeline: obsigna receipts → JSONL →
+verification → evidence frame → `run_check`. The trust rule is tested across the
+registry: tampering with the receipts of any passing scenario must stop it passing, and
+an untrusted chain beside trusted ones is left out of the population.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from cryptography import x509
 from obsigna.receipt.hash import canonicalize, normalize_receipt_dict
 
 from reporting.controls.checks import REGISTRY, CheckResult, Status, run_check
+from reporting.controls.vocabulary import Reason
 from reporting.evidence.frame import Period, build_evidence, extract_rows
 from reporting.receipts.external import Grant, Witness
 from reporting.receipts.sources import spool_sources
@@ -103,6 +106,9 @@ class Scenario:
     failing_receipts: tuple[str, ...] = ()
     failing_chains: tuple[str, ...] = ()
     metrics: dict[str, Any] = field(default_factory=dict)
+    reason: Reason | None = None  # expected beside INDETERMINATE
+    problems: dict[str, tuple[str, ...]] | None = None  # problem code → receipts (FAIL)
+    exceptions: tuple[str, ...] = ()  # receipts a detective check lists
 
 
 def evidence(tmp_path: Path, s: Scenario) -> Any:
@@ -133,10 +139,18 @@ PASSES: dict[str, Callable[[], Scenario]] = {}
 FAILS: dict[str, Callable[[], Scenario]] = {}
 NOT_APPLICABLES: dict[str, Callable[[], Scenario]] = {}
 INDETERMINATES: dict[str, Callable[[], Scenario]] = {}
+EXCEPTIONS: dict[str, Callable[[], Scenario]] = {}
+DETECTIVE = {"burst_detection", "failure_rate", "first_seen", "working_hours"}
 CANNOT_FAIL = {
     "attribution": "issuer.id and principal.id are schema-required: a receipt without them "
     "never verifies, so it is never trusted evidence of a failure",
     "log_retention": "evidence shorter than the retention period does not prove logs were lost",
+    "termination_status": "an open chain may still be running or may have been cut short",
+    "witness_coverage": "witnesses are optional in the protocol: a scope limitation",
+    "trusted_timestamp_coverage": "trusted timestamps are optional: a scope limitation",
+    "overseer_stops": "no stop in the period does not show the stop procedure is missing",
+    "ai_sent_messages": "it lists the population to sample; there is nothing to fail",
+    **dict.fromkeys(DETECTIVE, "detective: anomalies are exceptions to disposition"),
 }
 
 
@@ -161,14 +175,14 @@ for _name in (
     "termination_status",
     "no_events_dropped",
     "no_sequence_gaps",
-    "activity_continuity",
     "risk_not_below_taxonomy",
     "unknown_action_share",
     "failure_rate",
     "attribution",
     "no_plaintext_disclosure",
     "burst_detection",
-    "working_hours",
+    "overseer_stops",
+    "log_retention",
 ):
     NOT_APPLICABLES[_name] = out_of_period
 
@@ -209,14 +223,14 @@ def termination_status_pass() -> Scenario:
     )
 
 
-@case(FAILS, "termination_status")
-def termination_status_fail() -> Scenario:
+@case(INDETERMINATES, "termination_status")
+def termination_status_open() -> Scenario:
     done = builder("done")
     done.add(terminal=True)
     open_ = builder("open").extend(2)
     return Scenario(
         [done.receipts, open_.receipts],
-        failing_chains=("open",),
+        reason=Reason.OPEN_CHAINS,
         metrics={"unknown": 1, "unknown_share": 0.5},
     )
 
@@ -231,12 +245,12 @@ def witness_coverage_pass() -> Scenario:
     )
 
 
-@case(FAILS, "witness_coverage")
-def witness_coverage_fail() -> Scenario:
+@case(INDETERMINATES, "witness_coverage")
+def witness_coverage_missing() -> Scenario:
     return Scenario(
         [builder("w").extend(2).receipts, builder("x").extend(2).receipts],
         witnesses={"w": Witness(length=2, final_hash=None)},
-        failing_chains=("x",),
+        reason=Reason.NOT_WITNESSED,
         metrics={"witnessed": 1, "share": 0.5},
     )
 
@@ -292,17 +306,16 @@ def trusted_timestamp_coverage_pass() -> Scenario:
     return Scenario([chain.receipts], tsa_roots=(PKI.root,), population=1, metrics={"share": 1.0})
 
 
-@case(FAILS, "trusted_timestamp_coverage")
-def trusted_timestamp_coverage_fail() -> Scenario:
+@case(INDETERMINATES, "trusted_timestamp_coverage")
+def trusted_timestamp_coverage_missing() -> Scenario:
     chain = builder()
     chain.add("system.command.execute", "high")
-    unstamped = chain.add("system.pty.open", "critical")
+    chain.add("system.pty.open", "critical")
     stamp(chain.receipts, 0)
     return Scenario(
         [chain.receipts],
         tsa_roots=(PKI.root,),
-        failing_receipts=ids(unstamped),
-        failing_chains=("c1",),
+        reason=Reason.NOT_TIMESTAMPED,
         metrics={"share": 0.5, "limit": 1.0},
     )
 
@@ -355,55 +368,75 @@ def no_sequence_gaps_fail() -> Scenario:
     )
 
 
+WEEKDAYS = {"producers": [{"issuer": "did:agent:test", "weekdays": [1, 2, 3, 4, 5]}]}
+FIRST_WEEK = Period(
+    since=datetime(2026, 10, 5, tzinfo=UTC), until=datetime(2026, 10, 12, tzinfo=UTC)
+)  # Monday to Monday
+
+
+def days(chain: ChainBuilder, *dates: str) -> list[dict[str, Any]]:
+    return [chain.add(timestamp=f"2026-10-{d}T10:00:00.000Z") for d in dates]
+
+
 @case(PASSES, "activity_continuity")
 def activity_continuity_pass() -> Scenario:
     chain = builder()
-    chain.add(timestamp="2026-10-01T10:00:00.000Z")
-    chain.add(timestamp="2026-10-02T09:00:00.000Z")  # 23 h later
-    later = builder("c2")
-    later.add(timestamp="2026-10-09T10:00:00.000Z")  # gaps between chains do not count
+    days(chain, "05", "06", "07", "08", "09")  # Monday to Friday; the weekend is off
     return Scenario(
-        [chain.receipts, later.receipts], population=3, metrics={"longest_gap_hours": 23.0}
+        [chain.receipts],
+        params=WEEKDAYS,
+        period=FIRST_WEEK,
+        population=5,
+        metrics={"operating_days": 5, "silent_days": {}},
     )
 
 
 @case(FAILS, "activity_continuity")
 def activity_continuity_fail() -> Scenario:
     chain = builder()
-    chain.add(timestamp="2026-10-01T10:00:00.000Z")
-    silent = chain.add(timestamp="2026-10-02T11:00:00.000Z")  # 25 h later
-    chain.add(timestamp="2026-10-02T11:30:00.000Z")
+    days(chain, "05", "06", "08", "09")  # nothing on Wednesday the 7th
     return Scenario(
         [chain.receipts],
-        failing_receipts=ids(silent),
-        failing_chains=("c1",),
-        metrics={"longest_gap_hours": 25.0},
+        params=WEEKDAYS,
+        period=FIRST_WEEK,
+        metrics={"silent_days": {"did:agent:test": ["2026-10-07"]}},
     )
+
+
+@case(NOT_APPLICABLES, "activity_continuity")
+def activity_continuity_na() -> Scenario:
+    return Scenario([builder().extend(2).receipts], params=WEEKDAYS, period=LATER)
 
 
 @case(PASSES, "log_retention")
 def log_retention_pass() -> Scenario:
     chain = builder()
-    chain.add(timestamp="2026-03-01T10:00:00.000Z")  # before the period: still retained log
-    chain.add(timestamp="2026-10-01T10:00:00.000Z")
+    for month in range(4, 11):  # April to October: every month of the last six is held
+        chain.add(timestamp=f"2026-{month:02d}-15T10:00:00.000Z")
     return Scenario(
         [chain.receipts],
         period=OCTOBER,
-        population=2,
-        metrics={"days_covered": 244.6, "required_days": 183},
+        population=1,
+        metrics={"required_months": 6, "missing_months": {}},
     )
 
 
 @case(INDETERMINATES, "log_retention")
-def log_retention_short() -> Scenario:
+def log_retention_one_old_receipt() -> Scenario:
+    """One receipt seven months back does not stand for the months in between."""
     chain = builder()
+    chain.add(timestamp="2026-03-01T10:00:00.000Z")
     chain.add(timestamp="2026-10-01T10:00:00.000Z")
-    return Scenario([chain.receipts], period=OCTOBER, metrics={"days_covered": 30.6})
-
-
-@case(NOT_APPLICABLES, "log_retention")
-def log_retention_na() -> Scenario:
-    return Scenario([])
+    return Scenario(
+        [chain.receipts],
+        period=OCTOBER,
+        reason=Reason.SHORT_HISTORY,
+        metrics={
+            "producers_short": 1,
+            "missing_months": dict.fromkeys(["2026-05", "2026-06", "2026-07"], 1)
+            | dict.fromkeys(["2026-08", "2026-09"], 1),
+        },
+    )
 
 
 # authorization ------------------------------------------------------------------------------
@@ -441,7 +474,7 @@ def authorization_time_valid_pass() -> Scenario:
     chain = builder()
     chain.add("system.command.execute", "high", authorization=AUTH)
     chain.add()
-    return Scenario([chain.receipts], population=1, metrics={"expired": 0, "not_yet_granted": 0})
+    return Scenario([chain.receipts], population=1, metrics={"expired": 0, "not_yet_issued": 0})
 
 
 @case(FAILS, "authorization_time_valid")
@@ -454,7 +487,11 @@ def authorization_time_valid_fail() -> Scenario:
         [chain.receipts],
         failing_receipts=ids(early, expired),
         failing_chains=("c1",),
-        metrics={"expired": 1, "not_yet_granted": 1},
+        metrics={"expired": 1, "not_yet_issued": 1},
+        problems={
+            "authorization_expired": ids(expired),
+            "authorization_not_yet_valid": ids(early),
+        },
     )
 
 
@@ -477,12 +514,20 @@ def grounded_principal_fail() -> Scenario:
     chain.add("system.command.execute", "high", authorization=GRANTED)
     missing = chain.add("system.command.execute", "high", authorization=AUTH)
     mallorys = chain.add("system.pty.open", "critical", authorization=AUTH | {"grant_ref": "g-2"})
+    unknown = chain.add("system.pty.open", "critical", authorization=AUTH | {"grant_ref": "g-9"})
+    bare = chain.add("system.pty.open", "critical")
     return Scenario(
         [chain.receipts],
         grants=GRANTS,
-        failing_receipts=ids(missing, mallorys),
+        failing_receipts=ids(missing, mallorys, unknown, bare),
         failing_chains=("c1",),
         metrics={"grants_file": True},
+        problems={
+            "no_grant_ref": ids(missing),
+            "grant_other_principal": ids(mallorys),
+            "grant_unresolved": ids(unknown),
+            "no_authorization": ids(bare),
+        },
     )
 
 
@@ -512,6 +557,7 @@ def scope_matches_action_fail() -> Scenario:
         params=RULES,
         failing_receipts=ids(wrong_scope, no_scope),
         failing_chains=("c1",),
+        problems={"scope_mismatch": ids(wrong_scope), "no_authorization": ids(no_scope)},
     )
 
 
@@ -525,16 +571,16 @@ def scope_matches_action_na() -> Scenario:
 # oversight ----------------------------------------------------------------------------------
 
 
-@case(PASSES, "critical_human_approval")
-def critical_human_approval_pass() -> Scenario:
+@case(PASSES, "critical_actions_grounded")
+def critical_actions_grounded_pass() -> Scenario:
     chain = builder()  # ChainBuilder's principal is a HumanPrincipal
     chain.add("financial.payment.initiate", "critical", authorization=GRANTED)
     chain.add("system.command.execute", "high")
     return Scenario([chain.receipts], population=1)
 
 
-@case(FAILS, "critical_human_approval")
-def critical_human_approval_fail() -> Scenario:
+@case(FAILS, "critical_actions_grounded")
+def critical_actions_grounded_fail() -> Scenario:
     chain = builder()
     chain.add("financial.payment.initiate", "critical", authorization=GRANTED)
     ungranted = chain.add("financial.payment.initiate", "critical", authorization=AUTH)
@@ -545,14 +591,116 @@ def critical_human_approval_fail() -> Scenario:
         [chain.receipts, org.receipts],
         failing_receipts=ids(ungranted, org.receipts[0]),
         failing_chains=("c1", "org"),
+        problems={"no_grant_ref": ids(ungranted), "not_for_a_human": ids(org.receipts[0])},
     )
 
 
-@case(NOT_APPLICABLES, "critical_human_approval")
-def critical_human_approval_na() -> Scenario:
+@case(NOT_APPLICABLES, "critical_actions_grounded")
+def critical_actions_grounded_na() -> Scenario:
     chain = builder()
     chain.add("system.command.execute", "high")
     return Scenario([chain.receipts])
+
+
+def approved_by(correlation: str) -> Callable[[dict[str, Any]], None]:
+    return lambda s: s.update(correlation_id=correlation)
+
+
+@case(PASSES, "human_approval")
+def human_approval_pass() -> Scenario:
+    chain = builder()
+    chain.add("agent.payment.approve", "low", timestamp="2026-10-01T10:00:00.000Z")
+    chain.add(
+        "financial.payment.initiate",
+        "critical",
+        authorization=GRANTED,
+        timestamp="2026-10-01T10:05:00.000Z",
+    )  # approved 5 min before by receipt
+    chain.add(
+        "financial.payment.initiate",
+        "critical",
+        authorization=GRANTED,
+        timestamp="2026-10-01T10:06:00.000Z",
+    )  # approval referenced elsewhere
+    chain.add(
+        "financial.payment.initiate",
+        "critical",
+        authorization=AUTH | {"grant_ref": "g-once", "granted_at": "2026-10-01T10:01:00.000Z"},
+        timestamp="2026-10-01T10:07:00.000Z",
+    )  # a grant issued for this action only
+    edit(chain.receipts, 0, approved_by("pay-1"))
+    edit(chain.receipts, 1, approved_by("pay-1"))
+    edit(chain.receipts, 2, approved_by("CHG-4711"))
+    return Scenario(
+        [chain.receipts],
+        params={"approval_references": ["CHG-*"]},
+        population=3,
+        metrics={"by_approval_receipt": 1, "by_approval_reference": 1, "by_single_use_grant": 1},
+    )
+
+
+@case(FAILS, "human_approval")
+def human_approval_fail() -> Scenario:
+    """The counter-example: a week-long standing grant is not an approval of each action."""
+    chain = builder()
+    standing = AUTH | {
+        "grant_ref": "g-week",
+        "granted_at": "2026-09-28T05:00:00.000Z",
+        "expires_at": "2026-10-05T05:30:00.000Z",
+    }
+    first = chain.add("financial.payment.initiate", "critical", authorization=standing)
+    second = chain.add("financial.payment.initiate", "critical", authorization=standing)
+    late = chain.add("agent.payment.approve", "low", timestamp="2026-10-01T11:00:00.000Z")
+    chain.add(
+        "financial.payment.initiate",
+        "critical",
+        authorization=GRANTED,
+        timestamp="2026-10-01T10:59:00.000Z",
+    )  # approved only after the fact
+    edit(chain.receipts, 2, approved_by("pay-2"))
+    edit(chain.receipts, 3, approved_by("pay-2"))
+    del late
+    return Scenario(
+        [chain.receipts],
+        failing_receipts=ids(first, second, chain.receipts[3]),
+        failing_chains=("c1",),
+    )
+
+
+@case(NOT_APPLICABLES, "human_approval")
+def human_approval_na() -> Scenario:
+    chain = builder()
+    chain.add("financial.payment.initiate", "critical", authorization=GRANTED)
+    return Scenario([chain.receipts], params={"actions": ["system.*"]})  # ASI05's population
+
+
+@case(PASSES, "overseer_stops")
+def overseer_stops_pass() -> Scenario:
+    stopped = builder("stopped")
+    stopped.add()
+    stopped.add(
+        "system.command.execute", "high", terminal=True, status="interrupted", outcome="failure"
+    )  # interrupted by the user
+    daemon = builder("daemon")
+    daemon.add("agent_receipts.chain_interrupted", terminal=True, status="interrupted")
+    return Scenario(
+        [stopped.receipts, daemon.receipts],
+        metrics={"interrupted_chains": 2, "overseer_stops": 1},
+    )
+
+
+@case(INDETERMINATES, "overseer_stops")
+def overseer_stops_none() -> Scenario:
+    """A daemon's own shutdown is not an overseer's stop; a session ending neither."""
+    daemon = builder("daemon")
+    daemon.add("agent_receipts.chain_interrupted", terminal=True, status="interrupted")
+    done = builder("done")
+    done.add(terminal=True)
+    return Scenario(
+        [daemon.receipts, done.receipts],
+        reason=Reason.NOT_EVIDENCED,
+        metrics={"interrupted_chains": 1, "overseer_stops": 0},
+    )
 
 
 def declare_reversible(value: bool) -> Callable[[dict[str, Any]], None]:
@@ -661,20 +809,15 @@ def unknown_action_share_fail() -> Scenario:
 def failure_rate_pass() -> Scenario:
     chain = builder().extend(9)
     chain.add(outcome="failure")  # 1 in 10: exactly the default limit
-    return Scenario([chain.receipts], population=10, metrics={"share": 0.1, "limit": 0.1})
+    return Scenario([chain.receipts], population=10, metrics={"rate": 0.1, "limit": 0.1})
 
 
-@case(FAILS, "failure_rate")
-def failure_rate_fail() -> Scenario:
+@case(EXCEPTIONS, "failure_rate")
+def failure_rate_exceptions() -> Scenario:
     chain = builder()
     chain.add()
     failed = chain.add(outcome="failure")
-    return Scenario(
-        [chain.receipts],
-        failing_receipts=ids(failed),
-        failing_chains=("c1",),
-        metrics={"share": 0.5},
-    )
+    return Scenario([chain.receipts], exceptions=ids(failed), metrics={"rate": 0.5})
 
 
 # dangerous capabilities ---------------------------------------------------------------------
@@ -722,13 +865,17 @@ def external_transfer_authorized_fail() -> Scenario:
     chain.add("communication.email.send", "high", authorization=AUTH)
     share = chain.add("document.file.share", "high")
     egress = chain.add("network.egress.observed", "medium")
+    api = chain.add("data.api.write", "medium")  # a write to an external API is a transfer
+    chat = chain.add("communication.message.send", "medium")
     return Scenario(
         [chain.receipts],
-        failing_receipts=ids(share, egress),
+        failing_receipts=ids(share, egress, api, chat),
         failing_chains=("c1",),
         metrics={
             "by_type": {
                 "communication.email.send": 1,
+                "communication.message.send": 1,
+                "data.api.write": 1,
                 "document.file.share": 1,
                 "network.egress.observed": 1,
             }
@@ -736,9 +883,94 @@ def external_transfer_authorized_fail() -> Scenario:
     )
 
 
+@case(PASSES, "executed_once")
+def executed_once_pass() -> Scenario:
+    chain = builder()
+    chain.add("financial.payment.initiate", "critical", idempotency_key="pay-1")
+    chain.add("financial.payment.authorize", "critical", idempotency_key="pay-1")  # other type
+    chain.add("financial.payment.initiate", "critical", idempotency_key="pay-2", outcome="failure")
+    chain.add("financial.payment.initiate", "critical", idempotency_key="pay-2")  # a retry
+    return Scenario([chain.receipts], population=4, metrics={"keyed": 3})
+
+
+@case(FAILS, "executed_once")
+def executed_once_fail() -> Scenario:
+    first = builder("first")
+    first.add("financial.payment.initiate", "critical", idempotency_key="pay-1")
+    again = builder("again")
+    twice = again.add(
+        "financial.payment.initiate",
+        "critical",
+        idempotency_key="pay-1",
+        timestamp="2026-10-01T11:00:00.000Z",  # after the first: it is the duplicate
+    )
+    return Scenario(
+        [first.receipts, again.receipts],
+        failing_receipts=ids(twice),
+        failing_chains=("again",),
+    )
+
+
+@case(NOT_APPLICABLES, "executed_once")
+def executed_once_na() -> Scenario:
+    return Scenario([builder().extend(2).receipts])
+
+
+INVENTORY = {
+    "producers": [
+        {
+            "issuer": "did:agent:test",
+            "tools": ["get_*"],
+            "targets": ["fs", "s3"],
+            "models": ["model-a"],
+        },
+    ]
+}
+
+
+@case(PASSES, "inventory_allowlist")
+def inventory_allowlist_pass() -> Scenario:
+    chain = builder()
+    chain.add(target=FS, tool_name="get_file", issuer_fields={"model": "model-a"})
+    chain.add(target={"system": "s3", "resource": "b"}, issuer_fields={"model": "model-a"})
+    return Scenario([chain.receipts], params=INVENTORY, population=2)
+
+
+@case(FAILS, "inventory_allowlist")
+def inventory_allowlist_fail() -> Scenario:
+    chain = builder()
+    chain.add(target=FS, tool_name="get_file", issuer_fields={"model": "model-a"})
+    tool = chain.add(target=FS, tool_name="delete_repo", issuer_fields={"model": "model-a"})
+    model = chain.add(target=FS, issuer_fields={"model": "model-b"})
+    stranger = builder("stranger", issuer="did:agent:stranger")
+    unlisted = stranger.add(target=FS)
+    return Scenario(
+        [chain.receipts, stranger.receipts],
+        params=INVENTORY,
+        failing_receipts=ids(tool, model, unlisted),
+        failing_chains=("c1", "stranger"),
+        metrics={"unlisted": {"models": ["model-b"], "tools": ["delete_repo"]}},
+        problems={
+            "component_not_allowlisted": ids(tool, model),
+            "producer_not_inventoried": ids(unlisted),
+        },
+    )
+
+
+@case(NOT_APPLICABLES, "inventory_allowlist")
+def inventory_allowlist_na() -> Scenario:
+    return Scenario([builder().extend(2).receipts], params=INVENTORY, period=LATER)
+
+
+@case(INDETERMINATES, "external_transfer_authorized")
+def external_transfer_not_instrumented() -> Scenario:
+    """No transfer receipt at all: egress is not instrumented, which proves nothing."""
+    return Scenario([builder().extend(2).receipts], reason=Reason.NOT_INSTRUMENTED)
+
+
 @case(NOT_APPLICABLES, "external_transfer_authorized")
 def external_transfer_authorized_na() -> Scenario:
-    return Scenario([builder().extend(2).receipts])
+    return Scenario([builder().extend(2).receipts], period=LATER)
 
 
 @case(PASSES, "financial_actions_granted")
@@ -760,6 +992,7 @@ def financial_actions_granted_fail() -> Scenario:
         failing_receipts=ids(ungranted, unauthorized),
         failing_chains=("c1",),
         metrics={"by_type": {"financial.payment.initiate": 3}},
+        problems={"no_grant_ref": ids(ungranted), "no_authorization": ids(unauthorized)},
     )
 
 
@@ -830,15 +1063,27 @@ def intent(**fields: Any) -> Callable[[dict[str, Any]], None]:
     return lambda s: s.update(intent=fields)
 
 
+CONVERSATIONAL = {"conversational": ["did:agent:test"]}
+
+
 @case(PASSES, "intent_recorded")
 def intent_recorded_pass() -> Scenario:
     chain = builder()
     chain.add("system.command.execute", "high")
     chain.add("system.pty.open", "critical")
+    chain.add("system.pty.open", "critical")
     chain.add()
     edit(chain.receipts, 0, intent(prompt_preview="clean up the build cache"))
     edit(chain.receipts, 1, intent(conversation_hash="sha256:" + "c" * 64))
-    return Scenario([chain.receipts], population=2)
+    edit(chain.receipts, 2, intent(reasoning_hash="sha256:" + "d" * 64))  # reasoning counts
+    daemon = builder("daemon", issuer="did:agent:daemon")  # not conversational: left out
+    daemon.add("system.command.execute", "high")
+    return Scenario(
+        [chain.receipts, daemon.receipts],
+        params=CONVERSATIONAL,
+        population=3,
+        metrics={"with_reasoning_hash": 1},
+    )
 
 
 @case(FAILS, "intent_recorded")
@@ -847,14 +1092,27 @@ def intent_recorded_fail() -> Scenario:
     chain.add("system.command.execute", "high")
     silent = chain.add("system.pty.open", "critical")
     edit(chain.receipts, 0, intent(prompt_preview="clean up the build cache"))
-    return Scenario([chain.receipts], failing_receipts=ids(silent), failing_chains=("c1",))
+    return Scenario(
+        [chain.receipts],
+        params=CONVERSATIONAL,
+        failing_receipts=ids(silent),
+        failing_chains=("c1",),
+    )
+
+
+@case(INDETERMINATES, "intent_recorded")
+def intent_recorded_not_configured() -> Scenario:
+    """Which agents hold conversations is a fact of the deployment, with no default."""
+    chain = builder()
+    chain.add("system.command.execute", "high")
+    return Scenario([chain.receipts], reason=Reason.NOT_CONFIGURED)
 
 
 @case(NOT_APPLICABLES, "intent_recorded")
 def intent_recorded_na() -> Scenario:
     chain = builder()
     chain.add("network.egress.observed", "medium")
-    return Scenario([chain.receipts])
+    return Scenario([chain.receipts], params=CONVERSATIONAL)
 
 
 @case(PASSES, "write_commitments")
@@ -870,7 +1128,14 @@ def write_commitments_fail() -> Scenario:
     chain = builder()
     chain.add("filesystem.file.create", parameters_hash=PARAMS_HASH)
     uncommitted = chain.add("filesystem.file.delete", "high")
-    return Scenario([chain.receipts], failing_receipts=ids(uncommitted), failing_chains=("c1",))
+    api = chain.add("data.api.write", "medium")  # writes the old globs missed
+    moved = chain.add("filesystem.file.move", "medium")
+    cell = chain.add("document.spreadsheet.modify_cell", "medium")
+    return Scenario(
+        [chain.receipts],
+        failing_receipts=ids(uncommitted, api, moved, cell),
+        failing_chains=("c1",),
+    )
 
 
 @case(NOT_APPLICABLES, "write_commitments")
@@ -894,12 +1159,42 @@ def no_plaintext_disclosure_pass() -> Scenario:
 def no_plaintext_disclosure_fail() -> Scenario:
     chain = builder()
     chain.add("communication.email.send", "high")
+    chain.add("system.command.execute", "high")
+    chain.add(
+        "system.command.execute",
+        "high",
+        outcome="failure",
+        outcome_fields={"error": "permission denied: /etc/shadow"},
+    )
     chain.add()
     legacy = {"to": "bob@example.com", "subject": "salaries"}
     edit(chain.receipts, 0, lambda s: s["action"].update(parameters_disclosure=legacy))
+    edit(chain.receipts, 1, intent(prompt_preview="pay the invoices of ACME Corp"))
+    legacy_one, prompt, error = chain.receipts[:3]
     return Scenario(
-        [chain.receipts], failing_receipts=ids(chain.receipts[0]), failing_chains=("c1",)
+        [chain.receipts],
+        failing_receipts=ids(legacy_one, prompt, error),
+        failing_chains=("c1",),
+        problems={
+            "plaintext_parameters": ids(legacy_one),
+            "plaintext_prompt": ids(prompt),
+            "plaintext_error": ids(error),
+        },
     )
+
+
+@case(PASSES, "ai_sent_messages")
+def ai_sent_messages_pass() -> Scenario:
+    chain = builder()
+    chain.add("communication.email.send", "high")
+    chain.add("communication.message.send", "medium")
+    chain.add()
+    return Scenario([chain.receipts], population=2, metrics={"by_agent": {"did:agent:test": 2}})
+
+
+@case(NOT_APPLICABLES, "ai_sent_messages")
+def ai_sent_messages_na() -> Scenario:
+    return Scenario([builder().extend(2).receipts])
 
 
 # anomalies ----------------------------------------------------------------------------------
@@ -923,8 +1218,8 @@ def burst_detection_pass() -> Scenario:
     )
 
 
-@case(FAILS, "burst_detection")
-def burst_detection_fail() -> Scenario:
+@case(EXCEPTIONS, "burst_detection")
+def burst_detection_exceptions() -> Scenario:
     a = builder("a")
     b = builder("b")  # same issuer as a: its chains are counted together
     burst = same_minute(a, 2) + same_minute(b, 1)
@@ -932,10 +1227,23 @@ def burst_detection_fail() -> Scenario:
     return Scenario(
         [a.receipts, b.receipts],
         params={"max_per_minute": 2},
-        failing_receipts=ids(*burst),
-        failing_chains=("a", "b"),
+        exceptions=ids(*burst),
         metrics={"busiest_minute": 3},
     )
+
+
+OFFICE = {
+    "producers": [
+        {
+            "issuer": "did:agent:test",
+            "start": "06:00",
+            "end": "22:00",
+            "weekdays": [1, 2, 3, 4, 5],
+            "timezone": "UTC",
+        },
+        {"issuer": "did:agent:daemon", "always": True},
+    ]
+}
 
 
 @case(PASSES, "working_hours")
@@ -943,11 +1251,19 @@ def working_hours_pass() -> Scenario:
     chain = builder()
     chain.add(timestamp="2026-10-01T06:00:00.000Z")  # Thursday
     chain.add(timestamp="2026-10-01T21:59:00.000Z")
-    return Scenario([chain.receipts], population=2, metrics={"outside": 0})
+    daemon = builder("daemon", issuer="did:agent:daemon")
+    daemon.add(timestamp="2026-10-03T03:00:00.000Z")  # Saturday night: it never sleeps
+    return Scenario(
+        [chain.receipts, daemon.receipts],
+        params=OFFICE,
+        population=3,
+        metrics={"outside_hours": 0},
+    )
 
 
-@case(FAILS, "working_hours")
-def working_hours_fail() -> Scenario:
+@case(EXCEPTIONS, "working_hours")
+def working_hours_exceptions() -> Scenario:
+    """Weekend and night actions are exceptions to review, not a failed control."""
     chain = builder()
     early = chain.add(timestamp="2026-10-01T05:59:00.000Z")  # Thursday
     chain.add(timestamp="2026-10-01T21:59:00.000Z")
@@ -955,10 +1271,23 @@ def working_hours_fail() -> Scenario:
     saturday = chain.add(timestamp="2026-10-03T10:00:00.000Z")
     return Scenario(
         [chain.receipts],
-        failing_receipts=ids(early, late, saturday),
-        failing_chains=("c1",),
-        metrics={"outside": 3},
+        params=OFFICE,
+        exceptions=ids(early, late, saturday),
+        metrics={"outside_hours": 3},
     )
+
+
+@case(INDETERMINATES, "working_hours")
+def working_hours_not_configured() -> Scenario:
+    """No shipped working hours: without the deployment's, nothing is judged."""
+    chain = builder()
+    chain.add(timestamp="2026-10-03T10:00:00.000Z")  # Saturday
+    return Scenario([chain.receipts], reason=Reason.NOT_CONFIGURED)
+
+
+@case(NOT_APPLICABLES, "working_hours")
+def working_hours_na() -> Scenario:
+    return Scenario([builder().extend(2).receipts], params=OFFICE, period=LATER)
 
 
 def with_history(*in_period: tuple[str, str, dict[str, Any]]) -> tuple[Scenario, list[Any]]:
@@ -975,20 +1304,36 @@ def with_history(*in_period: tuple[str, str, dict[str, Any]]) -> tuple[Scenario,
 def first_seen_pass() -> Scenario:
     scenario, _ = with_history(("filesystem.file.read", "low", FS))
     scenario.population = 1
-    scenario.metrics = {"new_action_types": [], "new_targets": []}
+    scenario.metrics = {"new": {}}
     return scenario
 
 
-@case(FAILS, "first_seen")
-def first_seen_fail() -> Scenario:
+@case(EXCEPTIONS, "first_seen")
+def first_seen_exceptions() -> Scenario:
     scenario, (new_type, new_target, _) = with_history(
         ("filesystem.file.delete", "high", FS),
         ("filesystem.file.read", "low", {"system": "s3", "resource": "bucket"}),
         ("filesystem.file.read", "low", FS),
     )
-    scenario.failing_receipts = ids(new_type, new_target)
-    scenario.failing_chains = ("c1",)
-    scenario.metrics = {"new_action_types": ["filesystem.file.delete"], "new_targets": ["s3"]}
+    stranger = builder("stranger", issuer="did:agent:stranger", principal="did:user:eve")
+    newcomer = stranger.add(
+        target=FS,
+        timestamp="2026-10-02T10:00:00.000Z",
+        issuer_fields={"model": "model-x"},
+        tool_name="get_file",
+    )
+    scenario.chains.append(stranger.receipts)
+    scenario.exceptions = ids(new_type, new_target, newcomer)
+    scenario.metrics = {
+        "new": {
+            "action types": ["filesystem.file.delete"],
+            "agents": ["did:agent:stranger"],
+            "models": ["model-x"],
+            "principals": ["did:user:eve"],
+            "target systems": ["s3"],
+            "tools": ["get_file"],
+        }
+    }
     return scenario
 
 
@@ -996,7 +1341,12 @@ def first_seen_fail() -> Scenario:
 def first_seen_without_history() -> Scenario:
     chain = builder()
     chain.add(target=FS, timestamp="2026-10-01T10:00:00.000Z")
-    return Scenario([chain.receipts], period=OCTOBER, metrics={"history_receipts": 0})
+    return Scenario(
+        [chain.receipts],
+        period=OCTOBER,
+        reason=Reason.NO_HISTORY,
+        metrics={"history_receipts": 0},
+    )
 
 
 @case(NOT_APPLICABLES, "first_seen")
@@ -1014,7 +1364,8 @@ def test_every_check_has_its_scenarios() -> None:
     assert set(NOT_APPLICABLES) == set(REGISTRY)
     assert set(FAILS) | set(CANNOT_FAIL) == set(REGISTRY)
     assert not set(FAILS) & set(CANNOT_FAIL)
-    assert set(CANNOT_FAIL) <= set(INDETERMINATES)
+    assert set(CANNOT_FAIL) - DETECTIVE <= set(INDETERMINATES) | {"ai_sent_messages"}
+    assert set(EXCEPTIONS) == DETECTIVE == {n for n, spec in REGISTRY.items() if spec.detective}
 
 
 @pytest.mark.parametrize("name", sorted(PASSES))
@@ -1023,9 +1374,14 @@ def test_pass(tmp_path: Path, name: str) -> None:
     result = assess(tmp_path, name, scenario)
     assert result.status is Status.PASS, result
     assert (result.failing_receipts, result.failing_chains) == ((), ())
+    assert result.exceptions == 0
     if scenario.population is not None:
         assert result.population == scenario.population
     assert picked(result.metrics, scenario.metrics) == scenario.metrics
+
+
+def _problems(result: CheckResult) -> dict[str, tuple[str, ...]]:
+    return {hit.problem: hit.receipts for hit in result.hits}
 
 
 # Checks whose FAIL scenario shows a defect (strict: the case fails the suite once fixed).
@@ -1036,6 +1392,22 @@ def test_fail(tmp_path: Path, name: str) -> None:
     assert result.status is Status.FAIL, result
     assert result.failing_receipts == scenario.failing_receipts
     assert result.failing_chains == scenario.failing_chains
+    assert picked(result.metrics, scenario.metrics) == scenario.metrics
+    expected = scenario.problems or {REGISTRY[name].problem.code: scenario.failing_receipts}
+    if scenario.failing_receipts:
+        assert _problems(result) == expected
+
+
+@pytest.mark.parametrize("name", sorted(EXCEPTIONS))
+def test_detective_checks_list_exceptions_and_pass(tmp_path: Path, name: str) -> None:
+    """Detecting an anomaly is the control operating: the check passes and lists it."""
+    scenario = EXCEPTIONS[name]()
+    result = assess(tmp_path, name, scenario)
+    assert result.status is Status.PASS, result
+    assert result.detective
+    assert result.exceptions == len(scenario.exceptions)
+    assert _problems(result) == {REGISTRY[name].problem.code: scenario.exceptions}
+    assert result.failing_receipts == ()
     assert picked(result.metrics, scenario.metrics) == scenario.metrics
 
 
@@ -1053,6 +1425,8 @@ def test_indeterminate(tmp_path: Path, name: str) -> None:
     result = assess(tmp_path, name, scenario)
     assert result.status is Status.INDETERMINATE, result
     assert result.failing_receipts == ()
+    if scenario.reason is not None:
+        assert result.reason is scenario.reason
     assert picked(result.metrics, scenario.metrics) == scenario.metrics
 
 
@@ -1073,12 +1447,29 @@ def test_tampered_evidence_never_passes(tmp_path: Path, name: str) -> None:
     assert result.status is expected, result
 
 
-def test_failure_on_an_untrusted_receipt_is_indeterminate(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", sorted(set(PASSES) - FAIL_WHEN_UNVERIFIED))
+def test_an_untrusted_chain_is_left_out_not_blocking(tmp_path: Path, name: str) -> None:
+    """A broken chain beside a passing one is excluded from the population (it is reported
+    once, by chain_integrity): the others still pass on their own trusted evidence."""
+    scenario = PASSES[name]()
+    if not scenario.chains:
+        pytest.skip("no chain to add to")
+    forged = builder("forged-extra").extend(2, timestamp="2026-10-01T12:00:00.000Z").receipts
+    tamper(forged)
+    scenario.chains.append(forged)
+    result = assess(tmp_path, name, scenario)
+    assert result.status is Status.PASS, result
+    if scenario.population is not None:
+        assert result.population == scenario.population
+
+
+def test_failure_on_an_untrusted_receipt_is_not_evidence(tmp_path: Path) -> None:
     chain = builder()
     chain.add("system.command.execute", "high")  # would fail authorization_present...
     tamper(chain.receipts)  # ...but its chain does not verify
     result = assess(tmp_path, "authorization_present", Scenario([chain.receipts]))
     assert result.status is Status.INDETERMINATE
+    assert result.reason is Reason.NO_TRUSTED_EVIDENCE
     assert result.failing_receipts == ()
     assert result.untrusted == 1
 
@@ -1106,7 +1497,7 @@ def test_ungrounded_principal_still_trusted_so_authorization_checks_fail(tmp_pat
     assert bool(row["trusted"])
     assert not ev.chains["valid"].item()
     assert ev.chains["authentic"].item()
-    for name in ("grounded_principal", "critical_human_approval", "financial_actions_granted"):
+    for name in ("grounded_principal", "critical_actions_grounded", "financial_actions_granted"):
         result = run_check(name, ev)
         assert result.status is Status.FAIL, name
         assert result.failing_receipts == ids(ungrounded), name
@@ -1135,34 +1526,151 @@ def test_write_commitments_can_require_a_response_hash(tmp_path: Path) -> None:
     scenario.params = {"require_response_hash": True}
     result = assess(tmp_path, "write_commitments", scenario)
     assert result.status is Status.FAIL
-    assert result.failing_receipts == ids(no_response)
+    assert _problems(result) == {"response_uncommitted": ids(no_response)}
+
+
+def test_write_commitments_can_require_the_state_before_and_after(tmp_path: Path) -> None:
+    """The rationale 'commits to the state before and after' is now what is tested."""
+    state = {"state_change": {"before_hash": PARAMS_HASH, "after_hash": "sha256:" + "b" * 64}}
+    chain = builder()
+    chain.add("filesystem.file.modify", "medium", parameters_hash=PARAMS_HASH, outcome_fields=state)
+    blind = chain.add("data.api.write", "medium", parameters_hash=PARAMS_HASH)
+    chain.add("filesystem.file.create", parameters_hash=PARAMS_HASH)  # a creation: no before
+    scenario = Scenario([chain.receipts])
+    assert assess(tmp_path, "write_commitments", scenario).status is Status.PASS
+    scenario.params = {"require_state_change": True}
+    result = assess(tmp_path, "write_commitments", scenario)
+    assert result.status is Status.FAIL
+    assert _problems(result) == {"state_change_uncommitted": ids(blind)}
 
 
 def test_unanchored_trusted_timestamp_does_not_count(tmp_path: Path) -> None:
     scenario = PASSES["trusted_timestamp_coverage"]()
     scenario.tsa_roots = ()  # the token is valid, but its TSA is not trusted
     result = assess(tmp_path, "trusted_timestamp_coverage", scenario)
-    assert result.status is Status.FAIL
+    assert result.status is Status.INDETERMINATE
+    assert result.reason is Reason.NOT_TIMESTAMPED
     assert result.metrics["share"] == 0.0
 
 
-@pytest.mark.parametrize(
-    ("timezone", "status"), [("UTC", Status.FAIL), ("Europe/Berlin", Status.PASS)]
-)
-def test_working_hours_in_a_timezone(tmp_path: Path, timezone: str, status: Status) -> None:
+@pytest.mark.parametrize(("timezone", "outside"), [("UTC", 1), ("Europe/Berlin", 0)])
+def test_working_hours_in_a_timezone(tmp_path: Path, timezone: str, outside: int) -> None:
     chain = builder()
     chain.add(timestamp="2026-10-01T04:30:00.000Z")  # 06:30 in Berlin (CEST)
-    scenario = Scenario([chain.receipts], params={"timezone": timezone})
-    assert assess(tmp_path, "working_hours", scenario).status is status
+    hours = {
+        "issuer": "did:agent:test",
+        "start": "06:00",
+        "end": "22:00",
+        "weekdays": [1, 2, 3, 4, 5],
+        "timezone": timezone,
+    }
+    scenario = Scenario([chain.receipts], params={"producers": [hours]})
+    result = assess(tmp_path, "working_hours", scenario)
+    assert result.status is Status.PASS
+    assert result.exceptions == outside
 
 
-@pytest.mark.parametrize(("allowed", "status"), [(0, Status.FAIL), (1, Status.PASS)])
-def test_working_hours_tolerates_max_outside(tmp_path: Path, allowed: int, status: Status) -> None:
+def test_working_hours_of_an_unlisted_producer_are_not_configured(tmp_path: Path) -> None:
     chain = builder()
-    chain.add(timestamp="2026-10-03T10:00:00.000Z")  # Saturday
-    chain.add(timestamp="2026-10-05T10:00:00.000Z")  # Monday
-    scenario = Scenario([chain.receipts], params={"max_outside": allowed})
-    assert assess(tmp_path, "working_hours", scenario).status is status
+    chain.add(timestamp="2026-10-01T10:00:00.000Z")
+    other = {"producers": [{"issuer": "did:agent:other", "always": True}]}
+    result = assess(tmp_path, "working_hours", Scenario([chain.receipts], params=other))
+    assert result.status is Status.INDETERMINATE
+    assert result.reason is Reason.NOT_CONFIGURED
+
+
+def test_a_week_without_any_chain_fails_continuity(tmp_path: Path) -> None:
+    """The counter-example: gaps inside chains were measured, a silent week passed."""
+    chain = builder()
+    days(chain, "01", "02", "12", "13")  # nothing from Monday the 5th to Friday the 9th
+    result = assess(
+        tmp_path,
+        "activity_continuity",
+        Scenario(
+            [chain.receipts],
+            params=WEEKDAYS,
+            period=Period(
+                since=datetime(2026, 10, 1, tzinfo=UTC), until=datetime(2026, 10, 14, tzinfo=UTC)
+            ),
+        ),
+    )
+    assert result.status is Status.FAIL
+    assert result.metrics["silent_days"] == {
+        "did:agent:test": ["2026-10-05", "2026-10-06", "2026-10-07", "2026-10-08", "2026-10-09"]
+    }
+
+
+def test_continuity_is_not_configured_without_expected_producers(tmp_path: Path) -> None:
+    result = assess(tmp_path, "activity_continuity", Scenario([builder().extend(2).receipts]))
+    assert result.status is Status.INDETERMINATE
+    assert result.reason is Reason.NOT_CONFIGURED
+
+
+def test_continuity_on_a_day_with_only_unverified_receipts_is_undecided(tmp_path: Path) -> None:
+    good = builder()
+    days(good, "05", "06", "08", "09")
+    forged = builder("forged")
+    days(forged, "07")
+    tamper(forged.receipts)
+    scenario = Scenario([good.receipts, forged.receipts], params=WEEKDAYS, period=FIRST_WEEK)
+    result = assess(tmp_path, "activity_continuity", scenario)
+    assert result.status is Status.INDETERMINATE
+    assert result.metrics["unverified_days"] == {"did:agent:test": ["2026-10-07"]}
+
+
+def test_a_daemon_open_by_design_does_not_count_against_termination(tmp_path: Path) -> None:
+    """The counter-example: the daemon's date-named chains stay open by design."""
+    done = builder("done")
+    done.add(terminal=True)
+    daemon = builder("2026-10-01", issuer="did:agent:daemon").extend(3)
+    scenario = Scenario([done.receipts, daemon.receipts])
+    assert assess(tmp_path, "termination_status", scenario).status is Status.INDETERMINATE
+    scenario.params = {"open_chains": ["did:agent:daemon"]}
+    result = assess(tmp_path, "termination_status", scenario)
+    assert result.status is Status.PASS
+    assert result.metrics["open_by_design"] == 1
+
+
+def test_registry_validity_wins_over_the_receipt_claim(tmp_path: Path) -> None:
+    """The agent writes its own validity into the receipt; the registry decides."""
+    chain = builder()
+    claimed = chain.add("system.command.execute", "high", authorization=GRANTED)
+    registry = {
+        "g-1": Grant(
+            subject="did:user:alice",
+            issued_at="2026-09-01T00:00:00Z",
+            expires_at="2026-09-30T00:00:00Z",
+        )
+    }
+    scenario = Scenario([chain.receipts])
+    assert assess(tmp_path, "authorization_time_valid", scenario).status is Status.PASS
+    scenario.grants = registry
+    result = assess(tmp_path, "authorization_time_valid", scenario)
+    assert result.status is Status.FAIL
+    assert result.failing_receipts == ids(claimed)
+    assert result.metrics["validity_from_registry"] == 1
+
+
+def test_registry_scopes_win_over_the_receipt_claim(tmp_path: Path) -> None:
+    chain = builder()
+    claimed = chain.add(
+        "financial.payment.initiate", "critical", authorization=PAYMENTS
+    )  # claims payments:write under g-1
+    scenario = Scenario([chain.receipts], params=RULES)
+    assert assess(tmp_path, "scope_matches_action", scenario).status is Status.PASS
+    scenario.grants = {"g-1": Grant(subject="did:user:alice", scopes=("ops:run",))}
+    result = assess(tmp_path, "scope_matches_action", scenario)
+    assert result.status is Status.FAIL
+    assert result.failing_receipts == ids(claimed)
+
+
+def test_a_standing_grant_grounds_a_critical_action_but_does_not_approve_it(
+    tmp_path: Path,
+) -> None:
+    """critical_human_approval only tested 'human principal and a grant_ref' (renamed)."""
+    scenario = FAILS["human_approval"]()
+    assert assess(tmp_path, "critical_actions_grounded", scenario).status is Status.PASS
+    assert assess(tmp_path, "human_approval", scenario).status is Status.FAIL
 
 
 # regressions ----------------------------------------------------------------------------------
@@ -1173,7 +1681,7 @@ def test_chain_integrity_on_no_receipts_is_not_applicable(tmp_path: Path) -> Non
     assert result.status is Status.NOT_APPLICABLE
 
 
-@pytest.mark.parametrize("name", ["critical_human_approval", "financial_actions_granted"])
+@pytest.mark.parametrize("name", ["critical_actions_grounded", "financial_actions_granted"])
 def test_empty_grant_ref_is_no_grant(tmp_path: Path, name: str) -> None:
     chain = builder()
     empty = chain.add(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -123,13 +124,8 @@ def test_internal_errors_exit_three_without_traceback(chain_files, monkeypatch, 
     assert "Traceback" not in err
 
 
-def test_stdin_source(chain_files) -> None:
+def test_stdin_source(chain_files, monkeypatch, capsys) -> None:
     good, _, key = chain_files
-    run = subprocess.run(
-        [sys.executable, "-m", "reporting", "verify", "-", "--keys", str(key)],
-        input=good.read_bytes(),
-        capture_output=True,
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr
-    assert b"VALID   chain_good" in run.stdout
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(good.read_bytes())))
+    assert main(["verify", "-", "--keys", str(key)]) == 0
+    assert "VALID   chain_good" in capsys.readouterr().out

@@ -412,7 +412,7 @@ def test_sign_rejects_naive_time_and_mismatched_key(
     wrong = SigningIdentity(ec.generate_private_key(ec.SECP256R1()), identity.certificate)
     with pytest.raises(KeyStoreError) as mismatch:
         sign_detached(MANIFEST, wrong, signing_time=SIGNING_TIME)
-    assert mismatch.value.code == "KEY_CERT_MISMATCH"
+    assert mismatch.value.code == "KEY_CERTIFICATE_MISMATCH"
 
 
 # --- interoperability ----------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from reporting.config import CheckOverride, ReportConfig, config_schema, load_config
+from reporting.config import EVERY, CheckOverride, ReportConfig, config_schema, load_config
 from reporting.errors import Diagnostic, InputError
 from reporting.periods import parse_period
 
@@ -73,14 +73,25 @@ def test_sample_names_october_2026_and_signs_with_the_demo_key() -> None:
     assert config.sign_chain == ()
     assert config.tsa is None
     override = CheckOverride(
-        "soc2",
-        "CC7.2",
-        "working_hours",
-        {"start": "07:00", "end": "19:00", "timezone": "Europe/Berlin"},
-        line=config.overrides[0].line,
+        "soc2", "CC7.2", "burst_detection", {"max_per_minute": 20}, line=config.overrides[-1].line
     )
-    assert config.overrides == (override,)
-    assert config.overrides[0].line is not None
+    assert config.overrides[-1] == override
+    assert config.overrides[-1].line is not None
+    deployment = {o.check: o for o in config.overrides[:-1]}
+    assert set(deployment) == {
+        "activity_continuity",
+        "intent_recorded",
+        "inventory_allowlist",
+        "termination_status",
+        "working_hours",
+    }
+    assert {(o.framework, o.control) for o in deployment.values()} == {(EVERY, EVERY)}
+    assert deployment["intent_recorded"].params == {
+        "conversational": ["did:agent:coding-assistant"]
+    }
+    assert deployment["termination_status"].params == {
+        "open_chains": ["did:agent:mcp-proxy-github"]
+    }
 
 
 def test_paths_do_not_depend_on_the_working_directory(
@@ -259,8 +270,9 @@ def test_each_schema_rule_is_enforced(tmp_path: Path, text: str, line: int, sett
 def test_a_repeated_override_is_an_error(tmp_path: Path) -> None:
     text = HEADER + (
         "checks:\n  overrides:\n"
-        "    - {framework: soc2, control: CC7.2, check: working_hours, params: {}}\n"
-        "    - {framework: soc2, control: CC7.2, check: working_hours, params: {start: '08:00'}}\n"
+        "    - {framework: soc2, control: CC7.2, check: burst_detection, params: {}}\n"
+        "    - {framework: soc2, control: CC7.2, check: burst_detection,"
+        " params: {max_per_minute: 5}}\n"
     )
     found = problems(write(tmp_path, text))
     assert located(found) == [(5, "checks.overrides[1]")]
@@ -271,7 +283,8 @@ def test_override_parameters_are_checked_with_defaults(tmp_path: Path) -> None:
     text = HEADER + (
         "checks:\n  overrides:\n"
         "    - framework: soc2\n      control: CC7.2\n      check: working_hours\n"
-        "      params:\n        timezone: Mars/Olympus_Mons\n"
+        "      params:\n        producers: [{issuer: x, start: '07:00', end: '19:00',"
+        " weekdays: [1], timezone: Mars/Olympus_Mons}]\n"
     )
     found = problems(write(tmp_path, text))
     assert located(found) == [(7, "checks.overrides[0].params")]
@@ -443,7 +456,10 @@ def test_schema_is_valid_2020_12_and_closed_everywhere() -> None:
         "/properties/signing",
         "/properties/checks",
         "/properties/render",
+        "/properties/deployment",
         "/$defs/override",
+        "/$defs/producer",
+        "/$defs/producer/properties/inventory",
     }
     for path, node in object_schemas(schema):
         if "properties" in node:
@@ -463,6 +479,7 @@ def test_config_fields_cover_every_setting() -> None:
         "output": ("out", "formats"),
         "signing": ("sign_key",),
         "checks": ("overrides",),
+        "deployment": ("overrides",),
         "tsa_roots": ("tsa_root",),
         "render": ("render_timeout", "render_memory"),
     }
@@ -471,3 +488,89 @@ def test_config_fields_cover_every_setting() -> None:
         targets = renamed.get(key, (key,))
         for target in targets or ():
             assert target in fields, key
+
+
+# -- the deployment section ------------------------------------------------------------------
+
+DEPLOYMENT = (
+    HEADER
+    + """\
+deployment:
+  producers:
+    - issuer: did:agent:finance-*
+      timezone: Europe/Berlin
+      working_hours: {start: "06:00", end: "20:00", weekdays: [1, 2, 3, 4, 5]}
+      operating_days: [1, 2, 3, 4, 5]
+    - issuer: did:agent:daemon
+      working_hours: always
+      open_chains: true
+      conversational: false
+      inventory: {executables: [/usr/bin/daemon]}
+"""
+)
+
+
+def test_the_deployment_becomes_parameters_of_every_use_of_its_checks(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, DEPLOYMENT))
+    params = {o.check: dict(o.params) for o in config.overrides}
+    assert {(o.framework, o.control, o.line) for o in config.overrides} == {(EVERY, EVERY, 2)}
+    assert params["working_hours"] == {
+        "producers": [
+            {
+                "issuer": "did:agent:finance-*",
+                "start": "06:00",
+                "end": "20:00",
+                "weekdays": [1, 2, 3, 4, 5],
+                "timezone": "Europe/Berlin",
+            },
+            {"issuer": "did:agent:daemon", "always": True},
+        ]
+    }
+    assert params["activity_continuity"] == {
+        "producers": [
+            {
+                "issuer": "did:agent:finance-*",
+                "weekdays": [1, 2, 3, 4, 5],
+                "timezone": "Europe/Berlin",
+            }
+        ]
+    }
+    assert params["intent_recorded"] == {"conversational": []}
+    assert params["termination_status"] == {"open_chains": ["did:agent:daemon"]}
+    assert params["inventory_allowlist"]["producers"][1] == {
+        "issuer": "did:agent:daemon",
+        "executables": ["/usr/bin/daemon"],
+    }
+
+
+def test_without_a_deployment_nothing_is_configured_for_it(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, HEADER)).overrides == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "setting"),
+    [
+        ("deployment: {producers: []}\n", 2, "deployment.producers"),
+        ("deployment: {producers: [{timezone: UTC}]}\n", 2, "deployment.producers[0]"),
+        (
+            "deployment: {producers: [{issuer: x, hours: always}]}\n",
+            2,
+            "deployment.producers[0].hours",
+        ),
+        (
+            "deployment: {producers: [{issuer: x, working_hours: {start: '6', end: '7', "
+            "weekdays: [1]}}]}\n",
+            2,
+            "deployment.producers[0].working_hours",
+        ),
+        (
+            "deployment: {producers: [{issuer: x, timezone: Mars/Olympus_Mons}]}\n",
+            2,
+            "deployment.producers[0].timezone",
+        ),
+    ],
+)
+def test_a_bad_deployment_is_reported_with_its_line(
+    tmp_path: Path, text: str, line: int, setting: str
+) -> None:
+    assert located(problems(write(tmp_path, HEADER + text))) == [(line, setting)]

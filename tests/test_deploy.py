@@ -17,6 +17,7 @@ import shlex
 import shutil
 import stat
 import subprocess
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -739,20 +740,41 @@ def test_kubernetes_config_matches_the_config_schema() -> None:
     assert _schema_errors(config, schema) == []
 
 
+class _StoppedClock:
+    """`datetime` as `reporting.periods` sees it, its clock stopped at one moment."""
+
+    def __init__(self, moment: datetime) -> None:
+        self._moment = moment
+
+    def now(self, tz: tzinfo | None = None) -> datetime:
+        return self._moment.astimezone(tz)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(datetime, name)
+
+
+# The timer's first run after the samples' month: `period: last-month` is October 2026.
+TIMER_FIRES = datetime(2026, 11, 1, 6, 0, tzinfo=UTC)
+
+
 def test_host_config_runs_with_the_real_cli(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The unattended run, end to end: report.yaml with its paths moved onto the samples, a
-    passphrase-protected signing key, the passphrase only in the environment."""
+    """The unattended run, end to end, as the timer starts it on 1 November 2026: report.yaml
+    with its paths moved onto the samples, a passphrase-protected signing key, the
+    passphrase only in the environment."""
     _load_config_schema()  # skips until `report --config` exists
+    from reporting import periods
     from reporting.cli import main
 
     samples = REPO / "samples"
     monkeypatch.setenv(PASSPHRASE_ENV, "correct horse battery")
+    monkeypatch.setattr(periods, "datetime", _StoppedClock(TIMER_FIRES))
     keys = tmp_path / "keys"
     init = ["keys", "init", "--out", str(keys), "--subject", "CN=Evidence signer,O=Example Corp"]
     assert main([*init, "--passphrase-env", PASSPHRASE_ENV]) == 0
     config = yaml.safe_load(HOST_CONFIG.read_text())
+    assert config["period"] == "last-month"
     config["sources"] = [str(samples / "receipts.db")]
     for name in ("keys", "witness", "grants"):
         config[name] = str(samples / Path(config[name]).name)
@@ -762,12 +784,17 @@ def test_host_config_runs_with_the_real_cli(
     moved = tmp_path / "report.yaml"
     moved.write_text(yaml.safe_dump(config))
     capsys.readouterr()
-    code = main(["report", "--config", str(moved), "--period", "last-month", "--quiet"])
+    code = main(["report", "--config", str(moved), "--quiet"])
     output = capsys.readouterr()
-    assert code in (0, 1), output.out + output.err  # 1: the samples' broken chains, if in scope
-    assert "UNTRUSTED" not in output.err, "signed with the configured key, not the demo key"
-    [summary] = (tmp_path / "reports").glob("*/AER-*/summary.json")
-    assert json.loads(summary.read_text())
+    assert code == 1, output.err  # fail_on: integrity, and October has broken chains
+    [summary_file] = (tmp_path / "reports").glob("*/AER-*/summary.json")
+    assert summary_file.parent.parent.name == "2026-10"
+    summary = json.loads(summary_file.read_text())
+    assert summary["posture"] == "INTEGRITY BROKEN"
+    assert summary["figures"]["receipts_in_scope"] > 0
+    # signed with the configured key (not the demo key): the manifest verifies against it
+    manifest = summary_file.with_name("manifest.json")
+    assert main(["verify-report", str(manifest), "--trust", str(keys / "signing-cert.pem")]) == 0
 
 
 def test_deploy_readme_names_every_file() -> None:

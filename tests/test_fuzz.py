@@ -34,7 +34,7 @@ from reporting.receipts.sources import SQLITE_MAGIC, spool_sources
 from reporting.receipts.verify import VerifyOptions, verify_chain, verify_spool
 
 from .factory import ChainBuilder, Key, write_store
-from .helpers import records, trust
+from .helpers import examples, records, trust
 
 KEY = Key.from_seed("fuzz")
 CHAIN = ChainBuilder(KEY, chain_id="chain_fuzz").extend(3).receipts
@@ -43,10 +43,10 @@ ORIGINAL_CANONICAL = [parse_receipt(line).canonical for line in CHAIN_LINES]
 OPTIONS = VerifyOptions(trust=trust(KEY.raw))
 
 
-def fuzz(examples: int) -> settings:
-    """Few examples (the suite must stay fast), no deadline (the machine is shared)."""
+def fuzz(count: int) -> settings:
+    """`count` examples scaled to the hypothesis profile (conftest.py), no deadline."""
     return settings(
-        max_examples=examples,
+        max_examples=examples(count),
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
     )
@@ -338,8 +338,12 @@ GOOD_MAPPING: dict[str, Any] = {
             "requirement": {"text": "Logs shall be tamper-evident.", "quote": "verbatim"},
             "checks": [
                 {"check": "chain_integrity"},
-                {"check": "log_retention", "params": {"min_days": 30}},
-                {"check": "working_hours", "params": {"start": "07:00", "end": "19:00"}},
+                {"check": "log_retention", "params": {"min_months": 6}},
+                {
+                    "check": "working_hours",
+                    "role": "supporting",
+                    "params": {"producers": [{"issuer": "did:agent:*", "always": True}]},
+                },
             ],
             "manual_evidence": ["Logging design document"],
             "crosswalks": {"other": ["X-1"]},
@@ -367,8 +371,20 @@ GOOD_CONFIG: dict[str, Any] = {
             {
                 "framework": "soc2",
                 "control": "CC7.2",
-                "check": "working_hours",
-                "params": {"start": "07:00", "end": "19:00", "timezone": "Europe/Berlin"},
+                "check": "burst_detection",
+                "params": {"max_per_minute": 20},
+            }
+        ]
+    },
+    "deployment": {
+        "producers": [
+            {
+                "issuer": "did:agent:*",
+                "timezone": "Europe/Berlin",
+                "working_hours": {"start": "07:00", "end": "19:00", "weekdays": [1, 2, 3, 4, 5]},
+                "operating_days": [1, 2, 3, 4, 5],
+                "conversational": True,
+                "inventory": {"models": ["model-*"]},
             }
         ]
     },

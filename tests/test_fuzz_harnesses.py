@@ -11,13 +11,19 @@ from pathlib import Path
 
 import pytest
 
+from .helpers import examples
+
 pytest.importorskip(
     "atheris", reason="atheris is not installed (wheels: CPython 3.11-3.13, x86-64 Linux)"
 )
 
 FUZZ = Path(__file__).resolve().parents[1] / "fuzz"
-# Bounded so each takes seconds on a busy 2-core machine (YAML parsing is the slowest).
-RUNS = {"fuzz_parse": 2000, "fuzz_verify": 2000, "fuzz_yaml": 1000}
+# Bounded so each takes seconds on a busy 2-core machine (YAML parsing is the slowest);
+# scaled like the property tests' examples (a quarter in the dev profile, twice in ci).
+RUNS = {
+    name: examples(runs)
+    for name, runs in {"fuzz_parse": 2000, "fuzz_verify": 2000, "fuzz_yaml": 1000}.items()
+}
 
 
 def run_harness(harness: Path, corpus: Path, work: Path, runs: int) -> tuple[int, str]:

@@ -123,8 +123,8 @@ def test_non_finite_numbers_in_a_mapping_are_rejected(tmp_path: Path, capsys) ->
     from reporting.controls.loader import shipped_mapping_paths
 
     text = next(p for p in shipped_mapping_paths() if p.stem == "soc2").read_text()
-    assert "params: {max_gap_hours: 24}" in text
+    assert "params: {max_rate: 0.10}" in text
     hostile = tmp_path / "mapping.yaml"
-    hostile.write_text(text.replace("params: {max_gap_hours: 24}", "params: {max_gap_hours: .inf}"))
+    hostile.write_text(text.replace("params: {max_rate: 0.10}", "params: {max_rate: .inf}"))
     assert main(["mappings", "check", str(hostile)]) == 2
     assert "mapping.yaml:" in capsys.readouterr().err

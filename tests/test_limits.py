@@ -9,7 +9,7 @@ import pytest
 
 from reporting.cli import main
 from reporting.config import load_config
-from reporting.errors import EvidenceError
+from reporting.errors import InputError
 
 from .factory import ChainBuilder, Key, write_jsonl
 
@@ -53,13 +53,36 @@ def test_limits_from_the_config_file(tmp_path: Path) -> None:
     assert (config.max_receipt_bytes, config.max_depth) == (2048, 8)
 
 
-def test_a_limit_below_one_is_refused(tmp_path: Path, capsys) -> None:
-    source, key, _ = _inputs(tmp_path)
+def test_a_limit_from_the_config_file_applies_to_the_run(tmp_path: Path) -> None:
+    source, key, largest = _inputs(tmp_path)
+    config = tmp_path / "report.yaml"
+    config.write_text(
+        HEADER + f"sources: [{source}]\nkeys: {key}\nmax_receipt_bytes: {largest - 1}\n"
+    )
+    out = tmp_path / "out"
+    argv = ["report", "--config", str(config), "--format", "json", "--out", str(out)]
+    assert main(argv) == 1  # the largest receipt is refused: its chain is broken
+    [export] = out.glob("*/AER-*/*-verification.json")
+    assert "RECEIPT_TOO_LARGE" in _codes(export.read_text())  # default: 1 MiB
+
+
+@pytest.mark.parametrize(
+    ("option", "key"), [("--max-depth", "max_depth"), ("--max-receipt-bytes", "max_receipt_bytes")]
+)
+def test_a_limit_below_one_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, key: str
+) -> None:
+    source, pem, _ = _inputs(tmp_path)
     with pytest.raises(SystemExit) as exited:
-        main(["verify", str(source), "--keys", str(key), "--max-depth", "0"])
+        main(["verify", str(source), "--keys", str(pem), option, "0"])
     assert exited.value.code == 2
-    assert "at least 1" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"argument {option}:" in err  # argparse names the option it refused
+    assert "Traceback" not in err
     path = tmp_path / "report.yaml"
-    path.write_text(HEADER + "max_depth: 0\n")
-    with pytest.raises(EvidenceError, match="max_depth"):
+    path.write_text(HEADER + f"{key}: 0\n")
+    with pytest.raises(InputError) as refused:
         load_config(path)
+    assert [(d.code, d.source, d.line) for d in refused.value.diagnostics()] == [
+        ("CONFIG", str(path), 2)
+    ]

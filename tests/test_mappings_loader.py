@@ -24,7 +24,8 @@ controls:
     checks:
       - check: chain_integrity
       - check: log_retention
-        params: {min_days: 30}
+        params: {min_months: 6}
+        role: supporting
     manual_evidence: [Logging design document]
     crosswalks: {other: [X-1]}
   - id: D-2
@@ -48,7 +49,7 @@ controls:
     checks:
       - check: no_such_check
       - check: log_retention
-        params: {min_days: "six months"}
+        params: {min_months: "six"}
       - check: failure_rate
         params: {max_rate: 2}
   - id: D-1
@@ -70,7 +71,8 @@ def test_a_good_mapping_loads(tmp_path: Path) -> None:
     assert framework.id == "demo"
     assert framework.retrieved == "2026-11-01"
     assert [c.id for c in framework.controls] == ["D-1", "D-2"]
-    assert framework.controls[0].checks[1].params == {"min_days": 30}
+    assert framework.controls[0].checks[1].params == {"min_months": 6}
+    assert [ref.role for ref in framework.controls[0].checks] == ["deciding", "supporting"]
     assert framework.controls[0].crosswalks == {"other": ("X-1",)}
     assert len(framework.sha256) == 64
 
@@ -159,7 +161,8 @@ def test_mappings_checks_lists_the_registry(capsys) -> None:
 def test_check_specific_parameter_validation(tmp_path: Path) -> None:
     text = GOOD.replace(
         "      - check: chain_integrity\n",
-        "      - check: working_hours\n        params: {timezone: Europe/Berln}\n",
+        "      - check: working_hours\n"
+        "        params: {producers: [{issuer: x, always: true, timezone: Europe/Berln}]}\n",
     )
     with pytest.raises(MappingError) as raised:
         load_mapping(_write(tmp_path, text))

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reporting.controls import checks
+from reporting.controls.checks import rules
 from reporting.report.build import (
     _counts,
     _earliest,
@@ -25,6 +25,8 @@ from reporting.report.build import (
     _session_keys,
     _sessions,
 )
+
+from .helpers import examples
 
 TIMES = [
     pd.Timestamp("2026-10-01T10:00:00Z"),
@@ -57,7 +59,7 @@ def _frame(items: list[tuple[object, str, int | None, str | None]]) -> pd.DataFr
     return frame.iloc[::-1]  # an index out of order, as after filtering
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300))
 @given(rows, st.integers(0, 45))
 def test_earliest_is_the_head_of_the_full_stable_sort(items, limit) -> None:
     frame = _frame(items)
@@ -65,7 +67,7 @@ def test_earliest_is_the_head_of_the_full_stable_sort(items, limit) -> None:
     assert _earliest(frame, limit)["row"].tolist() == expected.head(limit)["row"].tolist()
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300))
 @given(rows)
 def test_counts_and_per_day_match_counting_the_text(items) -> None:
     frame = _frame(items).sort_values("row")
@@ -121,7 +123,7 @@ IDS = ["urn:receipt:a", "urn:receipt:b", "urn:receipt:c", "urn:receipt:d"]
 
 
 @pytest.mark.parametrize("dtype", ["str", "string", "object"])
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200))
 @given(
     st.lists(st.one_of(st.none(), st.sampled_from(IDS)), max_size=30),  # repeats allowed
     st.lists(st.sampled_from([*IDS, "urn:receipt:absent"]), max_size=6),
@@ -136,14 +138,14 @@ def test_rows_by_id_are_the_isin_selection_in_frame_order(dtype, ids, wanted) ->
 
 
 @pytest.mark.parametrize("dtype", ["str", "category", "object"])
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200))
 @given(st.lists(st.one_of(st.none(), st.sampled_from(IDS)), max_size=30), st.integers(0, 5))
 def test_listed_ids_are_the_head_of_the_sorted_distinct_ids(dtype, values, limit) -> None:
     series = pd.Series(values, dtype=dtype)
     expected = tuple(sorted(str(v) for v in series.dropna().unique()))[:limit]
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(checks, "MAX_LISTED", limit)
-        assert checks._ids(series) == expected
+        patch.setattr(rules, "MAX_LISTED", limit)
+        assert rules.ids(series) == expected
 
 
 def _plain_session_keys(scope: pd.DataFrame) -> list[str]:
@@ -170,7 +172,7 @@ def _plain_session_keys(scope: pd.DataFrame) -> list[str]:
 CHAINS = ["c1", "c2", "c3", "c4"]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300))
 @given(
     st.lists(
         st.tuples(

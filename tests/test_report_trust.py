@@ -96,8 +96,9 @@ def test_a_changed_pdf_is_not_intact_never_intact_but_untrusted(report_copy, cap
 
 
 def test_trusting_the_reports_own_certificate_is_said_to_prove_nothing(
-    report_copy, tmp_path: Path, capsys
+    demo_report, tmp_path: Path, capsys
 ) -> None:
+    report_copy = demo_report.directory  # signed with the demo key; only read here
     own = report_copy / "signer-cert.pem"
     _, result = _verify_report(capsys, str(report_copy), "--trust", str(own))
     assert result["trust"] == {"self_anchored": True, "demo": True}

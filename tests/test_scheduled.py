@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from reporting.cli import main
+from reporting.pipeline import exit_status
+from reporting.report.model import Posture
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 CONFIG = SAMPLES / "report.yaml"
@@ -59,25 +62,39 @@ def test_flags_override_the_config(tmp_path: Path) -> None:
     assert set(summary["frameworks"]) == {"soc2"}
 
 
-@pytest.mark.parametrize(("fail_on", "expected"), [("integrity", 1), ("controls", 1), ("never", 0)])
-def test_fail_on(tmp_path: Path, fail_on: str, expected: int) -> None:
-    code = main(
-        [
-            "report",
-            "--config",
-            str(CONFIG),
-            "--format",
-            "json",
-            "--out",
-            str(tmp_path),
-            "--fail-on",
-            fail_on,
-        ]
+def _frameworks(run, not_satisfied: int) -> list:
+    """The run's frameworks, `not_satisfied` unsupported controls in the first."""
+    frameworks = []
+    for number, framework in enumerate(run.model.frameworks):
+        assert "NOT_SATISFIED" in framework.counts  # the key the exit status reads
+        counts = {**framework.counts, "NOT_SATISFIED": not_satisfied if number == 0 else 0}
+        frameworks.append(replace(framework, counts=counts))
+    return frameworks
+
+
+# posture, unsupported controls -> exit status for --fail-on integrity, controls, never
+FAIL_ON = [
+    (Posture.INTEGRITY_BROKEN, 0, (1, 1, 0)),
+    (Posture.INTEGRITY_BROKEN, 3, (1, 1, 0)),
+    (Posture.NO_EVIDENCE, 0, (1, 1, 0)),
+    (Posture.ATTENTION, 3, (0, 1, 0)),
+    (Posture.ATTENTION, 0, (0, 0, 0)),
+    (Posture.SUPPORTED, 0, (0, 0, 0)),
+]
+
+
+@pytest.mark.parametrize(("posture", "not_satisfied", "expected"), FAIL_ON)
+def test_fail_on_maps_the_outcome_to_the_exit_status(
+    sample_report, posture: Posture, not_satisfied: int, expected: tuple[int, int, int]
+) -> None:
+    frameworks = _frameworks(sample_report, not_satisfied)
+    codes = tuple(
+        exit_status(posture, frameworks, fail_on) for fail_on in ("integrity", "controls", "never")
     )
-    assert code == expected
+    assert codes == expected
 
 
-def test_controls_fail_without_integrity_problems(tmp_path: Path) -> None:
+def test_controls_fail_without_integrity_problems(tmp_path: Path, capsys) -> None:
     # one intact chain (no defects) still leaves controls unsupported in the samples
     args = [
         "report",
@@ -90,9 +107,11 @@ def test_controls_fail_without_integrity_problems(tmp_path: Path) -> None:
         "json",
         "--out",
         str(tmp_path),
+        "--json",
     ]
-    assert main([*args, "--fail-on", "integrity"]) == 0
     assert main([*args, "--fail-on", "controls"]) == 1
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["posture"] == Posture.ATTENTION  # so --fail-on integrity passes it
 
 
 def _config_elsewhere(directory: Path, text: str) -> Path:
@@ -106,11 +125,8 @@ def _config_elsewhere(directory: Path, text: str) -> Path:
 
 
 def test_an_override_that_matches_nothing_names_the_config_line(tmp_path: Path, capsys) -> None:
-    text = CONFIG.read_text().replace("check: working_hours", "check: unknown_action_share")
-    text = text.replace(
-        'params: {start: "07:00", end: "19:00", timezone: Europe/Berlin}',
-        "params: {max_share: 0.5}",
-    )
+    text = CONFIG.read_text().replace("check: burst_detection", "check: unknown_action_share")
+    text = text.replace("params: {max_per_minute: 20}", "params: {max_share: 0.5}")
     config = _config_elsewhere(tmp_path, text)
     out = tmp_path / "out"
     code = main(["report", "--config", str(config), "--format", "json", "--out", str(out)])
@@ -144,13 +160,15 @@ def test_a_failed_write_leaves_nothing_half_written(tmp_path: Path, monkeypatch)
     assert [p.name for p in (tmp_path / "2026-10").iterdir()] == []
 
 
-def test_demo_runs_end_to_end_and_its_report_verifies(tmp_path: Path, capsys) -> None:
-    assert main(["demo", "--out", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
+def test_demo_runs_end_to_end_and_its_report_verifies(demo_report) -> None:
     pdf = Path(
-        next(line.split(maxsplit=1)[1] for line in out.splitlines() if line.startswith("PDF:"))
+        next(
+            line.split(maxsplit=1)[1]
+            for line in demo_report.stdout.splitlines()
+            if line.startswith("PDF:")
+        )
     )
-    assert pdf.is_file()
+    assert pdf == demo_report.pdf  # the one report of this run, in the directory it printed
     assert json.loads((pdf.parent / "summary.json").read_text())["posture"] == "INTEGRITY BROKEN"
     cert = pdf.parent / "signer-cert.pem"
     assert main(["verify-report", str(pdf), "--trust", str(cert)]) == 0

@@ -241,3 +241,19 @@ def test_any_failure_added_after_extraction_makes_its_rows_untrusted(tmp_path: P
     row = evidence.receipts.set_index("receipt_id").loc[receipts[1].receipt_id]
     assert not row["trusted"]
     assert late.value in str(row["failure_codes"])
+
+
+def test_a_framework_without_evidence_says_so(tmp_path: Path) -> None:
+    """Nothing is supported by nothing: with no receipt in scope, each framework states
+    that no automated check applied, in the model and in the HTML."""
+    source = write_jsonl(tmp_path / "store.jsonl", _october_chain("2026-10-01", 1))
+    keys = KEY.write_pem(tmp_path / "key.pem")
+    out = tmp_path / "out"
+    argv = ["report", str(source), "--keys", str(keys), "--period", "2026-09"]
+    main([*argv, "--format", "json,html", "--out", str(out), "--quiet"])
+    [model] = [p for p in out.glob("*/*/evidence-*.json") if p.stem.count("-") == 4]
+    frameworks = json.loads(model.read_text())["frameworks"]
+    assert frameworks
+    assert all("no receipt is in the period" in f["unassessed"] for f in frameworks)
+    html = next(out.glob("*/*/*.html")).read_text()
+    assert html.count("No automated check applied") >= 2 * len(frameworks)

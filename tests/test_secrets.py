@@ -24,11 +24,11 @@ from reporting.errors import KeyStoreError
 from reporting.signing.keys import load_identity
 
 from .factory import ChainBuilder, Key, write_jsonl
+from .shared_reports import PASSPHRASE, PASSPHRASE_ENV, SignedReport
 
-PASSPHRASE = "Zebra-Quartz-7731 passphrase"
 WRONG = "Wrong-Walrus-4242 guess"
 PASS_ENV = "AE_SECRETS_TEST_PASSPHRASE"
-DEFAULT_ENV = "AGENT_EVIDENCE_KEY_PASSPHRASE"
+DEFAULT_ENV = PASSPHRASE_ENV  # the variable the tool reads when no other is named
 RECEIPT_KEY = Key.from_seed("secrets")
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
 
@@ -37,19 +37,16 @@ posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
 
 
 @pytest.fixture(scope="module")
-def signer(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """`keys init` with an encrypted key, and a small receipt source to report on."""
+def signer(
+    signed_sample_report: SignedReport, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    """The shared report's key (`keys init`, encrypted with PASSPHRASE), and a small
+    receipt source to report on."""
     directory = tmp_path_factory.mktemp("signer")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(PASS_ENV, PASSPHRASE)
-        code = main(
-            ["keys", "init", "--out", str(directory / "keys"), "--passphrase-env", PASS_ENV]
-        )
-    assert code == 0
     receipts = ChainBuilder(RECEIPT_KEY, chain_id="chain_secrets").extend(4).receipts
     return {
-        "key": directory / "keys" / "signing-key.pem",
-        "cert": directory / "keys" / "signing-cert.pem",
+        "key": signed_sample_report.key,
+        "cert": signed_sample_report.cert,
         "source": write_jsonl(directory / "receipts.jsonl", receipts),
         "trust": RECEIPT_KEY.write_pem(directory / "trust.pem"),
     }
@@ -141,12 +138,14 @@ def test_the_detector_finds_every_form_of_the_key(needles: dict[str, bytes]) -> 
 
 
 def test_a_signed_report_leaks_no_key_material_or_passphrase(
+    signed_sample_report: SignedReport,
     signer: dict[str, Path],
     needles: dict[str, bytes],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
+    """A --verbose and a --json run of the CLI, and the shared signed sample report."""
     monkeypatch.setenv(DEFAULT_ENV, PASSPHRASE)
     out = tmp_path / "out"
     formats = ["--format", "pdf,html,json,csv,oscal"]
@@ -165,7 +164,8 @@ def test_a_signed_report_leaks_no_key_material_or_passphrase(
         assert _leaks(text.encode(), needles) == [], name
     assert "render:" in verbose.err  # --verbose really was on
     scanned = set()
-    for path, data in [*_output_contents(out), *_output_contents(tmp_path / "again")]:
+    reports = (out, tmp_path / "again", signed_sample_report.directory)
+    for path, data in [item for report in reports for item in _output_contents(report)]:
         assert _leaks(data, needles) == [], path.name
         scanned.add(path.name if path.suffix not in {".pdf", ".html"} else path.suffix)
     expected = {".pdf", ".html", "manifest.json", "manifest.json.p7s", "signer-cert.pem"}

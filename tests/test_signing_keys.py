@@ -369,7 +369,7 @@ def test_load_rejects_a_key_that_does_not_match_the_certificate(tmp_path: Path) 
     key, cert = write_pair(tmp_path, mine, make_cert(theirs, "CN=Someone else"))
     with pytest.raises(KeyStoreError) as caught:
         load_identity(key=key, cert=cert, now=NOW)
-    assert caught.value.code == "KEY_CERT_MISMATCH"
+    assert caught.value.code == "KEY_CERTIFICATE_MISMATCH"
     assert "CN=Someone else" in str(caught.value)
 
 

@@ -200,6 +200,7 @@ def test_a_chain_id_that_is_not_utf8_loses_no_record(tmp_path: Path) -> None:
     assert "UTF-8" in problem.message
 
 
+@pytest.mark.slow  # the source digest hashes all 8 GiB (tens of seconds of zeros)
 def test_an_enormous_sparse_store_file_is_read_without_reading_it_all(tmp_path: Path) -> None:
     store = write_store(tmp_path / "sparse.db", _chain("chain_sparse"))
     with store.open("r+b") as handle:

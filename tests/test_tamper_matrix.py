@@ -1471,7 +1471,7 @@ def report_problems(judge: Judge, verdict: Verdict, frameworks: list[Framework])
             problems.append(f"integrity row codes {rows[0].failure_codes} != {sorted(chain_codes)}")
     if any(ref.trusted and ref.chain_id == m.chain for ref in model.cited_receipts):
         problems.append(f"a receipt of {m.chain} is cited as trusted")
-    integrity = [f for f in model.findings if f.check == "chain_integrity"]
+    integrity = [f for f in model.findings if "chain_integrity" in f.checks]
     if not integrity or m.chain not in integrity[0].chains:
         problems.append(f"no chain_integrity finding names {m.chain}")
     if figures.input_problems != len(evidence.verification.input_problems):

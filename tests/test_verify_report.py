@@ -11,50 +11,22 @@ import pytest
 
 from reporting.cli import main
 
+from .conftest import require_binary
+from .shared_reports import (
+    PASSPHRASE,
+    PASSPHRASE_ENV,
+    SAMPLE_FILES,
+    SAMPLE_SOURCES,
+    run_directory,
+)
+
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
-SOURCES = [str(SAMPLES / "receipts.db"), "--keys", str(SAMPLES / "trust.yaml")]
-
-
-def run_directory(out: Path) -> Path:
-    """OUT/<period>/<report id>/: where a report run puts its files."""
-    [directory] = [p for p in out.glob("*/AER-*") if p.is_dir()]
-    return directory
-
-
-def _report(out: Path, *extra: str) -> None:
-    code = main(
-        [
-            "report",
-            *SOURCES,
-            "--period",
-            "2026-10",
-            "--format",
-            "pdf,json",
-            "--organisation",
-            "Example Corp",
-            "--out",
-            str(out),
-            *extra,
-        ]
-    )
-    assert code == 1  # the samples' deliberate integrity defects, not a failure to sign
+SOURCES = list(SAMPLE_SOURCES)
 
 
 @pytest.fixture(scope="module")
-def signed(tmp_path_factory) -> tuple[Path, Path]:
-    base = tmp_path_factory.mktemp("signed")
-    assert (
-        main(["keys", "init", "--out", str(base / "keys"), "--subject", "CN=Test signer,O=Example"])
-        == 0
-    )
-    _report(
-        base / "report",
-        "--sign-key",
-        str(base / "keys" / "signing-key.pem"),
-        "--sign-cert",
-        str(base / "keys" / "signing-cert.pem"),
-    )
-    return run_directory(base / "report"), base / "keys" / "signing-cert.pem"
+def signed(signed_sample_report) -> tuple[Path, Path]:
+    return signed_sample_report.directory, signed_sample_report.cert
 
 
 @pytest.fixture
@@ -147,7 +119,7 @@ def test_signature_by_an_untrusted_certificate(copy, tmp_path: Path, capsys) -> 
     assert {"pdf_signer_trusted", "manifest_signer_trusted"} <= failed
 
 
-def test_an_attachment_swapped(copy, tmp_path: Path, capsys) -> None:
+def test_an_attachment_swapped(copy, tmp_path: Path, monkeypatch, capsys) -> None:
     """An attacker with the signing key re-signs a PDF whose attachment no longer matches."""
     from pypdf import PdfReader
 
@@ -157,6 +129,7 @@ def test_an_attachment_swapped(copy, tmp_path: Path, capsys) -> None:
 
     report, cert = copy
     keys = cert.parent
+    monkeypatch.setenv(PASSPHRASE_ENV, PASSPHRASE)
     original = PdfReader(str(_pdf(report)))
     attachments = [
         Attachment(name, "application/octet-stream", data[0], name)
@@ -182,7 +155,7 @@ def test_an_attachment_swapped(copy, tmp_path: Path, capsys) -> None:
             for a in swapped
         ],
     )
-    identity = load_identity(key=keys / "signing-key.pem", cert=cert)
+    identity = load_identity(key=keys / "signing-key.pem", cert=cert, passphrase_env=PASSPHRASE_ENV)
     forged = tmp_path / "forged.pdf"
     forged.write_bytes(
         sign_pdf(
@@ -205,14 +178,7 @@ def test_rederive_matches_the_sources_and_catches_an_altered_receipt(
 ) -> None:
     report, cert = copy
     manifest = report / "manifest.json"
-    same = [
-        "--trust",
-        str(cert),
-        "--rederive",
-        str(SAMPLES / "receipts.db"),
-        "--keys",
-        str(SAMPLES / "trust.yaml"),
-    ]
+    same = ["--trust", str(cert), "--rederive", *SOURCES, *SAMPLE_FILES]
     assert _failed(manifest, *same, capsys=capsys) == (0, set())
     altered = tmp_path / "altered.db"
     shutil.copy(SAMPLES / "receipts.db", altered)
@@ -224,33 +190,22 @@ def test_rederive_matches_the_sources_and_catches_an_altered_receipt(
             (low, '"risk_level": "medium"', low),
         )
         assert cursor.rowcount == 1
-    changed = [
-        "--trust",
-        str(cert),
-        "--rederive",
-        str(altered),
-        "--keys",
-        str(SAMPLES / "trust.yaml"),
-    ]
+    changed = ["--trust", str(cert), "--rederive", str(altered), *SOURCES[1:], *SAMPLE_FILES]
     code, failed = _failed(manifest, *changed, capsys=capsys)
     assert code == 1
     assert failed == {"rederive"}
 
 
-def test_demo_signature_is_marked_and_untrusted(tmp_path: Path, capsys) -> None:
-    _report(tmp_path / "demo")
-    capsys.readouterr()
-    demo = run_directory(tmp_path / "demo")
-    pdf = _pdf(demo)
+def test_demo_signature_is_marked_and_untrusted(demo_report, capsys) -> None:
+    demo, pdf = demo_report.directory, demo_report.pdf
     code, failed = _failed(pdf, capsys=capsys)
     assert code == 1
     assert failed == {"pdf_signer_trusted", "manifest_signer_trusted"}
-    pages = subprocess.run(
-        ["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=False
-    ).stdout
-    if pages:  # poppler present: every page carries the words
-        texts = pages.split("\f")[:-1]
-        assert all("UNTRUSTED DEMO SIGNATURE" in page for page in texts)
+    pdftotext = require_binary("pdftotext", "poppler-utils")
+    text = subprocess.run([pdftotext, str(pdf), "-"], capture_output=True, text=True, check=True)
+    pages = text.stdout.split("\f")[:-1]
+    assert len(pages) > 10
+    assert [n for n, text in enumerate(pages, 1) if "UNTRUSTED DEMO SIGNATURE" not in text] == []
     demo_cert = demo / "signer-cert.pem"
     assert _failed(pdf, "--trust", str(demo_cert), capsys=capsys) == (0, set())
 

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reporting.errors import Diagnostic, UsageError
+from reporting.errors import Diagnostic, DiagnosticCode, UsageError
 from reporting.periods import parse_period
 from reporting.receipts.canonical import DEFAULT_MAX_DEPTH, DEFAULT_MAX_RECEIPT_BYTES
 from reporting.settings import OutputSettings, RunSettings, SigningSettings, VerifyRequest
@@ -33,7 +33,7 @@ def formats(text: str) -> tuple[str, ...]:
     if not chosen or chosen - set(FORMATS):
         unknown = ", ".join(sorted(chosen - set(FORMATS))) or "(none)"
         message = f"unknown format(s): {unknown}; choose from {', '.join(FORMATS)}"
-        raise UsageError(Diagnostic("UNKNOWN_FORMAT", message))
+        raise UsageError(Diagnostic(DiagnosticCode.UNKNOWN_FORMAT, message))
     return tuple(sorted(chosen))
 
 
@@ -116,7 +116,7 @@ def run_settings(args: argparse.Namespace) -> RunSettings:
         _merge_config(args, config)
     if not args.sources or args.keys is None:
         message = "give SOURCE... and --keys, or a --config file that names them"
-        raise UsageError(Diagnostic("USAGE", message))
+        raise UsageError(Diagnostic(DiagnosticCode.USAGE, message))
     base = config.path.resolve().parent if config is not None else None
     return RunSettings(
         verify=verify_request(args, base=base),

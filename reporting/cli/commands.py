@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 import orjson
 
-from reporting.errors import Diagnostic, UsageError
+from reporting.errors import Diagnostic, DiagnosticCode, UsageError
 from reporting.settings import OutputSettings, RunSettings, VerifyRequest
 
 from .arguments import run_settings, verify_request
@@ -81,13 +81,15 @@ def samples_directory() -> Path:
     samples = Path(__file__).resolve().parents[2] / "samples"
     if not (samples / "receipts.db").is_file():
         message = "the demo needs the repository's samples/ directory (run it from a clone)"
-        raise UsageError(Diagnostic("NO_SAMPLES", message, str(samples)))
+        raise UsageError(Diagnostic(DiagnosticCode.NO_SAMPLES, message, str(samples)))
     return samples
 
 
 def demo_settings(samples: Path, args: argparse.Namespace) -> RunSettings:
+    from reporting.config import load_config
     from reporting.periods import parse_period
 
+    config = samples / "report.yaml"  # its deployment section: hours, inventory, ...
     return RunSettings(
         verify=VerifyRequest(
             sources=(str(samples / "receipts.db"),),
@@ -98,6 +100,8 @@ def demo_settings(samples: Path, args: argparse.Namespace) -> RunSettings:
             base=samples.parent,  # name the samples as the repository does: samples/...
         ),
         period=parse_period("2026-10", None, None),
+        overrides=load_config(config).overrides,
+        config_path=str(config),
         organisation="Example Corp (demo)",
         output=OutputSettings(
             directory=args.out,
@@ -134,12 +138,14 @@ def _report_path(path: Path) -> Path:
     if path.is_file() or (path / "manifest.json").is_file():
         return path
     if not path.is_dir():
-        raise UsageError(Diagnostic("NO_SUCH_REPORT", "no such file or directory", str(path)))
+        raise UsageError(
+            Diagnostic(DiagnosticCode.NO_SUCH_REPORT, "no such file or directory", str(path))
+        )
     found = sorted({*path.glob("*/manifest.json"), *path.glob("*/*/manifest.json")})
     if len(found) != 1:
         listing = ", ".join(str(p.parent) for p in found) or "none"
         message = f"expected one report (manifest.json) below this directory, found: {listing}"
-        raise UsageError(Diagnostic("NO_SUCH_REPORT", message, str(path)))
+        raise UsageError(Diagnostic(DiagnosticCode.NO_SUCH_REPORT, message, str(path)))
     return found[0].parent
 
 
@@ -151,7 +157,7 @@ def run_verify_report(args: argparse.Namespace, out: TextIO) -> int:
     path = _report_path(args.path)
     if args.rederive and args.keys is None:
         message = "--rederive needs --keys (the trust store the report was made with)"
-        raise UsageError(Diagnostic("USAGE", message))
+        raise UsageError(Diagnostic(DiagnosticCode.USAGE, message))
     trust = load_tsa_roots(args.trust)
     replay = None
     if args.rederive:

@@ -1,9 +1,18 @@
-"""Checks and mappings → a status per control and counts per framework.
+"""Checks and mappings → a status per control, with the reason, and counts per framework.
 
-Control status (DESIGN.md, "Assessment"): NOT_SATISFIED if any of its checks fails,
-SATISFIED if every applicable check passes, INDETERMINATE otherwise, and MANUAL when no
-automated check applies (none mapped, or none had anything in scope). A control is
-never counted as met without evidence. Each distinct (check, parameters) pair runs once.
+Control status (DESIGN.md, "Assessment"; words in `vocabulary.ControlStatus`), decided by
+the control's deciding checks (a `supporting` check is shown, never counted):
+
+- NOT_SATISFIED if a deciding check fails;
+- INDETERMINATE if one could not decide (not enough trustworthy evidence, or a
+  deployment parameter not configured);
+- SUPPORTED_IN_PART if all of them pass but the mapping lists manual evidence still to
+  be supplied; SATISFIED only if all pass and none is listed;
+- MANUAL when no deciding check applies (none mapped, or none had anything in scope).
+
+A detective check that ran passes: the anomalies it found are exceptions to disposition,
+not failures of the control. A control is never counted as met without evidence. Each
+distinct (check, parameters) pair runs once.
 """
 
 from __future__ import annotations
@@ -12,21 +21,20 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from reporting.controls.checks import CheckResult, Status, resolve_params, run_check
 from reporting.controls.loader import Control, Framework
+from reporting.controls.vocabulary import ControlStatus
 from reporting.evidence.frame import Evidence
 
-__all__ = ["ControlAssessment", "ControlStatus", "FrameworkAssessment", "assess", "control_status"]
-
-
-class ControlStatus(StrEnum):
-    SATISFIED = "SATISFIED"
-    NOT_SATISFIED = "NOT_SATISFIED"
-    INDETERMINATE = "INDETERMINATE"
-    MANUAL = "MANUAL"
+__all__ = [
+    "ControlAssessment",
+    "ControlStatus",
+    "FrameworkAssessment",
+    "assess",
+    "control_status",
+]
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,13 @@ class ControlAssessment:
     control: Control
     status: ControlStatus
     results: tuple[CheckResult, ...]
+    reason: str = ""  # what decided the status, in one sentence
+
+    @property
+    def deciding(self) -> tuple[CheckResult, ...]:
+        return tuple(
+            r for r, ref in zip(self.results, self.control.checks, strict=True) if ref.deciding
+        )
 
     def to_json(self) -> dict[str, Any]:
         control = self.control
@@ -41,11 +56,15 @@ class ControlAssessment:
             "id": control.id,
             "title": control.title,
             "status": self.status.value,
+            "reason": self.reason,
             "requirement": control.requirement,
             "quote": control.quote,
             "section": control.section,
             "applies_to": list(control.applies_to),
-            "checks": [r.to_json() for r in self.results],
+            "checks": [
+                r.to_json() | {"role": ref.role}
+                for r, ref in zip(self.results, control.checks, strict=True)
+            ],
             "manual_evidence": list(control.manual_evidence),
             "crosswalks": {k: list(v) for k, v in control.crosswalks.items()},
         }
@@ -80,15 +99,42 @@ class FrameworkAssessment:
         }
 
 
-def control_status(results: Sequence[CheckResult]) -> ControlStatus:
+def _names(results: Sequence[CheckResult]) -> str:
+    return ", ".join(sorted({r.check for r in results}))
+
+
+def control_status(
+    results: Sequence[CheckResult], *, manual_evidence: int = 0
+) -> tuple[ControlStatus, str]:
+    """The status decided by a control's deciding checks, and why, in one sentence."""
     applicable = [r for r in results if r.status is not Status.NOT_APPLICABLE]
     if not applicable:
-        return ControlStatus.MANUAL
-    if any(r.status is Status.FAIL for r in applicable):
-        return ControlStatus.NOT_SATISFIED
-    if all(r.status is Status.PASS for r in applicable):
-        return ControlStatus.SATISFIED
-    return ControlStatus.INDETERMINATE
+        why = "no check decides it" if not results else "no deciding check had anything in scope"
+        return ControlStatus.MANUAL, f"Manual: {why}; the evidence must come from a person."
+    failed = [r for r in applicable if r.status is Status.FAIL]
+    if failed:
+        return ControlStatus.NOT_SATISFIED, f"Not supported: {_names(failed)} failed."
+    undecided = [r for r in applicable if r.status is Status.INDETERMINATE]
+    if undecided:
+        reasons = sorted({f"{r.check} ({r.reason or 'undecided'})" for r in undecided})
+        return ControlStatus.INDETERMINATE, f"Indeterminate: {', '.join(reasons)}."
+    passed = f"{len(applicable)} deciding check(s) passed on verified receipts"
+    exceptions = sum(r.exceptions for r in applicable)
+    if exceptions:
+        passed += f" ({exceptions} exception(s) to disposition)"
+    if manual_evidence:
+        return (
+            ControlStatus.SUPPORTED_IN_PART,
+            f"Supported in part: {passed}; {manual_evidence} item(s) of manual evidence are "
+            "outstanding.",
+        )
+    return ControlStatus.SATISFIED, f"Supported: {passed}; no manual evidence is listed."
+
+
+def _assessed(control: Control, results: tuple[CheckResult, ...]) -> ControlAssessment:
+    deciding = [r for r, ref in zip(results, control.checks, strict=True) if ref.deciding]
+    status, reason = control_status(deciding, manual_evidence=len(control.manual_evidence))
+    return ControlAssessment(control=control, status=status, results=results, reason=reason)
 
 
 def assess(frameworks: Sequence[Framework], evidence: Evidence) -> list[FrameworkAssessment]:
@@ -105,13 +151,7 @@ def assess(frameworks: Sequence[Framework], evidence: Evidence) -> list[Framewor
         FrameworkAssessment(
             framework=framework,
             controls=tuple(
-                ControlAssessment(
-                    control=control,
-                    status=control_status(
-                        results := [result_for(r.check, r.params) for r in control.checks]
-                    ),
-                    results=tuple(results),
-                )
+                _assessed(control, tuple(result_for(r.check, r.params) for r in control.checks))
                 for control in framework.controls
             ),
         )

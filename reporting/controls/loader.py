@@ -20,7 +20,7 @@ from typing import Any
 import jsonschema
 
 from reporting.controls.checks import parameter_errors
-from reporting.errors import Diagnostic, EvidenceError, InputError
+from reporting.errors import Diagnostic, DiagnosticCode, EvidenceError, InputError
 from reporting.yamlio import LocatedDict, line_of_path, load_yaml_text, plain
 
 __all__ = [
@@ -43,9 +43,17 @@ class MappingError(EvidenceError):
 
 @dataclass(frozen=True)
 class CheckRef:
+    """A check a control cites. A `supporting` check is shown with the control but never
+    decides its status; a control with no deciding check is MANUAL."""
+
     check: str
     params: dict[str, Any] = field(default_factory=dict)
     rationale: str | None = None
+    role: str = "deciding"
+
+    @property
+    def deciding(self) -> bool:
+        return self.role == "deciding"
 
 
 @dataclass(frozen=True)
@@ -107,7 +115,7 @@ def _schema_diagnostics(data: Any, source: str) -> list[Diagnostic]:
     errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
     return [
         Diagnostic(
-            "MAPPING_SCHEMA",
+            DiagnosticCode.MAPPING_SCHEMA,
             f"{'/'.join(map(str, error.absolute_path)) or '(top)'}: {error.message}",
             source,
             line_of_path(data, list(error.absolute_path)),
@@ -125,12 +133,18 @@ def _semantic_diagnostics(data: LocatedDict, source: str) -> list[Diagnostic]:
             message = (
                 f"duplicate control id {control['id']!r} (first at line {seen[control['id']]})"
             )
-            diagnostics.append(Diagnostic("MAPPING_DUPLICATE_CONTROL", message, source, line))
+            diagnostics.append(
+                Diagnostic(DiagnosticCode.MAPPING_DUPLICATE_CONTROL, message, source, line)
+            )
         seen.setdefault(control["id"], line)
         for ref in control.get("checks", []):
             for problem in parameter_errors(ref["check"], ref.get("params", {})):
                 unknown = problem.startswith("unknown check")
-                code = "MAPPING_UNKNOWN_CHECK" if unknown else "MAPPING_BAD_PARAMS"
+                code = (
+                    DiagnosticCode.MAPPING_UNKNOWN_CHECK
+                    if unknown
+                    else DiagnosticCode.MAPPING_BAD_PARAMS
+                )
                 line = ref.line if unknown else ref.line_of("params")
                 message = f"control {control['id']}: {problem}"
                 diagnostics.append(Diagnostic(code, message, source, line))
@@ -147,7 +161,12 @@ def _control(data: dict[str, Any]) -> Control:
         parent=data.get("parent"),
         applies_to=tuple(data.get("applies_to", [])),
         checks=tuple(
-            CheckRef(ref["check"], dict(ref.get("params", {})), ref.get("rationale"))
+            CheckRef(
+                ref["check"],
+                dict(ref.get("params", {})),
+                ref.get("rationale"),
+                ref.get("role", "deciding"),
+            )
             for ref in data.get("checks", [])
         ),
         manual_evidence=tuple(data.get("manual_evidence", [])),
@@ -177,11 +196,11 @@ def _load_one(path: Path) -> tuple[Framework | None, list[Diagnostic]]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        return None, [Diagnostic("UNREADABLE", exc.strerror or str(exc), source)]
+        return None, [Diagnostic(DiagnosticCode.UNREADABLE, exc.strerror or str(exc), source)]
     try:
         data = load_yaml_text(raw.decode("utf-8"), source=source)
     except UnicodeDecodeError:
-        return None, [Diagnostic("INVALID_YAML", "not valid UTF-8", source)]
+        return None, [Diagnostic(DiagnosticCode.INVALID_YAML, "not valid UTF-8", source)]
     except InputError as error:
         return None, error.diagnostics()
     diagnostics = _schema_diagnostics(data, source)
@@ -203,7 +222,9 @@ def _crosswalk_diagnostics(frameworks: Sequence[Framework]) -> list[Diagnostic]:
                     message = (
                         f"control {control.id}: crosswalk to unknown {target} control {missing!r}"
                     )
-                    diagnostics.append(Diagnostic("MAPPING_BAD_CROSSWALK", message, framework.path))
+                    diagnostics.append(
+                        Diagnostic(DiagnosticCode.MAPPING_BAD_CROSSWALK, message, framework.path)
+                    )
     return diagnostics
 
 
@@ -219,7 +240,10 @@ def load_mappings(paths: Iterable[Path]) -> list[Framework]:
     ids = [f.id for f in frameworks]
     for duplicate in sorted({i for i in ids if ids.count(i) > 1}):
         diagnostics.append(
-            Diagnostic("MAPPING_DUPLICATE_FRAMEWORK", f"framework id {duplicate!r} loaded twice")
+            Diagnostic(
+                DiagnosticCode.MAPPING_DUPLICATE_FRAMEWORK,
+                f"framework id {duplicate!r} loaded twice",
+            )
         )
     diagnostics.extend(_crosswalk_diagnostics(frameworks))
     if diagnostics:

@@ -67,6 +67,11 @@ ROW_FIELDS = (
     "idempotency_key",
     "correlation_id",
     "drop_count",
+    "model",
+    "tool_name",
+    "exe_path",
+    "has_reasoning_hash",
+    "has_state_change",
     "receipt_hash",
     "origin",
     "verified",
@@ -94,6 +99,9 @@ _CATEGORICAL = (
     "warning_codes",
     "delegation_parent_chain",
     "delegator",
+    "model",
+    "tool_name",
+    "exe_path",
 )
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _TIMESTAMP_CODES = {
@@ -168,6 +176,12 @@ def _timestamp_status(
     return "valid"
 
 
+def _state_change_committed(outcome: dict[str, Any]) -> bool:
+    """The outcome commits to the state before and after the action (both hashes)."""
+    change = _dict(outcome.get("state_change"))
+    return isinstance(change.get("before_hash"), str) and isinstance(change.get("after_hash"), str)
+
+
 def _row(document: dict[str, Any], chain_id: str, item: VerifiedReceipt) -> tuple[Any, ...]:
     issuer = _dict(document.get("issuer"))
     subject = _dict(document.get("credentialSubject"))
@@ -219,6 +233,11 @@ def _row(document: dict[str, Any], chain_id: str, item: VerifiedReceipt) -> tupl
         _text(action.get("idempotency_key")),
         _text(subject.get("correlation_id")),
         _dict(action.get("emitter_metadata")).get("drop_count"),
+        _text(issuer.get("model")),
+        _text(action.get("tool_name")),
+        _text(_dict(action.get("peer_credential")).get("exe_path")),
+        isinstance(intent.get("reasoning_hash"), str),
+        _state_change_committed(outcome),
         result.receipt_hash,
         str(result.origin),
         all(code in POLICY_CODES for code in result.failures),

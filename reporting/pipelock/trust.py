@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from reporting.errors import Diagnostic, KeyStoreError
+from reporting.errors import Diagnostic, DiagnosticCode, KeyStoreError
 from reporting.receipts.keys import PublicKey
 from reporting.yamlio import LocatedDict
 
@@ -94,7 +94,7 @@ class PipelockTrust:
 
 
 def _fail(message: str, source: str, line: int | None = None) -> KeyStoreError:
-    return KeyStoreError(Diagnostic("INVALID_KEY", message, source, line))
+    return KeyStoreError(Diagnostic(DiagnosticCode.INVALID_KEY, message, source, line))
 
 
 def pipelock_key_from_bytes(data: bytes) -> bytes | None:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from reporting.errors import Diagnostic, InputError, UsageError
+from reporting.errors import Diagnostic, DiagnosticCode, InputError, UsageError
 from reporting.receipts.external import ResponseBodies
 from reporting.receipts.jobs import (
     BATCH_RECORDS,
@@ -58,7 +58,7 @@ def _client_class() -> type[Client]:
         from distributed import Client
     except ImportError as exc:
         message = f"--executor dask needs Dask's distributed scheduler: {INSTALL_HINT}"
-        raise UsageError(Diagnostic("DASK_NOT_INSTALLED", message)) from exc
+        raise UsageError(Diagnostic(DiagnosticCode.DASK_NOT_INSTALLED, message)) from exc
     return Client
 
 
@@ -74,7 +74,7 @@ def connect(scheduler: str | Client, *, timeout: float | None = None) -> Iterato
     if not isinstance(scheduler, str):
         if not isinstance(scheduler, client_class):
             message = f"a scheduler is an address or a distributed.Client, not {scheduler!r}"
-            raise UsageError(Diagnostic("SCHEDULER_INVALID", message))
+            raise UsageError(Diagnostic(DiagnosticCode.SCHEDULER_INVALID, message))
         yield scheduler
         return
     from distributed.comm.addressing import get_address_host_port
@@ -83,12 +83,14 @@ def connect(scheduler: str | Client, *, timeout: float | None = None) -> Iterato
         get_address_host_port(scheduler)  # refused before a client exists to clean up
     except ValueError as exc:
         message = f"not a Dask scheduler address (tcp://HOST:PORT): {exc}"
-        raise UsageError(Diagnostic("SCHEDULER_INVALID", message, scheduler)) from exc
+        raise UsageError(Diagnostic(DiagnosticCode.SCHEDULER_INVALID, message, scheduler)) from exc
     try:
         client = client_class(scheduler, timeout=timeout, set_as_default=False)
     except (OSError, ValueError) as exc:
         message = f"cannot reach the Dask scheduler within {timeout:g} s: {exc}"
-        raise UsageError(Diagnostic("SCHEDULER_UNREACHABLE", message, scheduler)) from exc
+        raise UsageError(
+            Diagnostic(DiagnosticCode.SCHEDULER_UNREACHABLE, message, scheduler)
+        ) from exc
     try:
         yield client
     finally:

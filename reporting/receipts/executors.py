@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
 from reporting.collector import tune_for_batch_work
-from reporting.errors import Diagnostic, UsageError
+from reporting.errors import Diagnostic, DiagnosticCode, UsageError
 from reporting.receipts.chunks import collector_paused
 from reporting.receipts.jobs import (
     BATCH_RECORDS,
@@ -75,13 +75,13 @@ def check_executor(executor: str, scheduler: object) -> None:
     """A known executor, and a scheduler exactly when it is Dask's."""
     if executor not in EXECUTORS:
         message = f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}"
-        raise UsageError(Diagnostic("UNKNOWN_EXECUTOR", message))
+        raise UsageError(Diagnostic(DiagnosticCode.UNKNOWN_EXECUTOR, message))
     if executor == "local" and scheduler is not None:
         message = "a scheduler is only used with --executor dask"
-        raise UsageError(Diagnostic("SCHEDULER_WITHOUT_DASK", message))
+        raise UsageError(Diagnostic(DiagnosticCode.SCHEDULER_WITHOUT_DASK, message))
     if executor == "dask" and scheduler is None:
         message = "--executor dask needs --scheduler ADDRESS (for example tcp://HOST:8786)"
-        raise UsageError(Diagnostic("SCHEDULER_MISSING", message))
+        raise UsageError(Diagnostic(DiagnosticCode.SCHEDULER_MISSING, message))
 
 
 # -- this machine ---------------------------------------------------------------------------

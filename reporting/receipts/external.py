@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from reporting.errors import Diagnostic, InputError
+from reporting.errors import Diagnostic, DiagnosticCode, InputError
 from reporting.yamlio import LocatedDict, load_yaml
 
 __all__ = [
@@ -50,7 +50,7 @@ class Grant:
 
 
 def _fail(message: str, source: str, line: int | None) -> InputError:
-    return InputError(Diagnostic("INVALID_INPUT", message, source, line))
+    return InputError(Diagnostic(DiagnosticCode.INVALID_INPUT, message, source, line))
 
 
 def _versioned_section(path: Path, section: str) -> LocatedDict:

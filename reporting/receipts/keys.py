@@ -22,7 +22,7 @@ import base58
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from reporting.errors import Diagnostic, KeyStoreError
+from reporting.errors import Diagnostic, DiagnosticCode, KeyStoreError
 from reporting.yamlio import LocatedDict, load_yaml
 
 __all__ = [
@@ -96,7 +96,7 @@ class TrustStore:
 
 
 def _fail(message: str, source: str, line: int | None = None) -> KeyStoreError:
-    return KeyStoreError(Diagnostic("INVALID_KEY", message, source, line))
+    return KeyStoreError(Diagnostic(DiagnosticCode.INVALID_KEY, message, source, line))
 
 
 def _raw_from_pem(data: bytes, source: str, line: int | None = None, what: str = "") -> bytes:

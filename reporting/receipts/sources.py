@@ -24,7 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
-from reporting.errors import Diagnostic, InputError
+from reporting.errors import Diagnostic, DiagnosticCode, InputError
 from reporting.receipts.headstart import HeadStart
 from reporting.receipts.records import ReadLimits
 from reporting.receipts.results import Code, Origin, Problem
@@ -49,7 +49,9 @@ STORE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 MAX_RECORD_BYTES = 64 << 20
 
 
-def _input_error(code: str, message: str, source: str, line: int | None = None) -> InputError:
+def _input_error(
+    code: DiagnosticCode, message: str, source: str, line: int | None = None
+) -> InputError:
     return InputError(Diagnostic(code, message, source, line))
 
 
@@ -207,10 +209,10 @@ def _source_files(source: str) -> list[Path]:
         return []
     path = Path(source)
     if not path.exists():
-        raise _input_error("NO_SUCH_SOURCE", "no such file or directory", source)
+        raise _input_error(DiagnosticCode.NO_SUCH_SOURCE, "no such file or directory", source)
     files = _files_in(path) if path.is_dir() else [path]
     if path.is_dir() and not files:
-        raise _input_error("EMPTY_SOURCE", "no .json, .jsonl or store files", source)
+        raise _input_error(DiagnosticCode.EMPTY_SOURCE, "no .json, .jsonl or store files", source)
     return files
 
 
@@ -276,7 +278,9 @@ def spool_sources(
                     _add_file(spool, file, hasher)
                 except OSError as exc:
                     message = exc.strerror or str(exc)
-                    raise _input_error("UNREADABLE", message, spool.name(file)) from exc
+                    raise _input_error(
+                        DiagnosticCode.UNREADABLE, message, spool.name(file)
+                    ) from exc
         spool.finish()
     except BaseException:
         spool.close()

@@ -27,7 +27,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from reporting.errors import Diagnostic, InputError
+from reporting.errors import Diagnostic, DiagnosticCode, InputError
 from reporting.receipts import stores, tempfiles
 from reporting.receipts.records import RawRecord, ReadLimits, ReceiptKeys, read_keys
 from reporting.receipts.results import Code, Origin, Problem
@@ -184,7 +184,7 @@ class ReceiptSpool:
         except OSError as exc:
             where = tempfile.gettempdir()
             message = f"cannot create the receipt spool: {exc.strerror or exc}; set TMPDIR"
-            raise InputError(Diagnostic("SPOOL_IO_ERROR", message, where)) from exc
+            raise InputError(Diagnostic(DiagnosticCode.SPOOL_IO_ERROR, message, where)) from exc
         os.close(handle)
         self.path = Path(name)
         tempfiles.register(self.path)  # removed even if the process is told to stop
@@ -750,4 +750,4 @@ def _spool_io_error(spool: Path, what: str, error: Exception) -> InputError:
         f"cannot write the receipt spool while {what}: {error}; nothing was verified "
         "(free space where TMPDIR points, or point TMPDIR elsewhere)"
     )
-    return InputError(Diagnostic("SPOOL_IO_ERROR", message, str(spool)))
+    return InputError(Diagnostic(DiagnosticCode.SPOOL_IO_ERROR, message, str(spool)))

@@ -6,8 +6,9 @@ readable at any input size; the exports carry everything.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,8 +19,10 @@ import pandas as pd
 
 from reporting import __version__
 from reporting.controls.assess import ControlAssessment, FrameworkAssessment
-from reporting.controls.checks import REGISTRY, CheckResult, Status
+from reporting.controls.checks import REGISTRY, CheckResult, Hit, Problem, Status, problem_of
+from reporting.controls.checks.rules import MAX_LISTED
 from reporting.controls.loader import Framework
+from reporting.controls.vocabulary import Reason
 from reporting.evidence.frame import RISK_RANK, Evidence
 from reporting.receipts.sources import SourceSummary
 from reporting.report.model import (
@@ -51,62 +54,6 @@ SAMPLE_EVIDENCE = 5
 TOP_SESSIONS = 5
 SESSION_EVENTS = 40
 
-SEVERITY_BY_CATEGORY = {
-    "integrity": Severity.CRITICAL,
-    "completeness": Severity.HIGH,
-    "authorization": Severity.HIGH,
-    "oversight": Severity.HIGH,
-    "capabilities": Severity.HIGH,
-    "accountability": Severity.MEDIUM,
-    "risk": Severity.MEDIUM,
-    "anomalies": Severity.LOW,
-}
-# Coverage gaps are not breaches: they weaken what the evidence can show.
-SEVERITY_BY_CHECK = {
-    "termination_status": Severity.MEDIUM,
-    "witness_coverage": Severity.MEDIUM,
-    "trusted_timestamp_coverage": Severity.MEDIUM,
-    "log_retention": Severity.MEDIUM,
-    "activity_continuity": Severity.MEDIUM,
-}
-REMEDIATION = {
-    "chain_integrity": "Investigate the broken chains: compare the store with backups and the "
-    "issuer's logs, and treat actions recorded there as unverified until explained.",
-    "termination_status": "Make agents close chains with a terminal receipt on every exit path.",
-    "witness_coverage": "Publish each chain's length and final hash to a witness the agent "
-    "cannot write (a transparency log, a ticket, a separate store).",
-    "key_rotation_continuity": "Re-issue the rotation from the outgoing key and review what "
-    "the unverified key signed.",
-    "trusted_timestamp_coverage": "Have high-risk receipts time-stamped by an RFC 3161 authority.",
-    "no_events_dropped": "Size emitter buffers so audit events are not dropped, and review the "
-    "period where they were.",
-    "no_sequence_gaps": "Recover the missing receipts from backups or treat the gap as lost "
-    "audit evidence and investigate it.",
-    "activity_continuity": "Explain long silences inside sessions; check emitter health there.",
-    "log_retention": "Supply (or keep) logs reaching back over the required retention period.",
-    "authorization_present": "Require an authorization with scopes before risky actions run.",
-    "authorization_time_valid": "Stop agents from acting on expired or future-dated grants.",
-    "grounded_principal": "Bind every high-risk action to a grant_ref resolvable to its principal.",
-    "scope_matches_action": "Issue grants whose scopes match the actions they allow.",
-    "critical_human_approval": "Route critical actions through an explicit human approval.",
-    "reversibility_declared": "Declare reversibility and the reversal method on destructive "
-    "actions.",
-    "reversal_links": "Make reversal receipts reference the receipt they reverse.",
-    "risk_not_below_taxonomy": "Never classify actions below their taxonomy default risk.",
-    "unknown_action_share": "Map tools to taxonomy action types instead of `unknown`.",
-    "failure_rate": "Review the failing actions and their causes.",
-    "code_execution_authorized": "Authorize every command and code execution explicitly.",
-    "external_transfer_authorized": "Authorize egress, sharing and outbound mail explicitly.",
-    "financial_actions_granted": "Bind financial actions to an explicit grant.",
-    "attribution": "Make every receipt name its agent and its principal.",
-    "delegation_resolves": "Include parent chains in the evidence and fix delegation links.",
-    "intent_recorded": "Record a conversation hash or prompt preview for risky actions.",
-    "write_commitments": "Commit to parameters (and responses) by hash on write actions.",
-    "no_plaintext_disclosure": "Move to the encrypted (HPKE) disclosure envelope.",
-    "burst_detection": "Rate-limit agents and review the bursts.",
-    "working_hours": "Review out-of-hours activity, or set the working hours of this deployment.",
-    "first_seen": "Review newly seen action types and targets.",
-}
 LIMITATIONS = (
     "Receipts record what agents reported doing; they cannot prove an action that was never "
     "recorded, or that a recorded action had the effect it claims.",
@@ -469,45 +416,101 @@ def _sessions(evidence: Evidence) -> tuple[Session, ...]:
 # -- findings -----------------------------------------------------------------------------
 
 
-def _result_key(result: CheckResult) -> str:
-    return result.check + json.dumps(result.params, sort_keys=True)
+@dataclass
+class _Group:
+    """The hits of one problem, gathered across every check run and control citing it."""
+
+    problem: Problem
+    statements: dict[str, str] = field(default_factory=dict)  # check → what it tested
+    controls: set[str] = field(default_factory=set)
+    supporting: set[str] = field(default_factory=set)
+    receipts: set[str] = field(default_factory=set)
+    chains: set[str] = field(default_factory=set)
+    count: int = 0
+    per_receipt: bool = True  # every hit counts receipts (not chains or days)
+
+    def add(self, result: CheckResult, hit: Hit, ref: str, *, deciding: bool) -> None:
+        self.statements[result.check] = result.statement
+        (self.controls if deciding else self.supporting).add(ref)
+        self.receipts.update(hit.receipts)
+        self.chains.update(hit.chains)
+        self.count = max(self.count, hit.count)
+        self.per_receipt &= len(hit.receipts) == min(hit.count, MAX_LISTED)
+
+    @property
+    def affected(self) -> int:
+        """Receipts (or chains, days) affected: exact while the ids listed are complete."""
+        return max(self.count, len(self.receipts)) if self.per_receipt else self.count
+
+    def key(self) -> str:
+        """Stable across periods: the problem, the checks and the controls, not receipts."""
+        identity = [
+            self.problem.code,
+            sorted(self.statements),
+            sorted(self.controls | self.supporting),
+        ]
+        return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
 
 
-def _findings(evidence: Evidence, frameworks: Sequence[FrameworkAssessment]) -> tuple[Finding, ...]:
-    controls: dict[str, list[str]] = defaultdict(list)
-    failing: dict[str, CheckResult] = {}
+def _groups(frameworks: Sequence[FrameworkAssessment], *, detective: bool) -> dict[str, _Group]:
+    """Failures (or a detective check's exceptions) grouped by their problem."""
+    groups: dict[str, _Group] = {}
     for assessment in frameworks:
         for control in assessment.controls:
-            for result in control.results:
-                if result.status is Status.FAIL:
-                    key = _result_key(result)
-                    failing[key] = result
-                    controls[key].append(f"{assessment.framework.id}:{control.control.id}")
+            ref = f"{assessment.framework.id}:{control.control.id}"
+            for result, cited in zip(control.results, control.control.checks, strict=True):
+                if detective != result.detective or (
+                    result.status is not Status.FAIL and not result.exceptions
+                ):
+                    continue
+                for hit in result.hits:
+                    group = groups.setdefault(hit.problem, _Group(problem_of(hit.problem)))
+                    group.add(result, hit, ref, deciding=cited.deciding)
+    return groups
+
+
+def _finding(group: _Group, rows: pd.DataFrame, kind: str) -> Finding:
+    problem = group.problem
+    found_by = "; ".join(f"{check}: {text}" for check, text in sorted(group.statements.items()))
+    verb = "Detected for review (an exception to disposition, not a control failure)"
+    cited = rows.loc[rows.index.intersection(sorted(group.receipts))]
+    return Finding(
+        id="",
+        key=group.key(),
+        kind=kind,
+        severity=problem.severity,
+        title=problem.headline(group.affected),
+        problem=problem.code,
+        checks=tuple(sorted(group.statements)),
+        statement=(
+            f"{verb} by {found_by}."
+            if kind == "exception"
+            else f"Evidence does not support: {found_by}."
+        ),
+        remediation=problem.remediation,
+        controls=tuple(sorted(group.controls)),
+        supporting=tuple(sorted(group.supporting - group.controls)),
+        chains=tuple(sorted(group.chains)),
+        receipts=_refs(cited, FINDING_RECEIPTS),
+        receipt_ids=tuple(sorted(group.receipts)),
+        affected=group.affected,
+    )
+
+
+def _findings(
+    evidence: Evidence, frameworks: Sequence[FrameworkAssessment]
+) -> tuple[tuple[Finding, ...], tuple[Finding, ...]]:
+    """The findings (one per failing condition, whatever number of checks and controls see
+    it) and the exceptions detective checks listed, most severe and widest first."""
     rows = evidence.receipts.set_index("receipt_id", drop=False)
-    drafts = []
-    for key, result in failing.items():
-        spec = REGISTRY[result.check]
-        cited = rows.loc[rows.index.intersection(list(result.failing_receipts))]
-        drafts.append(
-            Finding(
-                id="",
-                severity=SEVERITY_BY_CHECK.get(
-                    result.check, SEVERITY_BY_CATEGORY.get(spec.category, Severity.MEDIUM)
-                ),
-                title=spec.title,
-                check=result.check,
-                statement=f"Evidence does not support: {result.statement} "
-                f"({result.failing} of {result.population} failed).",
-                remediation=REMEDIATION.get(result.check, "Review the affected receipts."),
-                controls=tuple(sorted(set(controls[key]))),
-                chains=result.failing_chains,
-                receipts=_refs(cited, FINDING_RECEIPTS),
-                receipt_ids=result.failing_receipts,
-                affected=result.failing,
-            )
-        )
-    drafts.sort(key=lambda f: (f.severity.rank, -f.affected, f.check, f.controls))
-    return tuple(replace(f, id=f"F-{i:03d}") for i, f in enumerate(drafts, start=1))
+    out = []
+    for kind, prefix, detective in (("finding", "F", False), ("exception", "E", True)):
+        drafts = [
+            _finding(g, rows, kind) for g in _groups(frameworks, detective=detective).values()
+        ]
+        drafts.sort(key=lambda f: (f.severity.rank, -f.affected, f.problem))
+        out.append(tuple(replace(f, id=f"{prefix}-{i:03d}") for i, f in enumerate(drafts, start=1)))
+    return out[0], out[1]
 
 
 # -- frameworks ---------------------------------------------------------------------------
@@ -535,9 +538,9 @@ def _control_section(
     recent: tuple[ReceiptRef, ...],
 ) -> ControlSection:
     ref = f"{framework_id}:{control.control.id}"
-    related = tuple(f.id for f in findings if ref in f.controls)
+    related = tuple(f.id for f in findings if ref in f.controls or ref in f.supporting)
     failing_ids = {
-        rid for r in control.results if r.status is Status.FAIL for rid in r.failing_receipts
+        rid for r in control.deciding if r.status is Status.FAIL for rid in r.failing_receipts
     }
     sample = _refs(in_scope.rows(failing_ids), SAMPLE_EVIDENCE) if failing_ids else recent
     return ControlSection(
@@ -559,13 +562,18 @@ def _control_section(
                 r.untrusted,
                 r.metrics,
                 r.params,
+                role=cited.role,
+                reason=None if r.reason is None else r.reason.value,
+                detective=r.detective,
+                exceptions=r.exceptions,
             )
-            for r in control.results
+            for r, cited in zip(control.results, control.control.checks, strict=True)
         ),
         findings=related,
         sample_evidence=sample if control.control.checks else (),
         manual_evidence=control.control.manual_evidence,
         crosswalks=control.control.crosswalks,
+        reason=control.reason,
     )
 
 
@@ -599,9 +607,23 @@ def _framework_sections(
             controls=tuple(
                 _control_section(a.framework.id, c, findings, in_scope, recent) for c in a.controls
             ),
+            unassessed=_unassessed(a, evidence),
         )
         for a in frameworks
     )
+
+
+def _unassessed(assessment: FrameworkAssessment, evidence: Evidence) -> str | None:
+    """Why no automated check of the framework applied, if none did."""
+    results = [r for c in assessment.controls for r in c.results]
+    if any(r.status is not Status.NOT_APPLICABLE for r in results):
+        return None
+    if evidence.in_scope.empty:
+        return (
+            "No automated check applied: no receipt is in the period and scope of this "
+            "report. No control of this framework is supported by evidence."
+        )
+    return "No automated check of this framework had anything in scope to judge."
 
 
 # -- attribution, limitations, citations --------------------------------------------------
@@ -638,14 +660,46 @@ def _delegations(evidence: Evidence) -> tuple[dict[str, Any], ...]:
     )
 
 
-def _limitations(evidence: Evidence) -> tuple[str, ...]:
+def _limitations(evidence: Evidence, frameworks: Sequence[FrameworkAssessment]) -> tuple[str, ...]:
+    """The general limits of receipts, then this run's own scope limitations."""
     extra = []
+    scope = evidence.in_scope
+    untrusted = scope[~scope["trusted"].astype(bool)]
+    if len(untrusted):
+        chains = untrusted["chain_id"].astype(str).nunique()
+        extra.append(
+            f"{len(untrusted):,} receipts in {chains:,} chain(s) that failed verification are "
+            "left out of every check's population: they are neither evidence for nor against "
+            "any control, and are reported once, under Evidence integrity (chain_integrity)."
+        )
     if evidence.grants is None:
         extra.append(
             "No grants file was given: grant references were checked for presence, not resolved."
         )
-    if not evidence.witnesses:
-        extra.append("No witness file was given: no chain's tail can be shown complete.")
+    chains = evidence.chains_in_scope
+    unwitnessed = int(
+        (chains["authentic"] & ~chains["chain_id"].isin(set(evidence.witnesses))).sum()
+    )
+    if unwitnessed:
+        extra.append(
+            f"{unwitnessed:,} verified chain(s) have no external witness: their tails cannot "
+            "be shown complete (the protocol makes witnesses optional)."
+        )
+    unconfigured = sorted(
+        {
+            r.check
+            for a in frameworks
+            for c in a.controls
+            for r in c.results
+            if r.reason is Reason.NOT_CONFIGURED
+        }
+    )
+    if unconfigured:
+        extra.append(
+            "Deployment parameters were not configured for "
+            + ", ".join(unconfigured)
+            + ": those checks are INDETERMINATE (see the deployment section of report.yaml)."
+        )
     return LIMITATIONS + tuple(extra)
 
 
@@ -666,8 +720,8 @@ def _cited(
 def build_report(inputs: ReportInputs, options: ReportOptions | None = None) -> ReportModel:
     settings = options or ReportOptions()
     evidence = inputs.evidence
-    findings = _findings(evidence, inputs.assessments)
-    sections = _framework_sections(inputs.assessments, findings, evidence)
+    findings, exceptions = _findings(evidence, inputs.assessments)
+    sections = _framework_sections(inputs.assessments, findings + exceptions, evidence)
     posture, reason = _posture(evidence, inputs.assessments)
     latest = evidence.in_scope["timestamp"].max() if len(evidence.in_scope) else None
     return ReportModel(
@@ -687,9 +741,10 @@ def build_report(inputs: ReportInputs, options: ReportOptions | None = None) -> 
         sessions=_sessions(evidence),
         frameworks=sections,
         findings=findings,
+        exceptions=exceptions,
         attribution=_attribution(evidence),
         delegations=_delegations(evidence),
-        limitations=_limitations(evidence),
-        cited_receipts=_cited(findings, sections),
+        limitations=_limitations(evidence, inputs.assessments),
+        cited_receipts=_cited(findings + exceptions, sections),
         verification_howto=HOWTO,
     )

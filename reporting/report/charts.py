@@ -39,6 +39,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.typing import RcKeyType
 
+from reporting.controls.vocabulary import ControlStatus
 from reporting.report.model import CountRow, ReportModel, Session, utc_instant
 
 __all__ = [
@@ -78,11 +79,15 @@ RISK_SERIES = (
     Series("critical", "Critical", "#7f0000", "xx", "D"),
 )
 UNKNOWN_RISK = Series("unknown", "Unknown", "#b0b0b0", "||", "v")
-STATUS_SERIES = (
-    Series("SATISFIED", "Supported", "#c7e9c0", "", "o"),
-    Series("INDETERMINATE", "Indeterminate", "#fdae6b", "--", "s"),
-    Series("MANUAL", "Manual evidence", "#6baed6", "//", "^"),
-    Series("NOT_SATISFIED", "Not supported", "#a50f15", "xx", "D"),
+STATUS_SERIES = tuple(
+    Series(status.value, status.label, color, hatch, marker)
+    for status, color, hatch, marker in (
+        (ControlStatus.SATISFIED, "#c7e9c0", "", "o"),
+        (ControlStatus.SUPPORTED_IN_PART, "#238b45", "..", "P"),
+        (ControlStatus.INDETERMINATE, "#fdae6b", "--", "s"),
+        (ControlStatus.MANUAL, "#6baed6", "//", "^"),
+        (ControlStatus.NOT_SATISFIED, "#a50f15", "xx", "D"),
+    )
 )
 CHART_TITLES = {
     "actions_per_day": "Actions per day by risk level",

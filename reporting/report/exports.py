@@ -24,6 +24,7 @@ import orjson
 import pandas as pd
 
 from reporting.controls.checks import REGISTRY
+from reporting.controls.vocabulary import ControlStatus
 from reporting.evidence.frame import Evidence
 from reporting.report.model import (
     CheckFigure,
@@ -156,17 +157,19 @@ def _finding_rows(
 
 
 def findings_csv(model: ReportModel, evidence: Evidence) -> bytes:
-    """One row per finding and affected receipt (every one), else per affected chain.
+    """One row per finding (then exception) and affected receipt (every one), else per
+    affected chain.
 
     Every field is quoted: with `\\n` line endings the csv module would leave a bare CR
     unquoted, and a CR in untrusted text must never start a new row.
     """
-    ids = {rid for finding in model.findings for rid in finding.receipt_ids}
+    listed = (*model.findings, *model.exceptions)  # exceptions (E-...) await a disposition
+    ids = {rid for finding in listed for rid in finding.receipt_ids}
     lookup = _receipt_columns(evidence, ids)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(FINDINGS_COLUMNS)
-    for finding in model.findings:
+    for finding in listed:
         for row in _finding_rows(finding, lookup):
             writer.writerow([neutralise_cell(cell) for cell in row])
     return buffer.getvalue().encode("utf-8")
@@ -297,13 +300,12 @@ class _Oscal:
         return result
 
     def selections(self) -> list[dict[str, Any]]:
-        """Per framework, every control assessed by checks (manual-only ones are not)."""
+        """Per framework, every control of the mapping: each gets a finding with its state."""
         selections = []
         for framework in self.model.frameworks:
             ids = [
                 {"control-id": self.control_ids[f"{framework.id}:{c.id}"]}
                 for c in framework.controls
-                if c.status != "MANUAL"
             ]
             if ids:
                 selections.append(
@@ -312,7 +314,7 @@ class _Oscal:
                         "include-controls": ids,
                     }
                 )
-        return selections or [{"description": "No control was assessed by automated checks."}]
+        return selections or [{"description": "No control was assessed."}]
 
     # observations
 
@@ -326,14 +328,22 @@ class _Oscal:
             for ref in subjects
         ]
         summary = (
-            f"{figure.population} receipt(s) examined, {figure.failing} failing, "
-            f"{figure.untrusted} untrusted; status {figure.status}."
+            f"{figure.population} trusted item(s) examined, {figure.failing} failing, "
+            f"{figure.exceptions} exception(s) to disposition, {figure.untrusted} untrusted "
+            f"left out; status {figure.status}"
+            + (f" ({figure.reason})" if figure.reason else "")
+            + "."
         )
         observation: dict[str, Any] = {
             "uuid": self.uid(f"observation/{key}"),
             "title": _check_title(figure.check),
             "description": f"{figure.statement}. {summary}",
-            "props": _props(("check", figure.check), ("check-status", figure.status)),
+            "props": _props(
+                ("check", figure.check),
+                ("check-status", figure.status),
+                ("check-reason", figure.reason),
+                ("exceptions", str(figure.exceptions) if figure.detective else None),
+            ),
             "methods": ["TEST"],
             "relevant-evidence": [{"description": summary}, *evidence],
             "collected": self.as_of(),
@@ -354,22 +364,21 @@ class _Oscal:
         return holders
 
     def _raised_by(self, key: str, figure: CheckFigure) -> list[Finding]:
-        """Model findings raised by this check run (same check, controls and failing count)."""
-        if figure.status != "FAIL":
+        """Model findings and exceptions this check run contributed to."""
+        if figure.status != "FAIL" and not figure.exceptions:
             return []
         return [
             f
-            for f in self.model.findings
-            if f.check == figure.check
-            and f.affected == figure.failing
-            and self.holders[key].intersection(f.controls)
+            for f in (*self.model.findings, *self.model.exceptions)
+            if figure.check in f.checks
+            and self.holders[key].intersection((*f.controls, *f.supporting))
         ]
 
     def _subjects(self, figure: CheckFigure) -> list[ReceiptRef]:
-        """Failing checks cite their findings' receipts; others the controls' samples."""
+        """Checks that failed or found exceptions cite those receipts; others the samples."""
         key = _figure_key(figure)
         refs: dict[str, ReceiptRef] = {}
-        if figure.status == "FAIL":
+        if self.raised[key]:
             for finding in self.raised[key]:
                 refs.update((r.receipt_id, r) for r in finding.receipts)
         else:
@@ -378,67 +387,56 @@ class _Oscal:
                     refs.update((r.receipt_id, r) for r in control.sample_evidence)
         return [refs[k] for k in sorted(refs)]
 
-    def _related(self, finding: Finding) -> list[dict[str, str]]:
-        keys = [k for k, found in self.raised.items() if finding.id in {f.id for f in found}]
-        keys = keys or [k for k, f in self.observations.items() if f.check == finding.check]
-        return [{"observation-uuid": self.uid(f"observation/{k}")} for k in keys]
-
     # findings
 
     def findings(self) -> list[dict[str, Any]]:
-        """One per model finding and control it concerns, then one per satisfied control."""
-        out = [
-            self.not_satisfied(finding, ref)
-            for finding in self.model.findings
-            for ref in finding.controls
-            if ref in self.control_ids
-        ]
-        out.extend(
-            self.satisfied(framework, control)
-            for framework, control in self._controls()
-            if control.status == "SATISFIED"
-        )
-        return out
+        """One per control: its objective is `satisfied` only where the status is SATISFIED
+        (never for SUPPORTED_IN_PART, INDETERMINATE or MANUAL), with the model findings and
+        exceptions that concern it and the observations of its checks."""
+        issues = (*self.model.findings, *self.model.exceptions)
+        return [self.control_finding(f, c, issues) for f, c in self._controls()]
 
-    def _target(self, ref: str, state: str) -> dict[str, Any]:
-        framework_id, _, control_id = ref.partition(":")
-        return {
-            "type": "objective-id",
-            "target-id": self.control_ids[ref],
-            "props": _props(("framework", framework_id), ("control-id", control_id)),
-            "status": {"state": state},
-        }
-
-    def not_satisfied(self, finding: Finding, ref: str) -> dict[str, Any]:
-        return {
-            "uuid": self.uid(f"finding/{finding.id}/{ref}"),
-            "title": f"{finding.id}: {finding.title}",
-            "description": f"{finding.statement} Remediation: {finding.remediation}",
-            "props": _props(
-                ("finding-id", finding.id),
-                ("severity", finding.severity.value),
-                ("affected", str(finding.affected)),
-            ),
-            "target": self._target(ref, "not-satisfied"),
-            "related-observations": self._related(finding),
-        }
-
-    def satisfied(self, framework: FrameworkSection, control: ControlSection) -> dict[str, Any]:
+    def control_finding(
+        self, framework: FrameworkSection, control: ControlSection, issues: tuple[Finding, ...]
+    ) -> dict[str, Any]:
         ref = f"{framework.id}:{control.id}"
-        keys = sorted({_figure_key(f) for f in control.checks})
+        status = ControlStatus(control.status)
+        concerned = [f for f in issues if f.id in control.findings]
+        lines = [f"{status.label}. {control.reason}".strip()]
+        lines += [f"{f.id} ({f.kind}, {f.severity.value}): {f.title}." for f in concerned]
+        if control.manual_evidence:
+            lines.append("Manual evidence outstanding: " + "; ".join(control.manual_evidence) + ".")
         finding: dict[str, Any] = {
-            "uuid": self.uid(f"satisfied/{ref}"),
+            "uuid": self.uid(f"control/{ref}"),
             "title": f"{control.id}: {control.title}",
-            "description": "The evidence supports this control: "
-            + "; ".join(f.statement for f in control.checks)
-            + ".",
-            "target": self._target(ref, "satisfied"),
+            "description": " ".join(lines),
+            "props": _props(
+                ("assessment-status", status.value),
+                *(("finding-id", f.id) for f in concerned),
+                *(("finding-key", f.key) for f in concerned),
+            ),
+            "target": self._target(ref, status),
         }
+        keys = sorted({_figure_key(f) for f in control.checks})
         if keys:
             finding["related-observations"] = [
                 {"observation-uuid": self.uid(f"observation/{k}")} for k in keys
             ]
         return finding
+
+    def _target(self, ref: str, status: ControlStatus) -> dict[str, Any]:
+        framework_id, _, control_id = ref.partition(":")
+        satisfied = status is ControlStatus.SATISFIED
+        reason = {ControlStatus.SATISFIED: "pass", ControlStatus.NOT_SATISFIED: "fail"}
+        return {
+            "type": "objective-id",
+            "target-id": self.control_ids[ref],
+            "props": _props(("framework", framework_id), ("control-id", control_id)),
+            "status": {
+                "state": "satisfied" if satisfied else "not-satisfied",
+                "reason": reason.get(status, "other"),
+            },
+        }
 
     # back-matter
 

@@ -40,7 +40,8 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
-from reporting.errors import Diagnostic, EvidenceError
+from reporting.controls.vocabulary import CheckStatus, ControlStatus, Severity
+from reporting.errors import Diagnostic, DiagnosticCode, EvidenceError
 from reporting.report.model import ChainRow, ReportModel, anchor, utc_instant
 
 __all__ = [
@@ -155,38 +156,25 @@ class Medium:
 
 # -- presentation vocabulary (words only; the model already decided) ----------------------
 
-STATUS_ORDER = ("SATISFIED", "NOT_SATISFIED", "INDETERMINATE", "MANUAL")
+STATUS_ORDER = tuple(status.value for status in ControlStatus)
 LABELS = {
-    "status": {
-        "SATISFIED": "Supported",
-        "NOT_SATISFIED": "Not supported",
-        "INDETERMINATE": "Indeterminate",
-        "MANUAL": "Manual evidence",
-    },
-    "check": {
-        "PASS": "Pass",
-        "FAIL": "Fail",
-        "INDETERMINATE": "Indeterminate",
-        "NOT_APPLICABLE": "Not applicable",
-    },
-    "severity": {"critical": "Critical", "high": "High", "medium": "Medium", "low": "Low"},
+    "status": {status.value: status.label for status in ControlStatus},
+    "check": {status.value: status.label for status in CheckStatus},
+    "severity": {severity.value: severity.label for severity in Severity},
 }
 ICONS = {
-    "status": {"SATISFIED": "✔", "NOT_SATISFIED": "✘", "INDETERMINATE": "?", "MANUAL": "✎"},
+    "status": {
+        "SATISFIED": "✔",
+        "SUPPORTED_IN_PART": "◐",
+        "NOT_SATISFIED": "✘",
+        "INDETERMINATE": "?",
+        "MANUAL": "✎",
+    },
     "check": {"PASS": "✔", "FAIL": "✘", "INDETERMINATE": "?", "NOT_APPLICABLE": "\u2013"},
     "severity": {"critical": "‼", "high": "▲", "medium": "●", "low": "○"},
     "posture": {"INTEGRITY BROKEN": "✘", "NO EVIDENCE": "∅", "ATTENTION": "⚠", "SUPPORTED": "✔"},
 }
-STATUS_SENTENCE = {
-    "SATISFIED": "The evidence supports this requirement as far as the automated checks "
-    "reach: every check passed on verified receipts.",
-    "NOT_SATISFIED": "The evidence does not support this requirement: at least one check "
-    "failed (see the findings).",
-    "INDETERMINATE": "The evidence neither supports nor contradicts this requirement: there "
-    "was not enough trustworthy evidence to decide.",
-    "MANUAL": "No automated check applies: the evidence for this requirement must be "
-    "supplied by a person (see below).",
-}
+STATUS_SENTENCE = {status.value: status.meaning for status in ControlStatus}
 POSTURE_HELP = {
     "INTEGRITY BROKEN": "Some evidence failed cryptographic verification; resolve the "
     "integrity findings before relying on any control result.",
@@ -301,7 +289,7 @@ def templates_dir() -> Path:
         if (directory / TEMPLATE).is_file():
             return directory
     searched = ", ".join(str(c) for c in candidates)
-    raise RenderError(Diagnostic("TEMPLATES_MISSING", f"no {TEMPLATE} in {searched}"))
+    raise RenderError(Diagnostic(DiagnosticCode.TEMPLATES_MISSING, f"no {TEMPLATE} in {searched}"))
 
 
 @cache

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from reporting.controls.vocabulary import Severity
+
 __all__ = [
     "REPORT_SCHEMA",
     "ActivitySection",
@@ -66,17 +68,6 @@ class Posture(StrEnum):
     NO_EVIDENCE = "NO EVIDENCE"
     ATTENTION = "ATTENTION"
     SUPPORTED = "SUPPORTED"
-
-
-class Severity(StrEnum):
-    CRITICAL = "critical"
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
-
-    @property
-    def rank(self) -> int:
-        return ["critical", "high", "medium", "low"].index(self.value)
 
 
 @dataclass(frozen=True)
@@ -197,11 +188,15 @@ class CheckFigure:
     check: str
     status: str
     statement: str
-    population: int
+    population: int  # trusted receipts (or authentic chains) examined
     failing: int
-    untrusted: int
+    untrusted: int  # left out of the population: they failed verification
     metrics: dict[str, Any]
     params: dict[str, Any]
+    role: str = "deciding"  # or "supporting": shown, never deciding the control's status
+    reason: str | None = None  # why INDETERMINATE ("not configured", ...)
+    detective: bool = False
+    exceptions: int = 0  # anomalies a detective check listed for disposition
 
 
 @dataclass(frozen=True)
@@ -215,10 +210,11 @@ class ControlSection:
     section: str | None
     applies_to: tuple[str, ...]
     checks: tuple[CheckFigure, ...]
-    findings: tuple[str, ...]  # finding ids
+    findings: tuple[str, ...]  # ids of the findings and exceptions that concern it
     sample_evidence: tuple[ReceiptRef, ...]
     manual_evidence: tuple[str, ...]
     crosswalks: dict[str, tuple[str, ...]]
+    reason: str = ""  # what decided the status, in one sentence
 
 
 @dataclass(frozen=True)
@@ -234,17 +230,29 @@ class FrameworkSection:
     counts: dict[str, int]
     manual: tuple[str, ...]
     controls: tuple[ControlSection, ...]
+    # None, or why no automated check of this framework applied (nothing is supported
+    # by nothing: the counts then show no control decided on evidence)
+    unassessed: str | None = None
 
 
 @dataclass(frozen=True)
 class Finding:
+    """One defect (or, for `kind` "exception", one kind of anomaly to disposition), found
+    by one or more checks: grouped by its root cause, the failing condition (`problem`),
+    so a receipt that fails five checks for one reason is one finding. `key` identifies it
+    across periods: a digest of the problem, the checks and the controls."""
+
     id: str
+    key: str
+    kind: str  # "finding" or "exception"
     severity: Severity
-    title: str
-    check: str
+    title: str  # the problem, with its count
+    problem: str
+    checks: tuple[str, ...]
     statement: str
     remediation: str
-    controls: tuple[str, ...]  # "<framework id>:<control id>"
+    controls: tuple[str, ...]  # "<framework id>:<control id>" whose status it decides
+    supporting: tuple[str, ...]  # controls where the checks are supporting information only
     chains: tuple[str, ...]
     receipts: tuple[ReceiptRef, ...]  # the first ones, for reading
     receipt_ids: tuple[str, ...]  # every affected receipt (for the exports)
@@ -278,6 +286,7 @@ class ReportModel:
     sessions: tuple[Session, ...]
     frameworks: tuple[FrameworkSection, ...]
     findings: tuple[Finding, ...]
+    exceptions: tuple[Finding, ...]  # from detective checks: anomalies to disposition
     attribution: tuple[CountRow, ...]  # agent -> principals
     delegations: tuple[dict[str, Any], ...]
     limitations: tuple[str, ...]

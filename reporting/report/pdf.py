@@ -25,7 +25,7 @@ from typing import Any
 
 import weasyprint  # type: ignore[import-untyped]
 
-from reporting.errors import Diagnostic
+from reporting.errors import Diagnostic, DiagnosticCode
 from reporting.report.html import (
     PDF_LIMITS,
     AttachmentInfo,
@@ -171,7 +171,7 @@ def _write(laid_out: LaidOutPdf, attachments: Sequence[Attachment] = ()) -> byte
     announced (same names, types and descriptions, in order)."""
     if _infos(attachments) != laid_out.attachments:
         message = "the attached files differ from those the document lists"
-        raise RenderError(Diagnostic("ATTACHMENT_MISMATCH", message))
+        raise RenderError(Diagnostic(DiagnosticCode.ATTACHMENT_MISMATCH, message))
     types = {
         hashlib.md5(a.data, usedforsecurity=False).hexdigest(): a.media_type for a in attachments
     }
@@ -221,7 +221,7 @@ def _refuse_loads(fetcher: RefusingFetcher) -> None:
     if refused:
         LOGGER.error("the report tried to load %d resource(s): %s", len(refused), refused[:5])
         message = f"the report tried to load {len(refused)} resource(s), first {refused[0]!r}"
-        raise RenderError(Diagnostic("RESOURCE_REFUSED", message))
+        raise RenderError(Diagnostic(DiagnosticCode.RESOURCE_REFUSED, message))
 
 
 def lay_out_pdf(
@@ -231,7 +231,9 @@ def lay_out_pdf(
     bytes are only needed by `finish_pdf`, so they can be built meanwhile."""
     names = [a.name for a in attachments]
     if len(set(names)) != len(names):
-        raise RenderError(Diagnostic("DUPLICATE_ATTACHMENT", "attachment names must be unique"))
+        raise RenderError(
+            Diagnostic(DiagnosticCode.DUPLICATE_ATTACHMENT, "attachment names must be unique")
+        )
     medium = Medium(pdf=True, limits=pdf_limits(model), attachments=tuple(attachments))
     html = render_document(model, charts, medium)
     laid_out = lay_out(html, when=_as_of(model), attachments=attachments)

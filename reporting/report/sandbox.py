@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from reporting.collector import tune_for_batch_work
-from reporting.errors import Diagnostic, EvidenceError, ResourceLimitError
+from reporting.errors import Diagnostic, DiagnosticCode, EvidenceError, ResourceLimitError
 from reporting.report.limits import (
     DEFAULT_MEMORY_MB,
     DEFAULT_TIMEOUT,
@@ -153,7 +153,7 @@ def render_job(job: RenderJob, attachment_data: AttachmentData = _no_attachments
         data = attachment_data()
         if len(data) != len(job.attachments):
             message = f"{len(job.attachments)} attachments announced, {len(data)} received"
-            raise RenderError(Diagnostic("ATTACHMENT_MISMATCH", message))
+            raise RenderError(Diagnostic(DiagnosticCode.ATTACHMENT_MISMATCH, message))
         attachments = [
             Attachment(name, media_type, content, description)
             for (name, media_type, description), content in zip(job.attachments, data, strict=True)
@@ -179,20 +179,22 @@ def child_environment(
     return env
 
 
-def _limit_error(code: str, message: str) -> ResourceLimitError:
+def _limit_error(code: DiagnosticCode, message: str) -> ResourceLimitError:
     return ResourceLimitError(Diagnostic(code, message))
 
 
 def _timeout_error(limits: RenderLimits) -> ResourceLimitError:
     return _limit_error(
-        "RENDER_TIMEOUT",
+        DiagnosticCode.RENDER_TIMEOUT,
         f"rendering the report took longer than its {limits.timeout:g} s limit and was "
         f"stopped; raise the limit with {TIMEOUT_HINT}",
     )
 
 
 def _memory_error(how: str) -> ResourceLimitError:
-    return _limit_error("RENDER_MEMORY", f"rendering the report {how}; raise it with {MEMORY_HINT}")
+    return _limit_error(
+        DiagnosticCode.RENDER_MEMORY, f"rendering the report {how}; raise it with {MEMORY_HINT}"
+    )
 
 
 def _render_error(diagnostics: list[Diagnostic], exit_code: int = 3) -> EvidenceError:
@@ -204,7 +206,7 @@ def _render_error(diagnostics: list[Diagnostic], exit_code: int = 3) -> Evidence
 
 
 def _render_failed(message: str) -> EvidenceError:
-    return _render_error([Diagnostic("RENDER_FAILED", message)])
+    return _render_error([Diagnostic(DiagnosticCode.RENDER_FAILED, message)])
 
 
 def _signal_name(number: int) -> str:

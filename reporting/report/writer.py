@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from reporting.errors import Diagnostic, InputError
+from reporting.errors import Diagnostic, DiagnosticCode, InputError
 from reporting.report.artefacts import Artefact
 
 __all__ = ["write_artefacts"]
@@ -40,7 +40,9 @@ def write_artefacts(directory: Path, artefacts: Sequence[Artefact]) -> list[Path
         parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=parent))
     except OSError as exc:
-        raise InputError(Diagnostic("CANNOT_WRITE", exc.strerror or str(exc), str(parent))) from exc
+        raise InputError(
+            Diagnostic(DiagnosticCode.CANNOT_WRITE, exc.strerror or str(exc), str(parent))
+        ) from exc
     try:
         for artefact in artefacts:
             _fsync_write(staging / artefact.name, artefact.data)
@@ -49,7 +51,7 @@ def write_artefacts(directory: Path, artefacts: Sequence[Artefact]) -> list[Path
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise InputError(
-            Diagnostic("CANNOT_WRITE", exc.strerror or str(exc), str(directory))
+            Diagnostic(DiagnosticCode.CANNOT_WRITE, exc.strerror or str(exc), str(directory))
         ) from exc
     return [target / artefact.name for artefact in artefacts]
 

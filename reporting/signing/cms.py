@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from reporting.certificates import PathCode, Usage, validate_path
-from reporting.errors import Diagnostic, KeyStoreError, UsageError
+from reporting.errors import Diagnostic, DiagnosticCode, KeyStoreError, UsageError
 from reporting.signing.keys import SigningIdentity
 
 __all__ = ["CmsVerdict", "sign_detached", "verify_detached"]
@@ -109,13 +109,15 @@ def _cms_time(moment: datetime) -> cms.Time:
 def sign_detached(data: bytes, identity: SigningIdentity, *, signing_time: datetime) -> bytes:
     """A DER ContentInfo(SignedData) signing ``data`` detached, at ``signing_time``."""
     if signing_time.tzinfo is None or signing_time.utcoffset() is None:
-        raise UsageError(Diagnostic("NAIVE_DATETIME", "signing_time must carry a time zone"))
+        raise UsageError(
+            Diagnostic(DiagnosticCode.NAIVE_DATETIME, "signing_time must carry a time zone")
+        )
     when = signing_time.astimezone(UTC).replace(microsecond=0)
     key = identity.private_key
     if _spki(key.public_key()) != _spki(identity.certificate.public_key()):
         raise KeyStoreError(
             Diagnostic(
-                "KEY_CERT_MISMATCH",
+                DiagnosticCode.KEY_CERTIFICATE_MISMATCH,
                 f"the signing key does not belong to the signing certificate ({identity.subject})",
             )
         )

@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
-from reporting.errors import Diagnostic, KeyStoreError, UsageError
+from reporting.errors import Diagnostic, DiagnosticCode, KeyStoreError, UsageError
 
 __all__ = [
     "CERT_FILE_NAME",
@@ -144,7 +144,9 @@ def _utc(moment: datetime | None, what: str) -> datetime:
     if moment is None:
         return datetime.now(UTC).replace(microsecond=0)
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise UsageError(Diagnostic("NAIVE_DATETIME", f"{what} must carry a time zone"))
+        raise UsageError(
+            Diagnostic(DiagnosticCode.NAIVE_DATETIME, f"{what} must carry a time zone")
+        )
     return moment.astimezone(UTC).replace(microsecond=0)
 
 
@@ -154,7 +156,7 @@ def _passphrase(env: str | None) -> bytes | None:
     if not _VARIABLE_NAME.fullmatch(env):
         raise UsageError(
             Diagnostic(
-                "PASSPHRASE_ENV_INVALID",
+                DiagnosticCode.PASSPHRASE_ENV_INVALID,
                 "--passphrase-env takes the NAME of an environment variable (letters, digits "
                 "and _), not the passphrase; the value given is not shown",
             )
@@ -163,14 +165,14 @@ def _passphrase(env: str | None) -> bytes | None:
     if value is None:
         raise UsageError(
             Diagnostic(
-                "PASSPHRASE_ENV_UNSET",
+                DiagnosticCode.PASSPHRASE_ENV_UNSET,
                 f"the passphrase environment variable {env} is not set",
             )
         )
     if value == "":
         raise UsageError(
             Diagnostic(
-                "PASSPHRASE_ENV_EMPTY",
+                DiagnosticCode.PASSPHRASE_ENV_EMPTY,
                 f"the passphrase environment variable {env} is empty",
             )
         )
@@ -182,15 +184,19 @@ def _read(path: Path, what: str) -> bytes:
         return path.read_bytes()
     except FileNotFoundError as exc:
         raise KeyStoreError(
-            Diagnostic("FILE_NOT_FOUND", f"{what} {path} does not exist", str(path))
+            Diagnostic(DiagnosticCode.FILE_NOT_FOUND, f"{what} {path} does not exist", str(path))
         ) from exc
     except IsADirectoryError as exc:
         raise KeyStoreError(
-            Diagnostic("FILE_UNREADABLE", f"{what} {path} is a directory", str(path))
+            Diagnostic(DiagnosticCode.FILE_UNREADABLE, f"{what} {path} is a directory", str(path))
         ) from exc
     except OSError as exc:
         raise KeyStoreError(
-            Diagnostic("FILE_UNREADABLE", f"cannot read {what} {path}: {exc.strerror}", str(path))
+            Diagnostic(
+                DiagnosticCode.FILE_UNREADABLE,
+                f"cannot read {what} {path}: {exc.strerror}",
+                str(path),
+            )
         ) from exc
 
 
@@ -237,7 +243,7 @@ def _load_private_key(
         if password is None:
             raise KeyStoreError(
                 Diagnostic(
-                    "PASSPHRASE_REQUIRED",
+                    DiagnosticCode.PASSPHRASE_REQUIRED,
                     f"private key {path} is encrypted: name the environment variable "
                     "holding its passphrase",
                     source,
@@ -248,14 +254,16 @@ def _load_private_key(
             key = loader(data, password=None)
         except (TypeError, ValueError) as inner:
             raise KeyStoreError(
-                Diagnostic("BAD_PRIVATE_KEY", f"cannot load private key {path}", source)
+                Diagnostic(
+                    DiagnosticCode.BAD_PRIVATE_KEY, f"cannot load private key {path}", source
+                )
             ) from inner
         return key, (f"passphrase variable {env} given, but key file {path} is not encrypted",)
     except ValueError as exc:
         if password is not None:
             raise KeyStoreError(
                 Diagnostic(
-                    "BAD_PASSPHRASE",
+                    DiagnosticCode.BAD_PASSPHRASE,
                     f"cannot decrypt private key {path} with the passphrase in {env} "
                     "(wrong passphrase, or a damaged key)",
                     source,
@@ -263,14 +271,14 @@ def _load_private_key(
             ) from exc
         raise KeyStoreError(
             Diagnostic(
-                "BAD_PRIVATE_KEY",
+                DiagnosticCode.BAD_PRIVATE_KEY,
                 f"{path} is not a PEM or DER (PKCS#8, PKCS#1 or SEC1) private key",
                 source,
             )
         ) from exc
     except (OverflowError, IndexError) as exc:  # pragma: no cover - defensive
         raise KeyStoreError(
-            Diagnostic("BAD_PRIVATE_KEY", f"cannot load private key {path}", source)
+            Diagnostic(DiagnosticCode.BAD_PRIVATE_KEY, f"cannot load private key {path}", source)
         ) from exc
 
 
@@ -279,7 +287,7 @@ def _check_key(key: object, source: str) -> PrivateKey:
         if not isinstance(key.curve, ec.SECP256R1):
             raise KeyStoreError(
                 Diagnostic(
-                    "UNSUPPORTED_SIGNING_KEY",
+                    DiagnosticCode.UNSUPPORTED_SIGNING_KEY,
                     f"ECDSA signing keys must use curve P-256 (secp256r1), not {key.curve.name}",
                     source,
                 )
@@ -289,7 +297,7 @@ def _check_key(key: object, source: str) -> PrivateKey:
         if key.key_size < MIN_RSA_BITS:
             raise KeyStoreError(
                 Diagnostic(
-                    "UNSUPPORTED_SIGNING_KEY",
+                    DiagnosticCode.UNSUPPORTED_SIGNING_KEY,
                     f"RSA signing keys need at least {MIN_RSA_BITS} bits, "
                     f"this one has {key.key_size}",
                     source,
@@ -300,7 +308,7 @@ def _check_key(key: object, source: str) -> PrivateKey:
         return key
     raise KeyStoreError(
         Diagnostic(
-            "UNSUPPORTED_SIGNING_KEY",
+            DiagnosticCode.UNSUPPORTED_SIGNING_KEY,
             f"unsupported signing key type {type(key).__name__}: use ECDSA P-256, "
             f"RSA >= {MIN_RSA_BITS} bits or Ed25519",
             source,
@@ -317,12 +325,16 @@ def _load_certificates(data: bytes, path: Path, what: str) -> list[x509.Certific
     except ValueError as exc:
         raise KeyStoreError(
             Diagnostic(
-                "BAD_CERTIFICATE", f"{what} {path} is not a PEM or DER X.509 certificate", str(path)
+                DiagnosticCode.BAD_CERTIFICATE,
+                f"{what} {path} is not a PEM or DER X.509 certificate",
+                str(path),
             )
         ) from exc
     if not certs:  # pragma: no cover - load_pem_x509_certificates raises instead
         raise KeyStoreError(
-            Diagnostic("BAD_CERTIFICATE", f"{what} {path} holds no certificate", str(path))
+            Diagnostic(
+                DiagnosticCode.BAD_CERTIFICATE, f"{what} {path} holds no certificate", str(path)
+            )
         )
     return certs
 
@@ -346,13 +358,15 @@ def _check_certificate(
     except (ValueError, TypeError) as exc:
         raise KeyStoreError(
             Diagnostic(
-                "BAD_CERTIFICATE", f"certificate {source} has an unreadable public key", source
+                DiagnosticCode.BAD_CERTIFICATE,
+                f"certificate {source} has an unreadable public key",
+                source,
             )
         ) from exc
     if _spki(cert_key) != _spki(key.public_key()):
         raise KeyStoreError(
             Diagnostic(
-                "KEY_CERT_MISMATCH",
+                DiagnosticCode.KEY_CERTIFICATE_MISMATCH,
                 f"the private key does not belong to certificate {source} "
                 f"({cert.subject.rfc4514_string()})",
                 source,
@@ -361,7 +375,7 @@ def _check_certificate(
     if now > cert.not_valid_after_utc:
         raise KeyStoreError(
             Diagnostic(
-                "CERTIFICATE_EXPIRED",
+                DiagnosticCode.CERTIFICATE_EXPIRED,
                 f"certificate {source} ({cert.subject.rfc4514_string()}) expired on "
                 f"{cert.not_valid_after_utc.isoformat()}",
                 source,
@@ -370,7 +384,7 @@ def _check_certificate(
     if now < cert.not_valid_before_utc:
         raise KeyStoreError(
             Diagnostic(
-                "CERTIFICATE_NOT_YET_VALID",
+                DiagnosticCode.CERTIFICATE_NOT_YET_VALID,
                 f"certificate {source} ({cert.subject.rfc4514_string()}) is valid only from "
                 f"{cert.not_valid_before_utc.isoformat()}",
                 source,
@@ -405,7 +419,9 @@ def _load_p12(
         asn1_pkcs12.Pfx.load(data)["version"].native  # noqa: B018 - parse check
     except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
         raise KeyStoreError(
-            Diagnostic("BAD_PKCS12", f"{path} is not a PKCS#12 (.p12/.pfx) file", source)
+            Diagnostic(
+                DiagnosticCode.BAD_PKCS12, f"{path} is not a PKCS#12 (.p12/.pfx) file", source
+            )
         ) from exc
     try:
         key, cert, extra = pkcs12.load_key_and_certificates(data, password)
@@ -413,7 +429,7 @@ def _load_p12(
         if password is None:
             raise KeyStoreError(
                 Diagnostic(
-                    "PASSPHRASE_REQUIRED",
+                    DiagnosticCode.PASSPHRASE_REQUIRED,
                     f"PKCS#12 file {path} is protected: name the environment variable "
                     "holding its passphrase",
                     source,
@@ -421,7 +437,7 @@ def _load_p12(
             ) from exc
         raise KeyStoreError(
             Diagnostic(
-                "BAD_PASSPHRASE",
+                DiagnosticCode.BAD_PASSPHRASE,
                 f"cannot open PKCS#12 file {path} with the passphrase in {env} "
                 "(wrong passphrase, or a damaged file)",
                 source,
@@ -429,21 +445,25 @@ def _load_p12(
         ) from exc
     except (TypeError, OverflowError) as exc:  # pragma: no cover - defensive
         raise KeyStoreError(
-            Diagnostic("BAD_PKCS12", f"cannot read PKCS#12 file {path}", source)
+            Diagnostic(DiagnosticCode.BAD_PKCS12, f"cannot read PKCS#12 file {path}", source)
         ) from exc
     if key is None:
         raise KeyStoreError(
-            Diagnostic("BAD_PKCS12", f"PKCS#12 file {path} holds no private key", source)
+            Diagnostic(
+                DiagnosticCode.BAD_PKCS12, f"PKCS#12 file {path} holds no private key", source
+            )
         )
     if cert is None:
         raise KeyStoreError(
-            Diagnostic("BAD_PKCS12", f"PKCS#12 file {path} holds no certificate", source)
+            Diagnostic(
+                DiagnosticCode.BAD_PKCS12, f"PKCS#12 file {path} holds no certificate", source
+            )
         )
     return key, cert, list(extra)
 
 
 def _usage(message: str) -> UsageError:
-    return UsageError(Diagnostic("SIGNING_OPTIONS", message))
+    return UsageError(Diagnostic(DiagnosticCode.SIGNING_OPTIONS, message))
 
 
 # --- loading --------------------------------------------------------------------------
@@ -519,7 +539,7 @@ def parse_subject(subject: str) -> x509.Name:
     def bad(reason: str) -> UsageError:
         return UsageError(
             Diagnostic(
-                "BAD_SUBJECT",
+                DiagnosticCode.BAD_SUBJECT,
                 f'--subject {subject!r} {reason}; expected e.g. "CN=Report signer,O=Example,C=DE"',
             )
         )
@@ -634,7 +654,7 @@ def _write(path: Path, data: bytes, *, mode: int, force: bool) -> None:
         except FileExistsError as exc:
             raise UsageError(
                 Diagnostic(
-                    "FILE_EXISTS",
+                    DiagnosticCode.FILE_EXISTS,
                     f"{path} exists; pass --force to overwrite it",
                     str(path),
                 )
@@ -667,7 +687,9 @@ def init_keys(
     name = parse_subject(subject)
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
         raise UsageError(
-            Diagnostic("BAD_DAYS", f"--days must be a whole number from 1 to {MAX_DAYS}")
+            Diagnostic(
+                DiagnosticCode.BAD_DAYS, f"--days must be a whole number from 1 to {MAX_DAYS}"
+            )
         )
     start = _utc(now, "now")
     password = _passphrase(passphrase_env)
@@ -676,7 +698,11 @@ def init_keys(
     )
     if out.exists() and not out.is_dir():
         raise UsageError(
-            Diagnostic("NOT_A_DIRECTORY", f"--out {out} exists and is not a directory", str(out))
+            Diagnostic(
+                DiagnosticCode.NOT_A_DIRECTORY,
+                f"--out {out} exists and is not a directory",
+                str(out),
+            )
         )
     targets = (result.key, result.certificate, result.csr)
     if not force:
@@ -685,7 +711,9 @@ def init_keys(
             raise UsageError(
                 [
                     Diagnostic(
-                        "FILE_EXISTS", f"{path} exists; pass --force to overwrite it", str(path)
+                        DiagnosticCode.FILE_EXISTS,
+                        f"{path} exists; pass --force to overwrite it",
+                        str(path),
                     )
                     for path in existing
                 ]
@@ -697,7 +725,7 @@ def init_keys(
         except OSError as exc:
             raise UsageError(
                 Diagnostic(
-                    "CANNOT_CREATE_DIRECTORY",
+                    DiagnosticCode.CANNOT_CREATE_DIRECTORY,
                     f"cannot create {out}: {exc.strerror}",
                     str(out),
                 )
@@ -726,7 +754,7 @@ def init_keys(
     except OSError as exc:
         raise UsageError(
             Diagnostic(
-                "CANNOT_WRITE",
+                DiagnosticCode.CANNOT_WRITE,
                 f"cannot write to {out}: {exc.strerror}",
                 exc.filename if isinstance(exc.filename, str) else str(out),
             )

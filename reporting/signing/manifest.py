@@ -46,14 +46,15 @@ def results_digest(model: ReportModel) -> str:
         "findings": [
             {
                 "id": f.id,
-                "check": f.check,
+                "key": f.key,
+                "checks": list(f.checks),
                 "severity": f.severity.value,
                 "affected": f.affected,
                 "controls": list(f.controls),
                 "receipt_ids": list(f.receipt_ids),
                 "chains": list(f.chains),
             }
-            for f in model.findings
+            for f in (*model.findings, *model.exceptions)
         ],
         "posture": model.posture.value,
     }

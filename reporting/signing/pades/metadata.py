@@ -30,7 +30,7 @@ from lxml import etree  # type: ignore[import-untyped]
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
-from reporting.errors import Diagnostic, PdfSigningError
+from reporting.errors import Diagnostic, DiagnosticCode, PdfSigningError
 
 __all__ = ["PDF_20", "MetadataKeepingWriter"]
 
@@ -75,7 +75,7 @@ class MetadataKeepingWriter(IncrementalPdfFileWriter):
         if version >= PDF_20 and not self._pdf_2_0:
             raise PdfSigningError(
                 Diagnostic(
-                    "PDF_VERSION_UPGRADE",
+                    DiagnosticCode.PDF_VERSION_UPGRADE,
                     "signing tried to move the PDF to version 2.0, which would break PDF/A-3",
                 )
             )
@@ -167,12 +167,14 @@ def _updated_xmp(
         root = etree.fromstring(packet, _xml_parser())
     except etree.XMLSyntaxError as exc:
         raise PdfSigningError(
-            Diagnostic("XMP_UNREADABLE", f"the PDF's XMP metadata is not XML: {exc}")
+            Diagnostic(DiagnosticCode.XMP_UNREADABLE, f"the PDF's XMP metadata is not XML: {exc}")
         ) from exc
     descriptions = list(root.iter(_RDF_DESCRIPTION))
     if not descriptions:
         raise PdfSigningError(
-            Diagnostic("XMP_UNREADABLE", "the PDF's XMP metadata has no rdf:Description")
+            Diagnostic(
+                DiagnosticCode.XMP_UNREADABLE, "the PDF's XMP metadata has no rdf:Description"
+            )
         )
     kept = _xmp_property(descriptions, _PDF_PRODUCER)
     if kept is None:

@@ -50,7 +50,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from reporting.aio import run_sync
 from reporting.certificates import asn1_certificate
-from reporting.errors import Diagnostic, PdfSigningError
+from reporting.errors import Diagnostic, DiagnosticCode, PdfSigningError
 from reporting.signing.pades.metadata import MetadataKeepingWriter
 
 __all__ = ["DEFAULT_FIELD_NAME", "PrivateKey", "SigningIdentityLike", "sign_pdf"]
@@ -85,7 +85,7 @@ class SigningIdentityLike(Protocol):
 def _utc_second(moment: datetime) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise PdfSigningError(
-            Diagnostic("NAIVE_SIGNING_TIME", "signing_time must carry a time zone")
+            Diagnostic(DiagnosticCode.NAIVE_SIGNING_TIME, "signing_time must carry a time zone")
         )
     return moment.astimezone(UTC).replace(microsecond=0)
 
@@ -97,7 +97,7 @@ def _digest_for(key: PrivateKey) -> str:
         if key.key_size < MIN_RSA_BITS:
             raise PdfSigningError(
                 Diagnostic(
-                    "UNSUPPORTED_SIGNING_KEY",
+                    DiagnosticCode.UNSUPPORTED_SIGNING_KEY,
                     f"RSA signing keys must have at least {MIN_RSA_BITS} bits, "
                     f"this one has {key.key_size}",
                 )
@@ -108,14 +108,14 @@ def _digest_for(key: PrivateKey) -> str:
         if digest is None:
             raise PdfSigningError(
                 Diagnostic(
-                    "UNSUPPORTED_SIGNING_KEY",
+                    DiagnosticCode.UNSUPPORTED_SIGNING_KEY,
                     f"ECDSA on {key.curve.name} is not supported; use P-256",
                 )
             )
         return digest
     raise PdfSigningError(
         Diagnostic(
-            "UNSUPPORTED_SIGNING_KEY",
+            DiagnosticCode.UNSUPPORTED_SIGNING_KEY,
             f"unsupported signing key type {type(key).__name__}; use ECDSA P-256, RSA or Ed25519",
         )
     )
@@ -132,7 +132,7 @@ def _check_key_matches(identity: SigningIdentityLike) -> None:
     if spki(identity.private_key.public_key()) != spki(identity.certificate.public_key()):
         raise PdfSigningError(
             Diagnostic(
-                "KEY_CERTIFICATE_MISMATCH",
+                DiagnosticCode.KEY_CERTIFICATE_MISMATCH,
                 "the signing key does not belong to the certificate "
                 f"{identity.certificate.subject.rfc4514_string()}",
             )
@@ -173,7 +173,7 @@ class _KeySigner(Signer):
         key = self._key
         if digest_algorithm != self._digest:
             raise PdfSigningError(
-                Diagnostic("SIGNING_FAILED", f"unexpected digest {digest_algorithm}")
+                Diagnostic(DiagnosticCode.SIGNING_FAILED, f"unexpected digest {digest_algorithm}")
             )
         if isinstance(key, ed25519.Ed25519PrivateKey):
             return key.sign(data)
@@ -228,7 +228,9 @@ def _timestamper(tsa_url: str | None) -> HTTPTimeStamper | None:
     parts = urlsplit(tsa_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise PdfSigningError(
-            Diagnostic("TSA_URL_INVALID", f"the time-stamp URL must be http(s): {tsa_url!r}")
+            Diagnostic(
+                DiagnosticCode.TSA_URL_INVALID, f"the time-stamp URL must be http(s): {tsa_url!r}"
+            )
         )
     return HTTPTimeStamper(tsa_url, timeout=TSA_TIMEOUT_SECONDS)
 
@@ -284,16 +286,22 @@ def sign_pdf(
         raise
     except Exception as exc:  # any parser failure means "not a readable PDF"
         raise PdfSigningError(
-            Diagnostic("UNREADABLE_PDF", f"cannot read the PDF to sign: {exc}")
+            Diagnostic(DiagnosticCode.UNREADABLE_PDF, f"cannot read the PDF to sign: {exc}")
         ) from exc
     if writer.prev.encrypted:
-        raise PdfSigningError(Diagnostic("ENCRYPTED_PDF", "refusing to sign an encrypted PDF"))
+        raise PdfSigningError(
+            Diagnostic(DiagnosticCode.ENCRYPTED_PDF, "refusing to sign an encrypted PDF")
+        )
     try:
         output = run_sync(pades.async_sign_pdf(writer))
     except PdfSigningError:
         raise
     except Exception as exc:  # pyHanko, aiohttp and OS errors alike
-        code = "TSA_FAILED" if timestamper is not None and _is_tsa_error(exc) else "SIGNING_FAILED"
+        code = (
+            DiagnosticCode.TSA_FAILED
+            if timestamper is not None and _is_tsa_error(exc)
+            else DiagnosticCode.SIGNING_FAILED
+        )
         raise PdfSigningError(
             Diagnostic(code, f"signing failed: {type(exc).__name__}: {exc}")
         ) from exc
