@@ -194,9 +194,11 @@ class Entry:
         self.parsed = parsed
         self.problems: list[Problem] = []
         document: dict[str, Any] = parsed.document if parsed is not None else {}
-        subject = _section(document, "credentialSubject")
-        chain = _section(subject, "chain")
-        self.document, self.subject, self.chain = document, subject, chain
+        subject = document.get("credentialSubject")
+        if type(subject) is not dict:  # parsed JSON holds plain dicts only
+            subject = {}
+        self.document, self.subject = document, subject
+        self.chain = chain = _section(subject, "chain")
         self.action = _section(subject, "action")
         self.outcome = _section(subject, "outcome")
         receipt_id = document.get("id")
