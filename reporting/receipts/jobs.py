@@ -229,6 +229,7 @@ def plan_jobs(
     chunk_size: int,
     sizes: dict[str, int],
     early: Mapping[str, tuple[Sequence[ChunkPlan], int]] | None = None,
+    tail_size: int | None = None,
 ) -> tuple[list[Job], list[Problem]]:
     """The run's jobs, in order, and the problems of records that belong to no chain.
 
@@ -236,7 +237,8 @@ def plan_jobs(
     sequences; records SQLite could not group, each verified alone or reported. Planned
     once the spool is finished: cutting a chain reads the whole spool's index. `early`
     holds, by chain key, the runs already sent (`headstart.py`) and their last sequence:
-    such a chain is planned on from there.
+    such a chain is planned on from there, in runs of `tail_size` (the last jobs of the
+    run: small ones keep every worker busy to the end).
     """
     jobs: list[Job] = []
     for key in spool.chain_keys():
@@ -247,7 +249,8 @@ def plan_jobs(
             jobs.append(key)
             continue
         after = (sent[-1].high, last) if sent and sent[-1].high is not None else None
-        plans = [*sent, *spool.chunk_plan(key, chunk_size, after=after)]
+        size = (tail_size or chunk_size) if sent else chunk_size
+        plans = [*sent, *spool.chunk_plan(key, size, after=after)]
         jobs.extend(ChunkJob(key, n, len(plans), plan) for n, plan in enumerate(plans))
     orphans: list[Problem] = []
     for record in spool.ungrouped_records():

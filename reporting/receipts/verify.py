@@ -76,9 +76,11 @@ def verify_spool(
     sizes = spool.chain_sizes()
     context = JobContext(options, frozenset(spool.delegation_parents()), extract, spool)
     started, early = _taken_over(head_start, spool, executor, chain_filter)
+    tail_size = None
     if started is not None and head_start is not None:
         assert head_start.extract is extract, "the head start ran another extract"
         workers = head_start.workers
+        tail_size = max(1, head_start.chunk // workers)
     with executor_for(executor, scheduler, workers=workers, sizes=sizes, started=started) as runner:
         jobs, orphans = plan_jobs(
             spool,
@@ -87,7 +89,9 @@ def verify_spool(
             chunk_size=chunk_size,
             sizes=sizes,
             early={key: ([r.plan for r in runs], runs[-1].last) for key, runs in early.items()},
+            tail_size=tail_size,
         )
+        shared_ids = spool.ids_in_several_chains()  # while a started pool works
         chains: list[ChainResult] = []
         facts: list[ChainFacts] = []
         extracts: list[Any] = []
@@ -100,7 +104,7 @@ def verify_spool(
     checked, missing = check_across_chains(
         chains,
         facts,
-        shared_ids=spool.ids_in_several_chains(),
+        shared_ids=shared_ids,
         options=options,
         chain_filter=chain_filter,
     )
