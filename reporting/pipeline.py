@@ -37,6 +37,7 @@ from reporting.pipelock.inputs import (
 from reporting.receipts.canonical import canonical_json
 from reporting.receipts.executors import check_executor, default_workers
 from reporting.receipts.external import BodiesDirectory, load_grants, load_witnesses
+from reporting.receipts.headstart import HeadStart, head_start_for
 from reporting.receipts.keys import TrustStore
 from reporting.receipts.records import ReadLimits
 from reporting.receipts.results import VerificationResult
@@ -220,14 +221,25 @@ def connected(request: VerifyRequest) -> Iterator[str | Client | None]:
 
 @contextmanager
 def _spooled(
-    request: VerifyRequest, stdin: BinaryIO | None, *, display: bool
+    request: VerifyRequest,
+    stdin: BinaryIO | None,
+    *,
+    display: bool,
+    head_start: HeadStart | None = None,
 ) -> Iterator[ReceiptSpool]:
     """The sources, spooled. With `display`, files are named by their display names (what
-    a report may print); else by the paths as given (what `verify` prints on a terminal)."""
+    a report may print); else by the paths as given (what `verify` prints on a terminal).
+    With `head_start`, long chains are verified while they are spooled (`_verify` then
+    takes it too)."""
     name = request.name if display else None
     limits = ReadLimits(request.max_receipt_bytes, request.max_depth)
     with spool_sources(
-        request.sources, stdin=stdin, name=name, limits=limits, claim=claim_pipelock
+        request.sources,
+        stdin=stdin,
+        name=name,
+        limits=limits,
+        claim=claim_pipelock,
+        head_start=head_start,
     ) as spool:
         yield spool
 
@@ -239,6 +251,19 @@ class _Verified:
     egress: PipelockVerification  # the Pipelock part, with its actions
 
 
+def _head_start(
+    request: VerifyRequest, options: RunOptions, extract: Callable[..., Any] | None = None
+) -> HeadStart | None:
+    """Long receipt chains verified while they are spooled (`reporting.receipts.headstart`)."""
+    return head_start_for(
+        options.receipts,
+        workers=request.workers,
+        executor=request.executor,
+        chains=request.chains,
+        extract=extract,
+    )
+
+
 def _verify(
     request: VerifyRequest,
     options: RunOptions,
@@ -247,6 +272,7 @@ def _verify(
     *,
     extract: Callable[..., pd.DataFrame] | None,
     progress: Callable[[int], None] | None,
+    head_start: HeadStart | None = None,
 ) -> _Verified:
     """Verify the Pipelock sources (first: `--chain` may name their chains), then the
     spooled receipts, and combine the two results."""
@@ -264,6 +290,7 @@ def _verify(
         progress=progress,
         executor=request.executor,
         scheduler=scheduler,
+        head_start=head_start,
     )
     egress = selected_only(egress, options.pipelock, selected)
     return _Verified(combined_result(result, egress), extracts, egress)
@@ -292,8 +319,20 @@ def run_verification(
     progress: Callable[[int], None] | None = None,
 ) -> VerificationRun:
     options = build_options(request)
-    with connected(request) as scheduler, _spooled(request, stdin, display=False) as spool:
-        verified = _verify(request, options, spool, scheduler, extract=None, progress=progress)
+    head_start = _head_start(request, options)
+    with (
+        connected(request) as scheduler,
+        _spooled(request, stdin, display=False, head_start=head_start) as spool,
+    ):
+        verified = _verify(
+            request,
+            options,
+            spool,
+            scheduler,
+            extract=None,
+            progress=progress,
+            head_start=head_start,
+        )
         return _verification_run(verified, spool, options, request)
 
 
@@ -430,11 +469,20 @@ def _assessed(
         options = build_options(request)
     with ExitStack() as cluster:
         scheduler = cluster.enter_context(connected(request))  # before reading input
+        head_start = _head_start(request, options, extract_rows)
         with stage("read sources", on_stage):
-            spool = cluster.enter_context(_spooled(request, stdin, display=True))
+            spool = cluster.enter_context(
+                _spooled(request, stdin, display=True, head_start=head_start)
+            )
         with stage("verify chains", on_stage):
             verified = _verify(
-                request, options, spool, scheduler, extract=extract_rows, progress=progress
+                request,
+                options,
+                spool,
+                scheduler,
+                extract=extract_rows,
+                progress=progress,
+                head_start=head_start,
             )
         with stage("build evidence", on_stage):
             evidence = build_evidence(

@@ -1,10 +1,13 @@
 """Long chains read in chunks give exactly the verdicts of one sequential walk.
 
 Every scenario is verified whole and cut into chunks of 1, 2, 3 and 5 receipts, in one
-process and in a pool; the results (every chain, receipt, problem and message) and
+process and in a pool, and with a head start (runs sent to the pool while the file is
+spooled, `headstart.py`); the results (every chain, receipt, problem and message) and
 the evidence rows must be identical. Chunks that start from a state a worker could
 not know (a rotation to a key outside the trust store, a break at the boundary, a
-receipt after a terminal one) are walked again by the parent; the rest are not.
+receipt after a terminal one) are walked again by the parent; the rest are not. Runs
+sent early whose guess fails (a record arriving inside a run already sent, a key only
+the verifier reads) are verified from the spool instead.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from typing import Any
 import pytest
 
 from reporting.evidence.frame import build_evidence, extract_rows
-from reporting.receipts import jobs
+from reporting.receipts import jobs, spool
 from reporting.receipts.external import Witness
+from reporting.receipts.headstart import EarlyRun, HeadStart
 from reporting.receipts.keys import TrustStore
 from reporting.receipts.results import Code, VerificationResult
 from reporting.receipts.sources import spool_sources
@@ -101,12 +105,37 @@ def _duplicate_member(receipt: dict[str, Any]) -> str:
     return text.replace('"type":', '"type": "x", "type":', 1)
 
 
+def _escaped_chain_id(receipt: dict[str, Any]) -> str:
+    """The same signed JSON, its chain id's name escaped: SQLite reads no chain id in it
+    (the spool groups it when finished, by the verifier's own reading)."""
+    return json.dumps(receipt).replace('"chain_id":', '"\\u0063hain_id":', 1)
+
+
+def _interleaved(*chains: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [receipt for group in zip(*chains, strict=True) for receipt in group]
+
+
 def _scenarios() -> dict[str, tuple[list[list[Any]], dict[str, Any]]]:
     plain = _builder("plain").extend(11).receipts
     witnessed = _builder("witnessed").extend(7).receipts
     malformed = _builder("malformed").extend(7).receipts
     untrusted = _builder("untrusted", ATTACKER).extend(6).receipts
+    late = _builder("late").extend(9).receipts
+    escaped = _builder("escaped").extend(9).receipts
     return {
+        "arrivals out of sequence order": ([[*late[5:], *late[:5]]], {}),
+        "a record only the verifier groups": (
+            [[*escaped[:2], _escaped_chain_id(escaped[2]), *escaped[3:]]],
+            {},
+        ),
+        "two chains read side by side": (
+            [
+                _interleaved(
+                    _builder("left").extend(8).receipts, _builder("right").extend(8).receipts
+                )
+            ],
+            {},
+        ),
         "valid and delegating": ([plain, _delegating(plain, "child")], {}),
         "rotation to a key outside the trust store": ([_rotating("rotating")], {}),
         "rotation to a trusted key": ([_rotating("rotating")], {"extra_keys": [ROTATED]}),
@@ -129,15 +158,30 @@ def _scenarios() -> dict[str, tuple[list[list[Any]], dict[str, Any]]]:
 
 
 def _verify(
-    path: Path, store: TrustStore, options: dict[str, Any], *, chunk_size: int, workers: int
+    path: Path,
+    store: TrustStore,
+    options: dict[str, Any],
+    *,
+    chunk_size: int,
+    workers: int,
+    early: int | None = None,
 ) -> tuple[VerificationResult, list[Any]]:
-    with spool_sources([str(path)]) as spool:
+    """Verified in chunks of `chunk_size`; with `early`, runs of that many records are
+    sent to a pool of `workers` while the file is spooled (a head start)."""
+    verify_options = VerifyOptions(trust=store, **options)
+    head_start = None
+    if early is not None:
+        head_start = HeadStart(
+            verify_options, workers=workers, extract=extract_rows, chunk=early, min_bytes=0
+        )
+    with spool_sources([str(path)], head_start=head_start) as spooled:
         return verify_spool(
-            spool,
-            options=VerifyOptions(trust=store, **options),
+            spooled,
+            options=verify_options,
             workers=workers,
             extract=extract_rows,
             chunk_size=chunk_size,
+            head_start=head_start,
         )
 
 
@@ -159,7 +203,9 @@ SCENARIOS = _scenarios()
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
-def test_chunked_verdicts_equal_the_whole_chain_walk(tmp_path: Path, name: str) -> None:
+def test_chunked_verdicts_equal_the_whole_chain_walk(
+    tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     chains, options = SCENARIOS[name]
     options = dict(options)
     extra = options.pop("extra_keys", [])
@@ -170,6 +216,90 @@ def test_chunked_verdicts_equal_the_whole_chain_walk(tmp_path: Path, name: str) 
     for size in (1, 2, 3, 5):
         assert _snapshot(*_verify(path, store, options, chunk_size=size, workers=1)) == whole, size
     assert _snapshot(*_verify(path, store, options, chunk_size=2, workers=2)) == whole
+    monkeypatch.setattr(spool, "WATCH_BATCH", 2)  # the head start sees the file two by two
+    for early in (1, 3):
+        snapshot = _snapshot(*_verify(path, store, options, chunk_size=3, workers=2, early=early))
+        assert snapshot == whole, early
+
+
+def _kept_early(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, list[EarlyRun]]]:
+    """Record what each head start keeps of the runs it sent."""
+    kept: list[dict[str, list[EarlyRun]]] = []
+    original = HeadStart.early_runs
+
+    def recording(self: HeadStart, spooled: Any) -> dict[str, list[EarlyRun]]:
+        kept.append(original(self, spooled))
+        return kept[-1]
+
+    monkeypatch.setattr(HeadStart, "early_runs", recording)
+    monkeypatch.setattr(spool, "WATCH_BATCH", 2)
+    return kept
+
+
+def test_runs_sent_early_are_kept_when_their_guess_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept = _kept_early(monkeypatch)
+    walked: list[int] = []
+    original = jobs._run_chunk
+    monkeypatch.setattr(
+        jobs,
+        "_run_chunk",
+        lambda c, job, start: walked.append(job.number) or original(c, job, start),
+    )
+    path = _write(tmp_path / "plain.jsonl", [_builder("plain").extend(12).receipts])
+    result, _ = _verify(path, trust(KEY.raw), {}, chunk_size=3, workers=2, early=3)
+    assert result.valid
+    assert result.chains[0].length == 12
+    [runs] = kept
+    assert len(runs["plain"]) >= 3  # most of the chain was verified while it was spooled
+    assert walked == []  # nothing sent early was walked again in this process
+
+
+@pytest.mark.parametrize(
+    "name", ["arrivals out of sequence order", "a record only the verifier groups"]
+)
+def test_runs_sent_early_are_dropped_when_their_guess_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    kept = _kept_early(monkeypatch)
+    chains, _ = SCENARIOS[name]
+    path = _write(tmp_path / "chains.jsonl", chains)
+    _verify(path, trust(KEY.raw), {}, chunk_size=3, workers=2, early=2)
+    assert kept == [{}]
+
+
+def test_a_delegation_parent_named_after_its_run_was_sent_is_not_missed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child names its parent receipt after the parent's run went to a worker that
+    could not know it was a parent: that run is verified again from the spool."""
+    kept = _kept_early(monkeypatch)
+    parent = _builder("parent").extend(11).receipts
+    path = _write(tmp_path / "chains.jsonl", [parent, _delegating(parent, "child")])
+    result, _ = _verify(path, trust(KEY.raw), {}, chunk_size=3, workers=2, early=2)
+    assert result.valid  # the delegation verifies: the parent's principal was known
+    assert "parent" not in kept[0]
+
+
+def test_records_held_for_chains_read_side_by_side_stay_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chains = [_builder(f"side-{n}").extend(6).receipts for n in range(6)]
+    path = _write(tmp_path / "many.jsonl", [_interleaved(*chains)])
+    held: list[int] = []
+    original = HeadStart.spooled
+
+    def watching(self: HeadStart, batch: Any) -> None:
+        original(self, batch)
+        held.append(self._held)
+
+    monkeypatch.setattr(HeadStart, "spooled", watching)
+    monkeypatch.setattr(spool, "WATCH_BATCH", 2)
+    whole = _snapshot(*_verify(path, trust(KEY.raw), {}, chunk_size=3, workers=1))
+    early = _snapshot(*_verify(path, trust(KEY.raw), {}, chunk_size=3, workers=2, early=3))
+    assert early == whole
+    assert max(held) <= 4 * 3  # MAX_HELD_CHUNKS runs' worth, whatever the chains' count
 
 
 def test_scenarios_are_what_they_claim(tmp_path: Path) -> None:

@@ -231,7 +231,7 @@ def test_any_failure_added_after_extraction_makes_its_rows_untrusted(tmp_path: P
     [verified] = result.chains
     late = Code.INDEX_MISMATCH  # any code a later cross-chain check might add
     receipts = list(verified.receipts)
-    receipts[1] = replace(receipts[1], outcome=Outcome.FAILED, failures=(late,))
+    receipts[1] = receipts[1]._replace(outcome=Outcome.FAILED, failures=(late,))
     amended = replace(
         verified,
         receipts=tuple(receipts),

@@ -27,7 +27,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import rfc8785
@@ -59,13 +59,15 @@ class MalformedReceiptError(ValueError):
         self.too_large = too_large
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedReceipt:
+class ParsedReceipt(NamedTuple):
     """A receipt after the null rule, with the bytes that were signed and their hash."""
 
     document: dict[str, Any]
     canonical: bytes
     receipt_hash: str
+
+
+_parsed = ParsedReceipt._make  # one C call
 
 
 def sha256_tag(data: bytes) -> str:
@@ -171,16 +173,20 @@ def _refuse_duplicate_names(raw: bytes, members: int) -> None:
         raise MalformedReceiptError("duplicate member name: ambiguous signed content")
 
 
-def _no_member_dropped(raw: bytes, document: dict[str, Any], canonical: bytes) -> bool:
+def _no_member_dropped(
+    raw: bytes, document: dict[str, Any], canonical: bytes, *, escapes: bool = True
+) -> bool:
     """The same proof as the name count, from colons, at C speed, for the common case.
 
-    In text without a backslash every string reads as it is written, and without nulls
-    and floats the canonical bytes are orjson's: then each member of `raw` is one colon
-    plus the colons of its strings, and the canonical bytes and the proof hold each
-    member kept the same way. Equal counts: nothing was dropped. False when it cannot
-    tell (the exact count then decides).
+    Every member of `raw` is one colon (after its name) plus the colons written in its
+    strings; orjson writes every colon of a string as it is, and a string reads with the
+    colons written in it unless one is escaped (`\\u003a`). So when no colon is escaped
+    and the canonical bytes are orjson's (no nulls, no floats), `raw` holds as many colons
+    as the members kept in the canonical bytes and the proof, plus those of any member
+    dropped as a duplicate: equal counts, nothing was dropped. False when it cannot tell
+    (the exact count then decides). `escapes=False` says `raw` holds no backslash.
     """
-    if b"\\" in raw:
+    if escapes and (b"\\u003a" in raw or b"\\u003A" in raw):
         return False
     kept = canonical.count(b":")
     if "proof" in document:
@@ -323,6 +329,75 @@ def parse_receipt(
     if len(raw) > max_bytes:
         message = f"receipt is {len(raw)} bytes, limit {max_bytes}"
         raise MalformedReceiptError(message, too_large=True)
+    return _parse_common(raw, max_depth) or _parse_exactly(raw, max_depth)
+
+
+def _parse_common(raw: bytes, max_depth: int) -> ParsedReceipt | None:
+    """The common receipt, proved so at C speed where it can be; None for any other.
+
+    Common: an object, no deeper than the limit, holding no null and no float, no
+    member name that sorts differently in UTF-16, its chain link present, canonical
+    bytes orjson writes, and no member dropped as a duplicate (`_no_member_dropped`).
+    Then `_parse_exactly` would return the same receipt (its quick path, without the
+    exact name count); anything else, errors included, is left to it.
+    """
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if type(document) is not dict or not _plain_within(
+        document, min(max_depth, MAX_CANONICAL_DEPTH)
+    ):
+        return None
+    escapes = b"\\" in raw  # a one-byte search: C's memchr
+    if (not raw.isascii() or (escapes and b"\\u" in raw)) and _HIGH_TEXT.search(raw) is not None:
+        return None
+    if _lacks_previous_hash(document) or type(document.get("proof", {})) is not dict:
+        return None
+    unsigned = document.copy()
+    unsigned.pop("proof", None)
+    try:
+        canonical = orjson.dumps(unsigned, option=_ORJSON_OPTIONS)
+    except orjson.JSONEncodeError:
+        return None
+    if not _no_member_dropped(raw, document, canonical, escapes=escapes):
+        return None
+    return _parsed((document, canonical, sha256_tag(canonical)))
+
+
+def _plain_within(document: dict[str, Any], limit: int) -> bool:
+    """No float and no null anywhere, and no deeper than `limit`: one walk, a level at a
+    time (`_scan` and `_depth_exceeds` in one, for the common case)."""
+    level: list[Any] = [document]
+    depth = 1
+    while level:
+        if depth > limit:
+            return False
+        below: list[Any] = []
+        for node in level:
+            for item in node.values() if type(node) is dict else node:
+                kind = type(item)
+                if kind is str:
+                    continue
+                if kind is dict or kind is list:
+                    below.append(item)
+                elif kind is float or item is None:
+                    return False
+        level = below
+        depth += 1
+    return True
+
+
+def _lacks_previous_hash(document: dict[str, Any]) -> bool:
+    """Whether step 2's exception would add the chain link (`_restore_previous_hash`)."""
+    subject = document.get("credentialSubject")
+    chain = subject.get("chain") if isinstance(subject, dict) else None
+    return isinstance(chain, dict) and "previous_receipt_hash" not in chain
+
+
+def _parse_exactly(raw: bytes, max_depth: int) -> ParsedReceipt:
+    """Every step, every check: nulls, floats, big integers, names sorting differently in
+    UTF-16, the exact duplicate-name count; each error as a MalformedReceiptError."""
     loaded = _strict_loads(raw, max_depth)
     quick = not loaded.floats and not loaded.nulls  # the duplicate check may come after
     if not quick:

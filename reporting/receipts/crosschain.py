@@ -68,11 +68,14 @@ def chain_facts(
         if document is None:
             continue
         subject = document.get("credentialSubject", {})
-        principal = get_path(subject, "principal", "id")
         receipt_id = document.get("id")
-        if isinstance(receipt_id, str) and receipt_id in parent_ids:
-            principals.setdefault((chain_id, receipt_id), principal)
+        parent = bool(parent_ids) and isinstance(receipt_id, str) and receipt_id in parent_ids
         delegation = subject.get("delegation") if isinstance(subject, dict) else None
+        if not parent and not isinstance(delegation, dict):
+            continue  # most receipts: neither a parent nor delegated
+        principal = get_path(subject, "principal", "id")
+        if parent:
+            principals.setdefault((chain_id, str(receipt_id)), principal)
         if isinstance(delegation, dict):
             claims.append(
                 DelegationClaim(
@@ -149,8 +152,7 @@ def _delegation_failures(
 def _with_problem(chain: ChainResult, index: int, problem: Problem) -> ChainResult:
     receipts = list(chain.receipts)
     receipt = receipts[index]
-    receipts[index] = replace(
-        receipt,
+    receipts[index] = receipt._replace(
         outcome=Outcome.FAILED,
         failures=tuple(dict.fromkeys((*receipt.failures, problem.code))),
     )

@@ -10,13 +10,14 @@ documents are in memory, and where records are read. Outcomes come back in job o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from reporting.receipts.chunks import (
     ChunkResult,
     SequenceRange,
+    collector_paused,
     finish_chain,
     stitch_chunks,
     verified_receipts,
@@ -86,7 +87,9 @@ class JobContext:
     """What every job of a run needs besides its own records."""
 
     options: VerifyOptions
-    parent_ids: frozenset[str]  # receipt ids some receipt names as its delegation parent
+    # Receipt ids some receipt names as its delegation parent; None until known (a pool
+    # started before the spool was finished reads them from it: `executors.py`).
+    parent_ids: frozenset[str] | None
     extract: Extract | None
     records: RecordSource
 
@@ -112,7 +115,12 @@ def _outcome(
     if context.extract is not None:
         verified = verified_receipts(documents, result.receipts)
         extract = context.extract([(result.chain_id, verified)])
-    return result, chain_facts(result.chain_id, documents, context.parent_ids), extract
+    return result, chain_facts(result.chain_id, documents, _parents(context)), extract
+
+
+def _parents(context: JobContext) -> frozenset[str]:
+    assert context.parent_ids is not None, "delegation parents are known before a job runs"
+    return context.parent_ids
 
 
 def walk_run(
@@ -160,20 +168,21 @@ def run_batch(context: JobContext, jobs: Sequence[Job]) -> list[Outcome]:
     The extract travels with the batch's first chain: the extracts are consumed in
     order, so where a block sits does not matter, only that each row is in one block.
     """
-    whole = [job for job in jobs if not isinstance(job, ChunkJob)]
-    if context.extract is None or len(whole) != len(jobs) or len(jobs) < 2:
-        return [run_job(context, job) for job in jobs]
-    walked = [_walk_whole(context, job) for job in whole]
-    runs = [(r.chain_id, verified_receipts(docs, r.receipts)) for r, docs in walked]
-    block = context.extract(runs)
-    return [
-        (
-            result,
-            chain_facts(result.chain_id, documents, context.parent_ids),
-            block if n == 0 else None,
-        )
-        for n, (result, documents) in enumerate(walked)
-    ]
+    with collector_paused():  # the documents are dropped before the collector looks
+        whole = [job for job in jobs if not isinstance(job, ChunkJob)]
+        if context.extract is None or len(whole) != len(jobs) or len(jobs) < 2:
+            return [run_job(context, job) for job in jobs]
+        walked = [_walk_whole(context, job) for job in whole]
+        runs = [(r.chain_id, verified_receipts(docs, r.receipts)) for r, docs in walked]
+        block = context.extract(runs)
+        return [
+            (
+                result,
+                chain_facts(result.chain_id, documents, _parents(context)),
+                block if n == 0 else None,
+            )
+            for n, (result, documents) in enumerate(walked)
+        ]
 
 
 # -- planning -----------------------------------------------------------------------------
@@ -219,21 +228,29 @@ def plan_jobs(
     chain_filter: frozenset[str] | None,
     chunk_size: int,
     sizes: dict[str, int],
+    early: Mapping[str, tuple[Sequence[ChunkPlan], int]] | None = None,
+    tail_size: int | None = None,
 ) -> tuple[list[Job], list[Problem]]:
     """The run's jobs, in order, and the problems of records that belong to no chain.
 
     Chain keys (workers read their records themselves); long chains as runs of
     sequences; records SQLite could not group, each verified alone or reported. Planned
-    before any worker starts: cutting a chain reads the whole spool's index.
+    once the spool is finished: cutting a chain reads the whole spool's index. `early`
+    holds, by chain key, the runs already sent (`headstart.py`) and their last sequence:
+    such a chain is planned on from there, in runs of `tail_size` (the last jobs of the
+    run: small ones keep every worker busy to the end).
     """
     jobs: list[Job] = []
     for key in spool.chain_keys():
         if chain_filter is not None and key not in chain_filter:
             continue
-        if sizes.get(key, 0) <= chunk_size:
+        sent, last = early[key] if early and key in early else ((), 0)
+        if not sent and sizes.get(key, 0) <= chunk_size:
             jobs.append(key)
             continue
-        plans = spool.chunk_plan(key, chunk_size)
+        after = (sent[-1].high, last) if sent and sent[-1].high is not None else None
+        size = (tail_size or chunk_size) if sent else chunk_size
+        plans = [*sent, *spool.chunk_plan(key, size, after=after)]
         jobs.extend(ChunkJob(key, n, len(plans), plan) for n, plan in enumerate(plans))
     orphans: list[Problem] = []
     for record in spool.ungrouped_records():

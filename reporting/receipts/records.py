@@ -10,7 +10,7 @@ verifier would reject never lends its keys to anything.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from reporting.receipts.canonical import (
     DEFAULT_MAX_DEPTH,
@@ -24,12 +24,12 @@ from reporting.receipts.results import Origin
 __all__ = ["RawRecord", "ReadLimits", "ReceiptKeys", "keys_of", "read_keys"]
 
 
-@dataclass(frozen=True, slots=True)
-class RawRecord:
+class RawRecord(NamedTuple):
     """One receipt's stored bytes, where they came from, and the store's index columns.
 
     `receipt_key` is the receipt id as the spool read it (`read_keys`, or SQLite where
     the two cannot differ): for looking bodies up ahead of verification, never evidence.
+    A named tuple: one is built for every record read back, and sent between processes.
     """
 
     raw: bytes

@@ -60,6 +60,7 @@ _LAST_GATED_VERSION = max(
     [introduced for _path, introduced, _name in _FIELD_INTRODUCED] + ["0.3.0"],
     key=_VERSION_RANK.__getitem__,
 )  # 0.3.0: the HPKE disclosure gate below
+_LAST_GATED_RANK = _VERSION_RANK[_LAST_GATED_VERSION]
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +139,7 @@ def _version_rank(version: Any) -> int:
 
 def _version_gates(document: dict[str, Any], version: Any) -> Iterator[SchemaFinding]:
     rank = _version_rank(version)
-    if rank >= _VERSION_RANK[_LAST_GATED_VERSION]:
+    if rank >= _LAST_GATED_RANK:
         return  # every gated field is defined at this version
     for path, introduced, name in _FIELD_INTRODUCED:
         if rank < _version_rank(introduced) and get_path(document, *path) is not None:
@@ -165,14 +166,14 @@ def _identifier_findings(document: dict[str, Any], version: Any) -> Iterator[Sch
         yield SchemaFinding(Code.SCHEMA_VIOLATION, "type AIActionReceipt was retired in 0.3.0")
 
 
-def _semantic_findings(document: dict[str, Any]) -> Iterator[SchemaFinding]:
+def _semantic_findings(document: dict[str, Any]) -> list[SchemaFinding]:
     action = get_path(document, "credentialSubject", "action")
     if not isinstance(action, dict):
-        return
+        return []
+    findings = []
     if "tool_name" in action:
-        yield SchemaFinding(
-            Code.KNOWN_SCHEMA_DEVIATION, "action.tool_name is not in the schema (daemon receipt)"
-        )
+        message = "action.tool_name is not in the schema (daemon receipt)"
+        findings.append(SchemaFinding(Code.KNOWN_SCHEMA_DEVIATION, message))
     # Any JSON value may sit where a string belongs: a list is not even hashable.
     action_type, risk = action.get("type"), action.get("risk_level")
     default = taxonomy_defaults().get(action_type) if isinstance(action_type, str) else None
@@ -183,13 +184,16 @@ def _semantic_findings(document: dict[str, Any]) -> Iterator[SchemaFinding]:
         and (_RISK_ORDER[risk] < _RISK_ORDER[default])
     ):
         message = f"risk_level {risk!r} is below the taxonomy default {default!r} (§6)"
-        yield SchemaFinding(Code.RISK_BELOW_TAXONOMY_DEFAULT, message)
+        findings.append(SchemaFinding(Code.RISK_BELOW_TAXONOMY_DEFAULT, message))
+    return findings
 
 
 def check_receipt_schema(document: dict[str, Any]) -> list[SchemaFinding]:
     """Schema failures and deviation warnings for one null-normalised receipt."""
     version = document.get("version")
     strict = _strict_validator().is_valid(document)
+    if strict and _version_rank(version) >= _LAST_GATED_RANK:  # the common case
+        return _semantic_findings(document)
     findings = [] if strict else _schema_errors(document)
     findings.extend(_version_gates(document, version))
     if not strict:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from reporting.errors import Diagnostic, DiagnosticCode, InputError
+from reporting.receipts.headstart import HeadStart
 from reporting.receipts.records import ReadLimits
 from reporting.receipts.results import Code, Origin, Problem
 from reporting.receipts.spool import ClaimedSource, ReceiptSpool, SourceSummary
@@ -302,6 +303,29 @@ def _claim_file(spool: ReceiptSpool, path: Path, claim: Claim | None) -> bool:
     return True
 
 
+def _source_files(source: str) -> list[Path]:
+    """The files a SOURCE argument names (none for `-`); InputError when there are none."""
+    if source == "-":
+        return []
+    path = Path(source)
+    if not path.exists():
+        raise _input_error(DiagnosticCode.NO_SUCH_SOURCE, "no such file or directory", source)
+    files = _files_in(path) if path.is_dir() else [path]
+    if path.is_dir() and not files:
+        raise _input_error(DiagnosticCode.EMPTY_SOURCE, "no .json, .jsonl or store files", source)
+    return files
+
+
+def _text_bytes(resolved: list[tuple[str, list[Path]]]) -> int:
+    """How many bytes of JSON and JSON Lines the sources hold (stores are copied whole)."""
+    return sum(
+        file.stat().st_size
+        for _, files in resolved
+        for file in files
+        if file.is_file() and file.suffix.lower() in JSON_SUFFIXES + JSONL_SUFFIXES
+    )
+
+
 def read_into(spool: ReceiptSpool, path: Path, claim: Claim | None = None) -> None:
     """Add one file to the spool: a store, a JSON file or JSON Lines, by content and suffix;
     or, when `claim` recognises its content, keep it for another verifier."""
@@ -326,6 +350,7 @@ def spool_sources(
     name: Callable[[Path], str] | None = None,
     limits: ReadLimits | None = None,
     claim: Claim | None = None,
+    head_start: HeadStart | None = None,
 ) -> ReceiptSpool:
     """Spool every SOURCE argument, and index the spool for reading back by chain.
 
@@ -335,25 +360,23 @@ def spool_sources(
     `limits` are the run's (`VerifyOptions.limits`): records are grouped by the keys the
     verifier will read within them. Files (and standard input) whose head `claim`
     recognises are kept in `spool.claimed` instead (see the module docstring).
+    `head_start`: started when the JSON and JSON Lines files are large enough, to verify
+    long chains while they are spooled; it is closed with the spool (hand it to
+    `verify_spool` too).
     """
     spool = ReceiptSpool(limits)
     spool.name = name or str
     hasher = ThreadPoolExecutor(max_workers=1)  # one thread for every file's digest
     try:
-        for source in sources:
+        resolved = [(source, _source_files(source)) for source in sources]
+        if head_start is not None:
+            spool.on_close.append(head_start.close)
+            if _text_bytes(resolved) >= head_start.min_bytes:
+                head_start.start(spool)  # forks the workers: before the hasher's thread
+        for source, files in resolved:
             if source == "-":
                 _read_stdin(spool, _HashingStream(stdin or sys.stdin.buffer), claim)
                 continue
-            path = Path(source)
-            if not path.exists():
-                raise _input_error(
-                    DiagnosticCode.NO_SUCH_SOURCE, "no such file or directory", source
-                )
-            files = _files_in(path) if path.is_dir() else [path]
-            if path.is_dir() and not files:
-                raise _input_error(
-                    DiagnosticCode.EMPTY_SOURCE, "no .json, .jsonl or store files", source
-                )
             for file in files:
                 try:
                     _add_file(spool, file, hasher, claim)

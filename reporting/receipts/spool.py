@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import os
 import sqlite3
 import tempfile
@@ -24,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from reporting.errors import Diagnostic, DiagnosticCode, InputError
 from reporting.receipts import stores, tempfiles
@@ -42,11 +43,15 @@ from reporting.receipts.stores import (
 
 __all__ = [
     "INDEX_COLUMNS",
+    "WATCH_BATCH",
     "ChunkPlan",
     "ClaimedSource",
     "ReceiptSpool",
     "SourceSummary",
     "SpoolReader",
+    "StoredBatch",
+    "Watcher",
+    "key_text",
 ]
 
 # What SQLite says when writing the spool fails locally (disk full, I/O error).
@@ -90,13 +95,14 @@ def _keys_from(raw: str) -> str:
 
 
 _INSERT_RECORD = (
-    f"INSERT INTO records(raw, source, line, idx, {_KEY_COLUMNS}) "
-    "VALUES (?1, ?2, ?3, ?4, " + _keys_from("?1") + ")"
+    f"INSERT INTO records(raw, source, line, idx, escaped, {_KEY_COLUMNS}) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, " + _keys_from("?1") + ")"
 )
 _COPY_STORE = (
-    f"INSERT INTO records(raw, source, src_rowid, has_index, {_KEY_COLUMNS}, "
+    f"INSERT INTO records(raw, source, src_rowid, has_index, escaped, {_KEY_COLUMNS}, "
     + _COL_NAMES
-    + ") SELECT CAST(receipt_json AS BLOB), ?, src.receipts.rowid, 1, "
+    + ") SELECT CAST(receipt_json AS BLOB), ?1, src.receipts.rowid, 1, "
+    + "instr(CAST(receipt_json AS BLOB), ?2) > 0, "
     + _keys_from("receipt_json")
     + ", {columns} FROM src.receipts"
 )
@@ -114,10 +120,34 @@ CREATE TABLE records (
   source INTEGER NOT NULL,  -- sources.id: a row's size does not grow with its path
   line INTEGER, idx INTEGER,
   src_rowid INTEGER, raw BLOB NOT NULL, has_index INTEGER NOT NULL DEFAULT 0,
+  escaped INTEGER NOT NULL,  -- 1: raw holds a \\u escape (SQLite's keys may differ)
   {", ".join(f"col_{c}" for c in INDEX_COLUMNS)},
   seq  -- the signed chain.sequence as SQLite reads it, to cut long chains into chunks
 );
 """
+
+
+class StoredBatch(NamedTuple):
+    """Records just stored from one file or stream, as columns: what a watcher sees.
+
+    Each record's keys as SQLite read them, and what `records_in` builds its record from
+    (the rest of a record read back is None for a file or a stream).
+    """
+
+    source: str
+    chain_keys: tuple[str | None, ...]  # None: no chain id SQLite could read as text
+    sequences: tuple[int | None, ...]
+    receipt_keys: tuple[object, ...]  # as stored: `key_text` reads one
+    parent_keys: tuple[object, ...]
+    escaped: tuple[bool, ...]  # holds a \\u escape: the verifier's keys may differ
+    raws: tuple[bytes, ...]
+    lines: tuple[int | None, ...]
+    indexes: tuple[int | None, ...]
+
+
+# Told of every batch of records added from a file or a stream, once it is stored.
+Watcher = Callable[[StoredBatch], None]
+WATCH_BATCH = 500  # records stored between two calls of a watcher
 
 
 @dataclass(frozen=True)
@@ -175,6 +205,9 @@ class ReceiptSpool:
         # How origins and summaries name a file: its display name (never an absolute path
         # of this machine when the caller gives one; see `reporting.settings.display_name`).
         self.name: Callable[[Path], str] = str
+        # Told of the records as they are stored (`headstart.HeadStart`); None: nobody.
+        self.watcher: Watcher | None = None
+        self.on_close: list[Callable[[], None]] = []  # run first when the spool is closed
         self._indexed = False
         self._source_ids: dict[str, int] = {}
         self._source_names: dict[int, str] = {}
@@ -194,6 +227,8 @@ class ReceiptSpool:
             raise
 
     def close(self) -> None:
+        while getattr(self, "on_close", None):
+            self.on_close.pop()()
         if hasattr(self, "_conn"):
             self._conn.close()
         self.path.unlink(missing_ok=True)
@@ -231,11 +266,30 @@ class ReceiptSpool:
 
     def _insert(self, source: str, rows: Iterable[tuple[bytes, int | None, int | None]]) -> int:
         number = self._source_id(source)
-        with self._writing(f"reading {source}"):
-            cursor = self._conn.executemany(
-                _INSERT_RECORD, ((raw, number, line, index) for raw, line, index in rows)
-            )
-        return cursor.rowcount
+        numbered = ((raw, number, line, index, _escaped(raw)) for raw, line, index in rows)
+        if self.watcher is None:
+            with self._writing(f"reading {source}"):
+                return self._conn.executemany(_INSERT_RECORD, numbered).rowcount
+        count = 0
+        while batch := list(itertools.islice(numbered, WATCH_BATCH)):
+            with self._writing(f"reading {source}"):
+                self._conn.executemany(_INSERT_RECORD, batch)
+            count += len(batch)
+            self.watcher(self._stored(source, batch))
+        return count
+
+    def _stored(self, source: str, batch: list[tuple[bytes, int, Any, Any, bool]]) -> StoredBatch:
+        """The batch just inserted, with the keys SQLite read (the last rows of the table:
+        records get the next rowids, in order)."""
+        query = f"SELECT {_KEY_COLUMNS} FROM records ORDER BY rowid DESC LIMIT ?"
+        stored = self._conn.execute(query, (len(batch),)).fetchall()
+        stored.reverse()
+        chain_keys, receipt_keys, parent_keys, sequences = zip(*stored, strict=True)
+        raws, _, lines, indexes, escaped = zip(*batch, strict=True)
+        texts = {key: _utf8_or_none(key) for key in set(chain_keys)}
+        keys = tuple(map(texts.__getitem__, chain_keys))
+        columns = (sequences, receipt_keys, parent_keys, escaped, raws, lines, indexes)
+        return StoredBatch(source, keys, *columns)
 
     def add_store(self, path: Path) -> None:
         """Copy a store's rows; a store that cannot be read is an input problem, not an abort.
@@ -303,7 +357,7 @@ class ReceiptSpool:
         self._conn.set_progress_handler(budget.exhausted, PROGRESS_EVERY)
         try:
             statement = _COPY_STORE.format(columns=selected)
-            cursor = self._conn.execute(statement, (source,))
+            cursor = self._conn.execute(statement, (source, b"\\u"))
         except STORE_ERRORS as exc:
             self._conn.rollback()  # no row of a store that fails halfway is kept
             if tempfiles.interrupted():
@@ -344,6 +398,8 @@ class ReceiptSpool:
                 self._rekey_where_sqlite_may_differ()
                 self._conn.execute("CREATE INDEX records_chain ON records(chain_key, seq)")
                 self._ungroup_unreadable_keys()
+                # read by every worker process (`SpoolReader`): a table of its own
+                self._conn.execute(_CREATE_PARENTS)
             self._indexed = True
 
     def finish(self) -> None:
@@ -382,8 +438,7 @@ class ReceiptSpool:
             "UPDATE records SET chain_key = strict_key(raw, 'chain_id'), "
             "receipt_key = strict_key(raw, 'receipt_id'), "
             "parent_key = strict_key(raw, 'parent_receipt_id') "
-            "WHERE (chain_key IS NULL OR instr(raw, ?) > 0) AND parses(raw)",
-            (b"\\u",),
+            "WHERE (chain_key IS NULL OR escaped) AND parses(raw)"
         )
         self._conn.commit()
 
@@ -421,10 +476,7 @@ class ReceiptSpool:
         `_rekey_where_sqlite_may_differ`).
         """
         self._ensure_index()
-        rows = self._conn.execute(
-            "SELECT DISTINCT parent_key FROM records WHERE parent_key IS NOT NULL"
-        )
-        return {_text(row[0]) for row in rows}
+        return _parents_from(self._conn)
 
     def raw_receipts(self, receipt_ids: Iterable[str]) -> dict[str, bytes]:
         """The stored bytes of the given receipts (first copy of each), for citation."""
@@ -447,21 +499,45 @@ class ReceiptSpool:
         )
         return {_text(key): int(count) for key, count in rows}
 
-    def chunk_plan(self, chain_key: str, size: int) -> list[ChunkPlan]:
-        """Cut one chain into runs of about `size` records, in sequence order."""
+    def chunk_plan(
+        self, chain_key: str, size: int, *, after: tuple[int, int] | None = None
+    ) -> list[ChunkPlan]:
+        """Cut one chain into runs of about `size` records, in sequence order.
+
+        `after` is (low, previous) when the runs before `low` are planned already (sent
+        early, `headstart.py`): the first run then starts at `low`, after `previous`.
+        """
         self._ensure_index()
-        rows = self._conn.execute(
-            "SELECT seq FROM records WHERE chain_key = ? AND seq IS NOT NULL ORDER BY seq",
-            (chain_key,),
-        )
-        plans = _sequence_ranges([row[0] for row in rows], size)
+        low, previous = after if after is not None else (None, None)
+        where = "chain_key = ? AND seq IS NOT NULL" + (" AND seq >= ?" if after else "")
+        params = (chain_key, low) if after else (chain_key,)
+        rows = self._conn.execute(f"SELECT seq FROM records WHERE {where} ORDER BY seq", params)
+        plans = _sequence_ranges([row[0] for row in rows], size, low=low, previous=previous)
         has_nulls = self._conn.execute(
             "SELECT 1 FROM records WHERE chain_key = ? AND seq IS NULL LIMIT 1", (chain_key,)
         ).fetchone()
         if has_nulls:
-            last = plans[-1].high_value if plans else None
+            last = plans[-1].high_value if plans else previous
             plans.append(_Range(None, None, True, last, last))
         return [ChunkPlan(r.low, r.high, r.nulls, r.previous) for r in plans]
+
+    def count_in(self, chain_key: str, low: int | None, high: int) -> int:
+        """How many rows a run of sequences [low, high) reads (`records_in`)."""
+        return int(self._in_range("COUNT(*)", chain_key, low, high)[0][0])
+
+    def receipt_keys_in(self, chain_key: str, low: int | None, high: int) -> set[str]:
+        """The receipt keys of the rows a run of sequences [low, high) reads."""
+        rows = self._in_range("receipt_key", chain_key, low, high)
+        return {_text(row[0]) for row in rows if row[0] is not None}
+
+    def _in_range(
+        self, column: str, chain_key: str, low: int | None, high: int
+    ) -> list[tuple[Any, ...]]:
+        self._ensure_index()
+        where = "chain_key = ? AND seq IS NOT NULL AND seq < ?"
+        where += " AND seq >= ?" if low is not None else ""
+        params = (chain_key, high, low) if low is not None else (chain_key, high)
+        return self._conn.execute(f"SELECT {column} FROM records WHERE {where}", params).fetchall()
 
     def records_in(self, chain_key: str, plan: ChunkPlan) -> list[RawRecord]:
         return _records_in(self._conn, self._source_names, chain_key, plan)
@@ -559,6 +635,10 @@ class SpoolReader:
     def records_at(self, chain_key: str, sequence: int) -> list[RawRecord]:
         return _records_at(self._connection(), self._names, chain_key, sequence)
 
+    def delegation_parents(self) -> set[str]:
+        """As `ReceiptSpool.delegation_parents`, once the spool is finished."""
+        return _parents_from(self._connection())
+
 
 @dataclass(frozen=True)
 class _Range:
@@ -569,17 +649,30 @@ class _Range:
     high_value: int | None  # the largest sequence inside the range
 
 
-def _sequence_ranges(values: list[int], size: int) -> list[_Range]:
-    """Cut sorted sequences into ranges of about `size`, never inside a run of equals."""
+_CREATE_PARENTS = (
+    "CREATE TABLE parents AS SELECT DISTINCT parent_key AS id FROM records "
+    "WHERE parent_key IS NOT NULL"
+)
+
+
+def _parents_from(conn: sqlite3.Connection) -> set[str]:
+    return {_text(row[0]) for row in conn.execute("SELECT id FROM parents")}
+
+
+def _sequence_ranges(
+    values: list[int], size: int, *, low: int | None = None, previous: int | None = None
+) -> list[_Range]:
+    """Cut sorted sequences into ranges of about `size`, never inside a run of equals;
+    the first range starts at `low` (None: below every sequence), after `previous`."""
     ranges: list[_Range] = []
     start = 0
     while start < len(values):
         end = min(start + size, len(values))
         while end < len(values) and values[end] == values[end - 1]:
             end += 1
-        low = values[start] if ranges else None
         high = values[end] if end < len(values) else None
-        previous = ranges[-1].high_value if ranges else None
+        if ranges:
+            low, previous = values[start], ranges[-1].high_value
         ranges.append(_Range(low, high, False, previous, values[end - 1]))
         start = end
     return ranges
@@ -623,6 +716,21 @@ def _records_at(
     return _in_arrival_order(conn, names, query, (chain_key, sequence))
 
 
+def _escaped(raw: bytes) -> bool:
+    """Whether a record holds a \\u escape (a one-byte search first: C's memchr)."""
+    return b"\\" in raw and b"\\u" in raw
+
+
+def _utf8_or_none(value: object) -> str | None:
+    """A chain key the spool can be asked for again: text (SQLite gives bytes), else None."""
+    if not isinstance(value, bytes):
+        return None
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
 def _is_utf8(data: bytes) -> bool:
     try:
         data.decode("utf-8")
@@ -633,6 +741,11 @@ def _is_utf8(data: bytes) -> bool:
 
 def _text(value: object) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def key_text(value: object) -> str | None:
+    """A key column as text, as a record read back carries it (`_record_from_row`)."""
+    return _text(value) if value is not None else None
 
 
 def _record_from_row(row: tuple[Any, ...], names: dict[int, str]) -> RawRecord:
@@ -647,8 +760,7 @@ def _record_from_row(row: tuple[Any, ...], names: dict[int, str]) -> RawRecord:
             name: (_text(value) if isinstance(value, bytes) else value)
             for name, value in zip(INDEX_COLUMNS, row[7:-1], strict=True)
         }
-    key = _text(receipt_key) if receipt_key is not None else None
-    return RawRecord(raw, Origin(names[source], line, rowid, idx), columns, key)
+    return RawRecord(raw, Origin(names[source], line, rowid, idx), columns, key_text(receipt_key))
 
 
 def _spool_io_error(spool: Path, what: str, error: Exception) -> InputError:
