@@ -112,6 +112,16 @@ def test_w44_is_compared_with_w43_from_the_same_directory(weeks) -> None:
     }
 
 
+def test_a_demo_signed_previous_report_with_its_brief_is_compared(tmp_path) -> None:
+    """The brief's signer is as untrusted as the PDF's and the manifest's: a demo-signed
+    previous report that carries a brief is still built on, like one without it."""
+    out = tmp_path / "out"
+    w43 = report(out, "2026-W43", "--format", "json,pdf,brief")
+    previous = report(out, "2026-W44").model["previous"]
+    assert (previous["status"], previous["code"]) == ("compared", None)
+    assert previous["report_id"] == w43.report_id
+
+
 def test_findings_are_new_recurring_or_resolved_by_their_key(weeks) -> None:
     w43, w44 = weeks
     then, now = _keys(w43.model), _keys(w44.model)
