@@ -900,8 +900,9 @@ def _egress_limitations(evidence: Evidence) -> list[str]:
     unjoined = int(decisions["agent_session"].isna().sum())
     if unjoined:
         found.append(
-            f"{unjoined:,} egress decision(s) joined no agent session (uncorrelated): they "
-            "are listed under Egress, not in any session timeline."
+            f"{wording.count(unjoined, 'egress decision')} joined no agent session "
+            f"(uncorrelated): {'it is' if unjoined == 1 else 'they are'} "
+            "listed under Egress, not in any session timeline."
         )
     return found
 
