@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from reporting.controls.vocabulary import count
 from reporting.receipts.document import (
     VERIFICATION_SCHEMA,
     verification_document,
@@ -54,18 +55,22 @@ def _warning_lines(warnings: Sequence[Problem]) -> list[str]:
     lines = []
     for code, problems in groups.items():
         first = _problem_line(problems[0]).strip().removeprefix(f"{code}: ")
-        count = f" x{len(problems)}, first:" if len(problems) > 1 else ":"
-        lines.append(f"    warning {code}{count} {first}")
+        times = f" x{len(problems):,}, first:" if len(problems) > 1 else ":"
+        lines.append(f"    warning {code}{times} {first}")
     return lines
 
 
 def _chain_headline(chain: ChainResult) -> str:
     signer = "issuer" if chain.source_kind == SOURCE_AGENT_RECEIPTS else "recorder"
-    figures = f"{chain.length} receipts, {chain.termination.value}, {signer} {chain.issuer}"
+    figures = (
+        f"{count(chain.length, 'receipt')}, {chain.termination.value}, {signer} {chain.issuer}"
+    )
     if chain.valid:
         return f"VALID   {chain.chain_id} ({figures})"
     first = chain.failures[0]
-    return f"BROKEN  {chain.chain_id} at index {chain.broken_at}: {first.code.value} ({figures})"
+    sequence = chain.broken_at_sequence  # cited as the report cites it: chain seq N
+    at = f"seq {sequence}" if sequence is not None else f"index {chain.broken_at}"
+    return f"BROKEN  {chain.chain_id} at {at}: {first.code.value} ({figures})"
 
 
 def _total_line(result: VerificationResult) -> str:
@@ -73,9 +78,10 @@ def _total_line(result: VerificationResult) -> str:
     warnings = sum(len(c.warnings) for c in result.chains)
     verdict = "FAILED" if not result.valid else "ALL VALID" if result.chains else "NO EVIDENCE"
     return (
-        f"{verdict}: {len(result.chains)} chains ({broken} broken), "
-        f"{result.receipt_count} receipts, "
-        f"{len(result.input_problems)} input problems, {warnings} warnings"
+        f"{verdict}: {count(len(result.chains), 'chain')} ({broken:,} broken), "
+        f"{count(result.receipt_count, 'receipt')}, "
+        f"{count(len(result.input_problems), 'input problem')}, "
+        f"{count(warnings, 'warning')}"
     )
 
 
@@ -179,7 +185,6 @@ def _resident_memory() -> int | None:
 
 
 def print_report(written: WrittenReport, out: TextIO) -> None:
-    from reporting.report.wording import count
 
     model = written.model
     figures = model.figures

@@ -304,11 +304,8 @@ def _broken_at_sequence(evidence: Evidence) -> dict[str, int]:
     position in the stored order: a reader cites receipts by sequence)."""
     out = {}
     for chain in evidence.verification.chains:
-        at = chain.broken_at
-        if at is not None and 0 <= at < len(chain.receipts):
-            sequence = chain.receipts[at].sequence
-            if sequence is not None:
-                out[chain.chain_id] = sequence
+        if (sequence := chain.broken_at_sequence) is not None:
+            out[chain.chain_id] = sequence
     return out
 
 
