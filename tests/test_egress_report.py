@@ -146,11 +146,15 @@ def test_verify_report_rederives_the_combined_report(tmp_path: Path, capsys: Any
     [directory] = [p for p in out.glob("*/AER-*") if p.is_dir()]
     figures = json.loads((directory / "summary.json").read_text())["figures"]
     assert (figures["recorder_sessions"], figures["broken_recorder_sessions"]) == (3, 1)
+    # the key figures' words: 3 failed verification, 2 verified but ungrounded (not broken)
+    assert (figures["broken_chains"], figures["ungrounded_chains"]) == (3, 2)
+    assert "3 failed verification, 2 verified but fail the grounded-principal tier" in report_out
     assert figures["trusted_egress_decisions"] < figures["egress_decisions"]
     sources = [str(SAMPLES / "receipts.db"), *RECORDER_DIRS]
     argv = ["verify-report", str(directory), "--json", "--rederive", *sources]
     argv += ["--keys", str(SAMPLES / "trust.yaml"), "--witness", str(SAMPLES / "witness.yaml")]
     argv += ["--grants", str(SAMPLES / "grants.yaml"), "--bodies", str(SAMPLES / "bodies")]
+    argv += ["--dispositions", str(SAMPLES / "dispositions.yaml")]  # the config names it
     main(argv)
     checks = {c["check"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
     assert checks["rederive"]["status"] == "PASS", checks["rederive"]

@@ -191,10 +191,12 @@ def print_report(written: WrittenReport, out: TextIO) -> None:
     out.write(f"{model.report_id} for {model.organisation}: {model.posture.value}.\n")
     out.write(f"    {model.posture_reason}\n")
     period = model.scope.period_since or "the beginning", model.scope.period_until or "now"
+    ungrounded = figures.ungrounded_chains  # verified, failing the grounded-principal tier
+    tiers = f", {ungrounded:,} verified but fail the grounded-principal tier" if ungrounded else ""
     out.write(
         f"period: {period[0]} to {period[1]}; {count(figures.receipts_in_scope, 'receipt')} "
         f"in scope, {figures.trusted_receipts:,} trusted; "
-        f"{count(figures.chains, 'chain')}, {figures.broken_chains:,} failed verification\n"
+        f"{count(figures.chains, 'chain')}, {figures.broken_chains:,} failed verification{tiers}\n"
     )
     if figures.recorder_sessions or figures.egress_decisions:
         out.write(
