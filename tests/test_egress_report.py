@@ -220,3 +220,10 @@ def test_counts_of_one_are_said_in_the_singular(combined: ReportRun) -> None:
     assert "in it cited" in html
     assert "in them cited" not in html
     assert "1 disposition in the file matches no finding" in html
+
+
+def test_a_source_kind_wraps_between_its_words(combined: ReportRun) -> None:
+    """The Sources table broke "pipelock_recorder" inside a word ("pipelock_recor der")."""
+    html = _section(render_html(combined.model, {}), "scope")
+    assert "<td>pipelock_<wbr>recorder</td>" in html
+    assert "<td>pipelock_recorder</td>" not in html
