@@ -151,6 +151,8 @@ def test_key_figures_then_and_now(weeks) -> None:
     for name in ("receipts_in_scope", "broken_chains", "high_risk_actions"):
         assert figures[name] == (w43.model["figures"][name], w44.model["figures"][name])
     assert figures["findings"] == (len(w43.model["findings"]), len(w44.model["findings"]))
+    # neither report has egress records or chains failing the grounded-principal tier
+    assert not {"ungrounded_chains", "egress_decisions", "egress_stopped"} & set(figures)
 
 
 def test_the_trend_carries_the_earlier_points(weeks) -> None:
@@ -376,6 +378,22 @@ def test_the_trend_keeps_the_last_twelve_reports(sample_report) -> None:
     assert len(trend) == TREND_LENGTH
     assert trend[0].report_id == "AER-0000000000000002"  # the oldest dropped
     assert trend[-1].report_id == "AER-NOW"
+
+
+def test_the_comparison_has_the_key_figures_words(sample_report) -> None:
+    """Chains that verify but fail the grounded-principal tier and the egress figures are
+    compared like the others, when either report has them."""
+    model = sample_report.model
+    previous = previous_from_json(
+        report_json(model), manifest_sha256="0" * 64, signer=None, demo=False
+    )
+    now = replace(model.figures, ungrounded_chains=2, egress_decisions=701, egress_stopped=17)
+    section, _ = compare(replace(model, figures=now), previous)
+    figures = {f.figure: (f.then, f.now) for f in section.figures}
+    then = model.figures
+    assert figures["ungrounded_chains"] == (then.ungrounded_chains, 2)
+    assert figures["egress_decisions"] == (then.egress_decisions, 701)
+    assert figures["egress_stopped"] == (then.egress_stopped, 17)
 
 
 def test_a_previous_report_model_is_read_strictly(sample_report) -> None:

@@ -51,7 +51,10 @@ FIGURE_LABELS = {
     "trusted_receipts": "verified (trusted) receipts",
     "chains": "chains",
     "broken_chains": "chains failing verification",
+    "ungrounded_chains": "chains verified but failing the grounded-principal tier",
     "input_problems": "input problems",
+    "egress_decisions": "egress decisions",
+    "egress_stopped": "requests the egress firewall stopped or changed",
     "agents": "agents",
     "principals": "principals",
     "high_risk_actions": "high or critical risk actions",
@@ -59,6 +62,8 @@ FIGURE_LABELS = {
     "findings": "findings",
     "exceptions": "kinds of exception to disposition",
 }
+# Compared only when either report has them: most deployments have no egress records.
+OPTIONAL_FIGURES = frozenset({"ungrounded_chains", "egress_decisions", "egress_stopped"})
 
 
 @dataclass(frozen=True)
@@ -346,10 +351,11 @@ def _figure_changes(previous: PreviousReport, model: ReportModel) -> tuple[Figur
     figures = model.figures
     now = {name: getattr(figures, name, None) for name in FIGURE_LABELS}
     now["findings"], now["exceptions"] = len(model.findings), len(model.exceptions)
-    return tuple(
+    changes = (
         FigureChange(name, label, previous.figures.get(name), int(now[name] or 0))
         for name, label in FIGURE_LABELS.items()
     )
+    return tuple(c for c in changes if c.figure not in OPTIONAL_FIGURES or c.then or c.now)
 
 
 def _verified_how(previous: PreviousReport) -> str:
