@@ -23,7 +23,9 @@ from reporting.report.history import (
     compare,
     previous_from_json,
 )
+from reporting.report.html import render_html
 from reporting.report.model import TrendPoint
+from reporting.report.wording import affected
 
 from .shared_reports import SAMPLE_SOURCES
 
@@ -394,6 +396,19 @@ def test_the_comparison_has_the_key_figures_words(sample_report) -> None:
     assert figures["ungrounded_chains"] == (then.ungrounded_chains, 2)
     assert figures["egress_decisions"] == (then.egress_decisions, 701)
     assert figures["egress_stopped"] == (then.egress_stopped, 17)
+
+
+def test_a_recurring_finding_says_its_count_then_in_its_unit(sample_report) -> None:
+    model = sample_report.model
+    previous = previous_from_json(
+        report_json(model), manifest_sha256="0" * 64, signer=None, demo=False
+    )
+    section, trend = compare(model, previous)
+    html = render_html(replace(model, previous=section, trend=trend), {})
+    finding = next(f for f in model.findings if f.unit == "chain")
+    start = html.index(f'<div class="finding" id="{finding.id}">')
+    detail = html[start : html.index('<div class="finding"', start + 1)]
+    assert f"{affected(finding.affected, 'chain')} affected)" in detail
 
 
 def test_a_previous_report_model_is_read_strictly(sample_report) -> None:
