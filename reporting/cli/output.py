@@ -10,7 +10,6 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from reporting.controls.vocabulary import count
 from reporting.receipts.document import (
     VERIFICATION_SCHEMA,
     verification_document,
@@ -22,6 +21,7 @@ from reporting.receipts.results import (
     Problem,
     VerificationResult,
 )
+from reporting.words import count
 
 from .history import history_lines
 
