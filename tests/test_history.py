@@ -23,8 +23,8 @@ from reporting.report.history import (
     compare,
     previous_from_json,
 )
-from reporting.report.html import render_html
-from reporting.report.model import TrendPoint
+from reporting.report.html import PDF_LIMITS, Medium, render_document, render_html
+from reporting.report.model import Disposition, TrendPoint
 from reporting.report.wording import affected
 
 from .shared_reports import SAMPLE_SOURCES
@@ -409,6 +409,27 @@ def test_a_recurring_finding_says_its_count_then_in_its_unit(sample_report) -> N
     start = html.index(f'<div class="finding" id="{finding.id}">')
     detail = html[start : html.index('<div class="finding"', start + 1)]
     assert f"{affected(finding.affected, 'chain')} affected)" in detail
+
+
+def test_findings_listed_in_brief_keep_their_disposition_and_change(sample_report) -> None:
+    """Past the detailed findings (25 in the PDF) a finding is a row: it still shows the
+    team's disposition and whether it is new or recurring."""
+    model = sample_report.model
+    previous = previous_from_json(
+        report_json(model), manifest_sha256="0" * 64, signer=None, demo=False
+    )
+    section, trend = compare(model, previous)
+    second = model.findings[1]
+    decided = Disposition(
+        second.key, second.id, "Team", "risk accepted", None, None, None, None, None, False, False
+    )
+    model = replace(model, previous=section, trend=trend, dispositions=(decided,))
+    limits = replace(PDF_LIMITS, finding_details=1)
+    html = render_document(model, {}, Medium(pdf=True, limits=limits))
+    start = html.index(f'<tr id="{second.id}">')
+    row = html[start : html.index("</tr>", start)]
+    assert 'class="badge d-risk-accepted"' in row
+    assert 'class="badge c-recurring"' in row
 
 
 def test_a_previous_report_model_is_read_strictly(sample_report) -> None:
