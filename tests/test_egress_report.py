@@ -100,6 +100,66 @@ def test_the_planted_egress_defect_is_a_finding(combined: ReportRun) -> None:
     assert planted["action_id"] in combined.cited_receipts  # attached as stored
 
 
+def test_the_per_agent_view_counts_the_decisions_joined_to_its_sessions(
+    combined: ReportRun,
+) -> None:
+    frame = combined.assessment.evidence.egress
+    joined = frame[frame["agent_session"].notna()]
+    rows = {row.agent: row for row in combined.model.agents.rows}
+    for agent, row in rows.items():
+        own = joined[joined["issuer"].astype(object) == agent]
+        assert row.egress == dict(sorted(own["verdict"].astype(str).value_counts().items()))
+        assert row.egress_unverified == int((~own["trusted"].astype(bool)).sum())
+    recorded = {rows[f"did:agent:{r['actor']}"].agent for r in PIPELOCK["recorders"]}
+    assert {agent for agent, row in rows.items() if row.egress} == recorded
+    figures = combined.model.figures
+    counted = sum(sum(row.egress.values()) for row in rows.values())
+    assert counted == figures.egress_decisions - figures.uncorrelated_egress
+    # dev-bob's recorder session is broken: its decisions count, as unverified
+    assert rows["did:agent:coding-assistant"].egress_unverified > 0
+    assert rows["did:agent:finance-ops"].egress_unverified == 0
+    by_agent = {r.label: r.detail for r in combined.model.egress.by_agent}
+    assert by_agent == {agent: row.egress for agent, row in rows.items() if row.egress}
+    [row] = [
+        r
+        for r in combined.model.to_json()["agents"]["rows"]
+        if r["agent"] == "did:agent:finance-ops"
+    ]
+    assert row["egress"] == rows["did:agent:finance-ops"].egress
+
+
+def test_the_agent_tables_show_the_egress_decisions(combined: ReportRun) -> None:
+    from reporting.report.html import render_html
+
+    html = render_html(combined.model, {})
+    rows = {row.agent: row for row in combined.model.agents.rows}
+    finance = rows["did:agent:finance-ops"].egress
+    shown = ", ".join(f"{verdict} {n:,}" for verdict, n in sorted(finance.items()))
+    for section in ("summary", "agents"):
+        start = html.index(f'id="{section}"')
+        table = html[start : html.index("</table>", html.index('class="agents', start))]
+        assert f"egress: {shown}</span>" in table, section
+    unverified = rows["did:agent:coding-assistant"].egress_unverified
+    assert f"({unverified:,} unverified)" in html
+
+
+@pytest.mark.parametrize("agent", ["did:agent:finance-ops", "did:agent:coding-assistant"])
+def test_an_agents_status_counts_its_egress_as_a_report_on_it_does(
+    combined: ReportRun, agent: str
+) -> None:
+    """The per-agent assessment sees the recorder sessions correlation gave the agent, as
+    a report narrowed to it with --issuer does."""
+    from dataclasses import replace
+
+    from reporting.cli.commands import demo_settings
+
+    args = argparse.Namespace(out=Path("unused"), render_timeout=None, render_memory=None)
+    scoped = run_report(replace(demo_settings(SAMPLES, args), issuers=(agent,)))
+    assert scoped.model.figures.egress_decisions > 0
+    [row] = [r for r in combined.model.agents.rows if r.agent == agent]
+    assert row.frameworks == {fw.id: fw.counts for fw in scoped.model.frameworks}
+
+
 def _results(run: ReportRun) -> dict[str, Any]:
     return {
         r.check: r

@@ -24,6 +24,7 @@ from reporting.controls.checks import REGISTRY, CheckResult, Hit, Problem, Statu
 from reporting.controls.checks.rules import MAX_LISTED
 from reporting.controls.loader import Framework
 from reporting.controls.vocabulary import Reason
+from reporting.evidence.correlation import joined
 from reporting.evidence.frame import RISK_RANK, Evidence
 from reporting.pipelock import SOURCE_PIPELOCK
 from reporting.receipts.results import SOURCE_AGENT_RECEIPTS
@@ -455,8 +456,8 @@ def _timeline_sessions(timeline: pd.DataFrame) -> pd.Series:
     if agents.any():
         keys[agents] = _session_keys(timeline[agents])
     if "agent_session" in timeline and not agents.all():
-        joined = timeline.loc[~agents, "agent_session"].astype(object)
-        keys[~agents] = joined.where(joined.notna(), None)
+        session = timeline.loc[~agents, "agent_session"].astype(object)
+        keys[~agents] = session.where(session.notna(), None)
     return keys
 
 
@@ -863,7 +864,7 @@ def _egress(evidence: Evidence) -> EgressSection:
     decisions = evidence.egress
     if decisions.empty:
         return EgressSection()
-    correlated = decisions[decisions["issuer"].notna()]
+    correlated = joined(decisions)  # as the per-agent view counts them
     stopped = decisions[_stopped(decisions)]
     uncorrelated = decisions[decisions["agent_session"].isna()]
     return EgressSection(
