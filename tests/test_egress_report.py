@@ -76,6 +76,11 @@ def test_every_shown_session_is_one_timeline_of_both_channels(combined: ReportRu
         assert session.events_total == session.receipts + session.egress_decisions
         egress = [e for e in session.events if e.source_kind == "pipelock"]
         assert all(e.verdict and e.target and e.channel for e in egress)
+        frame = combined.assessment.evidence.receipts.set_index("receipt_id")
+        for event in egress:  # cited by the recorder session and its chain_seq
+            row = frame.loc[event.receipt_id]
+            assert (event.chain_id, event.sequence) == (row["chain_id"], row["sequence"])
+            assert event.chain_id.startswith("pipelock:")
 
 
 def test_the_integrity_section_lists_recorder_sessions_and_the_tampered_one(
@@ -97,6 +102,7 @@ def test_the_planted_egress_defect_is_a_finding(combined: ReportRun) -> None:
     assert planted["action_id"] in finding.receipt_ids
     [ref] = [r for r in finding.receipts if r.receipt_id == planted["action_id"]]
     assert (ref.source_kind, ref.verdict, ref.target) == ("pipelock", "allow", planted["target"])
+    assert ref.sequence == planted["chain_seq"]  # cited by chain and chain_seq, as verify says
     assert planted["action_id"] in combined.cited_receipts  # attached as stored
 
 
