@@ -15,8 +15,11 @@ import pytest
 from reporting.cli import main
 from reporting.controls.checks import Status
 from reporting.pipeline import ReportRun, run_report
+from reporting.report.brief import MAX_PAGES
+from reporting.report.html import render_html
 
 from .conftest import REPO
+from .test_brief import _brief, _flat, _pages
 
 SAMPLES = REPO / "samples"
 PIPELOCK = json.loads((SAMPLES / "pipelock" / "defects.json").read_text())
@@ -135,8 +138,6 @@ def test_the_per_agent_view_counts_the_decisions_joined_to_its_sessions(
 
 
 def test_the_agent_tables_show_the_egress_decisions(combined: ReportRun) -> None:
-    from reporting.report.html import render_html
-
     html = render_html(combined.model, {})
     rows = {row.agent: row for row in combined.model.agents.rows}
     finance = rows["did:agent:finance-ops"].egress
@@ -147,6 +148,17 @@ def test_the_agent_tables_show_the_egress_decisions(combined: ReportRun) -> None
         assert f"egress: {shown}</span>" in table, section
     unverified = rows["did:agent:coding-assistant"].egress_unverified
     assert f"({unverified:,} unverified)" in html
+
+
+def test_the_brief_counts_the_egress_decisions_and_fits(combined: ReportRun) -> None:
+    pages = _pages(_brief(combined))
+    assert len(pages) <= MAX_PAGES
+    text = _flat(" ".join(pages))
+    figures = combined.model.figures
+    assert _flat(f"{figures.egress_decisions:,} egress decisions of the firewall") in text
+    assert _flat(f"in {figures.recorder_sessions} recorder sessions") in text
+    finance = next(r for r in combined.model.agents.rows if r.agent == "did:agent:finance-ops")
+    assert _flat(f"egress: allow {finance.egress['allow']}") in text
 
 
 @pytest.mark.parametrize("agent", ["did:agent:finance-ops", "did:agent:coding-assistant"])
