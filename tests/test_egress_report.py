@@ -99,6 +99,20 @@ def test_the_integrity_section_lists_recorder_sessions_and_the_tampered_one(
     assert combined.model.posture.value == "INTEGRITY BROKEN"
 
 
+def test_the_integrity_section_says_when_a_recorder_has_no_name(combined: ReportRun) -> None:
+    from dataclasses import replace
+
+    rows = combined.model.integrity
+    recorder = next(i for i, r in enumerate(rows) if r.source_kind == "pipelock" and r.authentic)
+    unnamed = replace(rows[recorder], issuer=None)  # trusted through a bare key file
+    untrusted = replace(unnamed, failure_codes=("UNKNOWN_ISSUER_KEY",), authentic=False)
+    for row, said in ((unnamed, "unnamed recorder"), (untrusted, "untrusted recorder")):
+        integrity = (*rows[:recorder], row, *rows[recorder + 1 :])
+        html = render_html(replace(combined.model, integrity=integrity), {})
+        start = html.index('id="integrity"')
+        assert said in html[start : html.index("</section>", start)], said
+
+
 def test_the_planted_egress_defect_is_a_finding(combined: ReportRun) -> None:
     planted = DEFECTS["egress_without_agent_action"]
     [finding] = [f for f in combined.model.findings if "egress_writes_backed" in f.checks]
