@@ -402,6 +402,12 @@ def _session_keys(scope: pd.DataFrame) -> pd.Series:
     A chain's session and parent are those of its last row. Resolved once per distinct
     (chain, own session): a month has millions of rows and few of those.
     """
+    return _resolved_sessions(scope)[0]
+
+
+def _resolved_sessions(scope: pd.DataFrame) -> tuple[pd.Series, dict[str, str]]:
+    """`_session_keys`, and each own session (id, else chain) → the session it shows in:
+    what a firewall decision joined to a sub-agent's own session shows in too."""
     chains = scope["chain_id"].astype(str)
     own = scope["session_id"].astype(object).where(scope["session_id"].notna(), chains).tolist()
     chain_list = chains.tolist()
@@ -425,7 +431,10 @@ def _session_keys(scope: pd.DataFrame) -> pd.Series:
         if key is None:
             key = resolved[pair] = resolve(*pair)
         keys.append(key)
-    return pd.Series(keys, index=scope.index)
+    shown_in: dict[str, str] = {}
+    for (_, session), key in resolved.items():
+        shown_in.setdefault(str(session), key)
+    return pd.Series(keys, index=scope.index), shown_in
 
 
 def _top_session_keys(keyed: pd.DataFrame) -> list[str]:
@@ -450,14 +459,16 @@ def _top_session_keys(keyed: pd.DataFrame) -> list[str]:
 
 def _timeline_sessions(timeline: pd.DataFrame) -> pd.Series:
     """Session per row of both kinds: an agent receipt's (`_session_keys`), the agent
-    session a firewall decision joined (`agent_session`; none: uncorrelated, left out)."""
+    session a firewall decision joined (`agent_session`; none: uncorrelated, left out),
+    shown where that session's receipts are (a sub-agent's, in its parent's)."""
     agents = _of_agents(timeline)
     keys = pd.Series(None, index=timeline.index, dtype=object)
+    shown_in: dict[str, str] = {}
     if agents.any():
-        keys[agents] = _session_keys(timeline[agents])
+        keys[agents], shown_in = _resolved_sessions(timeline[agents])
     if "agent_session" in timeline and not agents.all():
-        session = timeline.loc[~agents, "agent_session"].astype(object)
-        keys[~agents] = session.where(session.notna(), None)
+        sessions = timeline.loc[~agents, "agent_session"].astype(object).tolist()
+        keys[~agents] = [shown_in.get(s, s) if isinstance(s, str) else None for s in sessions]
     return keys
 
 
