@@ -267,7 +267,7 @@ class Evidence:
         scope = replace(self.scope, issuers=(glob.escape(issuer),))
         broken, kept = self._broken_in_scope
         frame = self.receipts
-        own = frame["in_scope"].to_numpy(bool) & (frame["issuer"].astype(object) == issuer)
+        own = frame["in_scope"].to_numpy(bool) & (frame["issuer"] == issuer).to_numpy(bool)
         chains = {str(c) for c in frame.loc[own, "chain_id"].unique()}
         candidates = chains | {f"{c}/v2" for c in chains if c.startswith("pipelock:")} | kept
         rows = self.receipts[self.receipts["chain_id"].astype(str).isin(candidates)].copy()
