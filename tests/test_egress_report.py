@@ -99,6 +99,18 @@ def test_the_integrity_section_lists_recorder_sessions_and_the_tampered_one(
     assert combined.model.posture.value == "INTEGRITY BROKEN"
 
 
+def test_a_finding_about_a_recorder_names_the_agents_its_decisions_joined(
+    combined: ReportRun,
+) -> None:
+    tampered = DEFECTS["recorder_line_deleted"]
+    [finding] = [f for f in combined.model.findings if "chain_integrity" in f.checks]
+    assert tampered["recorder"] not in finding.agents  # a recorder is not an agent
+    assert "did:agent:coding-assistant" in finding.agents
+    assert not {r["name"] for r in PIPELOCK["recorders"]} & {
+        agent for f in combined.model.findings for agent in f.agents
+    }
+
+
 def test_the_integrity_section_says_when_a_recorder_has_no_name(combined: ReportRun) -> None:
     from dataclasses import replace
 

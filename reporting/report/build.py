@@ -634,10 +634,15 @@ def _attribution_of(
     evidence: Evidence, by_agent: Mapping[str, Sequence[FrameworkAssessment]]
 ) -> _Attribution:
     chains = evidence.chains
+    kinds = (
+        chains["source_kind"] if "source_kind" in chains else [SOURCE_AGENT_RECEIPTS] * len(chains)
+    )
+    # A recorder session's issuer is the recorder's name, not an agent: the agents of a
+    # finding about it are those its decisions were correlated to (read from its rows).
     issuers = {
         str(c): str(i)
-        for c, i in zip(chains["chain_id"], chains["issuer"], strict=True)
-        if isinstance(i, str)
+        for c, i, kind in zip(chains["chain_id"], chains["issuer"], kinds, strict=True)
+        if isinstance(i, str) and kind == SOURCE_AGENT_RECEIPTS
     }
     found = {
         agent: {
