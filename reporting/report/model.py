@@ -227,7 +227,7 @@ class EgressSection:
     decisions: int = 0
     trusted: int = 0
     recorders: tuple[CountRow, ...] = ()  # recorder -> decisions, detail {verdict: n}
-    by_agent: tuple[CountRow, ...] = ()  # agent (correlated issuer) -> decisions, by verdict
+    by_agent: tuple[CountRow, ...] = ()  # agent -> decisions joined to its sessions, by verdict
     by_channel: tuple[CountRow, ...] = ()
     by_verdict: tuple[CountRow, ...] = ()
     destinations: tuple[CountRow, ...] = ()  # the most frequent, detail {verdict: n}
