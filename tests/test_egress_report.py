@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from reporting.cli import main
 from reporting.controls.checks import Status
 from reporting.pipeline import ReportRun, run_report
 from reporting.report.brief import MAX_PAGES
+from reporting.report.exports import report_json
+from reporting.report.history import EGRESS_FIGURE_LABELS, compare, previous_from_json
 from reporting.report.html import render_html
 
 from .conftest import REPO
@@ -112,8 +115,6 @@ def test_a_finding_about_a_recorder_names_the_agents_its_decisions_joined(
 
 
 def test_the_integrity_section_says_when_a_recorder_has_no_name(combined: ReportRun) -> None:
-    from dataclasses import replace
-
     rows = combined.model.integrity
     recorder = next(i for i, r in enumerate(rows) if r.source_kind == "pipelock" and r.authentic)
     unnamed = replace(rows[recorder], issuer=None)  # trusted through a bare key file
@@ -187,14 +188,33 @@ def test_the_brief_counts_the_egress_decisions_and_fits(combined: ReportRun) -> 
     assert _flat(f"egress: allow {finance.egress['allow']}") in text
 
 
+def test_the_comparison_with_the_previous_period_counts_the_egress_decisions(
+    combined: ReportRun, sample_report: ReportRun
+) -> None:
+    def figures(now: Any, then: Any) -> dict[str, tuple[int | None, int]]:
+        previous = previous_from_json(
+            report_json(then), manifest_sha256="0" * 64, signer=None, demo=False
+        )
+        section, _ = compare(replace(now, report_id="AER-NOW"), previous)
+        return {f.figure: (f.then, f.now) for f in section.figures}
+
+    egress, receipts = combined.model, sample_report.model
+    decisions = egress.figures.egress_decisions
+    assert figures(egress, egress)["egress_decisions"] == (decisions, decisions)
+    assert figures(receipts, egress)["trusted_egress_decisions"] == (
+        egress.figures.trusted_egress_decisions,
+        0,
+    )
+    assert figures(egress, receipts)["egress_stopped"] == (0, egress.figures.egress_stopped)
+    assert not set(EGRESS_FIGURE_LABELS) & set(figures(receipts, receipts))  # no rows of zeros
+
+
 @pytest.mark.parametrize("agent", ["did:agent:finance-ops", "did:agent:coding-assistant"])
 def test_an_agents_status_counts_its_egress_as_a_report_on_it_does(
     combined: ReportRun, agent: str
 ) -> None:
     """The per-agent assessment sees the recorder sessions correlation gave the agent, as
     a report narrowed to it with --issuer does."""
-    from dataclasses import replace
-
     from reporting.cli.commands import demo_settings
 
     args = argparse.Namespace(out=Path("unused"), render_timeout=None, render_memory=None)
