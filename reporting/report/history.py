@@ -32,6 +32,7 @@ from reporting.report.model import (
 )
 
 __all__ = [
+    "EGRESS_FIGURE_LABELS",
     "FIGURE_LABELS",
     "TREND_LENGTH",
     "PreviousFinding",
@@ -53,8 +54,6 @@ FIGURE_LABELS = {
     "broken_chains": "chains failing verification",
     "ungrounded_chains": "chains verified but failing the grounded-principal tier",
     "input_problems": "input problems",
-    "egress_decisions": "egress decisions",
-    "egress_stopped": "requests the egress firewall stopped or changed",
     "agents": "agents",
     "principals": "principals",
     "high_risk_actions": "high or critical risk actions",
@@ -62,8 +61,15 @@ FIGURE_LABELS = {
     "findings": "findings",
     "exceptions": "kinds of exception to disposition",
 }
-# Compared only when either report has them: most deployments have no egress records.
-OPTIONAL_FIGURES = frozenset({"ungrounded_chains", "egress_decisions", "egress_stopped"})
+# Compared only when either report has one: a row of zeros says nothing.
+OPTIONAL_FIGURES = frozenset({"ungrounded_chains"})
+# Compared too when either report has egress records (rows of zeros say nothing otherwise).
+EGRESS_FIGURE_LABELS = {
+    "egress_decisions": "egress decisions",
+    "trusted_egress_decisions": "verified egress decisions",
+    "egress_stopped": "requests the egress firewall stopped or changed",
+    "uncorrelated_egress": "egress decisions joined to no agent session",
+}
 
 
 @dataclass(frozen=True)
@@ -349,11 +355,14 @@ def _finding_changes(previous: PreviousReport, model: ReportModel) -> tuple[Find
 
 def _figure_changes(previous: PreviousReport, model: ReportModel) -> tuple[FigureChange, ...]:
     figures = model.figures
-    now = {name: getattr(figures, name, None) for name in FIGURE_LABELS}
+    labels = dict(FIGURE_LABELS)
+    if figures.egress_decisions or previous.figures.get("egress_decisions"):
+        labels |= EGRESS_FIGURE_LABELS
+    now = {name: getattr(figures, name, None) for name in labels}
     now["findings"], now["exceptions"] = len(model.findings), len(model.exceptions)
     changes = (
         FigureChange(name, label, previous.figures.get(name), int(now[name] or 0))
-        for name, label in FIGURE_LABELS.items()
+        for name, label in labels.items()
     )
     return tuple(c for c in changes if c.figure not in OPTIONAL_FIGURES or c.then or c.now)
 
