@@ -149,6 +149,7 @@ def test_verify_report_rederives_the_combined_report(tmp_path: Path, capsys: Any
     argv = ["verify-report", str(directory), "--json", "--rederive", *sources]
     argv += ["--keys", str(SAMPLES / "trust.yaml"), "--witness", str(SAMPLES / "witness.yaml")]
     argv += ["--grants", str(SAMPLES / "grants.yaml"), "--bodies", str(SAMPLES / "bodies")]
+    argv += ["--dispositions", str(SAMPLES / "dispositions.yaml")]  # the config names it
     main(argv)
     checks = {c["check"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
     assert checks["rederive"]["status"] == "PASS", checks["rederive"]
