@@ -216,6 +216,24 @@ def test_a_decision_joins_by_time_the_one_session_that_spans_it(tmp_path: Path) 
     assert egress["principal"].astype(str).tolist() == [ALICE] * 3
 
 
+def test_an_agent_counts_the_decisions_joined_to_its_sessions_only(tmp_path: Path) -> None:
+    from reporting.report.agents import agent_section
+    from reporting.report.build import _egress
+
+    morning = agent_session("c1", start="2026-10-05T09:00:00+00:00")
+    recorder = firewall(
+        ("2026-10-05T09:05:00+00:00", fetch()),
+        ("2026-10-05T09:06:00+00:00", fetch(verdict="block")),
+        ("2026-10-05T15:00:00+00:00", fetch()),  # the actor is mapped, no session spans it
+    )
+    built = evidence(tmp_path, [morning], [recorder])
+    [row] = agent_section(built, [], [], {}).rows
+    assert (row.agent, row.egress, row.egress_unverified) == (AGENT, {"allow": 1, "block": 1}, 0)
+    section = _egress(built)
+    assert [(r.label, r.count) for r in section.by_agent] == [(AGENT, 2)]
+    assert section.uncorrelated_total == 1
+
+
 def test_overlapping_sessions_are_told_apart_by_principal_or_not_joined(tmp_path: Path) -> None:
     alice = agent_session("c1", start="2026-10-05T09:00:00+00:00", principal=ALICE)
     bob = agent_session("c2", start="2026-10-05T09:00:00+00:00", principal=BOB)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,13 @@ import pytest
 from reporting.cli import main
 from reporting.controls.checks import Status
 from reporting.pipeline import ReportRun, run_report
+from reporting.report.brief import MAX_PAGES
+from reporting.report.exports import report_json
+from reporting.report.history import EGRESS_FIGURE_LABELS, compare, previous_from_json
+from reporting.report.html import render_html
 
 from .conftest import REPO
+from .test_brief import _brief, _flat, _pages
 
 SAMPLES = REPO / "samples"
 PIPELOCK = json.loads((SAMPLES / "pipelock" / "defects.json").read_text())
@@ -76,6 +82,11 @@ def test_every_shown_session_is_one_timeline_of_both_channels(combined: ReportRu
         assert session.events_total == session.receipts + session.egress_decisions
         egress = [e for e in session.events if e.source_kind == "pipelock"]
         assert all(e.verdict and e.target and e.channel for e in egress)
+        frame = combined.assessment.evidence.receipts.set_index("receipt_id")
+        for event in egress:  # cited by the recorder session and its chain_seq
+            row = frame.loc[event.receipt_id]
+            assert (event.chain_id, event.sequence) == (row["chain_id"], row["sequence"])
+            assert event.chain_id.startswith("pipelock:")
 
 
 def test_the_integrity_section_lists_recorder_sessions_and_the_tampered_one(
@@ -91,13 +102,126 @@ def test_the_integrity_section_lists_recorder_sessions_and_the_tampered_one(
     assert combined.model.posture.value == "INTEGRITY BROKEN"
 
 
+def test_a_finding_about_a_recorder_names_the_agents_its_decisions_joined(
+    combined: ReportRun,
+) -> None:
+    tampered = DEFECTS["recorder_line_deleted"]
+    [finding] = [f for f in combined.model.findings if "chain_integrity" in f.checks]
+    assert tampered["recorder"] not in finding.agents  # a recorder is not an agent
+    assert "did:agent:coding-assistant" in finding.agents
+    assert not {r["name"] for r in PIPELOCK["recorders"]} & {
+        agent for f in combined.model.findings for agent in f.agents
+    }
+
+
+def test_the_integrity_section_says_when_a_recorder_has_no_name(combined: ReportRun) -> None:
+    rows = combined.model.integrity
+    recorder = next(i for i, r in enumerate(rows) if r.source_kind == "pipelock" and r.authentic)
+    unnamed = replace(rows[recorder], issuer=None)  # trusted through a bare key file
+    untrusted = replace(unnamed, failure_codes=("UNKNOWN_ISSUER_KEY",), authentic=False)
+    for row, said in ((unnamed, "unnamed recorder"), (untrusted, "untrusted recorder")):
+        integrity = (*rows[:recorder], row, *rows[recorder + 1 :])
+        html = render_html(replace(combined.model, integrity=integrity), {})
+        start = html.index('id="integrity"')
+        assert said in html[start : html.index("</section>", start)], said
+
+
 def test_the_planted_egress_defect_is_a_finding(combined: ReportRun) -> None:
     planted = DEFECTS["egress_without_agent_action"]
     [finding] = [f for f in combined.model.findings if "egress_writes_backed" in f.checks]
     assert planted["action_id"] in finding.receipt_ids
     [ref] = [r for r in finding.receipts if r.receipt_id == planted["action_id"]]
     assert (ref.source_kind, ref.verdict, ref.target) == ("pipelock", "allow", planted["target"])
+    assert ref.sequence == planted["chain_seq"]  # cited by chain and chain_seq, as verify says
     assert planted["action_id"] in combined.cited_receipts  # attached as stored
+
+
+def test_the_per_agent_view_counts_the_decisions_joined_to_its_sessions(
+    combined: ReportRun,
+) -> None:
+    frame = combined.assessment.evidence.egress
+    joined = frame[frame["agent_session"].notna()]
+    rows = {row.agent: row for row in combined.model.agents.rows}
+    for agent, row in rows.items():
+        own = joined[joined["issuer"].astype(object) == agent]
+        assert row.egress == dict(sorted(own["verdict"].astype(str).value_counts().items()))
+        assert row.egress_unverified == int((~own["trusted"].astype(bool)).sum())
+    recorded = {rows[f"did:agent:{r['actor']}"].agent for r in PIPELOCK["recorders"]}
+    assert {agent for agent, row in rows.items() if row.egress} == recorded
+    figures = combined.model.figures
+    counted = sum(sum(row.egress.values()) for row in rows.values())
+    assert counted == figures.egress_decisions - figures.uncorrelated_egress
+    # dev-bob's recorder session is broken: its decisions count, as unverified
+    assert rows["did:agent:coding-assistant"].egress_unverified > 0
+    assert rows["did:agent:finance-ops"].egress_unverified == 0
+    by_agent = {r.label: r.detail for r in combined.model.egress.by_agent}
+    assert by_agent == {agent: row.egress for agent, row in rows.items() if row.egress}
+    [row] = [
+        r
+        for r in combined.model.to_json()["agents"]["rows"]
+        if r["agent"] == "did:agent:finance-ops"
+    ]
+    assert row["egress"] == rows["did:agent:finance-ops"].egress
+
+
+def test_the_agent_tables_show_the_egress_decisions(combined: ReportRun) -> None:
+    html = render_html(combined.model, {})
+    rows = {row.agent: row for row in combined.model.agents.rows}
+    finance = rows["did:agent:finance-ops"].egress
+    shown = ", ".join(f"{verdict} {n:,}" for verdict, n in sorted(finance.items()))
+    for section in ("summary", "agents"):
+        start = html.index(f'id="{section}"')
+        table = html[start : html.index("</table>", html.index('class="agents', start))]
+        assert f"egress: {shown}</span>" in table, section
+    unverified = rows["did:agent:coding-assistant"].egress_unverified
+    assert f"({unverified:,} unverified)" in html
+
+
+def test_the_brief_counts_the_egress_decisions_and_fits(combined: ReportRun) -> None:
+    pages = _pages(_brief(combined))
+    assert len(pages) <= MAX_PAGES
+    text = _flat(" ".join(pages))
+    figures = combined.model.figures
+    assert _flat(f"{figures.egress_decisions:,} egress decisions of the firewall") in text
+    assert _flat(f"in {figures.recorder_sessions} recorder sessions") in text
+    finance = next(r for r in combined.model.agents.rows if r.agent == "did:agent:finance-ops")
+    assert _flat(f"egress: allow {finance.egress['allow']}") in text
+
+
+def test_the_comparison_with_the_previous_period_counts_the_egress_decisions(
+    combined: ReportRun, sample_report: ReportRun
+) -> None:
+    def figures(now: Any, then: Any) -> dict[str, tuple[int | None, int]]:
+        previous = previous_from_json(
+            report_json(then), manifest_sha256="0" * 64, signer=None, demo=False
+        )
+        section, _ = compare(replace(now, report_id="AER-NOW"), previous)
+        return {f.figure: (f.then, f.now) for f in section.figures}
+
+    egress, receipts = combined.model, sample_report.model
+    decisions = egress.figures.egress_decisions
+    assert figures(egress, egress)["egress_decisions"] == (decisions, decisions)
+    assert figures(receipts, egress)["trusted_egress_decisions"] == (
+        egress.figures.trusted_egress_decisions,
+        0,
+    )
+    assert figures(egress, receipts)["egress_stopped"] == (0, egress.figures.egress_stopped)
+    assert not set(EGRESS_FIGURE_LABELS) & set(figures(receipts, receipts))  # no rows of zeros
+
+
+@pytest.mark.parametrize("agent", ["did:agent:finance-ops", "did:agent:coding-assistant"])
+def test_an_agents_status_counts_its_egress_as_a_report_on_it_does(
+    combined: ReportRun, agent: str
+) -> None:
+    """The per-agent assessment sees the recorder sessions correlation gave the agent, as
+    a report narrowed to it with --issuer does."""
+    from reporting.cli.commands import demo_settings
+
+    args = argparse.Namespace(out=Path("unused"), render_timeout=None, render_memory=None)
+    scoped = run_report(replace(demo_settings(SAMPLES, args), issuers=(agent,)))
+    assert scoped.model.figures.egress_decisions > 0
+    [row] = [r for r in combined.model.agents.rows if r.agent == agent]
+    assert row.frameworks == {fw.id: fw.counts for fw in scoped.model.frameworks}
 
 
 def _results(run: ReportRun) -> dict[str, Any]:

@@ -123,6 +123,18 @@ def test_verify_output_names_the_recorder(capsys: pytest.CaptureFixture[str]) ->
     assert "recorder dev-alice" in first
 
 
+def test_verify_output_says_when_a_recorder_has_no_name(
+    pipelock_vectors: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chain = str(pipelock_vectors / "valid-chain.jsonl")
+    assert main(["verify", chain, "--keys", str(pipelock_vectors / "test-key.json")]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.endswith(", unnamed recorder)")  # trusted through a bare key file
+    assert main(["verify", chain, "--keys", str(SAMPLES.parent / "trust.yaml")]) == 1
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.endswith(", untrusted recorder)")
+
+
 def test_verify_json_with_pipelock_chains_follows_the_schema(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -24,6 +24,7 @@ from reporting.report.build import (
     _RowsById,
     _session_keys,
     _sessions,
+    _timeline_sessions,
 )
 
 from .helpers import examples
@@ -194,6 +195,31 @@ def test_session_keys_follow_their_definition(items) -> None:
     keys = _session_keys(scope)
     assert keys.index.tolist() == scope.index.tolist()
     assert keys.tolist() == _plain_session_keys(scope)
+
+
+def test_a_decision_joined_to_a_sub_agents_session_shows_where_its_receipts_do() -> None:
+    """A delegated chain's receipts show in the parent's session; a firewall decision
+    correlated to the sub-agent's own session shows there too: one timeline, not two."""
+    rows = [  # (kind, chain, session id, parent chain, joined agent session)
+        ("agent_receipts", "parent", "s-parent", None, None),
+        ("agent_receipts", "child", "s-child", "parent", None),
+        ("agent_receipts", "alone", None, None, None),
+        ("pipelock", "pipelock:proxy@1", None, None, "s-child"),
+        ("pipelock", "pipelock:proxy@1", None, None, "alone"),
+        ("pipelock", "pipelock:proxy@1", None, None, None),  # uncorrelated
+    ]
+    timeline = pd.DataFrame(
+        rows,
+        columns=[
+            "source_kind",
+            "chain_id",
+            "session_id",
+            "delegation_parent_chain",
+            "agent_session",
+        ],
+    )
+    keys = _timeline_sessions(timeline).tolist()
+    assert keys == ["s-parent", "s-parent", "alone", "s-parent", "alone", None]
 
 
 def test_high_risk_actions_are_listed_by_risk_then_time(sample_report) -> None:

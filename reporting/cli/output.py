@@ -18,6 +18,7 @@ from reporting.receipts.document import (
 from reporting.receipts.results import (
     SOURCE_AGENT_RECEIPTS,
     ChainResult,
+    Code,
     Problem,
     VerificationResult,
 )
@@ -59,9 +60,19 @@ def _warning_lines(warnings: Sequence[Problem]) -> list[str]:
     return lines
 
 
+def _signer(chain: ChainResult) -> str:
+    """Who signed a chain: its issuer, or the recorder's trust-store name. A recorder
+    trusted through a bare key file has no name; an untrusted one has none either."""
+    if chain.source_kind == SOURCE_AGENT_RECEIPTS:
+        return f"issuer {chain.issuer}"
+    if chain.issuer is not None:
+        return f"recorder {chain.issuer}"
+    untrusted = any(p.code is Code.UNKNOWN_ISSUER_KEY for p in chain.failures)
+    return "untrusted recorder" if untrusted else "unnamed recorder"
+
+
 def _chain_headline(chain: ChainResult) -> str:
-    signer = "issuer" if chain.source_kind == SOURCE_AGENT_RECEIPTS else "recorder"
-    figures = f"{chain.length} receipts, {chain.termination.value}, {signer} {chain.issuer}"
+    figures = f"{chain.length} receipts, {chain.termination.value}, {_signer(chain)}"
     if chain.valid:
         return f"VALID   {chain.chain_id} ({figures})"
     first = chain.failures[0]

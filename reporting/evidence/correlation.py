@@ -38,7 +38,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["JOINED", "CorrelationRules", "correlate"]
+__all__ = ["JOINED", "CorrelationRules", "correlate", "joined"]
 
 SOURCE_AGENT_RECEIPTS = "agent_receipts"
 SOURCE_PIPELOCK = "pipelock"
@@ -180,6 +180,12 @@ def _join(
         principal = next(iter(joined.principals))
     how = "session_id" if session_id is not None and joined.session_id == session_id else "time"
     return issuer, principal, joined.key, how
+
+
+def joined(decisions: pd.DataFrame) -> pd.DataFrame:
+    """The decisions that joined an agent session: those an agent's counts include (an
+    uncorrelated decision, even of a mapped actor, counts for no agent)."""
+    return decisions[decisions["agent_session"].notna() & decisions["issuer"].notna()]
 
 
 def _text(value: Any) -> str | None:

@@ -262,12 +262,14 @@ class Evidence:
         id as a literal pattern): the same rows and verdicts, in scope exactly where that
         report puts them (a broken chain its authentic receipts cannot place stays in every
         agent's scope). Only the rows of the chains it can hold are copied: the agent's own,
-        and the broken chains nothing places outside it."""
+        the recorder sessions holding egress decisions correlation gave it (with their v2
+        chains), and the broken chains nothing places outside it."""
         scope = replace(self.scope, issuers=(glob.escape(issuer),))
         broken, kept = self._broken_in_scope
-        scoped = self.in_scope
-        own = scoped["issuer"].astype(object) == issuer
-        candidates = {str(c) for c in scoped.loc[own, "chain_id"].unique()} | kept
+        frame = self.receipts
+        own = frame["in_scope"].to_numpy(bool) & (frame["issuer"] == issuer).to_numpy(bool)
+        chains = {str(c) for c in frame.loc[own, "chain_id"].unique()}
+        candidates = chains | {f"{c}/v2" for c in chains if c.startswith("pipelock:")} | kept
         rows = self.receipts[self.receipts["chain_id"].astype(str).isin(candidates)].copy()
         selected = _chains_in_scope(rows, self.verification, scope, set(self.witnesses))
         # Never wider than this report; a broken chain left out of the rows has receipts

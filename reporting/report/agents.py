@@ -1,7 +1,8 @@
 """Who did what: one row per agent (issuer), and each control's status per agent.
 
 An agent's row counts its chains (and how they verified), its receipts, its high-risk and
-failed actions, the principals it acted for and the findings that list it. Its status per
+failed actions, the principals it acted for, the egress decisions joined to its sessions
+(by the firewall's verdict) and the findings that list it. Its status per
 framework is its own assessment (`reporting.controls.assess.assess_agents`): what a report
 narrowed to that agent with `--issuer` says, decided by the checks, never here. The first
 `AGENTS_ASSESSED` agents by receipts have one; the rows and the matrix are bounded, the
@@ -16,6 +17,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from reporting.controls.assess import FrameworkAssessment
+from reporting.evidence.correlation import joined
 from reporting.evidence.frame import RISK_RANK, Evidence
 from reporting.report.model import (
     AgentMatrixRow,
@@ -67,6 +69,24 @@ def _activity(scope: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _egress(evidence: Evidence) -> dict[str, tuple[dict[str, int], int]]:
+    """Agent → (its egress decisions by verdict, how many of them are not trusted).
+
+    A decision counts for the agent whose session it joined (`evidence/correlation.py`);
+    an uncorrelated one, even of a mapped actor, counts for no agent (the Egress section
+    lists it)."""
+    decisions = evidence.egress
+    if decisions.empty:
+        return {}
+    out: dict[str, tuple[dict[str, int], int]] = {}
+    correlated = joined(decisions)
+    for agent, group in correlated.groupby(correlated["issuer"].astype(str), sort=True):
+        verdicts = group["verdict"].astype(str).value_counts()
+        by_verdict = {str(v): int(n) for v, n in sorted(verdicts.items())}
+        out[str(agent)] = (by_verdict, int((~group["trusted"].astype(bool)).sum()))
+    return out
+
+
 def _principals(scope: pd.DataFrame) -> dict[str, list[tuple[str, int]]]:
     """Agent → (principal, receipts), most receipts first."""
     pairs = pd.DataFrame(
@@ -88,6 +108,7 @@ def _row(
     chains: Counter[str],
     findings: Sequence[Finding],
     assessments: Sequence[FrameworkAssessment] | None,
+    egress: tuple[dict[str, int], int],
 ) -> AgentRow:
     listed = [f for f in findings if agent in f.agents]
     severities = Counter(f.severity.value for f in listed if f.kind == "finding")
@@ -105,6 +126,8 @@ def _row(
         findings=tuple(f.id for f in listed),
         findings_by_severity={s.value: severities.get(s.value, 0) for s in Severity},
         frameworks={a.framework.id: a.counts for a in assessments} if assessments else {},
+        egress=egress[0],
+        egress_unverified=egress[1],
     )
 
 
@@ -149,6 +172,7 @@ def agent_section(
     activity = _activity(scope)
     principals = _principals(scope)
     chains = _chain_counts(evidence)
+    egress = _egress(evidence)
     rows = tuple(
         _row(
             agent,
@@ -157,6 +181,7 @@ def agent_section(
             chains=chains.get(agent, Counter()),
             findings=findings,
             assessments=by_agent.get(agent),
+            egress=egress.get(agent, ({}, 0)),
         )
         for agent in shown
     )

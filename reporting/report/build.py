@@ -24,6 +24,7 @@ from reporting.controls.checks import REGISTRY, CheckResult, Hit, Problem, Statu
 from reporting.controls.checks.rules import MAX_LISTED
 from reporting.controls.loader import Framework
 from reporting.controls.vocabulary import Reason
+from reporting.evidence.correlation import joined
 from reporting.evidence.frame import RISK_RANK, Evidence
 from reporting.pipelock import SOURCE_PIPELOCK
 from reporting.receipts.results import SOURCE_AGENT_RECEIPTS
@@ -401,6 +402,12 @@ def _session_keys(scope: pd.DataFrame) -> pd.Series:
     A chain's session and parent are those of its last row. Resolved once per distinct
     (chain, own session): a month has millions of rows and few of those.
     """
+    return _resolved_sessions(scope)[0]
+
+
+def _resolved_sessions(scope: pd.DataFrame) -> tuple[pd.Series, dict[str, str]]:
+    """`_session_keys`, and each own session (id, else chain) → the session it shows in:
+    what a firewall decision joined to a sub-agent's own session shows in too."""
     chains = scope["chain_id"].astype(str)
     own = scope["session_id"].astype(object).where(scope["session_id"].notna(), chains).tolist()
     chain_list = chains.tolist()
@@ -424,7 +431,10 @@ def _session_keys(scope: pd.DataFrame) -> pd.Series:
         if key is None:
             key = resolved[pair] = resolve(*pair)
         keys.append(key)
-    return pd.Series(keys, index=scope.index)
+    shown_in: dict[str, str] = {}
+    for (_, session), key in resolved.items():
+        shown_in.setdefault(str(session), key)
+    return pd.Series(keys, index=scope.index), shown_in
 
 
 def _top_session_keys(keyed: pd.DataFrame) -> list[str]:
@@ -449,14 +459,16 @@ def _top_session_keys(keyed: pd.DataFrame) -> list[str]:
 
 def _timeline_sessions(timeline: pd.DataFrame) -> pd.Series:
     """Session per row of both kinds: an agent receipt's (`_session_keys`), the agent
-    session a firewall decision joined (`agent_session`; none: uncorrelated, left out)."""
+    session a firewall decision joined (`agent_session`; none: uncorrelated, left out),
+    shown where that session's receipts are (a sub-agent's, in its parent's)."""
     agents = _of_agents(timeline)
     keys = pd.Series(None, index=timeline.index, dtype=object)
+    shown_in: dict[str, str] = {}
     if agents.any():
-        keys[agents] = _session_keys(timeline[agents])
+        keys[agents], shown_in = _resolved_sessions(timeline[agents])
     if "agent_session" in timeline and not agents.all():
-        joined = timeline.loc[~agents, "agent_session"].astype(object)
-        keys[~agents] = joined.where(joined.notna(), None)
+        sessions = timeline.loc[~agents, "agent_session"].astype(object).tolist()
+        keys[~agents] = [shown_in.get(s, s) if isinstance(s, str) else None for s in sessions]
     return keys
 
 
@@ -622,10 +634,15 @@ def _attribution_of(
     evidence: Evidence, by_agent: Mapping[str, Sequence[FrameworkAssessment]]
 ) -> _Attribution:
     chains = evidence.chains
+    kinds = (
+        chains["source_kind"] if "source_kind" in chains else [SOURCE_AGENT_RECEIPTS] * len(chains)
+    )
+    # A recorder session's issuer is the recorder's name, not an agent: the agents of a
+    # finding about it are those its decisions were correlated to (read from its rows).
     issuers = {
         str(c): str(i)
-        for c, i in zip(chains["chain_id"], chains["issuer"], strict=True)
-        if isinstance(i, str)
+        for c, i, kind in zip(chains["chain_id"], chains["issuer"], kinds, strict=True)
+        if isinstance(i, str) and kind == SOURCE_AGENT_RECEIPTS
     }
     found = {
         agent: {
@@ -863,7 +880,7 @@ def _egress(evidence: Evidence) -> EgressSection:
     decisions = evidence.egress
     if decisions.empty:
         return EgressSection()
-    correlated = decisions[decisions["issuer"].notna()]
+    correlated = joined(decisions)  # as the per-agent view counts them
     stopped = decisions[_stopped(decisions)]
     uncorrelated = decisions[decisions["agent_session"].isna()]
     return EgressSection(

@@ -32,6 +32,7 @@ from reporting.report.model import (
 )
 
 __all__ = [
+    "EGRESS_FIGURE_LABELS",
     "FIGURE_LABELS",
     "TREND_LENGTH",
     "PreviousFinding",
@@ -58,6 +59,13 @@ FIGURE_LABELS = {
     "failed_actions": "failed actions",
     "findings": "findings",
     "exceptions": "kinds of exception to disposition",
+}
+# Compared too when either report has egress records (rows of zeros say nothing otherwise).
+EGRESS_FIGURE_LABELS = {
+    "egress_decisions": "egress decisions",
+    "trusted_egress_decisions": "verified egress decisions",
+    "egress_stopped": "requests the egress firewall stopped or changed",
+    "uncorrelated_egress": "egress decisions joined to no agent session",
 }
 
 
@@ -344,11 +352,14 @@ def _finding_changes(previous: PreviousReport, model: ReportModel) -> tuple[Find
 
 def _figure_changes(previous: PreviousReport, model: ReportModel) -> tuple[FigureChange, ...]:
     figures = model.figures
-    now = {name: getattr(figures, name, None) for name in FIGURE_LABELS}
+    labels = dict(FIGURE_LABELS)
+    if figures.egress_decisions or previous.figures.get("egress_decisions"):
+        labels |= EGRESS_FIGURE_LABELS
+    now = {name: getattr(figures, name, None) for name in labels}
     now["findings"], now["exceptions"] = len(model.findings), len(model.exceptions)
     return tuple(
         FigureChange(name, label, previous.figures.get(name), int(now[name] or 0))
-        for name, label in FIGURE_LABELS.items()
+        for name, label in labels.items()
     )
 
 

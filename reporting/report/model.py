@@ -227,7 +227,7 @@ class EgressSection:
     decisions: int = 0
     trusted: int = 0
     recorders: tuple[CountRow, ...] = ()  # recorder -> decisions, detail {verdict: n}
-    by_agent: tuple[CountRow, ...] = ()  # agent (correlated issuer) -> decisions, by verdict
+    by_agent: tuple[CountRow, ...] = ()  # agent -> decisions joined to its sessions, by verdict
     by_channel: tuple[CountRow, ...] = ()
     by_verdict: tuple[CountRow, ...] = ()
     destinations: tuple[CountRow, ...] = ()  # the most frequent, detail {verdict: n}
@@ -337,9 +337,10 @@ class AgentRow:
     findings: tuple[str, ...]  # ids of the findings and exceptions that list it
     findings_by_severity: dict[str, int]  # findings (not exceptions) by severity
     frameworks: dict[str, dict[str, int]]  # framework id → controls by status; {}: not assessed
-    # Pipelock egress records attributed to this agent, by verdict (filled when egress
-    # evidence is part of the run; empty otherwise)
+    # The egress firewall's (Pipelock's) decisions joined to this agent's sessions, by
+    # verdict; an uncorrelated decision counts for no agent. Empty without egress records.
     egress: dict[str, int] = field(default_factory=dict)
+    egress_unverified: int = 0  # of those, decisions that may not count as evidence
 
 
 @dataclass(frozen=True)
