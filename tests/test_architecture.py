@@ -167,6 +167,7 @@ NOT_ON_THE_VERIFY_PATH = (
     "reporting.report",
     "reporting.signing",
     "reporting.config",
+    "multiprocessing",  # a pool's, imported when one starts (a one-receipt run needs none)
 )
 
 
