@@ -12,7 +12,10 @@ Lines written the way its store writes `receipt_json`; generated once into
 * our CPU time per receipt (the whole process and its workers), and the non-signature
   time per receipt of the verifier itself (`verify_chain` in this process, less the
   libsodium verify of the same receipts);
-* the ratios: every core against the reference, every core against one worker.
+* the ratios: every core against the reference, every core against one worker;
+* start-up: the CPU of `agent-evidence verify --help` and of a one-receipt `verify`;
+* the load average before and after (the machine is shared: a busy one shows in the
+  rates and the scaling, less in the CPU figures).
 
 Absolute figures move by a fifth on these shared machines; each figure is the best of
 several rounds taken in turns, so a slow spell does not land on one side of a ratio.
@@ -47,6 +50,7 @@ CHAIN_ID = "bench_obsigna"
 TARGET_RATIO = 6.0  # every core against the reference SDK
 TARGET_SCALING = 1.8  # every core against one worker, start-up included
 TARGET_NON_SIGNATURE_US = 20.0
+TARGET_START_CPU = 0.25  # seconds: `verify --help`, and a one-receipt `verify`
 
 
 @dataclass(frozen=True)
@@ -146,15 +150,25 @@ def _best(actions: dict[str, Callable[[], Timing]], rounds: int) -> dict[str, Ti
 
 
 def _cli(chain: Chain, workers: int) -> Callable[[], Timing]:
-    command = [
-        sys.executable, "-m", "reporting", "verify", str(chain.path),
-        "--keys", str(chain.key), "--workers", str(workers),
-    ]  # fmt: skip
+    return _command(
+        ["verify", str(chain.path), "--keys", str(chain.key), "--workers", str(workers)]
+    )
+
+
+def _one_receipt(chain: Chain) -> Callable[[], Timing]:
+    path = CACHE / "obsigna-chain-1.jsonl"
+    path.write_bytes(chain.lines[0] + b"\n")
+    return _command(["verify", str(path), "--keys", str(chain.key)])
+
+
+def _command(arguments: list[str]) -> Callable[[], Timing]:
+    command = [sys.executable, "-m", "reporting", *arguments]
 
     def run() -> None:
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
-            raise SystemExit(f"verify failed ({done.returncode}): {done.stdout}{done.stderr}")
+            output = done.stdout + done.stderr
+            raise SystemExit(f"{' '.join(arguments)} failed ({done.returncode}): {output}")
 
     return lambda: _timed(run, children=True)
 
@@ -214,6 +228,7 @@ def main() -> None:
     chain = cached_chain(args.chain_length)
     count = len(chain.lines)
     cores = os.cpu_count() or 1
+    load_before = os.getloadavg()
     best = _best(
         {
             "reference": _reference(chain),
@@ -221,20 +236,25 @@ def main() -> None:
             "all": _cli(chain, cores),
             "in-process": _ours_in_process(chain),
             "libsodium": _libsodium(chain),
+            "help": _command(["verify", "--help"]),
+            "one": _one_receipt(chain),
         },
         args.rounds,
     )
+    load_after = os.getloadavg()
     rate = {name: count / timing.wall for name, timing in best.items()}
     per_receipt = {name: timing.cpu / count * 1e6 for name, timing in best.items()}
     non_signature = per_receipt["in-process"] - per_receipt["libsodium"]
     ratio = rate["all"] / rate["reference"]
     scaling = rate["all"] / rate["single"]
     print(f"one chain of {count:,} receipts made by obsigna (JSON Lines), {cores} cores")
+    print(f"  load average (1, 5, 15 min): before {_load(load_before)}, after {_load(load_after)}")
     _line("obsigna.verify_chain (+ model_validate_json)", f"{rate['reference']:,.0f} /s")
     _line("agent-evidence verify, --workers 1", f"{rate['single']:,.0f} /s")
     _line(f"agent-evidence verify, --workers {cores}", f"{rate['all']:,.0f} /s")
     _line("libsodium Ed25519 verify alone", f"{rate['libsodium']:,.0f} /s")
-    _line("our CPU per receipt (whole process)", f"{per_receipt['all']:.1f} us")
+    _line("our CPU per receipt, --workers 1", f"{per_receipt['single']:.1f} us")
+    _line(f"our CPU per receipt, --workers {cores}", f"{per_receipt['all']:.1f} us")
     _line("  of which libsodium's verify", f"{per_receipt['libsodium']:.1f} us")
     _line(
         "non-signature per receipt (verify_chain)",
@@ -246,6 +266,14 @@ def main() -> None:
           ratio >= TARGET_RATIO)  # fmt: skip
     _line(f"scaling, {cores} workers / 1", f"{scaling:.2f}x", f"target >= {TARGET_SCALING:g}x",
           scaling >= TARGET_SCALING)  # fmt: skip
+    for name, label in (("help", "verify --help"), ("one", "verify of one receipt")):
+        cpu = best[name].cpu
+        _line(f"start-up CPU, {label}", f"{cpu:.2f} s", f"target < {TARGET_START_CPU:g} s",
+              cpu < TARGET_START_CPU)  # fmt: skip
+
+
+def _load(averages: tuple[float, float, float]) -> str:
+    return ", ".join(f"{a:.2f}" for a in averages)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from reporting import __version__
 from reporting.errors import Diagnostic, DiagnosticCode, InputError, UsageError
-from reporting.pipelock import PipelockOptions, PipelockVerification
 from reporting.pipelock.inputs import (
     TrustInputs,
     claim_pipelock,
@@ -34,6 +33,7 @@ from reporting.pipelock.inputs import (
     split_witnesses,
     verify_claimed,
 )
+from reporting.pipelock.results import PipelockOptions, PipelockVerification
 from reporting.receipts.canonical import canonical_json
 from reporting.receipts.executors import check_executor, default_workers
 from reporting.receipts.external import BodiesDirectory, load_grants, load_witnesses

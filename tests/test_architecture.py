@@ -18,6 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "reporting"
 
 # Lower numbers are earlier stages; a module may import its own layer or any lower one.
 LAYERS = {
+    "reporting._version": 0,
     "reporting.errors": 0,
     "reporting.yamlio": 0,
     "reporting.collector": 0,
@@ -168,6 +169,9 @@ NOT_ON_THE_VERIFY_PATH = (
     "reporting.report",
     "reporting.signing",
     "reporting.config",
+    "multiprocessing",  # a pool's, imported when one starts (a one-receipt run needs none)
+    "reporting.pipelock.verify",  # the Pipelock verifier: only for Pipelock sources
+    "reporting.pipelock.chain",
 )
 
 

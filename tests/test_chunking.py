@@ -24,6 +24,7 @@ from reporting.receipts.external import Witness
 from reporting.receipts.headstart import EarlyRun, HeadStart
 from reporting.receipts.keys import TrustStore
 from reporting.receipts.results import Code, VerificationResult
+from reporting.receipts.rules import ChainWalk
 from reporting.receipts.sources import spool_sources
 from reporting.receipts.verify import VerifyOptions, verify_spool
 
@@ -220,6 +221,41 @@ def test_chunked_verdicts_equal_the_whole_chain_walk(
     for early in (1, 3):
         snapshot = _snapshot(*_verify(path, store, options, chunk_size=3, workers=2, early=early))
         assert snapshot == whole, early
+
+
+# Scenarios whose records all parse, each run's in sequence order: walked as they are read.
+IN_ORDER = (
+    "rotation to a trusted key",
+    "tampered receipt",
+    "untrusted signer",
+    "valid and delegating",
+)
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_receipts_walked_as_read_give_the_verdicts_of_the_ordered_walk(
+    tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ChainWalk.run_as_read` (records checked as they are parsed, the common case) says
+    exactly what parsing every record, ordering and walking them says."""
+    chains, options = SCENARIOS[name]
+    options = dict(options)
+    store = trust(KEY.raw, *(k.raw for k in options.pop("extra_keys", [])))
+    path = _write(tmp_path / "chains.jsonl", chains)
+    taken: list[bool] = []
+    as_read = ChainWalk.run_as_read
+
+    def recording(walk: ChainWalk, *args: Any) -> bool:
+        taken.append(as_read(walk, *args))
+        return taken[-1]
+
+    monkeypatch.setattr(ChainWalk, "run_as_read", recording)
+    for size in (3, 10_000):
+        found = _snapshot(*_verify(path, store, options, chunk_size=size, workers=1))
+        with monkeypatch.context() as ordered_only:
+            ordered_only.setattr(ChainWalk, "run_as_read", lambda *args: False)
+            assert _snapshot(*_verify(path, store, options, chunk_size=size, workers=1)) == found
+    assert (name not in IN_ORDER) or all(taken), taken
 
 
 def _kept_early(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, list[EarlyRun]]]:

@@ -57,23 +57,29 @@ lone surrogates and nesting beyond 128 are refused as `MALFORMED_RECEIPT`.
 
 from __future__ import annotations
 
-from reporting.pipelock.evidence import ActionEvidence, action_evidence, channel_of
-from reporting.pipelock.sources import PipelockKind, PipelockSource, detect_pipelock
-from reporting.pipelock.trust import (
-    PipelockRecorder,
-    PipelockTrust,
-    is_pipelock_key_file,
-    load_pipelock_key_file,
-    parse_pipelock_section,
-)
-from reporting.pipelock.verify import (
-    SOURCE_PIPELOCK,
-    SOURCE_PIPELOCK_EVIDENCE,
-    PipelockOptions,
-    PipelockVerification,
-    VerifiedAction,
-    verify_pipelock,
-)
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+# Names load on first use: a run without Pipelock sources never loads the verifier.
+_EXPORTS = {
+    "ActionEvidence": "reporting.pipelock.evidence",
+    "PipelockKind": "reporting.pipelock.sources",
+    "PipelockOptions": "reporting.pipelock.results",
+    "PipelockRecorder": "reporting.pipelock.trust",
+    "PipelockSource": "reporting.pipelock.sources",
+    "PipelockTrust": "reporting.pipelock.trust",
+    "PipelockVerification": "reporting.pipelock.results",
+    "SOURCE_PIPELOCK": "reporting.pipelock.results",
+    "SOURCE_PIPELOCK_EVIDENCE": "reporting.pipelock.results",
+    "VerifiedAction": "reporting.pipelock.results",
+    "action_evidence": "reporting.pipelock.evidence",
+    "channel_of": "reporting.pipelock.evidence",
+    "detect_pipelock": "reporting.pipelock.sources",
+    "is_pipelock_key_file": "reporting.pipelock.trust",
+    "load_pipelock_key_file": "reporting.pipelock.trust",
+    "parse_pipelock_section": "reporting.pipelock.trust",
+    "verify_pipelock": "reporting.pipelock.verify",
+}
 
 __all__ = [
     "SOURCE_PIPELOCK",
@@ -94,3 +100,31 @@ __all__ = [
     "parse_pipelock_section",
     "verify_pipelock",
 ]
+
+if TYPE_CHECKING:
+    from reporting.pipelock.evidence import ActionEvidence, action_evidence, channel_of
+    from reporting.pipelock.results import (
+        SOURCE_PIPELOCK,
+        SOURCE_PIPELOCK_EVIDENCE,
+        PipelockOptions,
+        PipelockVerification,
+        VerifiedAction,
+    )
+    from reporting.pipelock.sources import PipelockKind, PipelockSource, detect_pipelock
+    from reporting.pipelock.trust import (
+        PipelockRecorder,
+        PipelockTrust,
+        is_pipelock_key_file,
+        load_pipelock_key_file,
+        parse_pipelock_section,
+    )
+    from reporting.pipelock.verify import verify_pipelock
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'reporting.pipelock' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value

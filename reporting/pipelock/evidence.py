@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from reporting.pipelock.verify import SOURCE_PIPELOCK, PipelockVerification, VerifiedAction
+from reporting.pipelock.results import SOURCE_PIPELOCK, PipelockVerification, VerifiedAction
 from reporting.receipts.results import Outcome
 
 __all__ = ["CHANNELS", "ActionEvidence", "action_evidence", "channel_of"]

@@ -24,9 +24,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from reporting.pipelock.results import PipelockOptions, PipelockVerification
 from reporting.pipelock.sources import PipelockSource, detect_pipelock
 from reporting.pipelock.trust import PipelockTrust, is_pipelock_key_path, load_pipelock_trust
-from reporting.pipelock.verify import PipelockOptions, PipelockVerification, verify_pipelock
 from reporting.receipts.crosschain import missing_witnessed
 from reporting.receipts.external import Witness
 from reporting.receipts.keys import TrustStore, load_trust
@@ -109,6 +109,8 @@ def verify_claimed(
     ]
     if not sources and not options.witnesses:
         return PipelockVerification(chains=())
+    from reporting.pipelock.verify import verify_pipelock  # only a run with Pipelock input
+
     return verify_pipelock(sources, options)
 
 

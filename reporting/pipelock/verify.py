@@ -56,6 +56,13 @@ from reporting.pipelock.recorder import (
     entry_from_document,
     transcript_problems,
 )
+from reporting.pipelock.results import (
+    SOURCE_PIPELOCK,
+    SOURCE_PIPELOCK_EVIDENCE,
+    PipelockOptions,
+    PipelockVerification,
+    VerifiedAction,
+)
 from reporting.pipelock.rotation import Endorsement, parse_endorsement
 from reporting.pipelock.sources import (
     PipelockKind,
@@ -65,13 +72,12 @@ from reporting.pipelock.sources import (
     split_lines,
 )
 from reporting.pipelock.strictjson import (
-    MAX_DEPTH,
     PipelockFormatError,
     decode_text,
     loads_strict,
 )
 from reporting.pipelock.timefmt import normalise_rfc3339
-from reporting.pipelock.trust import PipelockRecorder, PipelockTrust
+from reporting.pipelock.trust import PipelockRecorder
 from reporting.receipts.external import Witness
 from reporting.receipts.keys import fingerprint
 from reporting.receipts.results import (
@@ -83,7 +89,6 @@ from reporting.receipts.results import (
     ReceiptResult,
     Severity,
     Termination,
-    VerificationResult,
 )
 
 __all__ = [
@@ -94,54 +99,6 @@ __all__ = [
     "VerifiedAction",
     "verify_pipelock",
 ]
-
-SOURCE_PIPELOCK = "pipelock"
-SOURCE_PIPELOCK_EVIDENCE = "pipelock_evidence"
-DEFAULT_MAX_RECORD_BYTES = 1 << 20  # Pipelock's own reader stops at 1 MiB lines
-
-
-@dataclass(frozen=True)
-class PipelockOptions:
-    """What verification is told out of band. Security-relevant, so keyword-only."""
-
-    trust: PipelockTrust = field(default_factory=PipelockTrust)
-    witnesses: Mapping[str, Witness] = field(default_factory=dict)
-    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
-    max_depth: int = MAX_DEPTH
-
-
-@dataclass(frozen=True)
-class VerifiedAction:
-    """One ActionReceipt v1 as signed, with its verdict and what trusted it."""
-
-    record: Mapping[str, Any]  # the signed action_record (as parsed; redacted ones as read)
-    result: ReceiptResult
-    chain_id: str
-    recorder: str | None  # the trust store's name for the recorder
-    recorder_session: str | None
-    signer_fingerprint: str | None  # only when the signer is a trusted or endorsed key
-    redacted_fields: tuple[str, ...] = ()
-    fully_redacted: bool = False
-
-
-@dataclass(frozen=True)
-class PipelockVerification:
-    """Every Pipelock chain in the inputs, problems that belong to none, and the actions."""
-
-    chains: tuple[ChainResult, ...]
-    input_problems: tuple[Problem, ...] = ()
-    actions: tuple[VerifiedAction, ...] = ()
-
-    @property
-    def valid(self) -> bool:
-        return self.as_verification_result().valid
-
-    def as_verification_result(self) -> VerificationResult:
-        return VerificationResult(self.chains, self.input_problems)
-
-    def chain(self, chain_id: str) -> ChainResult:
-        return next(c for c in self.chains if c.chain_id == chain_id)
-
 
 # -- reading ------------------------------------------------------------------------------
 

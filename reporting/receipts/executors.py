@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
@@ -40,6 +40,8 @@ from reporting.receipts.rules import RunStart
 from reporting.receipts.spool import ReceiptSpool, SpoolReader, key_text
 
 if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+
     from distributed import Client
 
 __all__ = [
@@ -143,6 +145,8 @@ def _ready() -> None:
 def start_pool(workers: int, context: JobContext) -> ProcessPoolExecutor:
     """A pool of `workers` processes, forked now: call it before this process starts any
     thread (the spool's file hasher), which a forked child must not inherit."""
+    from concurrent.futures import ProcessPoolExecutor  # multiprocessing: only for a pool
+
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(context,))
     pool.submit(_ready).result()
     return pool
@@ -208,6 +212,8 @@ class LocalExecutor:
             finally:
                 self.started.pool.shutdown(wait=True, cancel_futures=True)
             return
+        from concurrent.futures import ProcessPoolExecutor  # multiprocessing: only for a pool
+
         assert isinstance(context.records, ReceiptSpool)
         shared = replace(context, records=context.records.reader())
         with ProcessPoolExecutor(

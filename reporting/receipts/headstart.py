@@ -112,7 +112,7 @@ class HeadStart:
         self.options = options
         self.workers = workers
         self.extract = extract
-        self.chunk = chunk  # records in a run sent early
+        self.chunk = chunk  # records in a run sent early (a quarter for the first ones)
         self.min_bytes = min_bytes  # of JSON and JSON Lines, to start at all
         self.max_held = MAX_HELD_CHUNKS * chunk
         self.started: StartedPool | None = None
@@ -120,6 +120,7 @@ class HeadStart:
         self._held = 0
         self._parents: set[str] = set()
         self._in_flight: deque[Future[list[Outcome]]] = deque()
+        self._sent = 0  # runs sent early
 
     def start(self, spool: ReceiptSpool) -> None:
         """Fork the workers now, before this process starts any thread, and watch the
@@ -174,7 +175,9 @@ class HeadStart:
         else:
             watch.held.extend(records)
             self._held += len(records)
-            if len(watch.held) >= self.chunk:
+            # The first runs are small, so that every worker starts within milliseconds.
+            first = self._sent < self.workers
+            if len(watch.held) >= (self.chunk // 4 if first else self.chunk):
                 self._send(key, watch)
 
     def _stop(self, watch: _Watch) -> None:
@@ -211,6 +214,7 @@ class HeadStart:
         watch.low, watch.last = top, last
         self._held -= len(sent)
         self._in_flight.append(future)
+        self._sent += 1
         self._wait_for_workers()
 
     def _wait_for_workers(self) -> None:

@@ -242,7 +242,7 @@ class Origin(NamedTuple):
     """Where a record came from: a file and line (or array index), or a store and rowid.
 
     A named tuple, like `ReceiptResult`: every receipt has one, and a tuple is built,
-    sent between processes and read back at C speed (a frozen dataclass costs several
+    sent between processes and read back cheaply (a frozen dataclass costs several
     microseconds a receipt to pickle and unpickle)."""
 
     source: str
@@ -328,7 +328,7 @@ def receipt_columns(receipts: Sequence[ReceiptResult]) -> tuple[tuple[Any, ...],
 
 
 def receipts_from_columns(columns: tuple[tuple[Any, ...], ...]) -> tuple[ReceiptResult, ...]:
-    """The verdicts `receipt_columns` took apart, built back in C (`_make`)."""
+    """The verdicts `receipt_columns` took apart, built back (`_make`, no keywords)."""
     if not columns:
         return ()
     origins = map(Origin._make, zip(*columns[1], strict=True))
@@ -430,7 +430,7 @@ class ChainResult:
         return data
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return pickled_with_columns(self)  # a worker's verdicts, sent back at C speed
+        return pickled_with_columns(self)  # a worker's verdicts, sent back as columns
 
 
 @dataclass(frozen=True)

@@ -180,18 +180,21 @@ class Entry:
         "chain",
         "document",
         "outcome",
-        "parsed",
         "placement",
         "problems",
+        "receipt_hash",
         "receipt_id",
         "record",
         "sequence",
+        "signed",
         "subject",
     )
 
     def __init__(self, record: RawRecord, parsed: ParsedReceipt | None) -> None:
         self.record = record
-        self.parsed = parsed
+        # None: the record could not be parsed (every check below needs a parsed receipt)
+        self.receipt_hash = parsed.receipt_hash if parsed is not None else None
+        self.signed = parsed.canonical if parsed is not None else b""  # dropped once checked
         self.problems: list[Problem] = []
         document: dict[str, Any] = parsed.document if parsed is not None else {}
         subject = document.get("credentialSubject")
@@ -217,10 +220,17 @@ class Entry:
         self.problems = [replace(p, index=index) for p in self.problems]
 
     def result(self) -> ReceiptResult:
-        if not self.problems:  # the common case: no code tuples, and `_make` is one C call
-            receipt_hash = self.parsed.receipt_hash if self.parsed else None
+        if not self.problems:  # the common case: no code tuples, positional `_make`
             return _make_result(
-                (self.receipt_id, self.record.origin, self.sequence, receipt_hash, _PASSED, (), ())
+                (
+                    self.receipt_id,
+                    self.record.origin,
+                    self.sequence,
+                    self.receipt_hash,
+                    _PASSED,
+                    (),
+                    (),
+                )
             )
         failures = tuple(
             dict.fromkeys(p.code for p in self.problems if p.severity is Severity.FAILURE)
@@ -232,7 +242,7 @@ class Entry:
             receipt_id=self.receipt_id,
             origin=self.record.origin,
             sequence=self.sequence,
-            receipt_hash=self.parsed.receipt_hash if self.parsed else None,
+            receipt_hash=self.receipt_hash,
             outcome=Outcome.FAILED if failures else Outcome.PASSED,
             failures=failures,
             warnings=warnings,
@@ -274,7 +284,7 @@ def _in_sequence_order(entries: list[Entry]) -> list[Entry]:
     for position, entry in enumerate(entries):
         if entry.placement is not None:
             before = (entry.placement, position)
-        elif entry.parsed is not None:
+        elif entry.receipt_hash is not None:
             before = (_LAST, position)
         keys.append((*before, position))
     order = sorted(range(len(entries)), key=keys.__getitem__)
@@ -288,7 +298,7 @@ def _dedupe(entries: list[Entry]) -> tuple[list[Entry], list[Problem]]:
     kept: list[Entry] = []
     warnings: list[Problem] = []
     for entry in entries:
-        key = entry.parsed.receipt_hash if entry.parsed else None
+        key = entry.receipt_hash
         if key is not None and key in seen:
             message = f"identical copy of {entry.receipt_id} also at another origin; counted once"
             warnings.append(
@@ -377,26 +387,62 @@ class ChainWalk:
         that could not be is its own failure, where it stands, and breaks a link only
         if the receipt after it does not link past it.
         """
+        first = next((e for e in self.entries if e.receipt_hash is not None), None)
+        self._begin(first)
+        for local, entry in enumerate(self.entries):
+            if entry.receipt_hash is not None:
+                self._check_receipt(self.start.offset + local, entry, previous)
+                previous = entry
+            else:
+                entry.place_at(self.start.offset + local)
+        self._end()
+
+    def run_as_read(self, records: Sequence[RawRecord], previous: Entry | None = None) -> bool:
+        """`run` over `records` parsed one at a time, each checked as soon as it is parsed,
+        while its document is fresh in memory (a run's receipts are then never all held
+        with their signed bytes at once).
+
+        That is `run` over `ordered_entries(records)` only when every record parses and
+        the sequences strictly increase in arrival order (the common case: the order is
+        the arrival order, and there is no identical copy to drop). False as soon as a
+        record does not fit; the walk is then spoiled: walk the records with `run`.
+        """
+        last: int | None = None
+        for local, record in enumerate(records):
+            entry = parse_entry(record, self.options)
+            sequence = entry.sequence
+            if entry.receipt_hash is None or sequence is None:
+                return False
+            if last is not None and sequence <= last:
+                return False
+            if last is None:
+                self._begin(entry)
+            self.entries.append(entry)
+            self._check_receipt(self.start.offset + local, entry, previous)
+            previous, last = entry, sequence
+        if last is None:
+            self._begin(None)
+        self._end()
+        return True
+
+    def _begin(self, first: Entry | None) -> None:
+        """The state where the run starts; the chain's issuer is the first receipt's."""
         self.active_key, self.genesis_key = self.start.active_key, self.start.genesis_key
         self.terminal = self.start.terminal
         if self.start.issuer_known:
             self.issuer = self.start.issuer
         else:
-            first = next((e for e in self.entries if e.parsed), None)
             self.issuer = get_path(first.document, "issuer", "id") if first else None
-        for local, entry in enumerate(self.entries):
-            if entry.parsed is not None:
-                self._check_receipt(self.start.offset + local, entry, previous)
-                previous = entry
-            else:
-                entry.place_at(self.start.offset + local)
+
+    def _end(self) -> None:
         if self.final:
             self._check_termination_claims()
 
     def _check_receipt(self, index: int, entry: Entry, previous: Entry | None) -> None:
         """The steps of the module docstring, in its order, on one parsed receipt (a step
         that does not apply to the receipt is skipped here: this is the hot path)."""
-        for finding in check_receipt_schema(entry.document):  # 1
+        # 1 (a missing or malformed action reads as {}: no finding, as the schema says)
+        for finding in check_receipt_schema(entry.document, action=entry.action):
             entry.add(finding.code, finding.message, index)
         self._check_signature(index, entry)  # 2
         self._check_link(index, entry, previous)  # 3
@@ -422,17 +468,14 @@ class ChainWalk:
             self.idempotency_keys[key] += 1
         timestamp = action.get("timestamp")
         if type(timestamp) is str:
-            self._saw_time(timestamp)
-
-    def _saw_time(self, timestamp: str) -> None:
-        if self.first_timestamp is None or timestamp < self.first_timestamp:
-            self.first_timestamp = timestamp
-        if self.last_timestamp is None or timestamp > self.last_timestamp:
-            self.last_timestamp = timestamp
+            if self.first_timestamp is None or timestamp < self.first_timestamp:
+                self.first_timestamp = timestamp
+            if self.last_timestamp is None or timestamp > self.last_timestamp:
+                self.last_timestamp = timestamp
 
     # §7.1 / §7.2
     def _check_signature(self, index: int, entry: Entry) -> None:
-        assert entry.parsed is not None
+        assert entry.receipt_hash is not None
         searching = not self.has_parsed and self.active_key is None
         self.has_parsed = True
         try:
@@ -440,7 +483,7 @@ class ChainWalk:
         except (ValueError, binascii.Error) as exc:
             entry.add(Code.INVALID_SIGNATURE, f"invalid proof: {exc}", index)
             return
-        message = entry.parsed.canonical
+        message, entry.signed = entry.signed, b""  # checked once; not kept in memory
         if self.active_key is not None:
             if not _signature_valid(signature, message, self.active_key):
                 fp = fingerprint(self.active_key)
@@ -491,12 +534,12 @@ class ChainWalk:
                     index,
                 )
             return
-        assert previous.parsed is not None
-        if link != previous.parsed.receipt_hash:
+        assert previous.receipt_hash is not None
+        if link != previous.receipt_hash:
             entry.add(
                 Code.HASH_LINK_BROKEN,
                 f"previous_receipt_hash is {link!r}; previous receipt hashes to "
-                f"{previous.parsed.receipt_hash}",
+                f"{previous.receipt_hash}",
                 index,
             )
         before = previous.sequence
@@ -565,9 +608,9 @@ class ChainWalk:
 
     def _check_index_columns(self, index: int, entry: Entry) -> None:
         columns = entry.record.index_columns
-        if columns is None or entry.parsed is None:
+        if columns is None or entry.receipt_hash is None:
             return
-        for name, expected in _index_expectations(entry.document, entry.parsed.receipt_hash):
+        for name, expected in _index_expectations(entry.document, entry.receipt_hash):
             found = columns.get(name)
             if found != expected and not (expected is None and found in (None, "")):
                 entry.add(

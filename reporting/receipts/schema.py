@@ -61,6 +61,7 @@ _LAST_GATED_VERSION = max(
     key=_VERSION_RANK.__getitem__,
 )  # 0.3.0: the HPKE disclosure gate below
 _LAST_GATED_RANK = _VERSION_RANK[_LAST_GATED_VERSION]
+_UNREAD: Any = object()  # `check_receipt_schema` reads the action itself
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,8 +167,7 @@ def _identifier_findings(document: dict[str, Any], version: Any) -> Iterator[Sch
         yield SchemaFinding(Code.SCHEMA_VIOLATION, "type AIActionReceipt was retired in 0.3.0")
 
 
-def _semantic_findings(document: dict[str, Any]) -> list[SchemaFinding]:
-    action = get_path(document, "credentialSubject", "action")
+def _semantic_findings(action: Any) -> list[SchemaFinding]:
     if not isinstance(action, dict):
         return []
     findings = []
@@ -188,15 +188,18 @@ def _semantic_findings(document: dict[str, Any]) -> list[SchemaFinding]:
     return findings
 
 
-def check_receipt_schema(document: dict[str, Any]) -> list[SchemaFinding]:
-    """Schema failures and deviation warnings for one null-normalised receipt."""
+def check_receipt_schema(document: dict[str, Any], *, action: Any = _UNREAD) -> list[SchemaFinding]:
+    """Schema failures and deviation warnings for one null-normalised receipt; `action`:
+    its `credentialSubject.action`, when the caller has read it already."""
+    if action is _UNREAD:
+        action = get_path(document, "credentialSubject", "action")
     version = document.get("version")
     strict = _strict_validator().is_valid(document)
     if strict and _version_rank(version) >= _LAST_GATED_RANK:  # the common case
-        return _semantic_findings(document)
+        return _semantic_findings(action)
     findings = [] if strict else _schema_errors(document)
     findings.extend(_version_gates(document, version))
     if not strict:
         findings.extend(_identifier_findings(document, version))
-    findings.extend(_semantic_findings(document))
+    findings.extend(_semantic_findings(action))
     return findings
