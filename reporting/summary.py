@@ -68,6 +68,8 @@ def summary_document(
             "trusted_receipts": figures.trusted_receipts,
             "chains": figures.chains,
             "broken_chains": figures.broken_chains,
+            # verified, but failing the grounded-principal tier: not an integrity failure
+            "ungrounded_chains": figures.ungrounded_chains,
             "input_problems": figures.input_problems,
             # the egress firewall's side, when its records were given (Pipelock)
             "recorder_sessions": figures.recorder_sessions,

@@ -24,6 +24,7 @@ LAYERS = {
     "reporting.collector": 0,
     "reporting.certificates": 0,
     "reporting.aio": 0,
+    "reporting.words": 0,
     "reporting.receipts": 1,
     "reporting.pipelock": 1,
     "reporting.evidence": 2,

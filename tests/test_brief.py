@@ -25,6 +25,7 @@ from reporting.report.charts import render_charts
 from reporting.report.html import Medium, render_document
 from reporting.report.model import ReportModel
 from reporting.report.pdf import pdf_limits, render_pdf
+from reporting.report.requests import EvidenceOwner, evidence_requests
 from reporting.settings import OutputSettings
 from reporting.signing.manifest import ManifestInputs, manifest_bytes
 
@@ -90,6 +91,17 @@ def test_the_brief_names_the_signer_fingerprint(sample_report: Any) -> None:
     )
     model = replace(sample_report.model, signature=replace(signed, certificate_sha256="ab" * 32))
     assert "ab" * 32 in _flat(" ".join(_pages(_brief(sample_report, model))))
+
+
+def test_the_brief_says_who_supplies_the_manual_evidence(sample_report: Any) -> None:
+    """The request list's owners, each with the number of controls it must answer for."""
+    owners = (EvidenceOwner("soc2", "IT security"), EvidenceOwner("*", "GRC team"))
+    requests = evidence_requests(sample_report.model.frameworks, owners)
+    model = replace(sample_report.model, evidence_requests=requests)
+    text = _flat(" ".join(_pages(_brief(sample_report, model))))
+    for owner in ("IT security", "GRC team"):
+        mine = sum(1 for r in requests if r.owner == owner)
+        assert _flat(f"{owner} ({mine} controls)") in text
 
 
 def test_the_brief_is_signed_listed_and_checked_by_verify_report(tmp_path: Path) -> None:
@@ -166,6 +178,6 @@ def test_a_one_chain_report_collapses_what_has_nothing_to_say(one_chain: Any) ->
             assert (control.anchor in cards) is loud, control.id
             assert (control.anchor in lines) is not loud, control.id
     pdf = render_pdf(model, charts)
-    # 30 pages before the request list of manual evidence (about 4 pages: one row per item
-    # of the 73 controls, the auditor's list) and the sign-off page joined the report
-    assert len(_pages(pdf)) <= 36
+    # 30 pages before the request list of manual evidence (the auditor's list: 138 items of
+    # 73 controls, grouped by owner, about 2 pages) and the sign-off page joined the report
+    assert len(_pages(pdf)) <= 35

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from itertools import combinations
@@ -281,3 +282,24 @@ def test_timeline_accepts_naive_and_aware_timestamps(model):
     shown = texts(render_charts(replace(model, sessions=(session,)))["session_timeline"])
     assert "Time since session start (minutes)" in shown
     assert {"Low", "Critical", "Failed"} <= set(shown)
+
+
+def test_the_timeline_with_egress_decisions_renders_without_warnings(model):
+    """matplotlib warned on every run when an unfilled marker was given an edge colour."""
+    action = SessionEvent("2026-10-01T10:00:00Z", "r1", "c1", "data.api.write", "high", None, None)
+    decision = replace(action, receipt_id="p1", source_kind="pipelock", verdict="allow")
+    session = Session(
+        "s1", None, (), ("c1",), "2026-10-01T10:00:00Z", None, 1, 1, 0, None, (action, decision), 2
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        shown = texts(render_charts(replace(model, sessions=(session,)))["session_timeline"])
+    assert "Egress decision" in shown
+
+
+def test_bar_labels_have_thousands_separators(model, charts):
+    counts = [row.count for row in model.activity.by_agent]
+    assert max(counts) >= 1000  # the sample's busiest agent
+    shown = set(texts(charts["actions_per_agent"]))
+    assert {f"{n:,}" for n in counts} <= shown
+    assert str(max(counts)) not in shown

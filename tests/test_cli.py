@@ -34,14 +34,14 @@ def test_valid_chains_exit_zero(chain_files, capsys) -> None:
     assert main(["verify", str(good), "--keys", str(key)]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].startswith("VALID   chain_good (3 receipts")
-    assert out.splitlines()[-1].startswith("ALL VALID: 1 chains (0 broken), 3 receipts")
+    assert out.splitlines()[-1].startswith("ALL VALID: 1 chain (0 broken), 3 receipts")
 
 
 def test_broken_chain_exits_one_and_names_the_receipt(chain_files, capsys) -> None:
     good, bad, key = chain_files
     assert main(["verify", str(good), str(bad), "--keys", str(key)]) == 1
     out = capsys.readouterr().out
-    assert "BROKEN  chain_bad at index 1: INVALID_SIGNATURE" in out
+    assert "BROKEN  chain_bad at seq 2: INVALID_SIGNATURE" in out  # cited as the report does
     assert "bad.jsonl:2" in out
     assert "FAILED: 2 chains (1 broken)" in out
 

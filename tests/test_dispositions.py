@@ -7,6 +7,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from reporting.cli import main
 from reporting.config import load_config
 from reporting.errors import InputError
 from reporting.report.dispositions import DispositionEntry, apply_dispositions, load_dispositions
+from reporting.report.html import render_html
 from reporting.report.model import Disposition
 from reporting.report.requests import EvidenceOwner, evidence_requests
 
@@ -284,6 +287,25 @@ def test_owners_come_from_the_configuration_first_match_wins(tmp_path: Path, sam
         else:
             assert r.owner == "GRC team"
     assert evidence_requests(sample_report.model.frameworks, ())[0].owner is None
+
+
+def test_the_request_list_names_each_owner_once(sample_report) -> None:
+    """Grouped by owner (the one-chain report's list was 4 pages, "no owner named" on
+    every row): one group per owner, each control once, and no owner column."""
+    owners = (EvidenceOwner("soc2", "IT security"), EvidenceOwner("*", "GRC team"))
+    requests = evidence_requests(sample_report.model.frameworks, owners)
+    model = replace(sample_report.model, evidence_requests=requests)
+    html = render_html(model, {})
+    start = html.index('<table class="dense requests">')
+    table = html[start : html.index("</table>", start)]
+    groups = re.findall(r'<tr class="group"><th colspan="2">Owner: ([^<]+) · ', table)
+    assert groups == list(dict.fromkeys(r.owner for r in requests))  # as the list meets them
+    assert sorted(groups) == ["GRC team", "IT security"]
+    assert "<th>Owner</th>" not in table
+    for r in requests:
+        assert table.count(f'href="#{r.anchor}"') == 1, r.anchor
+    said = [int(n) for n in re.findall(r"(\d+) controls?</th>", table)]
+    assert said == [sum(1 for r in requests if r.owner == o) for o in groups]
 
 
 def test_owners_must_be_text(tmp_path: Path) -> None:

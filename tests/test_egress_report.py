@@ -268,6 +268,9 @@ def test_verify_report_rederives_the_combined_report(tmp_path: Path, capsys: Any
     [directory] = [p for p in out.glob("*/AER-*") if p.is_dir()]
     figures = json.loads((directory / "summary.json").read_text())["figures"]
     assert (figures["recorder_sessions"], figures["broken_recorder_sessions"]) == (3, 1)
+    # the key figures' words: 3 failed verification, 2 verified but ungrounded (not broken)
+    assert (figures["broken_chains"], figures["ungrounded_chains"]) == (3, 2)
+    assert "3 failed verification, 2 verified but fail the grounded-principal tier" in report_out
     assert figures["trusted_egress_decisions"] < figures["egress_decisions"]
     sources = [str(SAMPLES / "receipts.db"), *RECORDER_DIRS]
     argv = ["verify-report", str(directory), "--json", "--rederive", *sources]
@@ -288,3 +291,61 @@ def test_verify_report_rederives_the_combined_report(tmp_path: Path, capsys: Any
     )
     checks = {c["check"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
     assert checks["rederive"]["status"] == "FAIL"
+
+
+def _section(html: str, anchor: str) -> str:
+    start = html.index(f'id="{anchor}"')
+    return html[start : html.index("</section>", start)]
+
+
+def test_the_chain_figures_count_the_recorders_rows(combined: ReportRun) -> None:
+    """A recorder session with v2 evidence receipts is two chain rows: the key figures and
+    the integrity table say so, so that the agents' chains are the rest."""
+    model = combined.model
+    rows = sum(1 for c in model.integrity if c.source_kind != "agent_receipts")
+    sessions = model.figures.recorder_sessions
+    assert rows > sessions  # finance-egress has v2 evidence receipts beside its session
+    assert rows + sum(a.chains for a in model.agents.rows) == model.figures.chains
+    html = render_html(model, {})
+    said = f"{rows} from {sessions} egress recorder sessions"
+    assert f"(of which {said})" in _section(html, "summary")
+    assert f"({said}, " in _section(html, "integrity")
+
+
+def test_session_timelines_say_how_each_row_verified(combined: ReportRun) -> None:
+    """Both channels are cited the same way, chain seq and whether it verified; an agent's
+    receipt from a chain that failed says so, not only the firewall's decisions."""
+    session = combined.model.sessions[0]
+    first = replace(session.events[0], trusted=False)
+    assert first.source_kind == "agent_receipts"
+    shown = replace(session, events=(first, *session.events[1:]), egress_decisions=1)
+    html = render_html(replace(combined.model, sessions=(shown,)), {})
+    timeline = _section(html, "sessions")
+    rows = timeline.split("<tbody>")[1].split("</tbody>")[0].split("<tr")[1:]
+    kinds = {e.source_kind for e in shown.events[: len(rows)]}
+    assert kinds == {"agent_receipts", "pipelock"}
+    cited = [r.rsplit("<td", 1)[1] for r in rows]
+    assert all("seq" in c and ("s-trusted" in c or "s-untrusted" in c) for c in cited)
+    assert "s-untrusted" in cited[0]
+    assert "1 decision of the egress firewall" in timeline
+    assert "(s)" not in html
+
+
+def test_counts_of_one_are_said_in_the_singular(combined: ReportRun) -> None:
+    model = combined.model
+    broken = next(f for f in model.findings if f.unit == "chain" and f.receipt_ids)
+    assert model.dispositions
+    unmatched = replace(model.dispositions[0], finding_id=None)
+    html = render_html(
+        replace(model, findings=(replace(broken, affected=1),), dispositions=(unmatched,)), {}
+    )
+    assert "in it cited" in html
+    assert "in them cited" not in html
+    assert "1 disposition in the file matches no finding" in html
+
+
+def test_a_source_kind_wraps_between_its_words(combined: ReportRun) -> None:
+    """The Sources table broke "pipelock_recorder" inside a word ("pipelock_recor der")."""
+    html = _section(render_html(combined.model, {}), "scope")
+    assert "<td>pipelock_<wbr>recorder</td>" in html
+    assert "<td>pipelock_recorder</td>" not in html

@@ -23,7 +23,9 @@ from reporting.report.history import (
     compare,
     previous_from_json,
 )
-from reporting.report.model import TrendPoint
+from reporting.report.html import PDF_LIMITS, Medium, render_document, render_html
+from reporting.report.model import Disposition, TrendPoint
+from reporting.report.wording import affected
 
 from .shared_reports import SAMPLE_SOURCES
 
@@ -112,6 +114,16 @@ def test_w44_is_compared_with_w43_from_the_same_directory(weeks) -> None:
     }
 
 
+def test_a_demo_signed_previous_report_with_its_brief_is_compared(tmp_path) -> None:
+    """The brief's signer is as untrusted as the PDF's and the manifest's: a demo-signed
+    previous report that carries a brief is still built on, like one without it."""
+    out = tmp_path / "out"
+    w43 = report(out, "2026-W43", "--format", "json,pdf,brief")
+    previous = report(out, "2026-W44").model["previous"]
+    assert (previous["status"], previous["code"]) == ("compared", None)
+    assert previous["report_id"] == w43.report_id
+
+
 def test_findings_are_new_recurring_or_resolved_by_their_key(weeks) -> None:
     w43, w44 = weeks
     then, now = _keys(w43.model), _keys(w44.model)
@@ -141,6 +153,8 @@ def test_key_figures_then_and_now(weeks) -> None:
     for name in ("receipts_in_scope", "broken_chains", "high_risk_actions"):
         assert figures[name] == (w43.model["figures"][name], w44.model["figures"][name])
     assert figures["findings"] == (len(w43.model["findings"]), len(w44.model["findings"]))
+    # neither report has egress records or chains failing the grounded-principal tier
+    assert not {"ungrounded_chains", "egress_decisions", "egress_stopped"} & set(figures)
 
 
 def test_the_trend_carries_the_earlier_points(weeks) -> None:
@@ -366,6 +380,56 @@ def test_the_trend_keeps_the_last_twelve_reports(sample_report) -> None:
     assert len(trend) == TREND_LENGTH
     assert trend[0].report_id == "AER-0000000000000002"  # the oldest dropped
     assert trend[-1].report_id == "AER-NOW"
+
+
+def test_the_comparison_has_the_key_figures_words(sample_report) -> None:
+    """Chains that verify but fail the grounded-principal tier and the egress figures are
+    compared like the others, when either report has them."""
+    model = sample_report.model
+    previous = previous_from_json(
+        report_json(model), manifest_sha256="0" * 64, signer=None, demo=False
+    )
+    now = replace(model.figures, ungrounded_chains=2, egress_decisions=701, egress_stopped=17)
+    section, _ = compare(replace(model, figures=now), previous)
+    figures = {f.figure: (f.then, f.now) for f in section.figures}
+    then = model.figures
+    assert figures["ungrounded_chains"] == (then.ungrounded_chains, 2)
+    assert figures["egress_decisions"] == (then.egress_decisions, 701)
+    assert figures["egress_stopped"] == (then.egress_stopped, 17)
+
+
+def test_a_recurring_finding_says_its_count_then_in_its_unit(sample_report) -> None:
+    model = sample_report.model
+    previous = previous_from_json(
+        report_json(model), manifest_sha256="0" * 64, signer=None, demo=False
+    )
+    section, trend = compare(model, previous)
+    html = render_html(replace(model, previous=section, trend=trend), {})
+    finding = next(f for f in model.findings if f.unit == "chain")
+    start = html.index(f'<div class="finding" id="{finding.id}">')
+    detail = html[start : html.index('<div class="finding"', start + 1)]
+    assert f"{affected(finding.affected, 'chain')} affected)" in detail
+
+
+def test_findings_listed_in_brief_keep_their_disposition_and_change(sample_report) -> None:
+    """Past the detailed findings (25 in the PDF) a finding is a row: it still shows the
+    team's disposition and whether it is new or recurring."""
+    model = sample_report.model
+    previous = previous_from_json(
+        report_json(model), manifest_sha256="0" * 64, signer=None, demo=False
+    )
+    section, trend = compare(model, previous)
+    second = model.findings[1]
+    decided = Disposition(
+        second.key, second.id, "Team", "risk accepted", None, None, None, None, None, False, False
+    )
+    model = replace(model, previous=section, trend=trend, dispositions=(decided,))
+    limits = replace(PDF_LIMITS, finding_details=1)
+    html = render_document(model, {}, Medium(pdf=True, limits=limits))
+    start = html.index(f'<tr id="{second.id}">')
+    row = html[start : html.index("</tr>", start)]
+    assert 'class="badge d-risk-accepted"' in row
+    assert 'class="badge c-recurring"' in row
 
 
 def test_a_previous_report_model_is_read_strictly(sample_report) -> None:

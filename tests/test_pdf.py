@@ -396,3 +396,9 @@ def test_chart_svg_references_stay_inside_the_document() -> None:
     data, refused = write_pdf(f"<!DOCTYPE html><html><body>{svg}</body></html>")
     assert refused == ()
     assert data.startswith(b"%PDF-1.7")
+
+
+def test_table_headers_keep_their_words_whole(text: str) -> None:
+    """The per-agent table's narrow Receipts column broke its header as "Receipt / s"."""
+    assert "Agent (issuer) Receipts" in text
+    assert not re.search(r"\bReceipt\n\s*s\b", text)

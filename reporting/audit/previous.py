@@ -34,7 +34,12 @@ from typing import Any
 
 from cryptography import x509
 
-from reporting.audit.verify_report import ReportVerification, pdf_attachments, verify_report
+from reporting.audit.verify_report import (
+    SIGNER_TRUST_CHECKS,
+    ReportVerification,
+    pdf_attachments,
+    verify_report,
+)
 from reporting.errors import Diagnostic, DiagnosticCode, UsageError
 from reporting.report.history import (
     PreviousInput,
@@ -46,8 +51,6 @@ from reporting.settings import RunSettings
 from reporting.signing.manifest import MANIFEST_NAME
 
 __all__ = ["Series", "find_previous", "load_previous", "previous_report", "replay_previous"]
-
-TRUST_CHECKS = frozenset({"pdf_signer_trusted", "manifest_signer_trusted"})
 
 
 @dataclass(frozen=True)
@@ -141,7 +144,7 @@ def _verdict(
     result: ReportVerification, *, demo_allowed: bool, need_trust: bool
 ) -> tuple[str, str] | None:
     """(code, reason) when the verification does not allow building on the report."""
-    broken = [c for c in result.checks if not c.passed and c.name not in TRUST_CHECKS]
+    broken = [c for c in result.checks if not c.passed and c.name not in SIGNER_TRUST_CHECKS]
     if broken or not result.checks:
         reasons = "; ".join(f"{c.name}: {c.reason}" for c in broken) or "nothing could be checked"
         return "PREVIOUS_UNVERIFIED", f"it failed verification ({reasons})"

@@ -117,7 +117,15 @@ def _is_demo(subject: str | None) -> bool:
     )
 
 
+# Whether a signer is trusted, per signed artefact: the checks that fail on a demo or an
+# unanchored signer while the files are intact (the previous-report lookup tells them apart).
+SIGNER_TRUST_CHECKS = frozenset(
+    {"pdf_signer_trusted", "manifest_signer_trusted", "brief_signer_trusted"}
+)
+
+
 def _trust_check(name: str, *, valid: bool, trusted: bool, signer: str | None) -> Check:
+    assert name in SIGNER_TRUST_CHECKS, name
     if not valid:
         return Check(name, False, "not checked: the signature is not intact or not valid")
     if trusted:

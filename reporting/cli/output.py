@@ -22,6 +22,7 @@ from reporting.receipts.results import (
     Problem,
     VerificationResult,
 )
+from reporting.words import count
 
 from .history import history_lines
 
@@ -55,8 +56,8 @@ def _warning_lines(warnings: Sequence[Problem]) -> list[str]:
     lines = []
     for code, problems in groups.items():
         first = _problem_line(problems[0]).strip().removeprefix(f"{code}: ")
-        count = f" x{len(problems)}, first:" if len(problems) > 1 else ":"
-        lines.append(f"    warning {code}{count} {first}")
+        times = f" x{len(problems):,}, first:" if len(problems) > 1 else ":"
+        lines.append(f"    warning {code}{times} {first}")
     return lines
 
 
@@ -72,11 +73,13 @@ def _signer(chain: ChainResult) -> str:
 
 
 def _chain_headline(chain: ChainResult) -> str:
-    figures = f"{chain.length} receipts, {chain.termination.value}, {_signer(chain)}"
+    figures = f"{count(chain.length, 'receipt')}, {chain.termination.value}, {_signer(chain)}"
     if chain.valid:
         return f"VALID   {chain.chain_id} ({figures})"
     first = chain.failures[0]
-    return f"BROKEN  {chain.chain_id} at index {chain.broken_at}: {first.code.value} ({figures})"
+    sequence = chain.broken_at_sequence  # cited as the report cites it: chain seq N
+    at = f"seq {sequence}" if sequence is not None else f"index {chain.broken_at}"
+    return f"BROKEN  {chain.chain_id} at {at}: {first.code.value} ({figures})"
 
 
 def _total_line(result: VerificationResult) -> str:
@@ -84,9 +87,10 @@ def _total_line(result: VerificationResult) -> str:
     warnings = sum(len(c.warnings) for c in result.chains)
     verdict = "FAILED" if not result.valid else "ALL VALID" if result.chains else "NO EVIDENCE"
     return (
-        f"{verdict}: {len(result.chains)} chains ({broken} broken), "
-        f"{result.receipt_count} receipts, "
-        f"{len(result.input_problems)} input problems, {warnings} warnings"
+        f"{verdict}: {count(len(result.chains), 'chain')} ({broken:,} broken), "
+        f"{count(result.receipt_count, 'receipt')}, "
+        f"{count(len(result.input_problems), 'input problem')}, "
+        f"{count(warnings, 'warning')}"
     )
 
 
@@ -190,17 +194,18 @@ def _resident_memory() -> int | None:
 
 
 def print_report(written: WrittenReport, out: TextIO) -> None:
-    from reporting.report.wording import count
 
     model = written.model
     figures = model.figures
     out.write(f"{model.report_id} for {model.organisation}: {model.posture.value}.\n")
     out.write(f"    {model.posture_reason}\n")
     period = model.scope.period_since or "the beginning", model.scope.period_until or "now"
+    ungrounded = figures.ungrounded_chains  # verified, failing the grounded-principal tier
+    tiers = f", {ungrounded:,} verified but fail the grounded-principal tier" if ungrounded else ""
     out.write(
         f"period: {period[0]} to {period[1]}; {count(figures.receipts_in_scope, 'receipt')} "
         f"in scope, {figures.trusted_receipts:,} trusted; "
-        f"{count(figures.chains, 'chain')}, {figures.broken_chains:,} failed verification\n"
+        f"{count(figures.chains, 'chain')}, {figures.broken_chains:,} failed verification{tiers}\n"
     )
     if figures.recorder_sessions or figures.egress_decisions:
         out.write(

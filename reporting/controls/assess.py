@@ -25,8 +25,9 @@ from typing import Any
 
 from reporting.controls.checks import CheckResult, Status, resolve_params, run_check
 from reporting.controls.loader import Control, Framework
-from reporting.controls.vocabulary import ControlStatus, count, plural
+from reporting.controls.vocabulary import ControlStatus
 from reporting.evidence.frame import Evidence
+from reporting.words import count, plural
 
 __all__ = [
     "AGENTS_ASSESSED",

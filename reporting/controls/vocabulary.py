@@ -142,34 +142,3 @@ def either(items: list[str] | tuple[str, ...]) -> str:
     """["a", "b", "c"] → "a, b or c"."""
     words = [str(i) for i in items]
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
-
-
-# Plurals the rules in `plural` do not make: verbs, and nouns with a qualifier after them.
-_IRREGULAR = {
-    "is": "are",
-    "was": "were",
-    "has": "have",
-    "does": "do",
-    "kind of exception": "kinds of exception",
-    "item of manual evidence": "items of manual evidence",
-}
-
-
-def plural(n: int, one: str, many: str | None = None) -> str:
-    """The noun that agrees with `n`: `plural(1, "chain")` is "chain", else "chains"."""
-    if n == 1:
-        return one
-    if many is not None:
-        return many
-    if one in _IRREGULAR:
-        return _IRREGULAR[one]
-    if one.endswith(("s", "x", "ch", "sh")):
-        return one + "es"
-    if one.endswith("y") and one[-2:-1] not in "aeiou":
-        return one[:-1] + "ies"
-    return one + "s"
-
-
-def count(n: int, one: str, many: str | None = None) -> str:
-    """`n` with thousands separators and its noun: "1 chain", "1,205 receipts"."""
-    return f"{n:,} {plural(n, one, many)}"

@@ -397,6 +397,15 @@ class ChainResult:
         """No failure other than a policy-tier one: its receipts are what was signed."""
         return all(p.code in POLICY_CODES for p in self.failures)
 
+    @property
+    def broken_at_sequence(self) -> int | None:
+        """The sequence number of the receipt where the chain broke: `broken_at` is a
+        position in the stored order, and a reader cites receipts by chain and sequence."""
+        at = self.broken_at
+        if at is None or not 0 <= at < len(self.receipts):
+            return None
+        return self.receipts[at].sequence
+
     def to_json(self, *, include_receipts: bool = True) -> dict[str, object]:
         data: dict[str, object] = {
             "chain_id": self.chain_id,

@@ -305,11 +305,8 @@ def _broken_at_sequence(evidence: Evidence) -> dict[str, int]:
     position in the stored order: a reader cites receipts by sequence)."""
     out = {}
     for chain in evidence.verification.chains:
-        at = chain.broken_at
-        if at is not None and 0 <= at < len(chain.receipts):
-            sequence = chain.receipts[at].sequence
-            if sequence is not None:
-                out[chain.chain_id] = sequence
+        if (sequence := chain.broken_at_sequence) is not None:
+            out[chain.chain_id] = sequence
     return out
 
 
@@ -917,8 +914,9 @@ def _egress_limitations(evidence: Evidence) -> list[str]:
     unjoined = int(decisions["agent_session"].isna().sum())
     if unjoined:
         found.append(
-            f"{unjoined:,} egress decision(s) joined no agent session (uncorrelated): they "
-            "are listed under Egress, not in any session timeline."
+            f"{wording.count(unjoined, 'egress decision')} joined no agent session "
+            f"(uncorrelated): {'it is' if unjoined == 1 else 'they are'} "
+            "listed under Egress, not in any session timeline."
         )
     return found
 

@@ -36,6 +36,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.markers import MarkerStyle
 from matplotlib.patches import Patch
 from matplotlib.typing import RcKeyType
 
@@ -318,7 +319,7 @@ def _bars(key: str, rows: Sequence[CountRow], xlabel: str) -> str:
     container = axes.barh(
         positions, [c for _, c in pairs], 0.65, color=BAR, edgecolor=EDGE, linewidth=0.5
     )
-    axes.bar_label(container, padding=2, fontsize=7)
+    axes.bar_label(container, labels=[f"{c:,}" for _, c in pairs], padding=2, fontsize=7)
     axes.set_yticks(positions, [label for label, _ in pairs])
     axes.invert_yaxis()
     axes.set_xlabel(xlabel)
@@ -397,7 +398,8 @@ def _session_timeline(model: ReportModel) -> str:
             s=30,
             marker=s.marker,
             c=s.color,
-            edgecolors=EDGE,
+            # an unfilled marker (the egress decision's `|`) is drawn in its colour alone
+            edgecolors=EDGE if MarkerStyle(s.marker).is_filled() else None,
             linewidths=0.6,
             zorder=3,
         )

@@ -52,6 +52,7 @@ FIGURE_LABELS = {
     "trusted_receipts": "verified (trusted) receipts",
     "chains": "chains",
     "broken_chains": "chains failing verification",
+    "ungrounded_chains": "chains verified but failing the grounded-principal tier",
     "input_problems": "input problems",
     "agents": "agents",
     "principals": "principals",
@@ -60,6 +61,8 @@ FIGURE_LABELS = {
     "findings": "findings",
     "exceptions": "kinds of exception to disposition",
 }
+# Compared only when either report has one: a row of zeros says nothing.
+OPTIONAL_FIGURES = frozenset({"ungrounded_chains"})
 # Compared too when either report has egress records (rows of zeros say nothing otherwise).
 EGRESS_FIGURE_LABELS = {
     "egress_decisions": "egress decisions",
@@ -357,10 +360,11 @@ def _figure_changes(previous: PreviousReport, model: ReportModel) -> tuple[Figur
         labels |= EGRESS_FIGURE_LABELS
     now = {name: getattr(figures, name, None) for name in labels}
     now["findings"], now["exceptions"] = len(model.findings), len(model.exceptions)
-    return tuple(
+    changes = (
         FigureChange(name, label, previous.figures.get(name), int(now[name] or 0))
         for name, label in labels.items()
     )
+    return tuple(c for c in changes if c.figure not in OPTIONAL_FIGURES or c.then or c.now)
 
 
 def _verified_how(previous: PreviousReport) -> str:

@@ -43,7 +43,14 @@ from markupsafe import Markup, escape
 from reporting.controls.vocabulary import CheckStatus, ControlStatus, Severity
 from reporting.errors import Diagnostic, DiagnosticCode, EvidenceError
 from reporting.report import wording
-from reporting.report.model import ChainRow, ControlSection, ReportModel, anchor, utc_instant
+from reporting.report.model import (
+    ChainRow,
+    ControlSection,
+    EvidenceRequest,
+    ReportModel,
+    anchor,
+    utc_instant,
+)
 from reporting.report.palette import status_css
 
 __all__ = [
@@ -278,6 +285,17 @@ def _identifier(context: Any, value: Any, size: str = "id") -> Markup:
     return Markup(re.sub(r"([@:/])", lambda m: m.group(1) + opportunity, escaped))  # noqa: S704
 
 
+def _by_owner(
+    requests: Iterable[EvidenceRequest],
+) -> list[tuple[str | None, list[EvidenceRequest]]]:
+    """The manual-evidence requests per owner (None: no owner named), owners in the order
+    the list meets them, each one's requests in list order."""
+    groups: dict[str | None, list[EvidenceRequest]] = {}
+    for request in requests:
+        groups.setdefault(request.owner, []).append(request)
+    return list(groups.items())
+
+
 def _count(value: int, one: str, many: str | None = None) -> str:
     return wording.count(int(value), one, many)
 
@@ -365,6 +383,7 @@ def _environment() -> Environment:
         kv=_kv,
         ident=_identifier,
         count=_count,
+        by_owner=_by_owner,
         plural=lambda n, one, many=None: wording.plural(int(n), one, many),
         percent=wording.percent,
         parameters=lambda k: wording.parameter_phrases(k.check, k.params),

@@ -15,7 +15,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from reporting.controls.vocabulary import count, plural, risk_words
+from reporting.controls.vocabulary import risk_words
+from reporting.words import count, plural
 
 __all__ = [
     "CROSSWALK_NAMESPACES",
