@@ -181,3 +181,24 @@ def test_a_one_chain_report_collapses_what_has_nothing_to_say(one_chain: Any) ->
     # 30 pages before the request list of manual evidence (the auditor's list: 138 items of
     # 73 controls, grouped by owner, about 2 pages) and the sign-off page joined the report
     assert len(_pages(pdf)) <= 35
+
+
+def test_a_brief_without_the_full_pdf_is_checked_as_a_brief(tmp_path: Path) -> None:
+    """With `--format json,brief` the brief is the only PDF: verify-report checks it as the
+    brief it is (its own signature, signer and that it belongs to this manifest), not as
+    the report's PDF with its attachments."""
+    from reporting.pipeline import run_signed_report
+
+    settings = sample_settings()
+    settings = replace(
+        settings,
+        verify=replace(settings.verify, chains=(ONE_CHAIN,)),
+        output=OutputSettings(directory=tmp_path / "out", formats=("json", "brief")),
+    )
+    directory = run_signed_report(settings).directory
+    trust = [x509.load_pem_x509_certificate((directory / "signer-cert.pem").read_bytes())]
+    checks = {c.name: c.passed for c in verify_report(directory, trust=trust).checks}
+    assert checks["brief_signature"]
+    assert checks["brief_belongs"]
+    assert "pdf_attachments" not in checks
+    assert "pdf_signature" not in checks

@@ -43,6 +43,8 @@ __all__ = [
     "verify_report",
 ]
 
+BRIEF_SUFFIX = "-brief.pdf"  # how the writer names the approval brief
+
 VERIFY_REPORT_SCHEMA = "agent-evidence/verify-report/v2"
 # Re-derives the results and reports what differs (nothing: None); raises on a problem.
 RederiveFunction = Callable[[dict[str, Any], Path], str | None]
@@ -374,7 +376,11 @@ def _check_directory(
         return
     found.manifest = manifest
     if pdf_path is None:
-        listed = [e["name"] for e in manifest["artefacts"] if e["name"].endswith(".pdf")]
+        listed = [  # the report's PDF; a brief alone is checked as a brief (below)
+            name
+            for name in (e["name"] for e in manifest["artefacts"])
+            if name.endswith(".pdf") and not name.endswith(BRIEF_SUFFIX)
+        ]
         candidate = manifest_path.with_name(listed[0]) if listed else None
         if candidate is not None and candidate.is_file():
             _check_pdf(candidate, trust, found)
@@ -388,7 +394,7 @@ def _check_directory(
 
 def _listed_briefs(manifest: dict[str, Any], given: Path | None) -> list[str]:
     """The approval briefs the manifest lists, but the one given to check on its own."""
-    names = [e["name"] for e in manifest["artefacts"] if e["name"].endswith("-brief.pdf")]
+    names = [e["name"] for e in manifest["artefacts"] if e["name"].endswith(BRIEF_SUFFIX)]
     return [n for n in names if given is None or n != given.name]
 
 
