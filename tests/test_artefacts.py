@@ -124,7 +124,9 @@ def test_cli_writes_only_the_requested_formats(tmp_path: Path, capsys) -> None:
             "--period",
             "2026-10",
             "--format",
-            "json,csv",
+            "json",
+            "--format",
+            "csv",  # repeated: the union, not the last one
             "--out",
             str(tmp_path),
             "--json",

@@ -113,6 +113,7 @@ def run_settings(args: argparse.Namespace) -> RunSettings:
     from reporting.config import load_config
 
     config = load_config(args.config) if args.config else None
+    args.format = ",".join(args.format) if args.format else None  # --format a --format b
     if config is not None:
         _merge_config(args, config)
     if not args.sources or not args.keys:

@@ -168,8 +168,10 @@ def _add_report(commands: argparse._SubParsersAction[_Parser]) -> None:
     report.add_argument(
         "--format",
         metavar="LIST",
-        help="artefacts to write, comma-separated, from pdf, html, json, csv, oscal and "
-        "brief (the one- or two-page approval brief); default: pdf,html,json,csv,oscal",
+        action="append",
+        help="artefacts to write, comma-separated (repeatable: the union), from pdf, html, "
+        "json, csv, oscal and brief (the one- or two-page approval brief); default: "
+        "pdf,html,json,csv,oscal",
     )
     report.add_argument(
         "--organisation",
