@@ -129,3 +129,29 @@ def test_stdin_source(chain_files, monkeypatch, capsys) -> None:
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(good.read_bytes())))
     assert main(["verify", "-", "--keys", str(key)]) == 0
     assert "VALID   chain_good" in capsys.readouterr().out
+
+
+REPORT = ["report", "{src}", "--keys", "{key}"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        ([*REPORT, "--period", "2026-09", "--period", "2026-10"], "--period"),
+        ([*REPORT, "--out", "a", "--out", "b"], "--out"),
+        ([*REPORT, "--render-timeout", "9", "--render-timeout", "99"], "--render-timeout"),
+        ([*REPORT, "--sign-key", "a", "--sign-key", "b"], "--sign-key"),
+        (["verify", "{src}", "--keys", "{key}", "--witness", "a", "--witness", "b"], "--witness"),
+    ],
+)
+def test_a_single_valued_option_given_twice_is_a_usage_error(
+    chain_files, argv: list[str], option: str, capsys
+) -> None:
+    """argparse keeps the last value silently; a signed report about another period, or
+    with other files, than the operator meant is worse than an error."""
+    source, _, key = chain_files
+    filled = [a.format(src=source, key=key) for a in argv]
+    with pytest.raises(SystemExit) as exited:
+        main(filled)
+    assert exited.value.code == 2
+    assert option in capsys.readouterr().err

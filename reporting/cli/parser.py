@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from reporting import __version__
 from reporting.receipts.canonical import DEFAULT_MAX_DEPTH, DEFAULT_MAX_RECEIPT_BYTES
@@ -24,8 +25,32 @@ PASSPHRASE_ENV = "AGENT_EVIDENCE_KEY_PASSPHRASE"  # noqa: S105 - the name of a v
 EXECUTOR_CHOICES = ("local", "dask")
 
 
+class _StoreOnce(argparse.Action):
+    """A single-valued option: given twice is a usage error. argparse would keep the last
+    one silently (`--period 2026-09 --period 2026-10`), and a report about another period
+    or with other files than the reader meant must not be signed."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        given: set[str] = namespace.__dict__.setdefault("_given_once", set())
+        if self.dest in given:
+            raise argparse.ArgumentError(self, "given more than once (it takes one value)")
+        given.add(self.dest)
+        setattr(namespace, self.dest, values)
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse, but usage errors say which command and exit 2 like every input error."""
+    """argparse, but usage errors say which command and exit 2 like every input error;
+    an option that takes one value may be given once."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", None, _StoreOnce)  # the default action, groups included
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
