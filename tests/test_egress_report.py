@@ -265,6 +265,9 @@ def test_verify_report_rederives_the_combined_report(tmp_path: Path, capsys: Any
     report_out = capsys.readouterr().out
     assert "egress: " in report_out
     assert "recorder sessions" in report_out
+    # the statuses in the PDF's words (issue 15: one vocabulary), not the JSON's keys
+    assert "soc2: Supported " in report_out
+    assert "SUPPORTED_IN_PART" not in report_out
     [directory] = [p for p in out.glob("*/AER-*") if p.is_dir()]
     figures = json.loads((directory / "summary.json").read_text())["figures"]
     assert (figures["recorder_sessions"], figures["broken_recorder_sessions"]) == (3, 1)

@@ -209,14 +209,16 @@ def print_report(written: WrittenReport, out: TextIO) -> None:
     )
     if figures.recorder_sessions or figures.egress_decisions:
         out.write(
-            f"egress: {figures.egress_decisions:,} firewall decisions, "
+            f"egress: {count(figures.egress_decisions, 'firewall decision')}, "
             f"{figures.trusted_egress_decisions:,} verified, {figures.egress_stopped:,} stopped "
             f"or changed, {figures.uncorrelated_egress:,} uncorrelated; "
-            f"{figures.recorder_sessions:,} recorder sessions, "
+            f"{count(figures.recorder_sessions, 'recorder session')}, "
             f"{figures.broken_recorder_sessions:,} broken\n"
         )
-    for framework in model.frameworks:
-        counts = ", ".join(f"{k} {v:,}" for k, v in framework.counts.items())
+    from reporting.controls.vocabulary import ControlStatus  # the report's words (not on verify)
+
+    for framework in model.frameworks:  # in the words the PDF uses: "Supported in part 3"
+        counts = ", ".join(f"{ControlStatus(k).label} {v:,}" for k, v in framework.counts.items())
         out.write(f"{framework.id}: {counts}\n")
     for finding in model.findings[:10]:
         agents = f" ({', '.join(finding.agents)})" if 0 < len(finding.agents) <= 3 else ""
