@@ -20,8 +20,9 @@ package (as the command line does) costs nothing until a stage is needed.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from reporting._lazy import lazy_attributes
 
 # One literal, also the distribution's version (pyproject.toml reads it): every command
 # prints it without the ~25 ms of an importlib.metadata lookup.
@@ -89,11 +90,4 @@ if TYPE_CHECKING:
     from reporting.receipts.results import ChainResult, Code, VerificationResult
     from reporting.settings import OutputSettings, RunSettings, SigningSettings, VerifyRequest
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'reporting' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _EXPORTS, globals())

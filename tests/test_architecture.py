@@ -19,6 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "reporting"
 # Lower numbers are earlier stages; a module may import its own layer or any lower one.
 LAYERS = {
     "reporting._version": 0,
+    "reporting._lazy": 0,
     "reporting.errors": 0,
     "reporting.yamlio": 0,
     "reporting.collector": 0,

@@ -123,28 +123,39 @@ def test_the_brief_is_signed_listed_and_checked_by_verify_report(tmp_path: Path)
     trust = [x509.load_pem_x509_certificate((directory / "signer-cert.pem").read_bytes())]
     whole = verify_report(directory, trust=trust)
     assert whole.ok, [c for c in whole.checks if not c.passed]
-    assert {"pdf_signature", "pdf_attachments", "artefacts_match"} <= {c.name for c in whole.checks}
+    names = {c.name for c in whole.checks}  # the only PDF is checked as the brief it is
+    assert {"brief_signature", "brief_belongs", "artefacts_match"} <= names
+    assert not names & {"pdf_signature", "pdf_attachments"}
     alone = verify_report(brief, trust=trust)
     assert alone.ok, [c for c in alone.checks if not c.passed]
     assert "manifests_agree" in {c.name for c in alone.checks}
     assert len(_pages(brief.read_bytes())) <= MAX_PAGES
 
 
-def test_verify_report_checks_a_brief_beside_the_report(tmp_path: Path) -> None:
-    """A brief from another report, or one changed after signing, fails in the directory."""
-    import shutil
-
+def _one_chain_report_checked(
+    tmp_path: Path, formats: tuple[str, ...]
+) -> tuple[Path, list[x509.Certificate], dict[str, bool]]:
+    """A signed one-chain report in `formats`, its signer as the trust, and what
+    verify-report says of each check."""
     from reporting.pipeline import run_signed_report
 
     settings = sample_settings()
     settings = replace(
         settings,
         verify=replace(settings.verify, chains=(ONE_CHAIN,)),
-        output=OutputSettings(directory=tmp_path / "out", formats=("pdf", "brief")),
+        output=OutputSettings(directory=tmp_path / "out", formats=formats),
     )
     directory = run_signed_report(settings).directory
     trust = [x509.load_pem_x509_certificate((directory / "signer-cert.pem").read_bytes())]
     checks = {c.name: c.passed for c in verify_report(directory, trust=trust).checks}
+    return directory, trust, checks
+
+
+def test_verify_report_checks_a_brief_beside_the_report(tmp_path: Path) -> None:
+    """A brief from another report, or one changed after signing, fails in the directory."""
+    import shutil
+
+    directory, trust, checks = _one_chain_report_checked(tmp_path, ("pdf", "brief"))
     assert checks["brief_signature"]
     assert checks["brief_signer_trusted"]
     assert checks["brief_belongs"]
@@ -181,24 +192,3 @@ def test_a_one_chain_report_collapses_what_has_nothing_to_say(one_chain: Any) ->
     # 30 pages before the request list of manual evidence (the auditor's list: 138 items of
     # 73 controls, grouped by owner, about 2 pages) and the sign-off page joined the report
     assert len(_pages(pdf)) <= 35
-
-
-def test_a_brief_without_the_full_pdf_is_checked_as_a_brief(tmp_path: Path) -> None:
-    """With `--format json,brief` the brief is the only PDF: verify-report checks it as the
-    brief it is (its own signature, signer and that it belongs to this manifest), not as
-    the report's PDF with its attachments."""
-    from reporting.pipeline import run_signed_report
-
-    settings = sample_settings()
-    settings = replace(
-        settings,
-        verify=replace(settings.verify, chains=(ONE_CHAIN,)),
-        output=OutputSettings(directory=tmp_path / "out", formats=("json", "brief")),
-    )
-    directory = run_signed_report(settings).directory
-    trust = [x509.load_pem_x509_certificate((directory / "signer-cert.pem").read_bytes())]
-    checks = {c.name: c.passed for c in verify_report(directory, trust=trust).checks}
-    assert checks["brief_signature"]
-    assert checks["brief_belongs"]
-    assert "pdf_attachments" not in checks
-    assert "pdf_signature" not in checks

@@ -57,8 +57,9 @@ lone surrogates and nesting beyond 128 are refused as `MALFORMED_RECEIPT`.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from reporting._lazy import lazy_attributes
 
 # Names load on first use: a run without Pipelock sources never loads the verifier.
 _EXPORTS = {
@@ -120,11 +121,4 @@ if TYPE_CHECKING:
     )
     from reporting.pipelock.verify import verify_pipelock
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'reporting.pipelock' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _EXPORTS, globals())
