@@ -308,3 +308,15 @@ def test_an_identifier_with_a_final_newline_is_not_a_uuid() -> None:
     receipt = _chain("chain_newline", 1)[0]
     chain = verify_docs([resign({**receipt, "id": receipt["id"] + "\n"}, KEY)], KEY.raw)
     assert Code.SCHEMA_VIOLATION in chain.receipts[0].failures
+
+
+def test_the_bodies_warning_counts_in_words() -> None:
+    """'1 receipt carries', '1,205 receipts carry': not '1 receipt(s) carry'."""
+    from collections import Counter
+
+    from reporting.receipts.rules import chain_level_problems
+
+    [one] = chain_level_problems(1, Counter())
+    [many] = chain_level_problems(1205, Counter())
+    assert one.message.startswith("1 receipt carries response_hash")
+    assert many.message.startswith("1,205 receipts carry response_hash")

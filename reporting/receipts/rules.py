@@ -63,6 +63,7 @@ from reporting.receipts.results import (
     Termination,
 )
 from reporting.receipts.schema import check_receipt_schema
+from reporting.words import count
 
 __all__ = [
     "ChainWalk",
@@ -817,14 +818,16 @@ def chain_level_problems(missing_bodies: int, idempotency_keys: Counter[str]) ->
     """Bodies not supplied (§4.3.2) and duplicate idempotency keys (§7.3.6): warnings."""
     problems: list[Problem] = []
     if missing_bodies:
+        carry = "carries" if missing_bodies == 1 else "carry"
         message = (
-            f"{missing_bodies} receipt(s) carry response_hash; body not supplied, hash unchecked"
+            f"{count(missing_bodies, 'receipt')} {carry} response_hash; body not supplied, "
+            "hash unchecked"
         )
         problems.append(Problem(Code.RESPONSE_BODY_NOT_SUPPLIED, message))
-    for key, count in sorted(idempotency_keys.items()):
-        if count > 1:
+    for key, uses in sorted(idempotency_keys.items()):
+        if uses > 1:
             message = (
-                f"idempotency_key {key!r} appears on {count} receipts (retries are legitimate)"
+                f"idempotency_key {key!r} appears on {uses:,} receipts (retries are legitimate)"
             )
             problems.append(Problem(Code.DUPLICATE_IDEMPOTENCY_KEY, message))
     return problems
