@@ -91,14 +91,7 @@ from reporting.receipts.results import (
     Termination,
 )
 
-__all__ = [
-    "SOURCE_PIPELOCK",
-    "SOURCE_PIPELOCK_EVIDENCE",
-    "PipelockOptions",
-    "PipelockVerification",
-    "VerifiedAction",
-    "verify_pipelock",
-]
+__all__ = ["verify_pipelock"]  # its option and result types live in `results`
 
 # -- reading ------------------------------------------------------------------------------
 
