@@ -477,7 +477,7 @@ def _of_agents(frame: pd.DataFrame) -> pd.Series:
 
 def _event(row: Any) -> SessionEvent:
     """One row of a session's timeline: an agent's action or the firewall's decision."""
-    egress = _kind(row) != SOURCE_AGENT_RECEIPTS
+    kind = _kind(row)
     return SessionEvent(
         _iso(row["timestamp"]),
         str(row["receipt_id"]),
@@ -486,11 +486,11 @@ def _event(row: Any) -> SessionEvent:
         None if pd.isna(row["risk_level"]) else str(row["risk_level"]),
         None if pd.isna(row["outcome"]) else str(row["outcome"]),
         None if pd.isna(row["issuer"]) else str(row["issuer"]),
-        sequence=None if pd.isna(row.get("sequence")) else int(row["sequence"]),
+        sequence=None if pd.isna(row["sequence"]) else int(row["sequence"]),  # every row has one
         channel=_text_or_none(row.get("channel")),
-        source_kind=_kind(row),
+        source_kind=kind,
         verdict=_text_or_none(row.get("verdict")),
-        target=_text_or_none(row["target_resource"]) if egress else None,
+        target=_text_or_none(row["target_resource"]) if kind != SOURCE_AGENT_RECEIPTS else None,
         trusted=bool(row.get("trusted", True)),
     )
 
