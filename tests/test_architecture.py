@@ -173,6 +173,7 @@ NOT_ON_THE_VERIFY_PATH = (
     "multiprocessing",  # a pool's, imported when one starts (a one-receipt run needs none)
     "reporting.pipelock.verify",  # the Pipelock verifier: only for Pipelock sources
     "reporting.pipelock.chain",
+    "cryptography.x509",  # certificates: only when --tsa-roots names some
 )
 
 

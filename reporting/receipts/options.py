@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-
-from cryptography import x509
+from typing import TYPE_CHECKING
 
 from reporting.receipts.canonical import DEFAULT_MAX_DEPTH, DEFAULT_MAX_RECEIPT_BYTES
 from reporting.receipts.external import Grant, ResponseBodies, Witness
 from reporting.receipts.keys import TrustStore
 from reporting.receipts.records import ReadLimits
+
+if TYPE_CHECKING:  # certificates are loaded only when --tsa-roots names some
+    from cryptography import x509
 
 __all__ = ["VerifyOptions"]
 
