@@ -169,19 +169,30 @@ def test_unknown_format_is_a_usage_error(tmp_path: Path, capsys) -> None:
 
 
 def test_releasing_the_rows_before_the_layout_changes_no_byte(
-    sample_report, sample_artefacts, signed_sample_report
+    sample_report, sample_artefacts, signed_sample_report, monkeypatch
 ) -> None:
-    """The CLI frees the per-receipt rows once the exports are built; the documents are
-    rendered from the report model alone, so every artefact is the same."""
+    """The CLI frees the per-receipt rows once the exports that read them are built; the
+    per-receipt verdicts (the largest export) are built after, where the rows were; the
+    documents are rendered from the report model alone, so every artefact is the same."""
     from reporting.pipeline import run_report
+    from reporting.report import artefacts as artefacts_module
 
     from .conftest import sample_settings
 
     notice = signed_sample_report.model.signature  # as sample_artefacts were laid out
     released = run_report(sample_settings(), signature=notice)
     assert len(released.assessment.evidence.receipts) > 3000
+    rows_when_built: list[int] = []
+    build = artefacts_module.verification_document
+
+    def verification_document(*args, **kwargs):
+        rows_when_built.append(len(released.assessment.evidence.receipts))
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(artefacts_module, "verification_document", verification_document)
     formats = ["html", "json", "csv", "oscal"]
     actual = {a.name: a.data for a in render_report(released, formats, release_rows=True)}
+    assert rows_when_built == [0]  # built once, after the rows were freed
     assert len(released.assessment.evidence.receipts) == 0
     assert released.assessment.evidence.in_scope.empty
     expected = {a.name: a.data for a in sample_artefacts if not a.name.endswith(".pdf")}

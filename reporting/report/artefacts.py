@@ -93,6 +93,7 @@ class _Export:
     media_type: str
     description: str
     build: Callable[[], bytes]
+    reads_rows: bool = False  # built from the evidence frame's per-receipt rows
 
     def artefact(self) -> Artefact:
         return Artefact(self.name, self.media_type, self.build(), self.description)
@@ -109,6 +110,7 @@ def _exports(run: RenderInputs, stem: str) -> list[_Export]:
             "text/csv",
             "findings, one row per affected receipt",
             lambda: findings_csv(model, evidence),
+            reads_rows=True,
         ),
         _Export(
             f"{stem}-evidence-requests.csv",
@@ -197,9 +199,7 @@ def render_artefacts(
         brief=brief,
     )
     with _start(job, limits, secret_names) as pending:
-        built = {e.name: e.artefact() for e in exports}
-        if release_rows:  # the exports were the last use of the per-receipt rows
-            run.evidence.discard_rows()
+        built = _built(exports, run.evidence if release_rows else None)
         carried = [built[e.name] if e.name in built else e.artefact() for e in attached]
         inside = [_manifest_of(inner_manifest, carried), *carried] if carried else []
         rendered = pending.finish([a.data for a in inside])
@@ -215,6 +215,17 @@ def render_artefacts(
             0, Artefact(f"{stem}.pdf", "application/pdf", rendered.pdf, "report (PDF/A-3b)")
         )
     return selected
+
+
+def _built(exports: list[_Export], release: Evidence | None) -> dict[str, Artefact]:
+    """Every export, in order. Those that read the per-receipt rows are built first, and
+    `release`'s rows freed before the rest: the per-receipt verdicts (hundreds of MB at a
+    million receipts) are then built where the rows were, not beside them."""
+    built = {e.name: e.artefact() for e in exports if e.reads_rows}
+    if release is not None:  # the exports were the last use of the per-receipt rows
+        release.discard_rows()
+    built.update((e.name, e.artefact()) for e in exports if not e.reads_rows)
+    return {e.name: built[e.name] for e in exports}
 
 
 def _manifest_of(build: InnerManifest, artefacts: Iterable[Artefact]) -> Artefact:
