@@ -1,0 +1,48 @@
+"""`make bench`'s verify figures: the CLI process's own CPU is split from its workers'.
+
+The split comes from a launcher that runs the CLI as `python -m reporting` does and
+reports the process's own CPU at exit; the bench reads it back. These check that the
+launcher runs the command it is given, that the figure is read, and that it is the
+CLI process's share (within the whole tree's CPU, and short of it when workers ran).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+
+import verify_bench  # noqa: E402  (the benchmark itself)
+
+from .factory import ChainBuilder, Key, write_jsonl  # noqa: E402
+
+
+def test_the_launcher_reports_the_cli_process_cpu_within_the_whole_run() -> None:
+    timing = verify_bench._command(["verify", "--help"], split=True)()
+    assert 0 < timing.parent_cpu <= timing.cpu + 0.01  # rusage granularity
+
+
+def test_the_workers_cpu_is_what_the_cli_process_did_not_spend(tmp_path: Path) -> None:
+    key = Key.from_seed("bench-split")
+    source = write_jsonl(tmp_path / "r.jsonl", ChainBuilder(key).extend(2_000).receipts)
+    pem = key.write_pem(tmp_path / "k.pem")
+    runs = {
+        workers: verify_bench._command(
+            ["verify", str(source), "--keys", str(pem), "--workers", str(workers)], split=True
+        )()
+        for workers in (1, 2)
+    }
+    # one worker: everything in the CLI process (only the interpreter's exit is after)
+    assert runs[1].cpu - runs[1].parent_cpu < 0.05
+    # two: the pool verified most of the 2,000 receipts (about 0.15 s of CPU)
+    assert runs[2].cpu - runs[2].parent_cpu > 0.08
+
+
+def test_a_failing_command_stops_the_bench(tmp_path: Path) -> None:
+    missing = str(tmp_path / "absent.jsonl")
+    with pytest.raises(SystemExit, match=r"failed \(2\)"):
+        verify_bench._command(["verify", missing], split=True)()
