@@ -219,6 +219,35 @@ def test_a_signal_while_reading_removes_the_spool(
     assert _spools(tmp_path) == []
 
 
+def test_a_signal_the_instant_the_spool_file_is_made_still_removes_it(tmp_path: Path) -> None:
+    """The file exists an instant before it is registered for removal; a stop signal in
+    that instant is held until it is registered, then removes it (it was left behind,
+    found once while the machine was loaded)."""
+    (tmp_path / "tmp").mkdir()
+    probe = (
+        "import os, signal, tempfile\n"
+        "made = tempfile.mkstemp\n"
+        "def mkstemp(*args, **kwargs):\n"
+        "    handle, name = made(*args, **kwargs)\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)  # the file made, not yet registered\n"
+        "    return handle, name\n"
+        "tempfile.mkstemp = mkstemp\n"
+        "from reporting.receipts.spool import ReceiptSpool\n"
+        "ReceiptSpool()\n"
+        "print('not stopped')\n"
+    )
+    run = subprocess.run(
+        [PYTHON, "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "TMPDIR": str(tmp_path / "tmp")},
+        check=False,
+    )
+    assert run.returncode == -signal.SIGTERM, run.stdout + run.stderr
+    assert _spools(tmp_path) == []
+
+
 def test_sigterm_during_a_long_store_copy_removes_the_spool(tmp_path: Path) -> None:
     """The copy is one long SQLite call; the signal is still handled during it."""
     store = _database(tmp_path / "long.db", _junk_rows(400_000))

@@ -185,20 +185,25 @@ class ClaimedSource:
     raw: bytes
 
 
+def _new_spool_file() -> Path:
+    try:
+        handle, name = tempfile.mkstemp(prefix="agent-evidence-", suffix=".spool.db")
+    except OSError as exc:
+        where = tempfile.gettempdir()
+        message = f"cannot create the receipt spool: {exc.strerror or exc}; set TMPDIR"
+        raise InputError(Diagnostic(DiagnosticCode.SPOOL_IO_ERROR, message, where)) from exc
+    os.close(handle)
+    return Path(name)
+
+
 class ReceiptSpool:
     """A temporary SQLite file holding every record; chains are read back one at a time."""
 
     def __init__(self, limits: ReadLimits | None = None) -> None:
         self.limits = limits or ReadLimits()  # what the strict key reader reads
-        try:
-            handle, name = tempfile.mkstemp(prefix="agent-evidence-", suffix=".spool.db")
-        except OSError as exc:
-            where = tempfile.gettempdir()
-            message = f"cannot create the receipt spool: {exc.strerror or exc}; set TMPDIR"
-            raise InputError(Diagnostic(DiagnosticCode.SPOOL_IO_ERROR, message, where)) from exc
-        os.close(handle)
-        self.path = Path(name)
-        tempfiles.register(self.path)  # removed even if the process is told to stop
+        with tempfiles.signals_held():  # a stop between the two still removes the file
+            self.path = _new_spool_file()
+            tempfiles.register(self.path)  # removed even if the process is told to stop
         self.problems: list[Problem] = []
         self.sources: list[SourceSummary] = []
         self.claimed: list[ClaimedSource] = []  # content of another kind (Pipelock records)
@@ -215,7 +220,7 @@ class ReceiptSpool:
             # The busy timeout also applies to attached stores: how long a writer's lock
             # is waited for.
             self._conn = sqlite3.connect(
-                f"file:{name}", uri=True, timeout=stores.STORE_BUSY_TIMEOUT
+                f"file:{self.path}", uri=True, timeout=stores.STORE_BUSY_TIMEOUT
             )
             self._conn.text_factory = bytes
             with self._writing("creating the spool"):

@@ -19,12 +19,12 @@ import contextlib
 import os
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-__all__ = ["forget", "interrupted", "register", "unlink_all"]
+__all__ = ["forget", "interrupted", "register", "signals_held", "unlink_all"]
 
 _SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 _Handler = Callable[[int, FrameType | None], Any] | int | None
@@ -51,6 +51,21 @@ def register(path: Path) -> None:
                 if previous == signal.SIG_IGN:  # an ignored signal stays ignored
                     signal.signal(number, previous)
                 _previous[number] = previous
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold the stop signals while a file is made and registered: one that arrives in
+    between (the file exists, nothing would remove it yet) is delivered as the block
+    ends, once the file is registered, and removes it. Main thread only, as handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def forget(path: Path) -> None:
