@@ -113,6 +113,12 @@ _SELECT_RECORDS = (
 )
 # The store columns a copy reads (each must be stored, not computed).
 _STORE_COLUMNS_READ = frozenset({"receipt_json", *INDEX_COLUMNS})
+# Nothing to recover after a crash (the file is removed), so no journal and no syncs. A
+# record is 1 to 2 KB: on SQLite's default 4 KB pages two or three fit a page, and at a
+# million records copying a store into the spool took twice the CPU it takes on 64 KB
+# pages (measured: 23.5 to 27 s against 15 to 16.4 s; 0.59 against 0.54 s at 40,000).
+# The page size is set before the first table makes the file.
+_SPOOL_PRAGMAS = "PRAGMA page_size=65536; PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
 _SPOOL_SCHEMA = f"""
 CREATE TABLE sources (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
 CREATE TABLE records (
@@ -224,9 +230,7 @@ class ReceiptSpool:
             )
             self._conn.text_factory = bytes
             with self._writing("creating the spool"):
-                self._conn.executescript(
-                    "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + _SPOOL_SCHEMA
-                )
+                self._conn.executescript(_SPOOL_PRAGMAS + _SPOOL_SCHEMA)
         except BaseException:
             self.close()
             raise
