@@ -77,7 +77,7 @@ def _protocol_file(name: str) -> Any:
 def _tolerant_schema() -> dict[str, Any]:
     """The protocol schema, relaxed exactly where a deviation is reported separately
     (read afresh and changed in place: a deep copy cost more than reading it)."""
-    patched = _protocol_file("agent-receipt.schema.json")
+    patched: dict[str, Any] = _protocol_file("agent-receipt.schema.json")
     action = patched["$defs"]["action"]["properties"]
     action["tool_name"] = {"type": "string"}
     action["id"] = {"type": "string", "pattern": "^act_."}
