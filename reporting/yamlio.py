@@ -7,12 +7,11 @@ PyYAML's SafeLoader silently keeps the last of two equal keys and expands aliase
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from reporting.errors import Diagnostic, DiagnosticCode, InputError
 
@@ -99,78 +98,92 @@ class LocatedProblems:
             raise InputError(ordered)
 
 
-class _StrictLoader(yaml.SafeLoader):
-    _depth = 0
+@functools.cache
+def _strict_loader() -> type[Any]:
+    """The strict loader, made on first use: PyYAML costs a hundredth of a second to
+    import, and `verify` with a PEM key reads no YAML at all."""
+    import yaml
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()  # type: ignore[no-untyped-call]
-            raise yaml.constructor.ConstructorError(
-                None, None, "aliases are not allowed", event.start_mark
-            )
-        # PyYAML composes (and later code validates) recursively: a deeply nested
-        # document must be refused here, with its line, not overflow the stack later.
-        if self._depth >= MAX_YAML_DEPTH:
-            event = self.peek_event()  # type: ignore[no-untyped-call]
-            message = f"nested too deeply (more than {MAX_YAML_DEPTH} levels)"
-            raise yaml.composer.ComposerError(None, None, message, event.start_mark)
-        self._depth += 1
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
+    class StrictLoader(yaml.SafeLoader):
+        _depth = 0
 
-    def construct_mapping(  # type: ignore[override]
-        self, node: yaml.MappingNode, deep: bool = False
-    ) -> LocatedDict:
-        result = LocatedDict()
-        result.line = node.start_mark.line + 1
-        result.key_lines = {}
-        for key_node, value_node in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if not isinstance(key, str):
-                key = str(key)
-            if key in result:
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()  # type: ignore[no-untyped-call]
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                    None, None, "aliases are not allowed", event.start_mark
                 )
-            result[key] = self.construct_object(value_node, deep=True)
-            result.key_lines[key] = key_node.start_mark.line + 1
-        return result
+            # PyYAML composes (and later code validates) recursively: a deeply nested
+            # document must be refused here, with its line, not overflow the stack later.
+            if self._depth >= MAX_YAML_DEPTH:
+                event = self.peek_event()  # type: ignore[no-untyped-call]
+                message = f"nested too deeply (more than {MAX_YAML_DEPTH} levels)"
+                raise yaml.composer.ComposerError(None, None, message, event.start_mark)
+            self._depth += 1
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
 
-    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
-        """An integer, or a located error: Python refuses to convert more than 4,300
-        decimal digits (a ValueError without a line), so a hostile file names its line."""
-        try:
-            return int(super().construct_yaml_int(node))
-        except ValueError as exc:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"integer out of range ({exc})", node.start_mark
-            ) from exc
+        def construct_mapping(  # type: ignore[override]
+            self, node: yaml.MappingNode, deep: bool = False
+        ) -> LocatedDict:
+            result = LocatedDict()
+            result.line = node.start_mark.line + 1
+            result.key_lines = {}
+            for key_node, value_node in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if not isinstance(key, str):
+                    key = str(key)
+                if key in result:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r}", key_node.start_mark
+                    )
+                result[key] = self.construct_object(value_node, deep=True)
+                result.key_lines[key] = key_node.start_mark.line + 1
+            return result
 
-    def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
-        """A finite number: NaN compares false with every bound a schema sets, and an
-        infinity is no limit anyone meant to write, so both are refused where they stand."""
-        value = float(super().construct_yaml_float(node))
-        if not math.isfinite(value):
-            raise yaml.constructor.ConstructorError(
-                None, None, f"{value} is not a finite number", node.start_mark
-            )
-        return value
+        def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+            """An integer, or a located error: Python refuses to convert more than 4,300
+            decimal digits (a ValueError without a line), so a hostile file names its line."""
+            try:
+                return int(super().construct_yaml_int(node))
+            except ValueError as exc:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"integer out of range ({exc})", node.start_mark
+                ) from exc
 
+        def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
+            """A finite number: NaN compares false with every bound a schema sets, and an
+            infinity is no limit anyone meant to write, so both are refused where they stand."""
+            value = float(super().construct_yaml_float(node))
+            if not math.isfinite(value):
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{value} is not a finite number", node.start_mark
+                )
+            return value
 
-_StrictLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _StrictLoader.construct_mapping,
-)
-_StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
-_StrictLoader.add_constructor("tag:yaml.org,2002:float", _StrictLoader.construct_yaml_float)
+    StrictLoader.add_constructor(
+        yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+        StrictLoader.construct_mapping,
+    )
+    StrictLoader.add_constructor("tag:yaml.org,2002:int", StrictLoader.construct_yaml_int)
+    StrictLoader.add_constructor("tag:yaml.org,2002:float", StrictLoader.construct_yaml_float)
+
+    # Dates stay strings: "2026-10-01" is data to validate, not a datetime to guess at.
+    StrictLoader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    return StrictLoader
 
 
 def load_yaml_text(text: str, *, source: str) -> Any:
     """Parse YAML text; any syntax problem becomes an InputError naming source and line."""
+    import yaml
+
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader is a SafeLoader
+        return yaml.load(text, Loader=_strict_loader())  # noqa: S506 - a SafeLoader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -199,10 +212,3 @@ def load_yaml(path: Path, *, max_bytes: int = DEFAULT_MAX_YAML_BYTES) -> Any:
             Diagnostic(DiagnosticCode.UNREADABLE, exc.strerror or str(exc), str(path))
         ) from exc
     return load_yaml_text(text, source=str(path))
-
-
-# Dates stay strings: "2026-10-01" is data to validate, not a datetime to guess at.
-_StrictLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}

@@ -174,6 +174,7 @@ NOT_ON_THE_VERIFY_PATH = (
     "reporting.pipelock.verify",  # the Pipelock verifier: only for Pipelock sources
     "reporting.pipelock.chain",
     "cryptography.x509",  # certificates: only when --tsa-roots names some
+    "yaml",  # YAML: only when a trust store, config or other YAML file is read
 )
 
 
