@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import hashes
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 
+from reporting.report.names import BRIEF_SUFFIX
 from reporting.signing.cms import CmsVerdict, verify_detached
 from reporting.signing.keys import DEMO_SUBJECT
 from reporting.signing.manifest import MANIFEST_NAME, SIGNATURE_NAME, parse_manifest
@@ -42,8 +43,6 @@ __all__ = [
     "pdf_attachments",
     "verify_report",
 ]
-
-BRIEF_SUFFIX = "-brief.pdf"  # how the writer names the approval brief
 
 VERIFY_REPORT_SCHEMA = "agent-evidence/verify-report/v2"
 # Re-derives the results and reports what differs (nothing: None); raises on a problem.

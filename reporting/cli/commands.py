@@ -120,6 +120,7 @@ def demo_settings(samples: Path, args: argparse.Namespace) -> RunSettings:
 
 def run_demo(args: argparse.Namespace, out: TextIO) -> int:
     from reporting.pipeline import run_signed_report, signing_identity
+    from reporting.report.names import BRIEF_SUFFIX
 
     settings = demo_settings(samples_directory(), args)
     with Feedback(quiet=False, verbose=False) as feedback:
@@ -131,7 +132,7 @@ def run_demo(args: argparse.Namespace, out: TextIO) -> int:
         )
     print_report(written, out)
     paths = [path for path, _ in written.files]
-    brief = next(p for p in paths if p.name.endswith("-brief.pdf"))
+    brief = next(p for p in paths if p.name.endswith(BRIEF_SUFFIX))
     pdf = next(p for p in paths if p.suffix == ".pdf" and p != brief)
     html = next(p for p in paths if p.suffix == ".html")
     out.write(f"\nPDF:   {pdf}\nHTML:  {html}\nBrief: {brief}\n")
@@ -144,7 +145,9 @@ def run_demo(args: argparse.Namespace, out: TextIO) -> int:
 
 def _report_path(path: Path) -> Path:
     """A PDF, manifest or report directory as given, or the one report below a directory."""
-    if path.is_file() or (path / "manifest.json").is_file():
+    from reporting.report.names import MANIFEST_NAME
+
+    if path.is_file() or (path / MANIFEST_NAME).is_file():
         return path
     if not path.is_dir():
         raise UsageError(

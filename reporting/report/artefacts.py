@@ -24,11 +24,9 @@ from reporting.report.exports import (
     report_json,
 )
 from reporting.report.model import ReportModel
+from reporting.report.names import BRIEF_SUFFIX, MANIFEST_DESCRIPTION, MANIFEST_NAME
 from reporting.report.requests import evidence_requests_csv
 from reporting.report.sandbox import Rendered, RenderJob, RenderLimits, render_job, start_render
-
-MANIFEST_NAME = "manifest.json"
-MANIFEST_DESCRIPTION = "evidence manifest"
 
 __all__ = [
     "FORMATS",
@@ -190,7 +188,7 @@ def render_artefacts(
     announced += [(e.name, e.media_type, e.description) for e in attached]
     # The brief carries a manifest of no file (it attaches none) with the same results
     # digest: `verify-report` checks the brief alone, and that it belongs to the report.
-    brief = (f"{stem}-brief.pdf", inner_manifest([])) if "brief" in wanted else None
+    brief = (stem + BRIEF_SUFFIX, inner_manifest([])) if "brief" in wanted else None
     job = RenderJob(
         model=model,
         html="html" in wanted,
@@ -267,7 +265,7 @@ def _start(job: RenderJob, limits: RenderLimits | None, secret_names: Sequence[s
 
 
 def _format_of(name: str) -> str:
-    if name.endswith("-brief.pdf"):
+    if name.endswith(BRIEF_SUFFIX):
         return "brief"
     if name.endswith("-findings.csv"):
         return "csv"

@@ -18,6 +18,7 @@ from dataclasses import replace
 
 from reporting.report.html import PDF_LIMITS, AttachmentInfo, Limits, Medium, render_document
 from reporting.report.model import ReportModel
+from reporting.report.names import MANIFEST_DESCRIPTION, MANIFEST_NAME
 from reporting.report.pdf import Attachment, finish_pdf, lay_out_document
 
 __all__ = ["BRIEF_LIMITS", "BRIEF_TEMPLATE", "MAX_PAGES", "render_brief"]
@@ -39,7 +40,7 @@ def _limits() -> list[Limits]:
 
 def render_brief(model: ReportModel, name: str, manifest: bytes) -> bytes:
     """The brief as PDF/A-3b bytes named `name`, carrying `manifest` (manifest.json)."""
-    attached = Attachment("manifest.json", "application/json", manifest, "evidence manifest")
+    attached = Attachment(MANIFEST_NAME, "application/json", manifest, MANIFEST_DESCRIPTION)
     info = AttachmentInfo(attached.name, attached.media_type, attached.description)
     laid_out = None
     for limits in _limits():

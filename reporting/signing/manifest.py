@@ -20,6 +20,7 @@ from reporting import __version__
 from reporting.receipts.canonical import canonical_json
 from reporting.receipts.results import VerificationResult
 from reporting.report.model import ReportModel
+from reporting.report.names import MANIFEST_NAME
 
 __all__ = [
     "MANIFEST_NAME",
@@ -32,7 +33,6 @@ __all__ = [
 ]
 
 MANIFEST_SCHEMA = "agent-evidence/manifest/v2"
-MANIFEST_NAME = "manifest.json"
 SIGNATURE_NAME = "manifest.json.p7s"
 
 

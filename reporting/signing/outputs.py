@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from reporting.report.artefacts import Artefact
 from reporting.report.model import SignatureNotice
+from reporting.report.names import MANIFEST_DESCRIPTION
 from reporting.signing.cms import sign_detached
 from reporting.signing.keys import SigningIdentity
 from reporting.signing.manifest import (
@@ -105,7 +106,7 @@ def seal_artefacts(
     data = orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
     sealed.append(Artefact(SUMMARY_NAME, "application/json", data, "run summary"))
     listed = manifest_bytes(manifest, [a.listing() for a in sealed])
-    sealed.append(Artefact(MANIFEST_NAME, "application/json", listed, "evidence manifest"))
+    sealed.append(Artefact(MANIFEST_NAME, "application/json", listed, MANIFEST_DESCRIPTION))
     signature = sign_detached(listed, identity, signing_time=signing_time)
     sealed.append(
         Artefact(SIGNATURE_NAME, "application/pkcs7-signature", signature, "manifest signature")
