@@ -8,6 +8,7 @@ CLI process's share (within the whole tree's CPU, and short of it when workers r
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -46,3 +47,44 @@ def test_a_failing_command_stops_the_bench(tmp_path: Path) -> None:
     missing = str(tmp_path / "absent.jsonl")
     with pytest.raises(SystemExit, match=r"failed \(2\)"):
         verify_bench._command(["verify", missing], split=True)()
+
+
+def test_the_bench_writes_bytecode_that_imports_then_read(tmp_path: Path) -> None:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    module = package / "mod.py"
+    module.write_text("VALUE = 1\n")
+    verify_bench.write_bytecode(package)
+    cached = Path(importlib.util.cache_from_source(str(module)))
+    # written even where PYTHONDONTWRITEBYTECODE keeps imports from writing it
+    assert cached.is_file()
+    assert cached.stat().st_mtime >= module.stat().st_mtime
+
+
+def test_bytecode_that_cannot_be_written_stops_the_bench(tmp_path: Path) -> None:
+    (tmp_path / "broken.py").write_text("def (:\n")
+    with pytest.raises(SystemExit, match="cannot write the bytecode"):
+        verify_bench.write_bytecode(tmp_path)
+
+
+def test_the_bench_writes_bytecode_before_timing(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+
+    class TimedError(Exception):
+        pass
+
+    def timing(*_args: object, **_kwargs: object) -> None:
+        calls.append("timing")
+        raise TimedError
+
+    monkeypatch.setattr(sys, "argv", ["verify_bench.py"])
+    chain = verify_bench.Chain([b"{}"], Path("chain.jsonl"), Path("key.pem"))
+    monkeypatch.setattr(verify_bench, "cached_chain", lambda _n: chain)
+    monkeypatch.setattr(verify_bench, "write_bytecode", lambda: calls.append("bytecode"))
+    monkeypatch.setattr(verify_bench, "_best", timing)
+    for name in ("_reference", "_cli", "_ours_in_process", "_libsodium", "_command"):
+        monkeypatch.setattr(verify_bench, name, lambda *_a, **_k: None)
+    monkeypatch.setattr(verify_bench, "_one_receipt", lambda _chain: None)
+    with pytest.raises(TimedError):
+        verify_bench.main()
+    assert calls == ["bytecode", "timing"]
