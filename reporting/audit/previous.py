@@ -47,8 +47,8 @@ from reporting.report.history import (
     PreviousReport,
     previous_from_json,
 )
+from reporting.report.names import MANIFEST_NAME
 from reporting.settings import RunSettings
-from reporting.signing.manifest import MANIFEST_NAME
 
 __all__ = ["Series", "find_previous", "load_previous", "previous_report", "replay_previous"]
 

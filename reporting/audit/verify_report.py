@@ -28,10 +28,10 @@ from cryptography.hazmat.primitives import hashes
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 
-from reporting.report.names import BRIEF_SUFFIX
+from reporting.report.names import BRIEF_SUFFIX, MANIFEST_NAME
 from reporting.signing.cms import CmsVerdict, verify_detached
 from reporting.signing.keys import DEMO_SUBJECT
-from reporting.signing.manifest import MANIFEST_NAME, SIGNATURE_NAME, parse_manifest
+from reporting.signing.manifest import SIGNATURE_NAME, parse_manifest
 from reporting.signing.outputs import CERTIFICATE_NAME
 from reporting.signing.pades import PdfSignatureVerdict, validate_pdf
 

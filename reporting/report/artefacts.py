@@ -30,7 +30,6 @@ from reporting.report.sandbox import Rendered, RenderJob, RenderLimits, render_j
 
 __all__ = [
     "FORMATS",
-    "MANIFEST_NAME",
     "Artefact",
     "RenderInputs",
     "period_label",

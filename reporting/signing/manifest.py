@@ -23,7 +23,6 @@ from reporting.report.model import ReportModel
 from reporting.report.names import MANIFEST_NAME
 
 __all__ = [
-    "MANIFEST_NAME",
     "MANIFEST_SCHEMA",
     "SIGNATURE_NAME",
     "ManifestInputs",
@@ -33,7 +32,7 @@ __all__ = [
 ]
 
 MANIFEST_SCHEMA = "agent-evidence/manifest/v2"
-SIGNATURE_NAME = "manifest.json.p7s"
+SIGNATURE_NAME = f"{MANIFEST_NAME}.p7s"  # the manifest's detached signature, beside it
 
 
 def results_digest(model: ReportModel) -> str:

@@ -19,15 +19,10 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from reporting.report.artefacts import Artefact
 from reporting.report.model import SignatureNotice
-from reporting.report.names import MANIFEST_DESCRIPTION
+from reporting.report.names import MANIFEST_DESCRIPTION, MANIFEST_NAME
 from reporting.signing.cms import sign_detached
 from reporting.signing.keys import SigningIdentity
-from reporting.signing.manifest import (
-    MANIFEST_NAME,
-    SIGNATURE_NAME,
-    ManifestInputs,
-    manifest_bytes,
-)
+from reporting.signing.manifest import SIGNATURE_NAME, ManifestInputs, manifest_bytes
 from reporting.signing.pades import sign_pdf
 
 __all__ = ["CERTIFICATE_NAME", "SUMMARY_NAME", "notice_for", "seal_artefacts"]
