@@ -49,7 +49,7 @@ def test_a_failing_command_stops_the_bench(tmp_path: Path) -> None:
         verify_bench._command(["verify", missing], split=True)()
 
 
-def test_the_bench_writes_bytecode_that_imports_then_read(tmp_path: Path) -> None:
+def test_the_bench_writes_bytecode_where_imports_would_not(tmp_path: Path) -> None:
     package = tmp_path / "pkg"
     package.mkdir()
     module = package / "mod.py"
