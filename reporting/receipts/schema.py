@@ -74,15 +74,18 @@ def _protocol_file(name: str) -> Any:
     return json.loads(text)
 
 
-def _tolerant_schema() -> dict[str, Any]:
+def _tolerant_schema(*, identifiers: bool = True) -> dict[str, Any]:
     """The protocol schema, relaxed exactly where a deviation is reported separately
-    (read afresh and changed in place: a deep copy cost more than reading it)."""
+    (read afresh and changed in place: a deep copy cost more than reading it);
+    `identifiers=False` keeps the protocol's identifier rules."""
     patched: dict[str, Any] = _protocol_file("agent-receipt.schema.json")
     action = patched["$defs"]["action"]["properties"]
     action["tool_name"] = {"type": "string"}
-    action["id"] = {"type": "string", "pattern": "^act_."}
-    patched["properties"]["id"] = {"type": "string", "pattern": "^urn:receipt:."}
-    patched["properties"]["type"]["prefixItems"][1] = {"enum": ["AgentReceipt", "AIActionReceipt"]}
+    if identifiers:
+        action["id"] = {"type": "string", "pattern": "^act_."}
+        patched["properties"]["id"] = {"type": "string", "pattern": "^urn:receipt:."}
+        types = patched["properties"]["type"]["prefixItems"]
+        types[1] = {"enum": ["AgentReceipt", "AIActionReceipt"]}
     return patched
 
 
@@ -94,16 +97,10 @@ def _validator() -> Any:
 
 @cache
 def _strict_validator() -> Any:
-    """The tolerant schema with the protocol's identifier rules back. A receipt valid under
-    it has no schema error and nothing for `_identifier_findings` to report, so the common
+    """The tolerant schema with the protocol's identifier rules. A receipt valid under it
+    has no schema error and nothing for `_identifier_findings` to report, so the common
     case takes one validation (the rest run only when it fails)."""
-    protocol = _protocol_file("agent-receipt.schema.json")
-    schema = _tolerant_schema()
-    schema["properties"]["id"] = protocol["properties"]["id"]
-    schema["$defs"]["action"]["properties"]["id"] = protocol["$defs"]["action"]["properties"]["id"]
-    schema["properties"]["type"]["prefixItems"][1] = protocol["properties"]["type"]["prefixItems"][
-        1
-    ]
+    schema = _tolerant_schema(identifiers=False)
     return jsonschema_rs.validator_for(schema, validate_formats=True)
 
 
