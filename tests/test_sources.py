@@ -154,7 +154,7 @@ def test_parallel_and_sequential_runs_agree(tmp_path: Path) -> None:
 def test_the_spool_takes_about_as_much_disk_as_its_records(tmp_path: Path) -> None:
     """Receipts are 1 to 2 KB: on SQLite's default 4 KB pages only two fit a page, and
     a million-receipt store took twice the CPU to copy (docs/performance.md). Records
-    of 1.5 KB fill the spool's pages to within a tenth."""
+    of 1.5 KB fill the spool's pages to within a fifth."""
     from reporting.receipts.sources import read_lines_into
     from reporting.receipts.spool import ReceiptSpool
 

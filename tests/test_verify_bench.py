@@ -4,6 +4,7 @@ The split comes from a launcher that runs the CLI as `python -m reporting` does 
 reports the process's own CPU at exit; the bench reads it back. These check that the
 launcher runs the command it is given, that the figure is read, and that it is the
 CLI process's share (within the whole tree's CPU, and short of it when workers ran).
+And that the package's bytecode is written before anything is timed.
 """
 
 from __future__ import annotations
